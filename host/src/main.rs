@@ -1,0 +1,2 @@
+//! xenstored-rs (to be written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Incremental framing (to be written).

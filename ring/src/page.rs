@@ -1,0 +1,1 @@
+//! The shared ring page (to be written).
