@@ -1,0 +1,297 @@
+"""Replay one corpus entry against one running daemon and record a transcript.
+
+The transcript is a list of `(step, lines)`: for every step the messages the
+client received because of it, rendered one per line. Rendering is a
+bijection of the bytes (header fields plus the escaped payload), except for
+the normalisations below, so two transcripts are equal exactly when the
+daemons sent the same bytes.
+
+Normalisations (each one is a value the protocol lets a server choose):
+- Transaction ids. A TRANSACTION_START reply's id becomes `<NAME>` (the
+  `save=` variable) or `<txN>` (N counts starts in the entry), and so does
+  every header tx_id equal to a known id. Numbers the corpus writes
+  literally (invalid ids) are printed as they are.
+- DIRECTORY_PART generation counts. The first field of a DIRECTORY_PART
+  reply becomes `<genN>`, N numbering distinct values in order of first
+  appearance, so equal/different generations stay visible as such.
+"""
+import os
+import sys
+import time
+
+import corpus
+
+SYNC_TYPE = "GET_DOMAIN_PATH"
+SYNC_PAYLOAD = b"0\0"
+DEFAULT_TIMEOUT_S = 1.0
+RUN_MIN = 16
+RING_FIELDS = ("server_features", "connection", "error")
+XS_WATCH_EVENT = 15
+
+
+def load_simring(peers):
+    """Import simring.py from beside the peers script."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(peers)))
+    import simring
+    return simring
+
+
+def render_bytes(data):
+    """Escape bytes the way corpus payloads are written (reversible): runs of
+    RUN_MIN or more equal printable bytes are shown as `\\{c*N}`."""
+    out = []
+    i = 0
+    while i < len(data):
+        ch = data[i]
+        j = i
+        while j < len(data) and data[j] == ch:
+            j += 1
+        if j - i >= RUN_MIN and 0x20 <= ch < 0x7f and ch not in (0x5c, 0x7d, 0x2a, 0x22):
+            out.append("\\{%s*%d}" % (chr(ch), j - i))
+            i = j
+            continue
+        if ch == 0:
+            out.append("\\0")
+        elif ch == 0x5c:
+            out.append("\\\\")
+        elif 0x20 <= ch < 0x7f:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+        i += 1
+    return '"%s"' % "".join(out)
+
+
+class Symbols:
+    """Maps server-chosen values to stable names (see the module doc)."""
+
+    def __init__(self):
+        self.tx = {}
+        self.gen = {}
+
+    def add_tx(self, value, name=None):
+        if value not in self.tx:
+            self.tx[value] = name or "tx%d" % (len(self.tx) + 1)
+
+    def tx_name(self, value):
+        return "<%s>" % self.tx[value] if value in self.tx else str(value)
+
+    def gen_name(self, value):
+        if value not in self.gen:
+            self.gen[value] = "gen%d" % (len(self.gen) + 1)
+        return "<%s>" % self.gen[value]
+
+
+class Replayer:
+    """Drives the connections of one entry against one daemon."""
+
+    def __init__(self, simring, daemon):
+        self.sr = simring
+        self.daemon = daemon
+        self.conns = {}
+        self.dead = {}
+        self.vars = {}
+        self.sym = Symbols()
+        self.rid = 0
+        self.pending_save = None
+
+    # -- rendering --
+    def render_msg(self, name, hdr, body):
+        ty, rid, tx, ln = hdr
+        tname = self.sr.XS_NAME.get(ty, str(ty))
+        if tname == "TRANSACTION_START" and body.endswith(b"\0") and body[:-1].isdigit():
+            self.sym.add_tx(int(body[:-1]), self.pending_save)
+            shown = '"%s\\0"' % self.sym.tx_name(int(body[:-1]))
+        elif tname == "DIRECTORY_PART" and b"\0" in body and body.split(b"\0", 1)[0].isdigit():
+            gen, rest = body.split(b"\0", 1)
+            shown = '"%s' % self.sym.gen_name(int(gen)) + render_bytes(b"\0" + rest)[1:]
+        else:
+            shown = render_bytes(body)
+        extra = "" if ln == len(body) else " len=%d" % ln
+        return "%s< %s rid=%d tx=%s%s %s" % (name, tname, rid, self.sym.tx_name(tx), extra, shown)
+
+    # -- connection plumbing --
+    def conn(self, name, out):
+        if name in self.dead:
+            out.append("%s: (%s)" % (name, self.dead[name]))
+            return None
+        if name not in self.conns:
+            raise corpus.CorpusError("connection %r is not open" % name)
+        c = self.conns[name]
+        if isinstance(c, self.sr.Guest) and c.error:
+            self.dead[name] = "ring error=%d" % c.error
+            out.append("%s: (%s)" % (name, self.dead[name]))
+            return None
+        return c
+
+    def receive_until(self, name, c, rid, timeout, out):
+        """Record messages on c until the reply to rid (or a failure)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                hdr, body = c._recv_msg(deadline)
+            except self.sr.XsTimeout:
+                out.append("%s< (no reply)" % name)
+                return
+            except self.sr.RingError as e:
+                self.dead[name] = self._why_dead(c, e)
+                out.append("%s< (%s)" % (name, self.dead[name]))
+                return
+            out.append(self.render_msg(name, hdr, body))
+            if hdr[1] == rid and hdr[0] != self.sr.XS["WATCH_EVENT"]:
+                return
+
+    def _why_dead(self, c, exc):
+        if isinstance(c, self.sr.Guest) and c.error:
+            return "ring error=%d" % c.error
+        if "closed" in str(exc):
+            return "closed by daemon"
+        return "ring failure"
+
+    def send(self, name, c, data, out):
+        try:
+            c._send(data, time.monotonic() + DEFAULT_TIMEOUT_S)
+            return True
+        except (self.sr.RingError, self.sr.XsTimeout, OSError) as e:
+            self.dead[name] = self._why_dead(c, e)
+            out.append("%s> (%s)" % (name, self.dead[name]))
+            return False
+
+    # -- steps --
+    def request(self, step, out):
+        c = self.conn(step.conn, out)
+        if c is None:
+            return
+        ty = step.args[0]
+        ty = int(ty, 0) if ty[0].isdigit() else self.sr.XS.get(ty, ty)
+        if isinstance(ty, str):
+            ty = {"GET_FEATURE": 23, "SET_FEATURE": 24, "GET_QUOTA": 25, "SET_QUOTA": 26}.get(ty)
+            if ty is None:
+                raise corpus.CorpusError("line %d: unknown type %s" % (step.line, step.args[0]))
+        txref = step.opts.get("tx", "0")
+        if txref in self.vars:
+            tx = int(self.vars[txref].rstrip(b"\0") or b"0")
+        else:
+            tx = int(txref, 0)
+        payload = corpus.expand(step.payload, self.vars)
+        if "rid" in step.opts:
+            rid = int(step.opts["rid"], 0)
+        else:
+            self.rid += 1
+            rid = self.rid
+        if not self.send(step.conn, c, self.sr.HDR.pack(ty, rid, tx, len(payload)) + payload, out):
+            return
+        if step.opts.get("noreply"):
+            return
+        self.pending_save = step.opts.get("save")
+        c._last_body = None
+        self.receive_until(step.conn, c, rid, float(step.opts.get("timeout", DEFAULT_TIMEOUT_S)), out)
+        self.pending_save = None
+        if "save" in step.opts and c._last_body is not None:
+            # The reply is the last non-event message; keep its first field.
+            self.vars[step.opts["save"]] = c._last_body.split(b"\0", 1)[0]
+
+    def events(self, step, out):
+        c = self.conn(step.conn, out)
+        if c is None:
+            return
+        self.rid += 1
+        if self.send(step.conn, c, self.sr.HDR.pack(self.sr.XS[SYNC_TYPE], self.rid, 0,
+                                                     len(SYNC_PAYLOAD)) + SYNC_PAYLOAD, out):
+            self.receive_until(step.conn, c, self.rid, DEFAULT_TIMEOUT_S, out)
+
+    def run_step(self, step, out):
+        k = step.kind
+        if k == "open":
+            self.open(step)
+        elif k == "close":
+            c = self.conns.pop(step.args[0])
+            c.close()
+        elif k == "state":
+            self.sr.set_domain_state(self.daemon.simring, int(step.args[0]), step.args[1])
+        elif k == "virq":
+            self.sr.trigger_virq(self.daemon.simring)
+        elif k == "sleep":
+            time.sleep(float(step.args[0]))
+        elif k == "request":
+            self.request(step, out)
+        elif k == "events":
+            self.events(step, out)
+        elif k == "ring":
+            c = self.conns[step.conn]
+            out.append("%s: %s" % (step.conn, " ".join("%s=%d" % (f, c.get(f)) for f in RING_FIELDS)))
+        elif k == "set":
+            c = self.conns[step.conn]
+            for a in step.args:
+                f, v = a.split("=", 1)
+                c.set(f, int(v, 0))
+        elif k == "raw":
+            c = self.conn(step.conn, out)
+            if c is not None:
+                self.send(step.conn, c, corpus.expand(step.payload, self.vars), out)
+        else:
+            raise corpus.CorpusError("line %d: unknown step %s" % (step.line, k))
+
+    def open(self, step):
+        name, kind = step.args[0], step.args[1]
+        if kind == "sock":
+            c = self.sr.Control(self.daemon.socket, name=name)
+        elif kind == "guest":
+            port = 1
+            for a in step.args[3:]:
+                if a.startswith("port="):
+                    port = int(a[5:])
+            c = self.sr.Guest(int(step.args[2]), self.daemon.simring, port=port, name=name)
+        else:
+            raise corpus.CorpusError("line %d: open NAME sock|guest DOMID" % step.line)
+        _remember_last_body(c)
+        self.conns[name] = c
+
+    def finish(self, out):
+        """Drain every live connection's pending events, then close all."""
+        for name in sorted(self.conns):
+            if name not in self.dead:
+                self.events(corpus.Step(0, "", "events", conn=name), out)
+        for c in self.conns.values():
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.conns = {}
+
+
+def _remember_last_body(c):
+    """Wrap c._recv_msg so the last received payload is kept for save=."""
+    inner = c._recv_msg
+
+    def recv(deadline):
+        hdr, body = inner(deadline)
+        if hdr[0] != XS_WATCH_EVENT:
+            c._last_body = body
+        return hdr, body
+    c._recv_msg = recv
+
+
+def replay(simring, daemon, entry):
+    """Run entry against daemon; returns [(step, [lines])] plus a final
+    pseudo-step with the events drained at the end and daemon liveness."""
+    r = Replayer(simring, daemon)
+    transcript = []
+    try:
+        for step in entry.steps:
+            out = []
+            r.run_step(step, out)
+            if step.kind in ("request", "events", "ring", "raw") or out:
+                transcript.append((step, out))
+        out = []
+        r.finish(out)
+    finally:
+        for c in r.conns.values():
+            try:
+                c.close()
+            except OSError:
+                pass
+    if not daemon.alive():
+        out.append("(daemon exited)")
+    transcript.append((corpus.Step(0, "(end: pending events)", "end"), out))
+    return transcript
