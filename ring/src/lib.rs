@@ -8,11 +8,11 @@
 //!
 //! Sources: `xen/include/public/io/xs_wire.h`, `docs/misc/xenstore.txt`,
 //! `docs/misc/xenstore-ring.txt`.
-#![cfg_attr(not(test), no_std)]
+#![no_std]
 #![deny(unsafe_code)]
 #![cfg_attr(
     not(test),
-    warn(
+    deny(
         clippy::indexing_slicing,
         clippy::unwrap_used,
         clippy::expect_used,
@@ -21,8 +21,17 @@
     )
 )]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod decode;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod page;
+#[cfg(test)]
+mod testutil;
 pub mod wire;
 
+pub use decode::{Decoded, Decoder, ProtoError};
+pub use page::{RingError, RingPage, XENSTORE_RING_SIZE};
 pub use wire::{Header, MsgType, XsError, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};

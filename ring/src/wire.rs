@@ -219,12 +219,13 @@ pub struct Header {
 impl Header {
     /// Parses a header from its 16 wire bytes (little-endian).
     pub fn from_bytes(b: &[u8; HEADER_SIZE]) -> Header {
-        let word = |i: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&b[i * 4..i * 4 + 4]);
-            u32::from_le_bytes(w)
-        };
-        Header { ty: word(0), req_id: word(1), tx_id: word(2), len: word(3) }
+        let [t0, t1, t2, t3, r0, r1, r2, r3, x0, x1, x2, x3, l0, l1, l2, l3] = *b;
+        Header {
+            ty: u32::from_le_bytes([t0, t1, t2, t3]),
+            req_id: u32::from_le_bytes([r0, r1, r2, r3]),
+            tx_id: u32::from_le_bytes([x0, x1, x2, x3]),
+            len: u32::from_le_bytes([l0, l1, l2, l3]),
+        }
     }
 
     /// Serialises the header to its 16 wire bytes (little-endian).
