@@ -7,10 +7,11 @@ the normalisations below, so two transcripts are equal exactly when the
 daemons sent the same bytes.
 
 Normalisations (each one is a value the protocol lets a server choose):
-- Transaction ids. A TRANSACTION_START reply's id becomes `<NAME>` (the
-  `save=` variable) or `<txN>` (N counts starts in the entry), and so does
-  every header tx_id equal to a known id. Numbers the corpus writes
-  literally (invalid ids) are printed as they are.
+- Transaction ids. A successful TRANSACTION_START reply shows `<NAME>`
+  (its `save=` variable) or `<txN>` (N counts successful starts in the
+  entry) instead of the number. A reply header's tx_id shows `<VAR>` when it
+  equals the id the request was sent with from variable VAR, else the number
+  (0 for watch events; literal ids the corpus writes are shown as they are).
 - DIRECTORY_PART generation counts. The first field of a DIRECTORY_PART
   reply becomes `<genN>`, N numbering distinct values in order of first
   appearance, so equal/different generations stay visible as such.
@@ -27,6 +28,8 @@ DEFAULT_TIMEOUT_S = 1.0
 RUN_MIN = 16
 RING_FIELDS = ("server_features", "connection", "error")
 XS_WATCH_EVENT = 15
+INVALID_TX = 0xfffffff0
+CONNECT_RETRY_S = 2.0
 
 
 def load_simring(peers):
@@ -63,18 +66,15 @@ def render_bytes(data):
 
 
 class Symbols:
-    """Maps server-chosen values to stable names (see the module doc)."""
+    """Names for server-chosen values (see the module doc)."""
 
     def __init__(self):
-        self.tx = {}
+        self.tx_count = 0
         self.gen = {}
 
-    def add_tx(self, value, name=None):
-        if value not in self.tx:
-            self.tx[value] = name or "tx%d" % (len(self.tx) + 1)
-
-    def tx_name(self, value):
-        return "<%s>" % self.tx[value] if value in self.tx else str(value)
+    def new_tx(self, name=None):
+        self.tx_count += 1
+        return "<%s>" % (name or "tx%d" % self.tx_count)
 
     def gen_name(self, value):
         if value not in self.gen:
@@ -94,21 +94,23 @@ class Replayer:
         self.sym = Symbols()
         self.rid = 0
         self.pending_save = None
+        self.req_tx = (0, None)
 
     # -- rendering --
     def render_msg(self, name, hdr, body):
         ty, rid, tx, ln = hdr
         tname = self.sr.XS_NAME.get(ty, str(ty))
         if tname == "TRANSACTION_START" and body.endswith(b"\0") and body[:-1].isdigit():
-            self.sym.add_tx(int(body[:-1]), self.pending_save)
-            shown = '"%s\\0"' % self.sym.tx_name(int(body[:-1]))
+            shown = '"%s\\0"' % self.sym.new_tx(self.pending_save)
         elif tname == "DIRECTORY_PART" and b"\0" in body and body.split(b"\0", 1)[0].isdigit():
             gen, rest = body.split(b"\0", 1)
             shown = '"%s' % self.sym.gen_name(int(gen)) + render_bytes(b"\0" + rest)[1:]
         else:
             shown = render_bytes(body)
         extra = "" if ln == len(body) else " len=%d" % ln
-        return "%s< %s rid=%d tx=%s%s %s" % (name, tname, rid, self.sym.tx_name(tx), extra, shown)
+        value, var = self.req_tx
+        txs = "<%s>" % var if var and tx == value and ty != XS_WATCH_EVENT else str(tx)
+        return "%s< %s rid=%d tx=%s%s %s" % (name, tname, rid, txs, extra, shown)
 
     # -- connection plumbing --
     def conn(self, name, out):
@@ -133,7 +135,7 @@ class Replayer:
             except self.sr.XsTimeout:
                 out.append("%s< (no reply)" % name)
                 return
-            except self.sr.RingError as e:
+            except (self.sr.RingError, OSError) as e:
                 self.dead[name] = self._why_dead(c, e)
                 out.append("%s< (%s)" % (name, self.dead[name]))
                 return
@@ -144,7 +146,7 @@ class Replayer:
     def _why_dead(self, c, exc):
         if isinstance(c, self.sr.Guest) and c.error:
             return "ring error=%d" % c.error
-        if "closed" in str(exc):
+        if "closed" in str(exc) or isinstance(exc, OSError):
             return "closed by daemon"
         return "ring failure"
 
@@ -170,10 +172,14 @@ class Replayer:
                 raise corpus.CorpusError("line %d: unknown type %s" % (step.line, step.args[0]))
         txref = step.opts.get("tx", "0")
         if txref in self.vars:
-            tx = int(self.vars[txref].rstrip(b"\0") or b"0")
+            v = self.vars[txref]
+            # A failed TRANSACTION_START saved an error name: use an id no
+            # daemon hands out, so the difference shows in later replies.
+            tx = int(v) if v.isdigit() else INVALID_TX
         else:
             tx = int(txref, 0)
         payload = corpus.expand(step.payload, self.vars)
+        self.req_tx = (tx, txref if txref in self.vars else None)
         if "rid" in step.opts:
             rid = int(step.opts["rid"], 0)
         else:
@@ -195,6 +201,7 @@ class Replayer:
         c = self.conn(step.conn, out)
         if c is None:
             return
+        self.req_tx = (0, None)
         self.rid += 1
         if self.send(step.conn, c, self.sr.HDR.pack(self.sr.XS[SYNC_TYPE], self.rid, 0,
                                                      len(SYNC_PAYLOAD)) + SYNC_PAYLOAD, out):
@@ -235,7 +242,7 @@ class Replayer:
     def open(self, step):
         name, kind = step.args[0], step.args[1]
         if kind == "sock":
-            c = self.sr.Control(self.daemon.socket, name=name)
+            c = self._connect(name)
         elif kind == "guest":
             port = 1
             for a in step.args[3:]:
@@ -246,6 +253,17 @@ class Replayer:
             raise corpus.CorpusError("line %d: open NAME sock|guest DOMID" % step.line)
         _remember_last_body(c)
         self.conns[name] = c
+
+    def _connect(self, name):
+        # A daemon may bind its socket a moment before it listens on it.
+        deadline = time.monotonic() + CONNECT_RETRY_S
+        while True:
+            try:
+                return self.sr.Control(self.daemon.socket, name=name)
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def finish(self, out):
         """Drain every live connection's pending events, then close all."""
