@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Fetches and unpacks everything a Xen boot needs for one Xen version into the
+# cache, without installing anything on the host except QEMU:
+#
+#   scripts/xen-rig/fetch.sh 4.17|4.20
+#
+# Result (idempotent; a finished tree is marked by "$ROOT/.complete"):
+#   $CACHE/xen-rig/<ver>/debs/   the downloaded .deb files
+#   $CACHE/xen-rig/<ver>/root/   all of them unpacked with dpkg-deb -x
+#
+# Xen 4.17 comes from bookworm (the host's own suites). Xen 4.20 comes from
+# trixie through a private APT_CONFIG whose lists and caches live in the cache,
+# so the host's apt configuration never sees trixie. The dom0 kernel is
+# bookworm's for both versions (it boots as dom0 under 4.17 and 4.20).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+
+ver=${1:?usage: fetch.sh 4.17|4.20}
+rig_paths "$ver"
+[ -e "$ROOT/.complete" ] && exit 0
+
+ensure_qemu() {
+    command -v qemu-system-x86_64 >/dev/null && return 0
+    # Backports carries QEMU 10; bookworm's own 7.2 also boots multiboot Xen.
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list
+    fi
+    timeout 300 apt-get update >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
+        -t bookworm-backports qemu-system-x86 >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends qemu-system-x86 >/dev/null
+}
+
+# Writes a private apt configuration for trixie under the cache and prints the
+# path of its config file.
+trixie_apt_config() {
+    local dir=$RIG_CACHE/apt-trixie
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/sources.list.d" "$dir/preferences.d"
+    cat >"$dir/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-updates main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
+SRC
+    cat >"$dir/apt.conf" <<CONF
+Dir::Etc::sourcelist "$dir/sources.list";
+Dir::Etc::sourceparts "$dir/sources.list.d";
+Dir::Etc::preferencesparts "$dir/preferences.d";
+Dir::State::Lists "$dir/lists";
+Dir::Cache "$dir/cache";
+Dir::State::status "/var/lib/dpkg/status";
+APT::Sandbox::User "root";
+CONF
+    echo "$dir/apt.conf"
+}
+
+# Packages shared by both versions; the Xen-specific ones are added below.
+common="xen-utils-common xenstore-utils libxenstore4 libxencall1 libxenevtchn1
+    libxenforeignmemory1 libxengnttab1 libxentoollog1 libxendevicemodel1
+    libxenhypfs1 libxentoolcore1 libyajl2 libc6 libgcc-s1 libncurses6 libtinfo6
+    libcom-err2 liblzma5 libuuid1 libzstd1 zlib1g libbz2-1.0 liblz4-1 busybox-static"
+case $ver in
+4.17)
+    pkgs="xen-hypervisor-4.17-amd64 xen-utils-4.17 libxenmisc4.17 libext2fs2 $common"
+    export -n APT_CONFIG
+    ;;
+4.20)
+    pkgs="xen-hypervisor-4.20-amd64 xen-utils-4.20 libxenmisc4.20 libext2fs2t64 $common"
+    APT_CONFIG=$(trixie_apt_config)
+    export APT_CONFIG
+    ;;
+*)
+    echo "fetch.sh: unknown Xen version '$ver' (4.17 or 4.20)" >&2
+    exit 2
+    ;;
+esac
+
+ensure_qemu
+mkdir -p "$DEBS"
+if [ "$ver" = 4.20 ] && [ ! -e "$RIG_CACHE/apt-trixie/lists/.updated" ]; then
+    timeout 600 apt-get update >/dev/null
+    touch "$RIG_CACHE/apt-trixie/lists/.updated"
+fi
+(cd "$DEBS" && timeout 900 apt-get -o APT::Sandbox::User=root download $pkgs >/dev/null)
+
+# The dom0 kernel always comes from bookworm, with the host's apt config.
+mkdir -p "$KDEBS"
+if ! ls "$KDEBS"/linux-image-*.deb >/dev/null 2>&1; then
+    kpkg=$(env -u APT_CONFIG apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$kpkg" ] || { echo "fetch.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
+    (cd "$KDEBS" && env -u APT_CONFIG timeout 900 apt-get -o APT::Sandbox::User=root download "$kpkg" >/dev/null)
+fi
+
+rm -rf "$ROOT"
+mkdir -p "$ROOT"
+for deb in "$DEBS"/*.deb "$KDEBS"/*.deb; do
+    dpkg-deb -x "$deb" "$ROOT"
+done
+touch "$ROOT/.complete"
+echo "fetch.sh: Xen $ver unpacked in $ROOT"
