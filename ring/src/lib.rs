@@ -28,6 +28,8 @@ pub mod decode;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod page;
+#[cfg(any(test, feature = "fuzzing"))]
+mod prng;
 #[cfg(test)]
 mod testutil;
 pub mod wire;
