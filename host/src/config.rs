@@ -1,0 +1,55 @@
+//! Turning command-line options into the engine's [`Config`].
+
+use std::hash::{BuildHasher, Hasher};
+
+use store::Config;
+
+use crate::options::Options;
+
+/// Builds the engine configuration: quota overrides (`-Q name=value` sets
+/// the hard limit, `-q name=value` the soft one, as C's `parse_quota`), the
+/// watch-event timeout, and a random key for the engine's node-name hasher.
+pub fn engine_config(opts: &Options) -> Result<Config, String> {
+    let mut config = Config::default();
+    for q in &opts.quotas {
+        let set = if q.soft { Config::set_quota_soft } else { Config::set_quota };
+        set(&mut config, &q.name, q.value)
+            .map_err(|_| format!("invalid quota setting {}={}", q.name, q.value))?;
+    }
+    if let Some(secs) = opts.watch_event_timeout_secs {
+        config.watch_event_timeout_ms = u64::from(secs).saturating_mul(1000);
+    }
+    config.hash_seed = random_seed();
+    Ok(config)
+}
+
+/// A per-process random `u64`, from the OS-seeded keys of std's hasher
+/// (enough to keep guests from predicting hash collisions).
+fn random_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Environment;
+    use store::quota::{Limit, Quota};
+
+    #[test]
+    fn quotas_and_timeout_reach_the_config() {
+        let args = ["-Q", "nodes=7", "-q", "memory=99", "-w", "watch-event=3"];
+        let opts = Options::parse(args, &Environment::default()).unwrap();
+        let config = engine_config(&opts).unwrap();
+        assert_eq!(config.quotas.get(Quota::Nodes, Limit::Hard), 7);
+        assert_eq!(config.quotas.get(Quota::Memory, Limit::Soft), 99);
+        assert_eq!(config.watch_event_timeout_ms, 3000);
+    }
+
+    #[test]
+    fn unknown_quotas_are_rejected() {
+        let opts = Options::parse(["-Q", "bogus=1"], &Environment::default()).unwrap();
+        assert!(engine_config(&opts).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! The engine's [`Platform`] on Linux: ring pages from simring files (or
+//! private pages without `--simring`), domain state from marker files.
+//!
+//! The platform owns every mapped ring. The engine maps one while it handles
+//! `XS_INTRODUCE` (or [`Engine::introduce`](store::Engine::introduce) for
+//! dom0 at start-up) and unmaps it when the domain is released or dies. On
+//! mapping we advertise the engine's `server_features`, answer a pending
+//! `XENSTORE_RECONNECT` with `XENSTORE_CONNECTED` (C xenstored does the same
+//! since 4.17) and notify the guest, like C's `new_domain`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
+use store::{ConnId, DomId, DomainInfo, MapError, Platform};
+
+use crate::simring::domains::DOMID_FIRST_RESERVED;
+use crate::simring::ring_file::SharedRing;
+use crate::simring::Simring;
+
+/// One mapped guest ring.
+pub struct RingConn {
+    /// The guest.
+    pub domid: DomId,
+    /// The guest end of its event channel.
+    pub port: u32,
+    /// The mapped page.
+    pub ring: SharedRing,
+    /// The connection violated the protocol and is no longer served.
+    pub ignored: bool,
+}
+
+/// The host's implementation of the engine's platform.
+pub struct HostPlatform {
+    /// The simring directory, when serving simulated guests.
+    pub simring: Option<Simring>,
+    /// Mapped rings by engine connection.
+    rings: BTreeMap<ConnId, RingConn>,
+    /// The `server_features` bits written into every mapped page.
+    server_features: u32,
+    /// Ring connections to look at in the next loop round.
+    pub pending: BTreeSet<ConnId>,
+}
+
+impl HostPlatform {
+    /// A platform without rings yet.
+    pub fn new(simring: Option<Simring>, server_features: u32) -> HostPlatform {
+        HostPlatform { simring, rings: BTreeMap::new(), server_features, pending: BTreeSet::new() }
+    }
+
+    /// The ring served as `conn`, if it is a ring connection.
+    pub fn ring(&self, conn: ConnId) -> Option<&RingConn> {
+        self.rings.get(&conn)
+    }
+
+    /// The ring served as `conn`, mutably.
+    pub fn ring_mut(&mut self, conn: ConnId) -> Option<&mut RingConn> {
+        self.rings.get_mut(&conn)
+    }
+
+    /// Signals the guest of `conn` (a no-op without simring).
+    pub fn notify(&self, conn: ConnId) {
+        if let (Some(simring), Some(rc)) = (&self.simring, self.rings.get(&conn)) {
+            simring.channels.notify(rc.domid, rc.port);
+        }
+    }
+
+    /// The connection an event on guest end (`domid`, `port`) is for: an
+    /// exact match first, else any ring of `domid`.
+    pub fn route(&self, domid: DomId, port: u32) -> Option<ConnId> {
+        let mut of_domain = self.rings.iter().filter(|(_, rc)| rc.domid == domid);
+        of_domain
+            .clone()
+            .find(|(_, rc)| rc.port == port)
+            .or_else(|| of_domain.next())
+            .map(|(conn, _)| *conn)
+    }
+}
+
+impl Platform for HostPlatform {
+    fn map_ring(
+        &mut self,
+        conn: ConnId,
+        domid: DomId,
+        _gfn: u64,
+        port: u32,
+    ) -> Result<(), MapError> {
+        let mapped = match &self.simring {
+            Some(simring) => simring.map_ring(domid),
+            None => SharedRing::anonymous(),
+        };
+        let ring = mapped.map_err(|e| {
+            log::warn!("cannot map the ring of domain {}: {e}", domid.0);
+            MapError
+        })?;
+        let page = ring.page();
+        page.set_server_features(self.server_features);
+        if page.connection() == XENSTORE_RECONNECT {
+            page.set_connection(XENSTORE_CONNECTED);
+        }
+        log::debug!("serving domain {} on port {port} as {conn:?}", domid.0);
+        self.rings.insert(conn, RingConn { domid, port, ring, ignored: false });
+        // The guest may have queued requests before it was introduced.
+        self.pending.insert(conn);
+        self.notify(conn);
+        Ok(())
+    }
+
+    fn unmap_ring(&mut self, conn: ConnId) {
+        if let Some(rc) = self.rings.remove(&conn) {
+            log::debug!("stopped serving domain {} ({conn:?})", rc.domid.0);
+        }
+        self.pending.remove(&conn);
+    }
+
+    fn domain_info(&mut self, domid: DomId) -> DomainInfo {
+        match &self.simring {
+            Some(simring) => simring.domain_info(domid),
+            None if domid.0 < DOMID_FIRST_RESERVED => DomainInfo::Running,
+            None => DomainInfo::Gone,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_ring_prepares_the_page_and_route_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
+        guest.page().set_connection(XENSTORE_RECONNECT);
+        let simring = Simring::open(dir.path()).unwrap();
+        let mut p = HostPlatform::new(Some(simring), 3);
+        p.map_ring(ConnId(9), DomId(5), 0, 17).unwrap();
+        assert_eq!(guest.page().server_features(), 3);
+        assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
+        assert!(p.pending.contains(&ConnId(9)));
+        assert_eq!(p.route(DomId(5), 17), Some(ConnId(9)));
+        assert_eq!(p.route(DomId(5), 99), Some(ConnId(9)));
+        assert_eq!(p.route(DomId(6), 17), None);
+        p.unmap_ring(ConnId(9));
+        assert!(p.ring(ConnId(9)).is_none());
+        assert!(!p.pending.contains(&ConnId(9)));
+    }
+
+    #[test]
+    fn without_simring_rings_are_private_and_domains_run() {
+        let mut p = HostPlatform::new(None, 0);
+        p.map_ring(ConnId(1), DomId(2), 0, 1).unwrap();
+        assert!(p.ring(ConnId(1)).is_some());
+        assert_eq!(p.domain_info(DomId(2)), DomainInfo::Running);
+        assert_eq!(p.domain_info(DomId(DOMID_FIRST_RESERVED)), DomainInfo::Gone);
+    }
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Simulated guests against a xenstore daemon speaking the simring convention.
+
+Usage: simring_guests.py   (environment: XENSTORED_PATH = the daemon's socket,
+SIMRING_DIR = its simring directory, SIMRING_PY_DIR = the directory holding
+simring.py from the xen-peers kit)
+
+Each case prints "ok - <name>" or "not ok - <name>: <why>"; the exit status is
+the number of failed cases. The expected values were measured on Debian's C
+xenstored 4.17 through the same client (`peers start c` with SIMRING_DIR), so
+running this script against it is the reference. Set XS_REFERENCE=c for
+that run: C 4.17 advertises no server features (server_features = 0) and
+so does not do the reconnection handshake; those cases are skipped.
+"""
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.environ["SIMRING_PY_DIR"])
+import simring  # noqa: E402
+from simring import Control, Guest, XS  # noqa: E402
+
+DIR = os.environ["SIMRING_DIR"]
+REFERENCE_C = os.environ.get("XS_REFERENCE") == "c"
+FAILED = []
+GUESTS = {}
+
+
+class Skip(Exception):
+    pass
+
+
+def ours_only(why):
+    if REFERENCE_C:
+        raise Skip(why)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def case(fn):
+    name = fn.__name__.replace("_", " ")
+    try:
+        fn()
+        print("ok - %s" % name, flush=True)
+    except Skip as e:
+        print("ok - %s # SKIP %s" % (name, e), flush=True)
+    except Exception as e:  # noqa: BLE001 - report every failure kind
+        FAILED.append(name)
+        print("not ok - %s: %s" % (name, e), flush=True)
+        if os.environ.get("VERBOSE"):
+            traceback.print_exc()
+    return fn
+
+
+def new_guest(ctl, domid, port=None, reconnect=False):
+    """Creates guest `domid` with a home /local/domain/<domid> it owns, and
+    introduces it. With `reconnect` the page says XENSTORE_RECONNECT first."""
+    port = port if port is not None else 100 + domid
+    g = Guest(domid, DIR, port)
+    if reconnect:
+        g.set_connection(simring.XENSTORE_RECONNECT)
+    home = "/local/domain/%d" % domid
+    check(ctl.write(home + "/domid", str(domid)).ok, "write domid")
+    check(ctl.set_perms(home, "n%d" % domid).ok, "chown home")
+    check(ctl.set_perms(home + "/domid", "n%d" % domid).ok, "chown domid")
+    r = ctl.introduce(domid, 0x1000 + domid, port)
+    eq(r.err, None, "introduce %d" % domid)
+    return g
+
+
+CTL = Control()
+
+
+@case
+def guest_reads_its_domid_and_home():
+    g = new_guest(CTL, 11)
+    r = g.read("domid")
+    eq((r.err, r.payload), (None, b"11"), "relative read of domid")
+    r = g.get_domain_path(11)
+    eq(r.payload.rstrip(b"\0"), b"/local/domain/11", "get domain path")
+    r = g.write("data/x", "1")
+    eq(r.err, None, "write under home")
+    eq(CTL.read("/local/domain/11/data/x").payload, b"1", "dom0 sees the guest's write")
+    eq(CTL.is_domain_introduced(11).payload.rstrip(b"\0"), b"T", "is introduced")
+    GUESTS[11] = g
+
+
+@case
+def server_advertises_error_field_and_reconnection():
+    ours_only("C 4.17 writes server_features = 0")
+    eq(GUESTS[11].server_features & 3, 3, "XENSTORE_SERVER_FEATURE_RECONNECTION | _ERROR")
+
+
+@case
+def guest_gets_eacces_outside_its_home():
+    g = new_guest(CTL, 12)
+    check(CTL.write("/local/domain/0/secret", "x").ok, "dom0 write")
+    eq(g.read("/local/domain/0/secret").err, "EACCES", "read dom0 node")
+    eq(g.read("/local/domain/0/missing").err, "EACCES", "missing node under unreadable parent")
+    eq(g.write("/local/domain/0/evil", "x").err, "EACCES", "write outside home")
+    eq(g.read("/local/domain/11/domid").err, "EACCES", "read another guest's node")
+    eq(g.set_perms("domid", "n0").err, "EPERM", "give the node away")
+
+
+@case
+def guest_watch_fires():
+    g = new_guest(CTL, 13)
+    check(g.write("watched", "") .ok, "create watched node")
+    eq(g.watch("watched", "tok").err, None, "watch")
+    eq(g.wait_event(2.0), (b"watched", b"tok"), "initial event")
+    check(CTL.write("/local/domain/13/watched/leaf", "v").ok, "dom0 write")
+    eq(g.wait_event(2.0), (b"watched/leaf", b"tok"), "event for dom0's write")
+    check(g.write("watched", "again").ok, "guest write")
+    eq(g.wait_event(2.0), (b"watched", b"tok"), "event for own write")
+    eq(g.unwatch("watched", "tok").err, None, "unwatch")
+
+
+@case
+def oversized_payload_sets_error_and_others_are_still_served():
+    bad = new_guest(CTL, 14)
+    good = new_guest(CTL, 15)
+    hdr = simring.HDR.pack(XS["WRITE"], 77, 0, 5000)
+    bad._send(hdr + b"domid\0" + b"x" * 100, time.monotonic() + 2)
+    deadline = time.monotonic() + 3
+    while bad.error == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    eq(bad.error, 3, "error field (XENSTORE_ERROR_PROTO)")
+    for i in range(20):
+        r = good.write("n%d" % i, "v%d" % i)
+        eq(r.err, None, "other guest write %d" % i)
+    eq(good.read("n19").payload, b"v19", "other guest read")
+    eq(CTL.read("/local/domain/14/domid").payload, b"14", "bad guest's nodes remain")
+    eq(CTL.is_domain_introduced(14).payload.rstrip(b"\0"), b"T", "bad guest stays introduced")
+
+
+@case
+def large_values_cross_the_ring_wrap():
+    g = new_guest(CTL, 16)
+    g.reset_indices(0xffffff00)
+    value = bytes((i % 26) + 97 for i in range(1500))
+    eq(g.write("big", value).err, None, "write 1500 bytes")
+    r = g.read("big")
+    eq((r.err, r.payload), (None, value), "read back across the 2^32 wrap")
+
+
+@case
+def reconnection_resets_the_connection():
+    ours_only("C 4.17 does not advertise reconnection")
+    g = new_guest(CTL, 17)
+    check(g.write("w", "").ok, "create")
+    eq(g.watch("w", "t").err, None, "watch")
+    eq(g.wait_event(2.0), (b"w", b"t"), "initial event")
+    g.set_connection(simring.XENSTORE_RECONNECT)
+    g.notify()
+    g.wait_connection(simring.XENSTORE_CONNECTED, timeout=3.0)
+    eq(g.indices(), dict(req_cons=0, req_prod=0, rsp_cons=0, rsp_prod=0), "indices reset")
+    g.rx = bytearray()
+    g.events = []
+    check(CTL.write("/local/domain/17/w", "changed").ok, "dom0 write")
+    eq(g.wait_event(0.5), None, "watch dropped by the reset")
+    r = g.read("w")
+    eq((r.err, r.payload), (None, b"changed"), "served after reconnect")
+
+
+@case
+def introduce_answers_a_pending_reconnect():
+    g = new_guest(CTL, 18, reconnect=True)
+    g.wait_connection(simring.XENSTORE_CONNECTED, timeout=3.0)
+    eq(g.read("domid").payload, b"18", "served")
+
+
+@case
+def dying_domain_fires_release_domain_and_loses_its_nodes():
+    g = new_guest(CTL, 19)
+    check(g.write("data/a", "1").ok, "guest write")
+    w = Control(name="watcher")
+    eq(w.watch("@releaseDomain", "rel").err, None, "watch @releaseDomain")
+    eq(w.wait_event(2.0), (b"@releaseDomain", b"rel"), "initial event")
+    simring.set_domain_state(DIR, 19, "dying")
+    simring.trigger_virq(DIR)
+    eq(w.wait_event(3.0), (b"@releaseDomain", b"rel"), "@releaseDomain fired")
+    eq(w.wait_event(0.5), None, "fired once")
+    deadline = time.monotonic() + 2
+    while CTL.is_domain_introduced(19).payload.rstrip(b"\0") != b"F" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    eq(CTL.is_domain_introduced(19).payload.rstrip(b"\0"), b"F", "domain forgotten")
+    eq(CTL.read("/local/domain/19/data/a").err, "ENOENT", "owned node removed")
+    eq(CTL.read("/local/domain/19").err, "ENOENT", "home removed")
+    eq(CTL.read("/local/domain/11/domid").payload, b"11", "other domains untouched")
+    simring.set_domain_state(DIR, 19, "gone")
+    w.close()
+
+
+@case
+def dom0_ring_is_served():
+    g = Guest(0, DIR, int(os.environ.get("SIMRING_DOM0_PORT", "1")))
+    r = g.write("/dom0ring", "yes")
+    eq(r.err, None, "dom0 ring write")
+    eq(CTL.read("/dom0ring").payload, b"yes", "visible on the socket")
+
+
+sys.exit(len(FAILED))
