@@ -1,4 +1,27 @@
 //! The engine's public entry point (contract; see `DESIGN.md`).
+//!
+//! Primer: platforms create connections ([`Engine::connect_socket`],
+//! [`Engine::introduce`]), push bytes in with [`Engine::input`], and drain
+//! [`Engine::output`]. Each complete request is dispatched at once
+//! (`dispatch.rs`); its reply and any watch events it causes are queued on
+//! the connections concerned. The engine owns every piece of state; it
+//! never does I/O and never reads a clock.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use hashbrown::HashMap;
+use ring::wire::{
+    MsgType, XsError, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_ERROR,
+    XENSTORE_SERVER_FEATURE_WATCHDEPTH,
+};
+
+use crate::conn::{Conn, Framed, OutMsg};
+use crate::domain::Domain;
+use crate::error::ProtoError;
+use crate::quota::{self, Limit, Quota, Quotas};
+use crate::tree::Tree;
 
 /// A domain id (`domid_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,9 +60,489 @@ pub trait Platform {
     fn domain_info(&mut self, domid: DomId) -> DomainInfo;
 }
 
+/// The server features C 4.22 advertises (`XENSTORE_FEATURES`).
+pub const DEFAULT_SERVER_FEATURES: u32 = XENSTORE_SERVER_FEATURE_ERROR
+    | XENSTORE_SERVER_FEATURE_WATCHDEPTH
+    | XENSTORE_SERVER_FEATURE_DOMID_ANY;
+
+/// Default lifetime of an unread watch event (C `timeout_watch_event_msec`).
+pub const WATCH_EVENT_TIMEOUT_MS: u64 = 20_000;
+
 /// Engine configuration.
 #[derive(Clone, Debug)]
-pub struct Config {}
+pub struct Config {
+    /// The privileged (control) domain; socket clients act as it.
+    pub priv_domid: DomId,
+    /// The domain running the store (the stub itself).
+    pub store_domid: DomId,
+    /// Unread watch events are dropped after this long (0 = never).
+    pub watch_event_timeout_ms: u64,
+    /// Server features advertised to domains (ring `server_features`).
+    pub server_features: u32,
+    /// Keep the nodes of dead domains (C `--keep-orphans`), giving them to
+    /// the privileged domain instead of deleting them.
+    pub keep_orphans: bool,
+    /// Key of the hasher for guest-chosen node names (hash flooding);
+    /// platforms should seed it from a random source.
+    pub hash_seed: u64,
+    /// Global quotas (defaults as C's table in `quota.rs`).
+    pub quotas: Quotas,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            priv_domid: DomId(0),
+            store_domid: DomId(0),
+            watch_event_timeout_ms: WATCH_EVENT_TIMEOUT_MS,
+            server_features: DEFAULT_SERVER_FEATURES,
+            keep_orphans: false,
+            hash_seed: 0x5eed_0f_c0ffee,
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the global hard limit of quota `name` (C `-Q name=value`).
+    pub fn set_quota(&mut self, name: &str, value: u32) -> Result<(), XsError> {
+        self.set_limit(name, value, Limit::Hard)
+    }
+
+    /// Sets the global soft limit of quota `name` (C `-q name=value`).
+    pub fn set_quota_soft(&mut self, name: &str, value: u32) -> Result<(), XsError> {
+        self.set_limit(name, value, Limit::Soft)
+    }
+
+    fn set_limit(&mut self, name: &str, value: u32, limit: Limit) -> Result<(), XsError> {
+        let q = quota::QUOTA_TABLE.iter().find(|d| d.name == name).ok_or(XsError::Inval)?;
+        if value == quota::QUOTA_DISABLED {
+            return Err(XsError::Inval);
+        }
+        self.quotas.set(q.quota, limit, value);
+        Ok(())
+    }
+}
+
+/// A request pending in the `outstanding` accounting: its reply was sent
+/// but watch events it caused are still queued somewhere.
+pub(crate) struct Pending {
+    /// The domain charged.
+    pub domid: DomId,
+    /// Events still queued.
+    pub events: u32,
+    /// The reply has been handed to the platform.
+    pub reply_done: bool,
+}
+
+/// Plain counters, readable with `XS_CONTROL memreport`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Requests handled.
+    pub requests: u64,
+    /// Transactions that failed with `EAGAIN`.
+    pub tx_conflicts: u64,
+    /// Requests refused by a quota.
+    pub quota_hits: u64,
+    /// Connections ignored for protocol violations.
+    pub ignored_conns: u64,
+    /// Watch events dropped (too big, expired, memory quota).
+    pub events_dropped: u64,
+}
 
 /// The xenstore engine.
-pub struct Engine {}
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) tree: Tree,
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    pub(crate) domains: BTreeMap<u16, Domain>,
+    pub(crate) generation: u64,
+    pub(crate) next_conn: u32,
+    pub(crate) ready: Vec<ConnId>,
+    pub(crate) pending: HashMap<u64, Pending>,
+    pub(crate) next_req: u64,
+    pub(crate) now_ms: u64,
+    pub(crate) stats: Stats,
+    pub(crate) log_on: bool,
+}
+
+impl Engine {
+    /// An engine with the initial tree of C's `setup_structure`.
+    pub fn new(cfg: Config) -> Engine {
+        let tree = Tree::new(cfg.hash_seed);
+        let mut e = Engine {
+            cfg,
+            tree,
+            conns: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            generation: 0,
+            next_conn: 1,
+            ready: Vec::new(),
+            pending: HashMap::new(),
+            next_req: 1,
+            now_ms: 0,
+            stats: Stats::default(),
+            log_on: false,
+        };
+        e.setup_structure();
+        e
+    }
+
+    /// The server features word platforms write into ring pages.
+    pub fn server_features(&self) -> u32 {
+        self.cfg.server_features
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn alloc_conn(&mut self, domid: DomId, socket: bool) -> ConnId {
+        // Skip ids still in use after the counter wraps.
+        loop {
+            let id = ConnId(self.next_conn);
+            self.next_conn = self.next_conn.wrapping_add(1).max(1);
+            if !self.conns.contains_key(&id) {
+                self.conns.insert(id, Conn::new(domid, socket));
+                return id;
+            }
+        }
+    }
+
+    /// Adds a privileged Unix-socket client (acting as `priv_domid`).
+    pub fn connect_socket(&mut self) -> ConnId {
+        let d = self.cfg.priv_domid;
+        self.alloc_conn(d, true)
+    }
+
+    /// Feeds bytes read from `conn`; handles every complete request.
+    /// Returns how many bytes were consumed (fewer than given when the
+    /// connection is flow-controlled). An error means the connection is
+    /// now ignored.
+    pub fn input<P: Platform>(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now_ms: u64,
+        platform: &mut P,
+    ) -> Result<usize, ProtoError> {
+        self.now_ms = now_ms;
+        let mut used = 0usize;
+        while used < bytes.len() {
+            if !self.wants_input(conn) {
+                break;
+            }
+            let Some(c) = self.conns.get_mut(&conn) else {
+                break;
+            };
+            let rest = bytes.get(used..).unwrap_or(&[]);
+            let (n, framed) = c.framer.push(rest);
+            used = used.saturating_add(n);
+            match framed {
+                Framed::Incomplete => {}
+                Framed::Error(e) => {
+                    self.ignore(conn);
+                    return Err(e);
+                }
+                Framed::Message => {
+                    let msg = c.framer.message().map(|(h, p)| (h, Vec::from(p)));
+                    c.framer.reset();
+                    if let Some((hdr, payload)) = msg {
+                        self.process(conn, hdr, &payload, platform);
+                    }
+                }
+            }
+        }
+        self.update_blocked(conn);
+        Ok(used)
+    }
+
+    /// Whether the platform should read more input for `conn`.
+    pub fn wants_input(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        !c.ignored && !self.flow_blocked(c.domid)
+    }
+
+    /// Whether `domid` has reached its `outstanding` or `memory` quota.
+    pub(crate) fn flow_blocked(&self, domid: DomId) -> bool {
+        if self.is_privileged(domid) {
+            return false;
+        }
+        let Some(d) = self.domains.get(&domid.0) else {
+            return false;
+        };
+        d.quotas.exceeds(Quota::Outstanding, d.usage.get(Quota::Outstanding))
+            || d.quotas.exceeds(Quota::Memory, d.usage.get(Quota::Memory))
+    }
+
+    pub(crate) fn update_blocked(&mut self, conn: ConnId) {
+        let blocked = match self.conns.get(&conn) {
+            Some(c) => self.flow_blocked(c.domid),
+            None => return,
+        };
+        let mut wake = false;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            wake = c.blocked && !blocked;
+            c.blocked = blocked;
+        }
+        if wake {
+            self.mark_ready(conn);
+        }
+    }
+
+    /// Re-evaluates flow control of every connection of `domid`.
+    pub(crate) fn update_blocked_domain(&mut self, domid: DomId) {
+        let ids: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.domid == domid).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.update_blocked(id);
+        }
+    }
+
+    pub(crate) fn mark_ready(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.in_ready {
+                c.in_ready = true;
+                self.ready.push(conn);
+            }
+        }
+    }
+
+    /// The next bytes to send to `conn` (may be empty).
+    pub fn output(&self, conn: ConnId) -> &[u8] {
+        let Some(c) = self.conns.get(&conn) else {
+            return &[];
+        };
+        if c.ignored {
+            return &[];
+        }
+        c.out.front().and_then(|m| m.bytes.get(c.out_off..)).unwrap_or(&[])
+    }
+
+    /// `n` bytes of [`Engine::output`] were sent.
+    pub fn output_done(&mut self, conn: ConnId, n: usize) {
+        let done = {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some(front) = c.out.front() else {
+                return;
+            };
+            c.out_off = c.out_off.saturating_add(n).min(front.bytes.len());
+            if c.out_off < front.bytes.len() {
+                return;
+            }
+            c.out_off = 0;
+            c.out.pop_front()
+        };
+        if let Some(m) = done {
+            self.release_out(conn, m, true);
+        }
+        if self.conns.get(&conn).is_some_and(|c| !c.out.is_empty()) {
+            self.mark_ready(conn);
+        }
+    }
+
+    /// Moves connections with new output (or newly un-flow-controlled)
+    /// into `out`.
+    pub fn take_ready(&mut self, out: &mut Vec<ConnId>) {
+        for id in self.ready.drain(..) {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.in_ready = false;
+                out.push(id);
+            }
+        }
+    }
+
+    /// Stops serving `conn` after a platform-detected protocol violation
+    /// (bad ring indices). Its watches, transactions and queued output are
+    /// dropped; the domain record stays until the domain dies (XSA-325).
+    pub fn ignore(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.ignored {
+            return;
+        }
+        c.ignored = true;
+        self.stats.ignored_conns = self.stats.ignored_conns.saturating_add(1);
+        self.clear_conn_state(conn);
+    }
+
+    /// A guest reconnected its ring: drop partial input, queued output,
+    /// watches and transactions, and serve it afresh.
+    pub fn reset_connection(&mut self, conn: ConnId) {
+        self.clear_conn_state(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.ignored = false;
+        }
+    }
+
+    /// Drops watches, transactions, partial input and queued output.
+    pub(crate) fn clear_conn_state(&mut self, conn: ConnId) {
+        self.delete_all_watches(conn);
+        self.delete_all_transactions(conn);
+        let msgs: Vec<OutMsg> = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.framer.reset();
+                c.out_off = 0;
+                c.out.drain(..).collect()
+            }
+            None => return,
+        };
+        for m in msgs {
+            self.release_out(conn, m, false);
+        }
+    }
+
+    /// The socket of `conn` closed.
+    pub fn disconnect<P: Platform>(&mut self, conn: ConnId, platform: &mut P) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if !c.socket {
+            // A domain connection goes away only with its domain.
+            let domid = c.domid;
+            self.release_domain(domid, platform);
+            return;
+        }
+        self.clear_conn_state(conn);
+        self.conns.remove(&conn);
+    }
+
+    /// When [`Engine::tick`] next has work (expiring a watch event).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.conns
+            .values()
+            .flat_map(|c| c.out.iter().skip(usize::from(c.out_off > 0)).filter_map(|m| m.expire_ms))
+            .min()
+    }
+
+    /// Drops unread watch events older than `watch_event_timeout_ms`.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            let expired: Vec<OutMsg> = match self.conns.get_mut(&id) {
+                Some(c) => {
+                    let partial = c.out_off > 0;
+                    let mut keep = alloc::collections::VecDeque::new();
+                    let mut gone = Vec::new();
+                    for (i, m) in c.out.drain(..).enumerate() {
+                        let sending = partial && i == 0;
+                        if !sending && m.expire_ms.is_some_and(|t| t <= now_ms) {
+                            gone.push(m);
+                        } else {
+                            keep.push_back(m);
+                        }
+                    }
+                    c.out = keep;
+                    gone
+                }
+                None => continue,
+            };
+            for m in expired {
+                self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
+                self.release_out(id, m, false);
+            }
+        }
+    }
+
+    /// The connection serving `domid`, if it is introduced.
+    pub fn domain_conn(&self, domid: DomId) -> Option<ConnId> {
+        self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn)
+    }
+
+    /// Whether `domid` is the privileged domain.
+    pub(crate) fn is_privileged(&self, domid: DomId) -> bool {
+        domid == self.cfg.priv_domid
+    }
+
+    /// Queues a reply or event on `conn`, charging its memory to the
+    /// connection's domain and the `outstanding` count for replies.
+    pub(crate) fn queue_out(&mut self, conn: ConnId, msg: OutMsg) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.ignored {
+            return;
+        }
+        let domid = c.domid;
+        let bytes = msg.bytes.len();
+        let reply = !msg.event;
+        c.out.push_back(msg);
+        let d = self.domain_mut(domid);
+        d.usage.add(Quota::Memory, bytes as i64);
+        if reply {
+            d.usage.add(Quota::Outstanding, 1);
+        }
+        self.mark_ready(conn);
+    }
+
+    /// Releases a dequeued message's accounting.
+    fn release_out(&mut self, conn: ConnId, m: OutMsg, _sent: bool) {
+        let domid = match self.conns.get(&conn) {
+            Some(c) => c.domid,
+            None => return,
+        };
+        self.domain_mut(domid).usage.add(Quota::Memory, -(m.bytes.len() as i64));
+        if m.event {
+            if let Some(req) = m.req {
+                let mut finished = None;
+                if let Some(p) = self.pending.get_mut(&req) {
+                    p.events = p.events.saturating_sub(1);
+                    if p.events == 0 && p.reply_done {
+                        finished = Some(p.domid);
+                    }
+                }
+                if let Some(d) = finished {
+                    self.pending.remove(&req);
+                    self.domain_mut(d).usage.add(Quota::Outstanding, -1);
+                    self.update_blocked_domain(d);
+                }
+            }
+        } else {
+            let mut keep = false;
+            if let Some(req) = m.req {
+                if let Some(p) = self.pending.get_mut(&req) {
+                    if p.events > 0 {
+                        p.reply_done = true;
+                        keep = true;
+                    } else {
+                        self.pending.remove(&req);
+                    }
+                }
+            }
+            if !keep {
+                self.domain_mut(domid).usage.add(Quota::Outstanding, -1);
+            }
+        }
+        self.update_blocked_domain(domid);
+    }
+
+    /// The accounting record of `domid`, created on first use.
+    pub(crate) fn domain_mut(&mut self, domid: DomId) -> &mut Domain {
+        let q = &self.cfg.quotas;
+        self.domains
+            .entry(domid.0)
+            .or_insert_with(|| Domain::new(domid, q.clone(), self.cfg.server_features))
+    }
+
+    /// Whether a message type is known to the dispatcher (for tests).
+    pub fn is_known_type(ty: u32) -> bool {
+        MsgType::from_u32(ty).is_some()
+    }
+
+    /// A report of memory use: nodes, connections, per-domain usage.
+    pub fn memreport(&self) -> String {
+        crate::control::memreport(self)
+    }
+}

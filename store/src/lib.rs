@@ -4,9 +4,28 @@
 //! and its platforms (host daemon, PVH kernel, tests).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
 
+pub mod conn;
+pub mod control;
+pub mod dispatch;
+pub mod domain;
 pub mod engine;
+pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod node;
+pub mod path;
+pub mod perms;
+pub mod quota;
+pub mod transaction;
+pub mod tree;
+pub mod watch;
 
-pub use engine::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform};
+pub use engine::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform, Stats};
+pub use error::{Error, ProtoError};

@@ -1,0 +1,508 @@
+//! Domains: introduce, release, resume, set-target, features, quotas, and
+//! the reaction to domain state changes (`VIRQ_DOM_EXC`).
+//!
+//! Semantics follow C `domain.c` (4.22): `@introduceDomain` fires on
+//! introduction (not for the privileged domain); `@releaseDomain/<domid>`
+//! fires on the first observed shutdown and, with `@releaseDomain`, when a
+//! domain is released or dies. A dead or released domain loses its
+//! connection, watches and transactions, the nodes it owns (XSA-419,
+//! unless `keep_orphans`, which hands them to the privileged domain), its
+//! entries in every ACL (XSA-417) and its quota usage (XSA-483).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::dispatch::{atoi, count_strings, num, onearg, strings, Reply, Req};
+use crate::engine::{ConnId, DomId, DomainInfo, Engine, Platform};
+use crate::error::Error;
+use crate::path;
+use crate::perms::{self, Perm, Who};
+use crate::quota::{self, Limit, Quota, Quotas, Usage};
+use crate::watch::Match;
+use ring::wire::XsError;
+
+/// `DOMID_SELF`.
+pub const DOMID_SELF: u16 = 0x7FF0;
+
+/// What the engine knows about one domain.
+pub struct Domain {
+    /// Its id.
+    pub domid: DomId,
+    /// Its ring connection, once introduced.
+    pub conn: Option<ConnId>,
+    /// Introduced (has a ring).
+    pub introduced: bool,
+    /// Shutdown already reported.
+    pub shutdown: bool,
+    /// Server features for this domain.
+    pub features: u32,
+    /// Its quotas (copied from the global table, changed by SET_QUOTA).
+    pub quotas: Quotas,
+    /// Its usage.
+    pub usage: Usage,
+}
+
+impl Domain {
+    /// A record with the global quotas.
+    pub fn new(domid: DomId, quotas: Quotas, features: u32) -> Domain {
+        Domain {
+            domid,
+            conn: None,
+            introduced: false,
+            shutdown: false,
+            features,
+            quotas,
+            usage: Usage::default(),
+        }
+    }
+}
+
+/// Parses a domid as C `parse_domid` (decimal, at most 65535).
+fn parse_domid(s: &[u8]) -> Result<DomId, Error> {
+    perms::parse_u16(s).map(DomId).ok_or(Error::Inval)
+}
+
+impl Engine {
+    /// The features in force for `domid`'s connections.
+    pub(crate) fn domain_features(&self, domid: DomId) -> u32 {
+        self.domains.get(&domid.0).map_or(self.cfg.server_features, |d| d.features)
+    }
+
+    /// The initial tree (C `setup_structure`).
+    pub(crate) fn setup_structure(&mut self) {
+        let owner = self.cfg.priv_domid.0;
+        let none = || alloc::vec![Perm { id: owner, bits: 0 }].into_boxed_slice();
+        let mut root = crate::node::Node::new(none());
+        root.add_child("tool");
+        let mut tool = crate::node::Node::new(none());
+        tool.add_child("xenstored");
+        self.tree_put("/", root);
+        self.tree_put("/tool", tool);
+        self.tree_put("/tool/xenstored", crate::node::Node::new(none()));
+        let release = alloc::vec![
+            Perm { id: owner, bits: 0 },
+            Perm { id: perms::DOMID_ANY, bits: perms::PERM_READ }
+        ]
+        .into_boxed_slice();
+        self.tree_put("@releaseDomain", crate::node::Node::new(release));
+        self.tree_put("@introduceDomain", crate::node::Node::new(none()));
+    }
+
+    /// Fires `@<name>` and/or `@<name>/<domid>` (C `fire_special_watches`).
+    fn fire_special(&mut self, name: &str, domid: DomId, generic: bool, per_domain: bool) {
+        let Some(perms) = self.tree.get(name).map(|n| n.perms.clone()) else {
+            return;
+        };
+        if generic {
+            self.fire_watches(None, name, Some(&perms), Match::NoDepth, None);
+        }
+        if per_domain {
+            let mut p = String::from(name);
+            p.push('/');
+            p.push_str(core::str::from_utf8(num(domid.0).as_bytes()).unwrap_or("0"));
+            self.fire_watches(None, &p, Some(&perms), Match::Depth, None);
+        }
+    }
+
+    /// Introduces `domid`'s ring (platform-initiated, e.g. dom0 at start).
+    pub fn introduce<P: Platform>(
+        &mut self,
+        domid: DomId,
+        gfn: u64,
+        port: u32,
+        platform: &mut P,
+    ) -> Result<ConnId, XsError> {
+        self.introduce_dyn(domid, gfn, port, platform).map_err(Error::xs)
+    }
+
+    fn introduce_dyn(
+        &mut self,
+        domid: DomId,
+        gfn: u64,
+        port: u32,
+        platform: &mut dyn Platform,
+    ) -> Result<ConnId, Error> {
+        if port == 0 {
+            return Err(Error::Inval);
+        }
+        let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
+        if let Some(conn) = existing {
+            // Re-introduce: rebind the channel and reset the connection.
+            platform.unmap_ring(conn);
+            platform.map_ring(conn, domid, gfn, port).map_err(|_| Error::Io)?;
+            self.reset_connection(conn);
+            return Ok(conn);
+        }
+        let conn = self.alloc_conn(domid, false);
+        if platform.map_ring(conn, domid, gfn, port).is_err() {
+            self.conns.remove(&conn);
+            return Err(Error::Io);
+        }
+        let d = self.domain_mut(domid);
+        d.introduced = true;
+        d.shutdown = false;
+        d.conn = Some(conn);
+        if !self.is_privileged(domid) {
+            self.fire_special("@introduceDomain", domid, true, true);
+        }
+        Ok(conn)
+    }
+
+    /// Forgets a domain: connection, watches, transactions, nodes, ACL
+    /// entries and usage; fires `@releaseDomain` (C `destroy_domain`).
+    pub(crate) fn release_domain(&mut self, domid: DomId, platform: &mut dyn Platform) {
+        let conn = self.domains.get(&domid.0).and_then(|d| d.conn);
+        if let Some(c) = conn {
+            self.delete_all_watches(c);
+            self.clear_conn_state(c);
+            self.conns.remove(&c);
+            platform.unmap_ring(c);
+        }
+        self.domain_tree_remove(domid);
+        let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+        if introduced {
+            self.fire_special("@releaseDomain", domid, true, true);
+        }
+        self.domains.remove(&domid.0);
+        // Drop any SET_TARGET link to the dead domain.
+        for c in self.conns.values_mut() {
+            if c.target == Some(domid) {
+                c.target = None;
+            }
+        }
+    }
+
+    /// Deletes (or hands over) the nodes `domid` owns and removes it from
+    /// every ACL, walking the tree iteratively (C `domain_tree_remove`).
+    fn domain_tree_remove(&mut self, domid: DomId) {
+        let mut owned: Vec<String> = Vec::new();
+        let mut acl: Vec<String> = Vec::new();
+        let mut stack: Vec<String> = alloc::vec![
+            String::from("/"),
+            String::from("@releaseDomain"),
+            String::from("@introduceDomain")
+        ];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.tree.get(&p) else { continue };
+            if n.owner() == domid.0 && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
+                owned.push(p);
+                continue;
+            }
+            if n.owner() == domid.0 || n.perms.iter().skip(1).any(|x| x.id == domid.0) {
+                acl.push(p.clone());
+            }
+            let kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
+            stack.extend(kids.into_iter().rev());
+        }
+        let internal = Req {
+            conn: ConnId(0),
+            who: Who { domid: self.cfg.priv_domid, target: None, privileged: true },
+            tx: None,
+            serial: None,
+        };
+        for p in owned {
+            if self.tree.get(&p).is_some() {
+                let _ = self.rm_node(&internal, &p);
+            }
+        }
+        let priv_id = self.cfg.priv_domid.0;
+        for p in acl {
+            let Some(n) = self.tree.get(&p) else { continue };
+            let mut new: Vec<Perm> = Vec::with_capacity(n.perms.len());
+            for (i, x) in n.perms.iter().enumerate() {
+                if i == 0 {
+                    new.push(if x.id == domid.0 { Perm { id: priv_id, bits: x.bits } } else { *x });
+                } else if x.id != domid.0 {
+                    new.push(*x);
+                }
+            }
+            let mut node = n.clone();
+            node.perms = new.into_boxed_slice();
+            let gen = node.generation;
+            self.tree_put(&p, node);
+            // ACL clean-up is not a modification transactions conflict on.
+            if let Some(n) = self.tree.get_mut(&p) {
+                n.generation = gen;
+            }
+        }
+    }
+
+    /// Reacts to `VIRQ_DOM_EXC`: reports shutdowns and cleans up dead
+    /// domains.
+    pub fn check_domains<P: Platform>(&mut self, now_ms: u64, platform: &mut P) {
+        self.now_ms = now_ms;
+        let ids: Vec<DomId> =
+            self.domains.values().filter(|d| d.introduced).map(|d| d.domid).collect();
+        let mut notify = false;
+        for domid in ids {
+            match platform.domain_info(domid) {
+                DomainInfo::Running => {}
+                DomainInfo::Shutdown => {
+                    if let Some(d) = self.domains.get_mut(&domid.0) {
+                        if !d.shutdown {
+                            d.shutdown = true;
+                            notify = true;
+                            self.fire_special("@releaseDomain", domid, false, true);
+                        }
+                    }
+                }
+                DomainInfo::Dying | DomainInfo::Gone => {
+                    if self.is_privileged(domid) {
+                        continue;
+                    }
+                    self.release_domain(domid, platform);
+                    notify = false;
+                }
+            }
+        }
+        if notify {
+            self.fire_special("@releaseDomain", DomId(0), true, false);
+        }
+    }
+
+    /// Whether the platform knows `domid` (C `find_or_alloc_existing_domain`).
+    fn domain_exists(&mut self, domid: DomId, platform: &mut dyn Platform) -> bool {
+        self.domains.contains_key(&domid.0) || platform.domain_info(domid) != DomainInfo::Gone
+    }
+}
+
+/// Checks a RELEASE/RESUME target (C `onearg_domain`).
+fn onearg_domain(e: &Engine, payload: &[u8]) -> Result<DomId, Error> {
+    let domid = parse_domid(onearg(payload)?)?;
+    if domid == e.cfg.store_domid || domid == e.cfg.priv_domid {
+        return Err(Error::Inval);
+    }
+    connected(e, domid)
+}
+
+fn connected(e: &Engine, domid: DomId) -> Result<DomId, Error> {
+    let d = e.domains.get(&domid.0).filter(|d| d.introduced).ok_or(Error::NoEnt)?;
+    d.conn.map(|_| domid).ok_or(Error::Inval)
+}
+
+/// `XS_INTRODUCE domid\0gfn\0port\0`.
+pub fn do_introduce(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    if count_strings(payload) < 3 {
+        return Err(Error::Inval);
+    }
+    let mut a = strings(payload);
+    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+    let gfn = u64::try_from(atoi(a.next().ok_or(Error::Inval)?)).unwrap_or(0);
+    let port = atoi(a.next().ok_or(Error::Inval)?);
+    let port =
+        u32::try_from(port).ok().filter(|&p| p > 0 && p <= i32::MAX as u32).ok_or(Error::Inval)?;
+    e.introduce_dyn(domid, gfn, port, pf)?;
+    Ok(Reply::ok())
+}
+
+/// `XS_RELEASE domid\0`.
+pub fn do_release(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let domid = onearg_domain(e, payload)?;
+    e.release_domain(domid, pf);
+    Ok(Reply::ok())
+}
+
+/// `XS_RESUME domid\0`.
+pub fn do_resume(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let domid = onearg_domain(e, payload)?;
+    if let Some(d) = e.domains.get_mut(&domid.0) {
+        d.shutdown = false;
+    }
+    Ok(Reply::ok())
+}
+
+/// `XS_GET_DOMAIN_PATH domid\0`.
+pub fn do_get_domain_path(
+    _: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let domid = parse_domid(onearg(payload)?)?;
+    Ok(Reply::string(&path::domain_path(domid)))
+}
+
+/// `XS_IS_DOMAIN_INTRODUCED domid\0`.
+pub fn do_is_domain_introduced(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let domid = parse_domid(onearg(payload)?)?;
+    let yes = domid.0 == DOMID_SELF || e.domains.get(&domid.0).is_some_and(|d| d.introduced);
+    Ok(Reply::string(if yes { "T" } else { "F" }))
+}
+
+/// `XS_SET_TARGET domid\0target\0`.
+pub fn do_set_target(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    if count_strings(payload) < 2 {
+        return Err(Error::Inval);
+    }
+    let mut a = strings(payload);
+    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+    let tdomid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+    connected(e, domid)?;
+    connected(e, tdomid)?;
+    let conn = e.domains.get(&domid.0).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
+    if let Some(c) = e.conns.get_mut(&conn) {
+        c.target = Some(tdomid);
+    }
+    Ok(Reply::ok())
+}
+
+/// `XS_GET_FEATURE [domid\0]`.
+pub fn do_get_feature(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let n = count_strings(payload);
+    let features = if n == 0 {
+        e.domain_features(req.who.domid)
+    } else {
+        if !req.who.privileged {
+            return Err(Error::Access);
+        }
+        if n > 1 {
+            return Err(Error::Inval);
+        }
+        let domid = parse_domid(strings(payload).next().ok_or(Error::Inval)?)?;
+        if !e.domain_exists(domid, pf) {
+            return Err(Error::NoEnt);
+        }
+        e.domain_mut(domid).features
+    };
+    Ok(Reply::string(core::str::from_utf8(num(features).as_bytes()).unwrap_or("0")))
+}
+
+/// `XS_SET_FEATURE domid\0features\0` (only before introduction).
+pub fn do_set_feature(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    if count_strings(payload) != 2 {
+        return Err(Error::Inval);
+    }
+    let mut a = strings(payload);
+    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+    let features = atoi(a.next().ok_or(Error::Inval)?) as i32 as u32;
+    if !e.domain_exists(domid, pf) {
+        return Err(Error::NoEnt);
+    }
+    let all = e.cfg.server_features;
+    let d = e.domain_mut(domid);
+    if d.introduced {
+        return Err(Error::Busy);
+    }
+    if features & !all != 0 {
+        return Err(Error::Inval);
+    }
+    d.features = features;
+    Ok(Reply::ok())
+}
+
+/// `XS_GET_QUOTA [[domid\0]name\0]`.
+pub fn do_get_quota(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let n = count_strings(payload);
+    let mut a = strings(payload);
+    match n {
+        0 => {
+            let mut s = String::new();
+            for def in quota::QUOTA_TABLE.iter() {
+                if !s.is_empty() {
+                    s.push(' ');
+                }
+                s.push_str(def.name);
+                if def.soft != quota::QUOTA_DISABLED {
+                    s.push_str(" soft-");
+                    s.push_str(def.name);
+                }
+            }
+            Ok(Reply::string(&s))
+        }
+        1 | 2 => {
+            let quotas = if n == 1 {
+                e.cfg.quotas.clone()
+            } else {
+                let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+                if !e.domain_exists(domid, pf) {
+                    return Err(Error::NoEnt);
+                }
+                e.domain_mut(domid).quotas.clone()
+            };
+            let name =
+                core::str::from_utf8(a.next().ok_or(Error::Inval)?).map_err(|_| Error::Inval)?;
+            let (q, limit) = quota::parse_name(name).ok_or(Error::Inval)?;
+            Ok(Reply::string(
+                core::str::from_utf8(num(quotas.get(q, limit)).as_bytes()).unwrap_or("0"),
+            ))
+        }
+        _ => Err(Error::Inval),
+    }
+}
+
+/// `XS_SET_QUOTA [domid\0]name\0value\0`.
+pub fn do_set_quota(
+    e: &mut Engine,
+    _: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let n = count_strings(payload);
+    if !(2..=3).contains(&n) {
+        return Err(Error::Inval);
+    }
+    let mut a = strings(payload);
+    let domid = if n == 3 { Some(parse_domid(a.next().ok_or(Error::Inval)?)?) } else { None };
+    let name = core::str::from_utf8(a.next().ok_or(Error::Inval)?).map_err(|_| Error::Inval)?;
+    let val = atoi(a.next().ok_or(Error::Inval)?) as i32 as u32;
+    let (q, limit) = quota::parse_name(name).ok_or(Error::Inval)?;
+    if val == quota::QUOTA_DISABLED {
+        return Err(Error::Inval);
+    }
+    match domid {
+        None => e.cfg.quotas.set(q, limit, val),
+        Some(d) => {
+            if !e.domain_exists(d, pf) {
+                return Err(Error::NoEnt);
+            }
+            e.domain_mut(d).quotas.set(q, limit, val);
+            e.update_blocked_domain(d);
+        }
+    }
+    Ok(Reply::ok())
+}
+
+/// Hard limit helper for reports.
+pub(crate) fn limit_of(q: &Quotas, quota: Quota) -> u32 {
+    q.get(quota, Limit::Hard)
+}

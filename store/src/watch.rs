@@ -1,0 +1,222 @@
+//! Watches: registration, matching and event delivery.
+//!
+//! Rules (C `watch.c`, `docs/misc/xenstore.txt`):
+//! * `XS_WATCH path\0token\0[depth\0]` fires once straight away; a
+//!   relative path is reported relative; `depth` limits how far below the
+//!   path changes are reported (advertised by `WATCHDEPTH`).
+//! * A change to a node fires watches on it and on its ancestors
+//!   (`Match::Subtree`); removing a subtree fires, in addition, watches on
+//!   each removed node below the root (`Match::Exact`).
+//! * Special paths: `@introduceDomain`, `@releaseDomain` fire on domain
+//!   events; `@releaseDomain/<domid>` (or a depth-1 watch on the special
+//!   node) fires for one domain.
+//! * Only watchers that may read the node (or its parent, or the node's
+//!   old permissions) get the event (XSA-115).
+//! * Identical pending events are not queued twice (except `@…`); events
+//!   longer than `XENSTORE_PAYLOAD_MAX` are dropped (XSA-324); unread
+//!   events of unprivileged watchers expire.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ring::wire::{MsgType, XENSTORE_PAYLOAD_MAX};
+
+use crate::conn::{encode, OutMsg};
+use crate::engine::{ConnId, Engine};
+use crate::path;
+use crate::perms::{perm_for, Perm, Who, PERM_READ};
+use crate::quota::Quota;
+
+/// A registered watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// Canonical (absolute or `@…`) path.
+    pub path: String,
+    /// Client token.
+    pub token: String,
+    /// Bytes stripped from event paths (relative watches).
+    pub prefix_len: usize,
+    /// Depth limit (`None` = unlimited).
+    pub depth: Option<u32>,
+}
+
+impl Watch {
+    /// Memory C charges for a watch.
+    pub fn size(&self) -> usize {
+        self.path.len().saturating_add(self.token.len())
+    }
+}
+
+/// How a change matches watches (C `enum watch_match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// Only watches on exactly this path.
+    Exact,
+    /// Watches on this path and its ancestors (within their depth).
+    Subtree,
+    /// Special per-domain event: exact, or depth > 0 watches above.
+    Depth,
+    /// Special generic event: exact watches without depth.
+    NoDepth,
+}
+
+impl Match {
+    fn matches(self, name: &str, w: &Watch) -> bool {
+        match self {
+            Match::Exact => name == w.path,
+            Match::Subtree => path::is_child(name, &w.path, w.depth),
+            Match::Depth => {
+                name == w.path
+                    || (w.depth.is_some_and(|d| d > 0) && path::is_child(name, &w.path, w.depth))
+            }
+            Match::NoDepth => name == w.path && w.depth.is_none(),
+        }
+    }
+}
+
+impl Engine {
+    /// Whether the watcher `who` may learn about a change of `name`.
+    fn watch_permitted(
+        &self,
+        who: &Who,
+        name: &str,
+        perms: Option<&[Perm]>,
+        old: Option<&[Perm]>,
+    ) -> bool {
+        if old.is_some_and(|p| perm_for(who, p) & PERM_READ != 0) {
+            return true;
+        }
+        let node_perms = match perms {
+            Some(p) => p,
+            None => match self.tree.get(name) {
+                Some(n) => &n.perms,
+                None => return false,
+            },
+        };
+        if perm_for(who, node_perms) & PERM_READ != 0 {
+            return true;
+        }
+        match self.tree.get(path::parent(name)) {
+            Some(p) => perm_for(who, &p.perms) & PERM_READ != 0,
+            None => false,
+        }
+    }
+
+    /// Fires the watches matching a change of `name` whose permissions are
+    /// `perms` (`None`: read them from the tree), on behalf of request
+    /// `req` (for the `outstanding` accounting).
+    pub(crate) fn fire_watches(
+        &mut self,
+        req: Option<u64>,
+        name: &str,
+        perms: Option<&[Perm]>,
+        m: Match,
+        old: Option<&[Perm]>,
+    ) {
+        let mut events: Vec<(ConnId, String, String)> = Vec::new();
+        for (&id, c) in &self.conns {
+            if c.ignored || c.watches.is_empty() {
+                continue;
+            }
+            let who = self.who(c.domid, c.target);
+            if !self.watch_permitted(&who, name, perms, old) {
+                continue;
+            }
+            for w in &c.watches {
+                if m.matches(name, w) {
+                    let shown = name.get(w.prefix_len..).unwrap_or(name);
+                    events.push((id, String::from(shown), w.token.clone()));
+                }
+            }
+        }
+        for (id, p, t) in events {
+            self.send_event(req, id, &p, &t);
+        }
+    }
+
+    /// Queues one watch event on `conn`.
+    pub(crate) fn send_event(&mut self, req: Option<u64>, conn: ConnId, p: &str, token: &str) {
+        let len = p.len().saturating_add(token.len()).saturating_add(2);
+        if len > XENSTORE_PAYLOAD_MAX {
+            self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
+            return;
+        }
+        let mut payload = Vec::with_capacity(len);
+        payload.extend_from_slice(p.as_bytes());
+        payload.push(0);
+        payload.extend_from_slice(token.as_bytes());
+        payload.push(0);
+        let bytes = encode(MsgType::WatchEvent as u32, 0, 0, &payload);
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.ignored {
+            return;
+        }
+        let domid = c.domid;
+        if !p.starts_with('@') {
+            let partial = c.out_off > 0;
+            let dup = c
+                .out
+                .iter()
+                .enumerate()
+                .any(|(i, m)| m.event && !(partial && i == 0) && m.bytes == bytes);
+            if dup {
+                return;
+            }
+        }
+        let unpriv = !self.is_privileged(domid);
+        if unpriv {
+            let d = self.domain_mut(domid);
+            let mem = d.usage.get(Quota::Memory).saturating_add(bytes.len() as u64);
+            if d.quotas.exceeds(Quota::Memory, mem) {
+                self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
+                return;
+            }
+        }
+        let timeout = self.cfg.watch_event_timeout_ms;
+        let expire_ms = (unpriv && timeout != 0).then(|| self.now_ms.saturating_add(timeout));
+        if let Some(r) = req {
+            if let Some(pend) = self.pending.get_mut(&r) {
+                pend.events = pend.events.saturating_add(1);
+            }
+        }
+        self.queue_out(conn, OutMsg { bytes, event: true, expire_ms, req });
+    }
+
+    /// Removes every watch of `conn`, releasing its accounting.
+    pub(crate) fn delete_all_watches(&mut self, conn: ConnId) {
+        let (domid, freed, n) = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                let freed: usize = c.watches.iter().map(Watch::size).sum();
+                let n = c.watches.len();
+                c.watches.clear();
+                (c.domid, freed, n)
+            }
+            None => return,
+        };
+        let d = self.domain_mut(domid);
+        d.usage.add(Quota::Memory, -(freed as i64));
+        d.usage.add(Quota::Watches, -(n as i64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(p: &str, depth: Option<u32>) -> Watch {
+        Watch { path: String::from(p), token: String::from("t"), prefix_len: 0, depth }
+    }
+
+    #[test]
+    fn match_kinds() {
+        assert!(Match::Subtree.matches("/a/b", &w("/a", None)));
+        assert!(!Match::Exact.matches("/a/b", &w("/a", None)));
+        assert!(Match::Depth.matches("@releaseDomain/5", &w("@releaseDomain/5", None)));
+        assert!(Match::Depth.matches("@releaseDomain/5", &w("@releaseDomain", Some(1))));
+        assert!(!Match::Depth.matches("@releaseDomain/5", &w("@releaseDomain", None)));
+        assert!(Match::NoDepth.matches("@releaseDomain", &w("@releaseDomain", None)));
+        assert!(!Match::NoDepth.matches("@releaseDomain", &w("@releaseDomain", Some(1))));
+    }
+}
