@@ -71,7 +71,12 @@ start_xenstore() {
             >/run/rig/init-xenstore-domain.log 2>&1 &
         rig_wait $! "$RIG_XS_TIMEOUT"
         rc=$?
-        sed 's/^/RIG: init-xenstore-domain: /' /run/rig/init-xenstore-domain.log
+        # Its -v output is long: all of it on failure, its end otherwise.
+        if [ "$rc" = 0 ] && [ -z "${RIG_VERBOSE:-}" ]; then
+            tail -n 3 /run/rig/init-xenstore-domain.log | sed 's/^/RIG: init-xenstore-domain: /'
+        else
+            sed 's/^/RIG: init-xenstore-domain: /' /run/rig/init-xenstore-domain.log
+        fi
         echo "RIG: init-xenstore-domain exited $rc after $t0 .. $(cut -d' ' -f1 /proc/uptime) s"
         [ "$rc" = 0 ] || return 1
         ;;
@@ -112,6 +117,11 @@ else
     echo "RIG: FAIL xenstore-start"
     [ "${RIG_INTERACTIVE:-0}" = 1 ] && setsid cttyhack sh -l
 fi
+
+# Guest consoles that xenconsoled captured (the stub's PV console, if used).
+for f in /var/log/xen/console/guest-*.log; do
+    [ -s "$f" ] && sed "s|^|RIG: console $(basename "$f" .log): |" "$f"
+done
 
 passed=$(grep -c '^PASS' "$results")
 failed=$(grep -c '^FAIL' "$results")
