@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end suite with Debian's clients against one daemon:
+#   1. test-xenstore (all tests, then a `-r 10` random run),
+#   2. the xenstore-* CLI (xenstore_cli.sh),
+#   3. simulated guests over simring (simring_guests.py).
+#
+# Usage: peer_suite.sh ours PATH/TO/xenstored-rs | peer_suite.sh c
+# Environment: PEERS = the xen-peers `peers` script (required).
+# "c" runs the suite against C xenstored 4.17 to confirm the expectations.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${PEERS:?set PEERS to the xen-peers peers script}"
+peers_dir=$(cd "$(dirname "$PEERS")" && pwd)
+kind=${1:?usage: peer_suite.sh ours BINARY | c}
+
+work=$(mktemp -d /tmp/xs-host-test.XXXXXX)
+run=$work/run
+sr=$work/sr
+mkdir -p "$run" "$sr"
+export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr SIMRING_PY_DIR=$peers_dir
+daemon_pid=
+
+stop() {
+    if [ "$kind" == c ]; then
+        "$PEERS" stop "$run"
+    elif [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid"
+        local rc=$?
+        [ "$rc" == 0 ] || { echo "not ok - daemon exit status $rc after SIGTERM"; failures=$((failures + 1)); }
+        [ ! -e "$run/socket" ] || { echo "not ok - socket left behind"; failures=$((failures + 1)); }
+    fi
+}
+
+case $kind in
+c)
+    "$PEERS" start c "$run" >/dev/null || exit 1
+    export XS_REFERENCE=c
+    ;;
+ours)
+    bin=${2:?usage: peer_suite.sh ours BINARY}
+    "$bin" --socket "$run/socket" --simring "$sr" --pid-file "$run/pid" \
+        --log-level "${XS_LOG_LEVEL:-warn}" 2>"$run/stderr" &
+    daemon_pid=$!
+    for _ in $(seq 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
+    [ -S "$run/socket" ] || { cat "$run/stderr"; exit 1; }
+    ;;
+*) echo "usage: peer_suite.sh ours BINARY | c" >&2; exit 2 ;;
+esac
+
+failures=0
+step() { # step NAME COMMAND...
+    echo "# $1"
+    "${@:2}"
+    local rc=$?
+    if [ "$rc" != 0 ]; then
+        echo "not ok - $1 (status $rc)"
+        failures=$((failures + 1))
+    fi
+}
+
+test_xenstore=$("$PEERS" bin test-xenstore)
+xs_tests() { timeout 300 "$test_xenstore" "$@" >"$work/test-xenstore.out" 2>&1 || { cat "$work/test-xenstore.out"; return 1; }; }
+step "test-xenstore: all 12 tests" xs_tests
+step "test-xenstore: -r 10 random run" xs_tests -r 10
+step "xenstore-* CLI" timeout 120 "$here/xenstore_cli.sh"
+step "simring guests" timeout 300 python3 "$here/simring_guests.py"
+
+stop
+if [ -n "$daemon_pid" ] && [ -s "$run/stderr" ]; then
+    echo "# daemon log:"; sed 's/^/#   /' "$run/stderr" | tail -40
+fi
+if [ "$failures" == 0 ]; then
+    rm -rf "$work"
+    echo "# peer suite ($kind): all passed"
+else
+    echo "# peer suite ($kind): $failures failed (files kept in $work)"
+fi
+exit "$failures"

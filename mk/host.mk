@@ -1,0 +1,35 @@
+# The host front end: `xenstored-rs`, the engine on a Unix socket (and simring
+# guests) on Linux, and its end-to-end tests.
+#
+#   make host            build target/debug/xenstored-rs
+#   make host-test       unit + integration tests (cargo test -p host), then the
+#                        peer suite against our daemon: Debian's test-xenstore
+#                        (all tests and `-r 10`), the xenstore-* CLI, and
+#                        simulated guests driven by simring.py
+#   make host-test-c     the same peer suite against C xenstored 4.17 (the
+#                        reference the expectations were taken from)
+#   make host-deps       install what the tests need (idempotent)
+#
+# The xen-peers kit (Debian's C xenstored, test-xenstore, simring.py) lives
+# beside the repository; override PEERS to use another copy.
+
+PEERS ?= $(CURDIR)/../shared/tools/xen-peers/peers
+HOST_BIN ?= $(CURDIR)/target/debug/xenstored-rs
+
+.PHONY: host host-deps host-test host-test-c
+
+host: setup-rust
+	cargo build -p host --bin xenstored-rs
+
+## Debian's xenstore clients, test-xenstore and the C daemon (peers setup),
+## and Python 3 for simring.py.
+host-deps:
+	command -v python3 >/dev/null || { apt-get update >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 >/dev/null; }
+	$(PEERS) setup
+
+host-test: host host-deps
+	PEERS=$(PEERS) cargo test -p host
+	PEERS=$(PEERS) host/tests/peer_suite.sh ours $(HOST_BIN)
+
+host-test-c: host-deps
+	PEERS=$(PEERS) host/tests/peer_suite.sh c
