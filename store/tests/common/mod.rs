@@ -1,0 +1,163 @@
+//! Test harness: a model platform and a client speaking raw wire bytes.
+#![allow(dead_code)]
+
+use ring::wire::{Header, HEADER_SIZE};
+use store::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform};
+
+#[derive(Default)]
+pub struct Model {
+    pub states: std::collections::HashMap<u16, DomainInfo>,
+    pub mapped: Vec<ConnId>,
+    pub fail_map: bool,
+}
+
+impl Platform for Model {
+    fn map_ring(&mut self, conn: ConnId, _: DomId, _: u64, _: u32) -> Result<(), MapError> {
+        if self.fail_map {
+            return Err(MapError);
+        }
+        self.mapped.push(conn);
+        Ok(())
+    }
+    fn unmap_ring(&mut self, conn: ConnId) {
+        self.mapped.retain(|c| *c != conn);
+    }
+    fn domain_info(&mut self, domid: DomId) -> DomainInfo {
+        self.states.get(&domid.0).copied().unwrap_or(DomainInfo::Running)
+    }
+}
+
+pub struct World {
+    pub e: Engine,
+    pub pf: Model,
+    pub now: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Msg {
+    pub ty: u32,
+    pub req_id: u32,
+    pub tx_id: u32,
+    pub body: Vec<u8>,
+}
+
+impl Msg {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        World::with(Config::default())
+    }
+
+    pub fn with(cfg: Config) -> World {
+        World { e: Engine::new(cfg), pf: Model::default(), now: 0 }
+    }
+
+    pub fn sock(&mut self) -> ConnId {
+        self.e.connect_socket()
+    }
+
+    pub fn dom(&mut self, d: u16) -> ConnId {
+        self.e.introduce(DomId(d), 0, 1, &mut self.pf).unwrap()
+    }
+
+    pub fn send(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) {
+        let h = Header { ty, req_id: 42, tx_id: tx, len: payload.len() as u32 };
+        let mut b = h.to_bytes().to_vec();
+        b.extend_from_slice(payload);
+        let n = self.e.input(c, &b, self.now, &mut self.pf).unwrap();
+        assert_eq!(n, b.len(), "input not fully consumed");
+    }
+
+    /// Drains every queued message of `c`.
+    pub fn recv_all(&mut self, c: ConnId) -> Vec<Msg> {
+        let mut bytes = Vec::new();
+        loop {
+            let out = self.e.output(c).to_vec();
+            if out.is_empty() {
+                break;
+            }
+            self.e.output_done(c, out.len());
+            bytes.extend(out);
+        }
+        let mut msgs = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= HEADER_SIZE {
+            let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
+            let end = HEADER_SIZE + h.len as usize;
+            msgs.push(Msg { ty: h.ty, req_id: h.req_id, tx_id: h.tx_id, body: rest[HEADER_SIZE..end].to_vec() });
+            rest = &rest[end..];
+        }
+        msgs
+    }
+
+    /// Sends a request and returns its reply (events are kept aside).
+    pub fn req(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> Msg {
+        self.send(c, ty, tx, payload);
+        let msgs = self.recv_all(c);
+        msgs.into_iter().find(|m| m.ty != 15).expect("no reply")
+    }
+
+    pub fn events(&mut self, c: ConnId) -> Vec<(String, String)> {
+        self.recv_all(c)
+            .into_iter()
+            .filter(|m| m.ty == 15)
+            .map(|m| {
+                let parts: Vec<&[u8]> = m.body.split(|&b| b == 0).collect();
+                (String::from_utf8_lossy(parts[0]).into_owned(), String::from_utf8_lossy(parts[1]).into_owned())
+            })
+            .collect()
+    }
+
+    pub fn write(&mut self, c: ConnId, path: &str, val: &str) -> Msg {
+        let mut p = path.as_bytes().to_vec();
+        p.push(0);
+        p.extend_from_slice(val.as_bytes());
+        self.req(c, 11, 0, &p)
+    }
+
+    pub fn write_tx(&mut self, c: ConnId, tx: u32, path: &str, val: &str) -> Msg {
+        let mut p = path.as_bytes().to_vec();
+        p.push(0);
+        p.extend_from_slice(val.as_bytes());
+        self.req(c, 11, tx, &p)
+    }
+
+    pub fn one(&mut self, c: ConnId, ty: u32, tx: u32, arg: &str) -> Msg {
+        let mut p = arg.as_bytes().to_vec();
+        p.push(0);
+        self.req(c, ty, tx, &p)
+    }
+
+    pub fn args(&mut self, c: ConnId, ty: u32, tx: u32, args: &[&str]) -> Msg {
+        let mut p = Vec::new();
+        for a in args {
+            p.extend_from_slice(a.as_bytes());
+            p.push(0);
+        }
+        self.req(c, ty, tx, &p)
+    }
+
+    pub fn read(&mut self, c: ConnId, path: &str) -> Msg {
+        self.one(c, 2, 0, path)
+    }
+
+    pub fn start(&mut self, c: ConnId) -> u32 {
+        let r = self.req(c, 6, 0, b"\0");
+        assert_eq!(r.ty, 6, "{}", r.text());
+        r.text().trim_end_matches('\0').parse().unwrap()
+    }
+}
+
+pub fn ok(m: &Msg) {
+    assert_eq!((m.ty, m.body.as_slice()), (m.ty, &b"OK\0"[..]), "expected OK, got {m:?}");
+    assert_ne!(m.ty, 16, "{}", m.text());
+}
+
+pub fn err(m: &Msg, name: &str) {
+    assert_eq!(m.ty, 16, "expected {name}, got {m:?}");
+    assert_eq!(m.text(), format!("{name}\0"));
+}
