@@ -1,0 +1,14 @@
+//! Links the stub image with `linker.ld` when building for the bare-metal
+//! target; host builds (tests, clippy) need nothing special.
+
+fn main() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    println!("cargo:rerun-if-changed=../linker.ld");
+    println!("cargo:rerun-if-changed=../boot/pvh.s");
+    if os == "none" {
+        println!("cargo:rustc-link-arg-bins=-T{manifest}/../linker.ld");
+        println!("cargo:rustc-link-arg-bins=--no-pie");
+        println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
+    }
+}

@@ -1,0 +1,173 @@
+//! The stub's command line.
+//!
+//! `init-xenstore-domain` passes `--event <port>` (the dom0-side port of dom0's
+//! xenbus channel) followed by the administrator's `--param` string
+//! (`tools/helpers/init-xenstore-domain.c`); up to 4.16 it also passed
+//! `--internal-db`. Our own options:
+//!
+//! * `--log-level <off|error|warn|info|debug|trace>` (default `info`);
+//! * `-Q <name>=<value>` / `--quota <name>=<value>`: a global quota;
+//! * `--heap-max <bytes>[K|M]`: cap the heap below what memory allows;
+//! * `--priv-domid <domid>`: the privileged domain (default 0).
+//!
+//! Options take their value either as the next word or after `=`. Unknown
+//! options and stray words are collected, logged and ignored, as C xenstored
+//! ignores what its getopt loop does not know.
+
+use heapless::Vec;
+use log::LevelFilter;
+
+/// Most `-Q` options kept (there are 9 quota kinds).
+pub const MAX_QUOTA_OPTIONS: usize = 16;
+/// Most unknown words kept for the log.
+pub const MAX_UNKNOWN_OPTIONS: usize = 16;
+
+/// Parsed command-line options; strings borrow the command line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Options<'a> {
+    /// `--event`: the port dom0 allocated for us.
+    pub event: Option<u32>,
+    /// `--log-level`.
+    pub log_level: LevelFilter,
+    /// `-Q name=value`, in order.
+    pub quotas: Vec<(&'a str, u32), MAX_QUOTA_OPTIONS>,
+    /// `--heap-max`.
+    pub heap_max_bytes: Option<u64>,
+    /// `--priv-domid`.
+    pub priv_domid: Option<u16>,
+    /// Options and words we do not understand, or whose value is bad.
+    pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            event: None,
+            log_level: LevelFilter::Info,
+            quotas: Vec::new(),
+            heap_max_bytes: None,
+            priv_domid: None,
+            unknown: Vec::new(),
+        }
+    }
+}
+
+/// Options that take a value.
+const VALUE_OPTIONS: [&str; 6] =
+    ["--event", "--log-level", "-Q", "--quota", "--heap-max", "--priv-domid"];
+
+/// Parses `cmdline`.
+pub fn parse(cmdline: &str) -> Options<'_> {
+    let mut opts = Options::default();
+    let mut words = cmdline.split_ascii_whitespace();
+    while let Some(word) = words.next() {
+        let (name, inline) = match word.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (word, None),
+        };
+        // `-Qname=value` written without a space.
+        let (name, inline) = match name.strip_prefix("-Q") {
+            Some(rest) if !rest.is_empty() && !name.starts_with("--") => ("-Q", Some(rest)),
+            _ => (name, inline),
+        };
+        if !VALUE_OPTIONS.contains(&name) {
+            let _ = opts.unknown.push(word);
+            continue;
+        }
+        let Some(value) = inline.or_else(|| words.next()) else {
+            let _ = opts.unknown.push(word);
+            continue;
+        };
+        if apply(&mut opts, name, value).is_none() {
+            let _ = opts.unknown.push(word);
+        }
+    }
+    opts
+}
+
+/// Applies one option; `None` if its value is invalid.
+fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
+    match name {
+        "--event" => opts.event = Some(value.parse().ok()?),
+        "--log-level" => opts.log_level = parse_level(value)?,
+        "-Q" | "--quota" => {
+            let (q, v) = value.split_once('=')?;
+            opts.quotas.push((q, v.parse().ok()?)).ok()?;
+        }
+        "--heap-max" => opts.heap_max_bytes = Some(parse_size(value)?),
+        "--priv-domid" => opts.priv_domid = Some(value.parse().ok()?),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A log level name (case-insensitive).
+fn parse_level(s: &str) -> Option<LevelFilter> {
+    [
+        ("off", LevelFilter::Off),
+        ("error", LevelFilter::Error),
+        ("warn", LevelFilter::Warn),
+        ("info", LevelFilter::Info),
+        ("debug", LevelFilter::Debug),
+        ("trace", LevelFilter::Trace),
+    ]
+    .into_iter()
+    .find_map(|(n, l)| n.eq_ignore_ascii_case(s).then_some(l))
+}
+
+/// A byte count with an optional `K`/`M` suffix.
+fn parse_size(s: &str) -> Option<u64> {
+    let (digits, mult) = match s.as_bytes().last()? {
+        b'K' | b'k' => (s.get(..s.len() - 1)?, 1024),
+        b'M' | b'm' => (s.get(..s.len() - 1)?, 1024 * 1024),
+        _ => (s, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launcher_line() {
+        let o = parse("--event 14");
+        assert_eq!(o.event, Some(14));
+        assert_eq!(o.log_level, LevelFilter::Info);
+        assert!(o.unknown.is_empty());
+    }
+
+    #[test]
+    fn old_launcher_and_unknown_options_are_ignored() {
+        let o = parse("--event 3 --internal-db --master-domid 0 stray");
+        assert_eq!(o.event, Some(3));
+        assert_eq!(o.unknown.as_slice(), &["--internal-db", "--master-domid", "0", "stray"]);
+    }
+
+    #[test]
+    fn own_options() {
+        let o = parse("--event=7 --log-level DEBUG -Q nodes=2000 -Qwatches=50 --quota=outstanding=5 --heap-max 3M --priv-domid 1");
+        assert_eq!(o.event, Some(7));
+        assert_eq!(o.log_level, LevelFilter::Debug);
+        assert_eq!(o.quotas.as_slice(), &[("nodes", 2000), ("watches", 50), ("outstanding", 5)]);
+        assert_eq!(o.heap_max_bytes, Some(3 * 1024 * 1024));
+        assert_eq!(o.priv_domid, Some(1));
+    }
+
+    #[test]
+    fn bad_values_are_reported_not_fatal() {
+        let o =
+            parse("--event x --log-level loud -Q nodes --heap-max 99999999999999999999M --event");
+        assert_eq!(o.event, None);
+        assert_eq!(o.log_level, LevelFilter::Info);
+        assert_eq!(o.unknown.len(), 5);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! Console output: the Xen debug port 0xE9 and the PV console ring.
+//!
+//! Port 0xE9 works from the first instruction: Xen collects the bytes into
+//! lines and prints them as `(dN) ...` when `guest_loglvl` lets guest debug
+//! messages through. The PV console ring (`HVM_PARAM_CONSOLE_PFN`/`_EVTCHN`,
+//! `struct xencons_interface` in `public/io/console.h`) reaches xenconsoled
+//! once that runs; until then the ring fills and further bytes are dropped:
+//! the console never blocks the stub. `CONSOLEIO_write` is refused to the
+//! stub on release Xen builds, so it is not used.
+
+use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+
+use crate::abi::hvm::{console, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
+use crate::{cpu, evtchn, xen};
+
+/// The Xen debug I/O port.
+const DEBUG_PORT: u16 = 0xE9;
+
+/// Guest-physical address of the console ring page, 0 until set up.
+static RING: AtomicUsize = AtomicUsize::new(0);
+/// The console's event channel port.
+static PORT: AtomicU32 = AtomicU32::new(0);
+
+/// Finds the PV console ring; output goes there as well from now on.
+pub fn init_ring() -> Result<(), xen::Errno> {
+    let pfn = xen::hvm_get_param(HVM_PARAM_CONSOLE_PFN)?;
+    let port = xen::hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN)?;
+    // The special pages sit below 4 GiB (0xfefff on the stub), inside the
+    // identity map; anything else is not usable.
+    if pfn == 0 || pfn >= 0x10_0000 {
+        return Err(xen::Errno(22));
+    }
+    PORT.store(u32::try_from(port).unwrap_or(0), Ordering::Relaxed);
+    RING.store((pfn * 4096) as usize, Ordering::Release);
+    Ok(())
+}
+
+/// Writes `bytes` to every console.
+pub fn write(bytes: &[u8]) {
+    for &b in bytes {
+        // SAFETY: port 0xE9 is Xen's debug console; writing it only logs.
+        unsafe { cpu::outb(DEBUG_PORT, b) };
+    }
+    write_ring(bytes);
+}
+
+/// Copies as much of `bytes` as fits into the PV console ring, translating
+/// `\n` to `\r\n`, then publishes and notifies.
+fn write_ring(bytes: &[u8]) {
+    let base = RING.load(Ordering::Acquire);
+    if base == 0 {
+        return;
+    }
+    let cons_ptr = (base + console::OUT_CONS_OFFSET) as *mut u32;
+    let prod_ptr = (base + console::OUT_PROD_OFFSET) as *mut u32;
+    // SAFETY: `base` is the console page from HVM_PARAM_CONSOLE_PFN, mapped
+    // by the identity page tables; the index words are 4-aligned and only
+    // accessed atomically (xenconsoled writes `out_cons`).
+    let (cons, prod) = unsafe {
+        (
+            AtomicU32::from_ptr(cons_ptr).load(Ordering::Acquire),
+            AtomicU32::from_ptr(prod_ptr).load(Ordering::Relaxed),
+        )
+    };
+    let mut used = prod.wrapping_sub(cons);
+    if used > console::OUT_SIZE {
+        return; // Inconsistent indices: write nothing.
+    }
+    let mut p = prod;
+    let mut put = |byte: u8| -> bool {
+        if used >= console::OUT_SIZE {
+            return false;
+        }
+        let at = base + console::OUT_OFFSET + (p % console::OUT_SIZE) as usize;
+        // SAFETY: `at` lies within `out[]` of the console page.
+        unsafe { core::ptr::write_volatile(at as *mut u8, byte) };
+        p = p.wrapping_add(1);
+        used += 1;
+        true
+    };
+    for &b in bytes {
+        if (b == b'\n' && !put(b'\r')) || !put(b) {
+            break;
+        }
+    }
+    if p != prod {
+        // Orders the byte writes above before the index store that hands
+        // them to xenconsoled.
+        fence(Ordering::Release);
+        // SAFETY: as above.
+        unsafe { AtomicU32::from_ptr(prod_ptr).store(p, Ordering::Release) };
+        let _ = evtchn::send(PORT.load(Ordering::Relaxed));
+    }
+}
+
+/// A `fmt::Write` sink over [`write`].
+pub struct Writer;
+
+impl core::fmt::Write for Writer {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints a line on the console whatever the log level: used for the
+/// markers the boot tests look for.
+#[macro_export]
+macro_rules! console_line {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::console::Writer, $($arg)*);
+    }};
+}

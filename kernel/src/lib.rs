@@ -1,0 +1,47 @@
+//! The Xen PVH platform layer of the xenstore stub domain.
+//!
+//! `boot/pvh.s` enters in 32-bit mode, switches to long mode and calls
+//! `kernel_main` (in `main.rs`), which runs [`start::start`]: find Xen,
+//! read the start info and command line, set up the console, heap, shared
+//! info, interrupts and event channels, introduce dom0 to the
+//! [`store::Engine`], and run [`main_loop::Server`] forever.
+//!
+//! Pure parts (command line, layout planning, event scanning, pvclock math,
+//! domctl versions) are unit-tested on the host: `cargo test -p kernel`.
+//! Sources of the ABI facts: Xen's `xen/include/public/` headers, digested
+//! in `/work/shared/docs/xen-abi.md`.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::cast_possible_truncation
+    )
+)]
+
+extern crate alloc;
+
+pub mod abi;
+pub mod cmdline;
+pub mod console;
+pub mod cpu;
+pub mod domctl;
+pub mod evtchn;
+pub mod gnttab;
+pub mod heap;
+pub mod hypercall;
+pub mod idt;
+pub mod logger;
+pub mod main_loop;
+pub mod memmap;
+pub mod panic;
+pub mod platform;
+pub mod shared_info;
+pub mod start;
+pub mod start_info;
+pub mod time;
+pub mod window;
+pub mod xen;

@@ -1,0 +1,264 @@
+//! The main loop: event channels in, engine work, ring bytes out, sleep.
+//!
+//! Each round:
+//! 1. clear vCPU 0's `evtchn_upcall_pending`, then collect pending ports
+//!    (see [`crate::evtchn::scan`]): a ring port queues its connection,
+//!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
+//!    wake-up;
+//! 2. expire watch events when the engine's deadline passed;
+//! 3. give every queued connection one turn: at most one ring's worth of
+//!    request bytes in ([`INPUT_BYTES_PER_TURN`]), as many response bytes
+//!    out as fit, one notification. A connection with more input waiting
+//!    goes to the back of the queue, so a busy guest cannot starve others;
+//! 4. queue what the engine reports ready (new output, flow control lifted);
+//! 5. if nothing is queued, arm the timer for the engine's next deadline
+//!    and sleep with `sti; hlt`.
+//!
+//! No wake-up is lost: any event after step 1 sets `evtchn_upcall_pending`
+//! again (the selector word was cleared by the scan), which keeps the
+//! callback vector asserted; interrupts are off while we work, and the STI
+//! shadow of `sti; hlt` makes the pending vector end the HLT at once.
+
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use ring::page::XENSTORE_RING_SIZE;
+use store::{ConnId, Engine};
+
+use crate::platform::XenPlatform;
+use crate::shared_info::Shared;
+use crate::{cpu, evtchn, logger, time};
+
+/// Request bytes read from one ring per turn: one full ring.
+pub const INPUT_BYTES_PER_TURN: usize = XENSTORE_RING_SIZE;
+
+/// Monotonic time from the pvclock.
+pub struct Clock {
+    /// The shared-info page holding vCPU 0's pvclock.
+    shared: Shared,
+    /// Xen system time when the clock was created.
+    start_ns: u64,
+}
+
+impl Clock {
+    /// A clock counting from now.
+    pub fn new(shared: Shared) -> Clock {
+        let mut c = Clock { shared, start_ns: 0 };
+        c.start_ns = c.system_ns();
+        c
+    }
+
+    /// Xen system time in ns.
+    pub fn system_ns(&self) -> u64 {
+        time::system_time_ns(&self.shared.time_info(), cpu::rdtsc())
+    }
+
+    /// Milliseconds since the clock was created.
+    pub fn now_ms(&self) -> u64 {
+        self.system_ns().saturating_sub(self.start_ns) / time::NS_PER_MS
+    }
+
+    /// Xen system time of `ms` on this clock.
+    pub fn deadline_ns(&self, ms: u64) -> u64 {
+        self.start_ns.saturating_add(ms.saturating_mul(time::NS_PER_MS))
+    }
+}
+
+/// Ports with a fixed meaning.
+pub struct Virqs {
+    /// `VIRQ_DOM_EXC`, if bound.
+    pub dom_exc: Option<u32>,
+    /// `VIRQ_TIMER`, if bound.
+    pub timer: Option<u32>,
+}
+
+/// The server: the engine and everything that drives it.
+pub struct Server {
+    engine: Engine,
+    platform: XenPlatform,
+    shared: Shared,
+    clock: Clock,
+    virqs: Virqs,
+    /// Connections owed a turn, in order.
+    queue: VecDeque<ConnId>,
+    /// Members of `queue`.
+    queued: BTreeSet<ConnId>,
+    /// Scratch lists reused every round.
+    ports: Vec<u32>,
+    ready: Vec<ConnId>,
+}
+
+impl Server {
+    /// A server over an engine whose initial connections are mapped.
+    pub fn new(
+        engine: Engine,
+        platform: XenPlatform,
+        shared: Shared,
+        clock: Clock,
+        virqs: Virqs,
+    ) -> Server {
+        Server {
+            engine,
+            platform,
+            shared,
+            clock,
+            virqs,
+            queue: VecDeque::new(),
+            queued: BTreeSet::new(),
+            ports: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+
+    /// Runs forever.
+    pub fn run(&mut self) -> ! {
+        // The first round looks at every port: events that arrived before
+        // the upcall vector was set are pending without a selector bit.
+        self.shared.pending_sel().store(u64::MAX, Ordering::Release);
+        loop {
+            self.round();
+            if self.queue.is_empty() {
+                self.arm_timer();
+                cpu::sti_hlt_cli();
+            }
+        }
+    }
+
+    /// One round of the loop (steps 1–4 of the module docs).
+    fn round(&mut self) {
+        self.shared.upcall_pending().store(0, Ordering::Release);
+        let ports = &mut self.ports;
+        ports.clear();
+        evtchn::scan(self.shared.pending_sel(), self.shared.pending(), self.shared.mask(), |p| {
+            ports.push(p)
+        });
+        let now = self.clock.now_ms();
+        logger::set_now_ms(now);
+        let mut dom_exc = false;
+        for i in 0..self.ports.len() {
+            let Some(&port) = self.ports.get(i) else { break };
+            if Some(port) == self.virqs.dom_exc {
+                dom_exc = true;
+            } else if let Some(c) = self.platform.conn_of_port(port) {
+                self.enqueue(c);
+            }
+        }
+        if dom_exc {
+            log::debug!("VIRQ_DOM_EXC: checking domains");
+            self.engine.check_domains(now, &mut self.platform);
+        }
+        if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            self.engine.tick(now);
+        }
+        self.collect_ready();
+        for _ in 0..self.queue.len() {
+            let Some(c) = self.queue.pop_front() else { break };
+            self.queued.remove(&c);
+            if self.serve(c, now) {
+                self.enqueue(c);
+            }
+        }
+        self.collect_ready();
+    }
+
+    /// Queues the connections the platform mapped and the engine made ready.
+    fn collect_ready(&mut self) {
+        self.platform.take_fresh(&mut self.ready);
+        self.engine.take_ready(&mut self.ready);
+        let mut ready = core::mem::take(&mut self.ready);
+        for c in ready.drain(..) {
+            self.enqueue(c);
+        }
+        self.ready = ready;
+    }
+
+    fn enqueue(&mut self, c: ConnId) {
+        if self.queued.insert(c) {
+            self.queue.push_back(c);
+        }
+    }
+
+    /// One turn of `conn`; returns true if it has more input waiting.
+    fn serve(&mut self, conn: ConnId, now: u64) -> bool {
+        let mut notify = false;
+        let mut budget = INPUT_BYTES_PER_TURN;
+        let mut buf = [0u8; XENSTORE_RING_SIZE];
+        while budget > 0 && self.engine.wants_input(conn) {
+            let Some(rc) = self.platform.ring(conn).filter(|rc| !rc.dead) else { return false };
+            let want = budget.min(buf.len());
+            let n = match rc.page.peek_requests(buf.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    log::warn!("domain {}: {}; connection ignored", rc.domid, e);
+                    self.engine.ignore(conn);
+                    self.platform.fail(conn, e.code());
+                    return false;
+                }
+            };
+            match self.engine.input(conn, buf.get(..n).unwrap_or_default(), now, &mut self.platform)
+            {
+                Ok(used) => {
+                    if let Some(rc) = self.platform.ring(conn) {
+                        rc.page.consume_requests(u32::try_from(used).unwrap_or(0));
+                    }
+                    notify |= used > 0;
+                    budget = budget.saturating_sub(used);
+                    if used < n {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("connection {:?}: {}; connection ignored", conn, e);
+                    self.platform.fail(conn, e.code());
+                    return false;
+                }
+            }
+        }
+        let more_input = budget == 0
+            && self.engine.wants_input(conn)
+            && self
+                .platform
+                .ring(conn)
+                .is_some_and(|rc| rc.page.requests_available().is_ok_and(|n| n > 0));
+        loop {
+            let out = self.engine.output(conn);
+            if out.is_empty() {
+                break;
+            }
+            let Some(rc) = self.platform.ring(conn).filter(|rc| !rc.dead) else { return false };
+            match rc.page.write_responses(out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.engine.output_done(conn, n);
+                    notify = true;
+                }
+                Err(e) => {
+                    log::warn!("domain {}: {}; connection ignored", rc.domid, e);
+                    self.engine.ignore(conn);
+                    self.platform.fail(conn, e.code());
+                    return false;
+                }
+            }
+        }
+        if notify {
+            if let Some(rc) = self.platform.ring(conn) {
+                let _ = evtchn::send(rc.port);
+            }
+        }
+        more_input
+    }
+
+    /// Arms the single-shot timer for the engine's next deadline.
+    fn arm_timer(&self) {
+        if self.virqs.timer.is_none() {
+            return;
+        }
+        if let Some(ms) = self.engine.next_deadline() {
+            if let Err(e) = time::set_singleshot(self.clock.deadline_ns(ms)) {
+                log::warn!("cannot arm the timer: {}", e);
+            }
+        }
+    }
+}

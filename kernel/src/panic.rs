@@ -1,0 +1,24 @@
+//! The panic handler: prints file:line and the message on the console,
+//! then crashes the domain with `SCHEDOP_shutdown(SHUTDOWN_crash)`.
+//!
+//! No guest input may reach a panic; this exists for kernel bugs and boot
+//! failures (wrong boot ABI, no heap).
+
+use core::panic::PanicInfo;
+
+use crate::abi::sched::SHUTDOWN_CRASH;
+
+/// Reports `info` and crashes the domain.
+pub fn report_and_crash(info: &PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(l) => crate::console_line!("PANIC at {}:{}: {}", l.file(), l.line(), info.message()),
+        None => crate::console_line!("PANIC: {}", info.message()),
+    }
+    crate::xen::shutdown(SHUTDOWN_CRASH)
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    report_and_crash(info)
+}

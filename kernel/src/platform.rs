@@ -1,0 +1,183 @@
+//! `store::Platform` on Xen: a guest's ring is its grant ref 1 mapped into
+//! a window slot, plus an interdomain event channel; liveness comes from
+//! `XEN_DOMCTL_getdomaininfo`.
+//!
+//! As C xenstored (`domain.c`, MiniOS build), the `gfn` of `XS_INTRODUCE`
+//! is ignored: the ABI reserves grant entry 1 of every guest for its
+//! xenstore page, granted to the xenstore domain by the toolstack (for dom0,
+//! by dom0's kernel in `IOCTL_XENBUS_BACKEND_SETUP`). After mapping, the
+//! server writes `server_features`, marks the ring connected and notifies
+//! the guest, as C xenstored 4.21+ does on introduction.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use ring::page::RingPage;
+use ring::wire::XENSTORE_CONNECTED;
+use store::{ConnId, DomId, DomainInfo, MapError, Platform};
+
+use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
+use crate::memmap::MAX_MAPPED_RINGS;
+use crate::window::{Slot, Window};
+use crate::{domctl, evtchn, gnttab};
+
+/// One served guest ring.
+pub struct RingConn {
+    /// The guest.
+    pub domid: u16,
+    /// Our end of its event channel.
+    pub port: u32,
+    /// The mapped page.
+    pub page: RingPage,
+    /// Set once the ring is no longer served (protocol or index error).
+    pub dead: bool,
+    /// Where the page is mapped.
+    slot: Slot,
+    /// The grant handle for the unmap.
+    handle: GrantHandle,
+}
+
+/// The Xen platform state: mapped rings and the port → connection map.
+pub struct XenPlatform {
+    /// Slots for ring pages.
+    window: Window,
+    /// `XEN_DOMCTL_INTERFACE_VERSION` of the running hypervisor.
+    domctl_iface: u32,
+    /// Ring features written into every mapped page.
+    server_features: u32,
+    /// Mapped rings.
+    conns: BTreeMap<ConnId, RingConn>,
+    /// Our local ports of the rings.
+    ports: BTreeMap<u32, ConnId>,
+    /// Rings mapped since the main loop last looked.
+    fresh: Vec<ConnId>,
+}
+
+impl XenPlatform {
+    /// A platform mapping rings into `window`.
+    pub fn new(window: Window, domctl_iface: u32, server_features: u32) -> XenPlatform {
+        XenPlatform {
+            window,
+            domctl_iface,
+            server_features,
+            conns: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// The connection served on local `port`.
+    pub fn conn_of_port(&self, port: u32) -> Option<ConnId> {
+        self.ports.get(&port).copied()
+    }
+
+    /// The ring of `conn`.
+    pub fn ring(&self, conn: ConnId) -> Option<&RingConn> {
+        self.conns.get(&conn)
+    }
+
+    /// Stops serving `conn`'s ring after a violation: records `code` in the
+    /// page's `error` field and notifies the guest. The mapping stays until
+    /// the engine releases the domain.
+    pub fn fail(&mut self, conn: ConnId, code: u32) {
+        if let Some(rc) = self.conns.get_mut(&conn) {
+            rc.dead = true;
+            rc.page.set_error(code);
+            let _ = evtchn::send(rc.port);
+        }
+    }
+
+    /// Moves the connections mapped since the last call into `out`.
+    pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.fresh);
+    }
+
+    /// Number of mapped rings.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when no ring is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+}
+
+impl Platform for XenPlatform {
+    fn map_ring(
+        &mut self,
+        conn: ConnId,
+        domid: DomId,
+        _gfn: u64,
+        port: u32,
+    ) -> Result<(), MapError> {
+        if self.conns.len() as u64 >= MAX_MAPPED_RINGS || self.conns.contains_key(&conn) {
+            log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
+            return Err(MapError);
+        }
+        let slot = self.window.alloc().ok_or(MapError)?;
+        let gpa = self.window.addr(slot);
+        // SAFETY: `gpa` is a free slot of the hole window, used by nothing
+        // else until the matching unmap in `unmap_ring`.
+        let handle = match unsafe { gnttab::map(domid.0, GNTTAB_RESERVED_XENSTORE, gpa) } {
+            Ok(h) => h,
+            Err(e) => {
+                log::warn!("cannot grant-map the ring of domain {}: {:?}", domid.0, e);
+                self.window.free(slot);
+                return Err(MapError);
+            }
+        };
+        let local = match evtchn::bind_interdomain(domid.0, port) {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("cannot bind port {} of domain {}: {}", port, domid.0, e);
+                // SAFETY: nothing accessed the page yet; the slot is freed.
+                let _ = unsafe { gnttab::unmap(gpa, handle) };
+                self.window.free(slot);
+                return Err(MapError);
+            }
+        };
+        // SAFETY: `gpa` now holds the guest's 4 KiB ring page, identity-mapped
+        // by the page tables until `unmap_ring` drops this `RingPage` before
+        // unmapping; no reference to it is ever created.
+        let page = unsafe { RingPage::new(NonNull::new(gpa as *mut u8).ok_or(MapError)?) };
+        page.set_server_features(self.server_features);
+        page.set_connection(XENSTORE_CONNECTED);
+        log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
+        self.conns.insert(
+            conn,
+            RingConn { domid: domid.0, port: local, page, dead: false, slot, handle },
+        );
+        self.ports.insert(local, conn);
+        self.fresh.push(conn);
+        let _ = evtchn::send(local);
+        Ok(())
+    }
+
+    fn unmap_ring(&mut self, conn: ConnId) {
+        let Some(rc) = self.conns.remove(&conn) else { return };
+        self.ports.remove(&rc.port);
+        let _ = evtchn::close(rc.port);
+        let gpa = self.window.addr(rc.slot);
+        let (slot, handle, domid) = (rc.slot, rc.handle, rc.domid);
+        drop(rc);
+        // SAFETY: the `RingPage` over `gpa` was dropped just above, so
+        // nothing accesses the page any more.
+        match unsafe { gnttab::unmap(gpa, handle) } {
+            Ok(()) => self.window.free(slot),
+            // A slot whose unmap failed stays in use: mapping over it again
+            // could not work.
+            Err(e) => log::warn!("cannot unmap the ring of domain {}: {:?}", domid, e),
+        }
+        log::info!("domain {} ring unmapped", domid);
+    }
+
+    fn domain_info(&mut self, domid: DomId) -> DomainInfo {
+        let r = domctl::getdomaininfo(self.domctl_iface, domid.0);
+        if let Err(e) = r {
+            log::debug!("getdomaininfo({}): {}", domid.0, e);
+        }
+        domctl::classify(domid.0, r.as_ref().map_err(|e| *e))
+    }
+}

@@ -1,0 +1,90 @@
+//! Reading `struct hvm_start_info` (PVH boot ABI, `public/arch-x86/hvm/start_info.h`).
+//!
+//! The builder places the structure, the command line and the memory map in
+//! RAM after the kernel image; they are copied into fixed-size buffers here,
+//! before the heap (which may cover that RAM) exists.
+
+use heapless::{String, Vec};
+
+use crate::abi::start_info::{HvmMemmapTableEntry, HvmStartInfo, XEN_HVM_START_MAGIC_VALUE};
+
+/// Longest command line kept; longer ones are truncated (logged). The C
+/// launcher passes `--event N` plus the admin's `--param` string.
+pub const MAX_CMDLINE_BYTES: usize = 1024;
+/// Most memory-map entries kept (`init-xenstore-domain` passes 2 or 3).
+pub const MAX_MEMMAP_ENTRIES: usize = 16;
+
+/// What the kernel keeps of the start info.
+#[derive(Debug, Default)]
+pub struct BootInfo {
+    /// The command line (ASCII; non-ASCII bytes are replaced by `?`).
+    pub cmdline: String<MAX_CMDLINE_BYTES>,
+    /// True if the command line was longer than [`MAX_CMDLINE_BYTES`].
+    pub cmdline_truncated: bool,
+    /// The memory map.
+    pub memmap: Vec<HvmMemmapTableEntry, MAX_MEMMAP_ENTRIES>,
+    /// End (exclusive) of the highest start-info data (struct, cmdline,
+    /// memory map, module list): the heap must start above it.
+    pub data_end: u64,
+}
+
+/// Why the start info is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartInfoError {
+    /// The magic value is wrong: not started as a PVH guest.
+    BadMagic(u32),
+}
+
+/// Copies the start info at guest-physical address `paddr`.
+///
+/// # Safety
+///
+/// `paddr` must be the value the PVH entry received in `%ebx`, with the low
+/// 4 GiB identity-mapped, so the structure and everything it points to is
+/// readable RAM.
+pub unsafe fn read(paddr: u64) -> Result<BootInfo, StartInfoError> {
+    // SAFETY: per the caller, `paddr` is the builder's start info, which is
+    // identity-mapped RAM that nothing else writes while we copy it.
+    let si: HvmStartInfo = unsafe { core::ptr::read_volatile(paddr as *const HvmStartInfo) };
+    if si.magic != XEN_HVM_START_MAGIC_VALUE {
+        return Err(StartInfoError::BadMagic(si.magic));
+    }
+    let mut info = BootInfo {
+        data_end: paddr + core::mem::size_of::<HvmStartInfo>() as u64,
+        ..BootInfo::default()
+    };
+    if si.cmdline_paddr != 0 {
+        let mut len = 0u64;
+        loop {
+            // SAFETY: the command line is a NUL-terminated string in RAM the
+            // builder wrote; we stop at the NUL or at the bound.
+            let b = unsafe { core::ptr::read_volatile((si.cmdline_paddr + len) as *const u8) };
+            if b == 0 {
+                break;
+            }
+            if info.cmdline.push(if b.is_ascii() { char::from(b) } else { '?' }).is_err() {
+                info.cmdline_truncated = true;
+                break;
+            }
+            len += 1;
+        }
+        info.data_end = info.data_end.max(si.cmdline_paddr + len + 1);
+    }
+    if si.version >= 1 && si.memmap_paddr != 0 {
+        let n = usize::try_from(si.memmap_entries).unwrap_or(0).min(MAX_MEMMAP_ENTRIES);
+        for i in 0..n {
+            let at = si.memmap_paddr + (i * core::mem::size_of::<HvmMemmapTableEntry>()) as u64;
+            // SAFETY: entry `i < memmap_entries` of the builder's table.
+            let e = unsafe { core::ptr::read_volatile(at as *const HvmMemmapTableEntry) };
+            // Cannot fail: at most MAX_MEMMAP_ENTRIES iterations.
+            let _ = info.memmap.push(e);
+            info.data_end =
+                info.data_end.max(at + core::mem::size_of::<HvmMemmapTableEntry>() as u64);
+        }
+    }
+    if si.modlist_paddr != 0 {
+        // Modules are not used, but their list must not end up in the heap.
+        info.data_end = info.data_end.max(si.modlist_paddr + u64::from(si.nr_modules) * 32);
+    }
+    Ok(info)
+}

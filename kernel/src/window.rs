@@ -1,0 +1,85 @@
+//! Page slots in the foreign-mapping window (see [`crate::memmap`]).
+//!
+//! Slot 0 holds the shared-info page; the others receive guests' ring pages
+//! by grant mapping. A bitmap keeps which slots are in use, so every mapped
+//! page has exactly one GFN and a freed GFN is a hole again.
+
+use crate::memmap::{PAGE_SIZE, WINDOW_PAGES};
+
+/// Words of the slot bitmap.
+const WORDS: usize = WINDOW_PAGES.div_ceil(64) as usize;
+
+/// The window and its slot bitmap.
+pub struct Window {
+    /// Physical address of slot 0.
+    base: u64,
+    /// Number of usable slots.
+    slots: usize,
+    /// Bit `i` set ⇒ slot `i` is in use.
+    used: [u64; WORDS],
+}
+
+/// A slot index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot(usize);
+
+impl Window {
+    /// A window of `pages` pages at physical address `base`; at most
+    /// [`WINDOW_PAGES`] slots are used.
+    pub fn new(base: u64, pages: u64) -> Window {
+        let slots = usize::try_from(pages.min(WINDOW_PAGES)).unwrap_or(0);
+        Window { base, slots, used: [0; WORDS] }
+    }
+
+    /// Takes a free slot, lowest first.
+    pub fn alloc(&mut self) -> Option<Slot> {
+        for (w, word) in self.used.iter_mut().enumerate() {
+            if *word == u64::MAX {
+                continue;
+            }
+            let bit = (!*word).trailing_zeros() as usize;
+            let idx = w * 64 + bit;
+            if idx >= self.slots {
+                return None;
+            }
+            *word |= 1 << bit;
+            return Some(Slot(idx));
+        }
+        None
+    }
+
+    /// Returns a slot.
+    pub fn free(&mut self, slot: Slot) {
+        if let Some(word) = self.used.get_mut(slot.0 / 64) {
+            *word &= !(1u64 << (slot.0 % 64));
+        }
+    }
+
+    /// The guest-physical address of a slot.
+    pub fn addr(&self, slot: Slot) -> u64 {
+        self.base + slot.0 as u64 * PAGE_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_reuse() {
+        let mut w = Window::new(0x1000_0000, 130);
+        let a = w.alloc().unwrap();
+        let b = w.alloc().unwrap();
+        assert_eq!(w.addr(a), 0x1000_0000);
+        assert_eq!(w.addr(b), 0x1000_1000);
+        w.free(a);
+        assert_eq!(w.alloc(), Some(a));
+        let mut n = 2;
+        while w.alloc().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 130);
+        w.free(Slot(129));
+        assert_eq!(w.alloc(), Some(Slot(129)));
+    }
+}
