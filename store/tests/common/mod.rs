@@ -28,6 +28,7 @@ impl Platform for Model {
 }
 
 pub struct World {
+    pub stash: Vec<(ConnId, Msg)>,
     pub e: Engine,
     pub pf: Model,
     pub now: u64,
@@ -53,7 +54,7 @@ impl World {
     }
 
     pub fn with(cfg: Config) -> World {
-        World { e: Engine::new(cfg), pf: Model::default(), now: 0 }
+        World { stash: Vec::new(), e: Engine::new(cfg), pf: Model::default(), now: 0 }
     }
 
     pub fn sock(&mut self) -> ConnId {
@@ -98,12 +99,29 @@ impl World {
     pub fn req(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> Msg {
         self.send(c, ty, tx, payload);
         let msgs = self.recv_all(c);
-        msgs.into_iter().find(|m| m.ty != 15).expect("no reply")
+        let mut reply = None;
+        for m in msgs {
+            if m.ty == 15 {
+                self.stash.push((c, m));
+            } else if reply.is_none() {
+                reply = Some(m);
+            }
+        }
+        reply.expect("no reply")
     }
 
     pub fn events(&mut self, c: ConnId) -> Vec<(String, String)> {
-        self.recv_all(c)
-            .into_iter()
+        let mut all: Vec<Msg> = Vec::new();
+        let stash = std::mem::take(&mut self.stash);
+        for (sc, m) in stash {
+            if sc == c {
+                all.push(m);
+            } else {
+                self.stash.push((sc, m));
+            }
+        }
+        all.extend(self.recv_all(c));
+        all.into_iter()
             .filter(|m| m.ty == 15)
             .map(|m| {
                 let parts: Vec<&[u8]> = m.body.split(|&b| b == 0).collect();

@@ -1,0 +1,85 @@
+mod common;
+use common::*;
+
+#[test]
+fn relative_watch_reports_relative_paths_and_depth() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(3);
+    ok(&w.write(s, "/local/domain/3", ""));
+    ok(&w.args(s, 14, 0, &["/local/domain/3", "n3"]));
+    ok(&w.args(d, 4, 0, &["data", "t1"]));
+    ok(&w.args(d, 4, 0, &["data", "t0", "0"]));
+    assert_eq!(w.events(d).len(), 2);
+    ok(&w.write(d, "data/x/y", "1"));
+    assert_eq!(w.events(d), vec![("data/x/y".into(), "t1".into())]);
+    ok(&w.write(d, "data", "v"));
+    let ev = w.events(d);
+    assert!(ev.contains(&("data".into(), "t0".into())) && ev.contains(&("data".into(), "t1".into())));
+}
+
+#[test]
+fn rm_fires_for_removed_nodes_and_watch_errors() {
+    let mut w = World::new();
+    let s = w.sock();
+    ok(&w.write(s, "/r/a/b", "1"));
+    ok(&w.args(s, 4, 0, &["/r/a/b", "deep"]));
+    ok(&w.args(s, 4, 0, &["/r", "top"]));
+    err(&w.args(s, 4, 0, &["/r", "top"]), "EEXIST");
+    w.events(s);
+    ok(&w.one(s, 13, 0, "/r/a"));
+    let ev = w.events(s);
+    assert!(ev.contains(&("/r/a/b".into(), "deep".into())), "{ev:?}");
+    assert!(ev.contains(&("/r/a".into(), "top".into())), "{ev:?}");
+    ok(&w.args(s, 5, 0, &["/r", "top"]));
+    err(&w.args(s, 5, 0, &["/r", "top"]), "ENOENT");
+}
+
+#[test]
+fn identical_pending_events_are_deduplicated() {
+    let mut w = World::new();
+    let s = w.sock();
+    let o = w.sock();
+    ok(&w.args(o, 4, 0, &["/k", "t"]));
+    w.events(o);
+    ok(&w.write(s, "/k", "1"));
+    ok(&w.write(s, "/k", "2"));
+    assert_eq!(w.events(o).len(), 1);
+}
+
+#[test]
+fn unread_events_expire_for_unprivileged_watchers() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(8);
+    ok(&w.args(d, 4, 0, &["/tool", "t"]));
+    w.events(d);
+    ok(&w.args(s, 14, 0, &["/tool", "n0", "r8"]));
+    w.e.tick(1_000);
+    assert!(w.e.next_deadline().is_some());
+    w.e.tick(20_000);
+    assert!(w.events(d).is_empty());
+    assert_eq!(w.e.next_deadline(), None);
+}
+
+#[test]
+fn introduce_and_release_special_watches() {
+    let mut w = World::new();
+    let s = w.sock();
+    ok(&w.args(s, 4, 0, &["@introduceDomain", "i"]));
+    ok(&w.args(s, 4, 0, &["@releaseDomain", "r"]));
+    ok(&w.args(s, 4, 0, &["@releaseDomain/9", "r9"]));
+    w.events(s);
+    ok(&w.args(s, 8, 0, &["9", "0", "5"]));
+    assert_eq!(w.events(s), vec![("@introduceDomain".into(), "i".into())]);
+    assert_eq!(w.one(s, 17, 0, "9").body, b"T\0");
+    w.pf.states.insert(9, store::DomainInfo::Shutdown);
+    w.e.check_domains(0, &mut w.pf);
+    let ev = w.events(s);
+    assert!(ev.contains(&("@releaseDomain/9".into(), "r9".into())), "{ev:?}");
+    assert!(ev.contains(&("@releaseDomain".into(), "r".into())), "{ev:?}");
+    ok(&w.one(s, 9, 0, "9"));
+    assert_eq!(w.one(s, 17, 0, "9").body, b"F\0");
+    err(&w.one(s, 9, 0, "9"), "ENOENT");
+    err(&w.one(s, 9, 0, "0"), "EINVAL");
+}
