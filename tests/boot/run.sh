@@ -13,14 +13,22 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-# Time from entry to serving xenstore, e.g. "ready in 12 ms".
-MARK_READY=${MARK_READY:-'ready in [0-9]+ ?ms'}
-# The heap the stub manages, e.g. "heap 6144 KiB".
-MARK_HEAP=${MARK_HEAP:-'heap[: ]+[0-9]+ ?(B|KiB|MiB|bytes|pages)'}
-# The hypervisor version the stub found, e.g. "Xen 4.17".
-MARK_XEN=${MARK_XEN:-'Xen (version )?[0-9]+\.[0-9]+'}
-# The domctl interface version it settled on, e.g. "domctl interface 0x15".
-MARK_DOMCTL=${MARK_DOMCTL:-'domctl (interface )?(version )?(0x)?[0-9a-f]+'}
+# Time from entry to serving xenstore.
+MARK_READY=${MARK_READY:-'xenstore-stubdom-rs: ready in [0-9]+ ms'}
+# The heap the stub manages.
+MARK_HEAP=${MARK_HEAP:-'xenstore-stubdom-rs: heap [0-9]+ KiB'}
+# The hypervisor version the stub found (must be the one booted).
+MARK_XEN=${MARK_XEN:-'xenstore-stubdom-rs: Xen version [0-9]+\.[0-9]+'}
+# The domctl interface version it settled on (Xen accepts only its own).
+MARK_DOMCTL=${MARK_DOMCTL:-'xenstore-stubdom-rs: domctl interface version 0x[0-9a-f]+'}
+
+# XEN_DOMCTL_INTERFACE_VERSION of each Xen version the rig boots.
+domctl_version() {
+    case $1 in
+    4.17) echo 0x15 ;;
+    4.20) echo 0x17 ;;
+    esac
+}
 
 xen=4.17
 xenstore=stub
@@ -48,6 +56,14 @@ if [ "$xenstore" = stub ]; then
             echo "boot-test: stub $mark: $line"
         else
             echo "boot-test: FAILED: no stub console line matches $var='${!var}'" >&2
+            rc=1
+        fi
+        # The version markers must name what was actually booted.
+        expect=
+        [ "$mark" = XEN ] && expect="Xen version ${xen//./\\.}"
+        [ "$mark" = DOMCTL ] && expect="version $(domctl_version "$xen")"
+        if [ -n "$line" ] && [ -n "$expect" ] && ! grep -qE -- "$expect([^0-9a-f]|\$)" <<<"$line"; then
+            echo "boot-test: FAILED: the stub's $mark line does not say '$expect'" >&2
             rc=1
         fi
     done
