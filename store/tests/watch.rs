@@ -15,7 +15,9 @@ fn relative_watch_reports_relative_paths_and_depth() {
     assert_eq!(w.events(d), vec![("data/x/y".into(), "t1".into())]);
     ok(&w.write(d, "data", "v"));
     let ev = w.events(d);
-    assert!(ev.contains(&("data".into(), "t0".into())) && ev.contains(&("data".into(), "t1".into())));
+    assert!(
+        ev.contains(&("data".into(), "t0".into())) && ev.contains(&("data".into(), "t1".into()))
+    );
 }
 
 #[test]

@@ -89,7 +89,12 @@ impl World {
         while rest.len() >= HEADER_SIZE {
             let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
             let end = HEADER_SIZE + h.len as usize;
-            msgs.push(Msg { ty: h.ty, req_id: h.req_id, tx_id: h.tx_id, body: rest[HEADER_SIZE..end].to_vec() });
+            msgs.push(Msg {
+                ty: h.ty,
+                req_id: h.req_id,
+                tx_id: h.tx_id,
+                body: rest[HEADER_SIZE..end].to_vec(),
+            });
             rest = &rest[end..];
         }
         msgs
@@ -125,7 +130,10 @@ impl World {
             .filter(|m| m.ty == 15)
             .map(|m| {
                 let parts: Vec<&[u8]> = m.body.split(|&b| b == 0).collect();
-                (String::from_utf8_lossy(parts[0]).into_owned(), String::from_utf8_lossy(parts[1]).into_owned())
+                (
+                    String::from_utf8_lossy(parts[0]).into_owned(),
+                    String::from_utf8_lossy(parts[1]).into_owned(),
+                )
             })
             .collect()
     }

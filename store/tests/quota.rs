@@ -1,0 +1,62 @@
+mod common;
+use common::*;
+
+#[test]
+fn node_quota_is_enospc_and_privileged_is_exempt() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.write(s, "/local/domain/5", ""));
+    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, 26, 0, &["5", "nodes", "4"]));
+    assert_eq!(w.args(s, 25, 0, &["5", "nodes"]).body, b"4\0");
+    ok(&w.write(d, "a", ""));
+    ok(&w.write(d, "b", ""));
+    err(&w.write(d, "c", ""), "ENOSPC");
+    for i in 0..50 {
+        ok(&w.write(s, &format!("/many/{i}"), ""));
+    }
+}
+
+#[test]
+fn watch_quota_and_quota_names() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.args(s, 26, 0, &["5", "watches", "2"]));
+    ok(&w.args(d, 4, 0, &["/a", "1"]));
+    err(&w.args(d, 4, 0, &["/a", "2"]), "ENOSPC");
+    err(&w.args(s, 26, 0, &["bogus", "1"]), "EINVAL");
+    err(&w.args(s, 25, 0, &["soft-nodes"]), "EINVAL");
+    assert_eq!(w.args(s, 25, 0, &["soft-memory"]).body, b"2097152\0");
+    let names = w.req(s, 25, 0, b"").text();
+    assert!(names.starts_with("nodes watches outstanding memory soft-memory"), "{names}");
+}
+
+#[test]
+fn outstanding_quota_flow_controls() {
+    let mut w = World::new();
+    let d = w.dom(5);
+    let mut bytes = Vec::new();
+    for _ in 0..25 {
+        let h = ring::wire::Header { ty: 2, req_id: 1, tx_id: 0, len: 6 }.to_bytes();
+        bytes.extend_from_slice(&h);
+        bytes.extend_from_slice(b"/tool\0");
+    }
+    let n = w.e.input(d, &bytes, 0, &mut w.pf).unwrap();
+    assert_eq!(n, 20 * 22);
+    assert!(!w.e.wants_input(d));
+    w.recv_all(d);
+    assert!(w.e.wants_input(d));
+    let mut ready = Vec::new();
+    w.e.take_ready(&mut ready);
+    assert!(ready.contains(&d));
+}
+
+#[test]
+fn config_quota_setters() {
+    let mut c = store::Config::default();
+    assert!(c.set_quota("nodes", 7).is_ok());
+    assert!(c.set_quota_soft("memory", 9).is_ok());
+    assert!(c.set_quota("nope", 1).is_err());
+}
