@@ -76,7 +76,7 @@ fn oversized_length_drops_only_that_connection() {
     let d = Daemon::start(&[]);
     let mut bad = d.connect();
     let mut good = d.connect();
-    assert_eq!(good.request(XS_WRITE, b"/ok\01"), (XS_WRITE, b"OK\0".to_vec()));
+    assert_eq!(good.request(XS_WRITE, b"/ok\0\x31"), (XS_WRITE, b"OK\0".to_vec()));
     bad.send_raw(&frame(XS_READ, 1, 0, 5000, &[b'x'; 100]));
     assert_eq!(bad.recv(), None, "the violating connection is closed");
     assert_eq!(good.request(XS_READ, b"/ok\0"), (XS_READ, b"1".to_vec()));
