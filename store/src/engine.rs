@@ -97,7 +97,7 @@ impl Default for Config {
             watch_event_timeout_ms: WATCH_EVENT_TIMEOUT_MS,
             server_features: DEFAULT_SERVER_FEATURES,
             keep_orphans: false,
-            hash_seed: 0x5eed_0f_c0ffee,
+            hash_seed: 0x005e_ed0f_c0ff_ee00,
             quotas: Quotas::default(),
         }
     }
@@ -208,8 +208,8 @@ impl Engine {
         loop {
             let id = ConnId(self.next_conn);
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
-            if !self.conns.contains_key(&id) {
-                self.conns.insert(id, Conn::new(domid, socket));
+            if let alloc::collections::btree_map::Entry::Vacant(v) = self.conns.entry(id) {
+                v.insert(Conn::new(domid, socket));
                 return id;
             }
         }

@@ -1,3 +1,4 @@
+//! Scenario tests: perms.
 mod common;
 use common::*;
 

@@ -1,3 +1,4 @@
+//! Scenario tests: quota.
 mod common;
 use common::*;
 

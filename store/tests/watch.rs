@@ -1,3 +1,4 @@
+//! Scenario tests: watch.
 mod common;
 use common::*;
 
