@@ -18,6 +18,8 @@ Directives (the first word is a keyword):
                                   (running|shutdown|crashed|dying|gone)
     virq                          raise VIRQ_DOM_EXC at the daemon
     sleep SECONDS                 wait (only for asynchronous daemon work)
+    repeat N LINE                 LINE (a connection line) N times, with
+                                  `${i}` replaced by 1..N
     guest CTRL NAME DOMID [port=P]
                                   shorthand for what a toolstack does: open
                                   NAME as guest DOMID, then from CTRL: MKDIR
@@ -53,7 +55,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-KEYWORDS = ("open", "close", "state", "virq", "sleep", "guest")
+KEYWORDS = ("open", "close", "state", "virq", "sleep", "guest", "repeat")
 CONN_COMMANDS = ("events", "ring", "set", "raw")
 
 
@@ -142,6 +144,8 @@ def _parse_line(lineno, text, where):
         head, sep, payload = text[:-1], ":", ""
     words = head.split()
     first = words[0]
+    if first == "repeat":
+        return Step(lineno, text, first)
     if first in KEYWORDS:
         if sep:
             raise CorpusError("%s: directive %r takes no payload" % (where, first))
@@ -157,6 +161,23 @@ def _parse_line(lineno, text, where):
         raise CorpusError("%s: request needs ':' before its payload" % where)
     return Step(lineno, text, "request", conn=conn, args=[cmd],
                 opts=_parse_opts(words[2:], where), payload=payload)
+
+
+def _expand(step, where):
+    """The plain steps a shorthand directive stands for."""
+    if step.kind == "guest":
+        return _expand_guest(step, where)
+    if step.kind == "repeat":
+        parts = step.text.split(None, 2)
+        count, line = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+        if not count.isdigit() or not line:
+            raise CorpusError("%s: repeat N LINE" % where)
+        steps = [_parse_line(step.line, line.replace("${i}", str(i)), where)
+                 for i in range(1, int(count) + 1)]
+        if any(s.kind in KEYWORDS for s in steps):
+            raise CorpusError("%s: repeat takes a connection line" % where)
+        return steps
+    return [step]
 
 
 def _expand_guest(step, where):
@@ -193,7 +214,7 @@ def parse_file(path):
             if not entries:
                 raise CorpusError("%s: step before the first '=== NAME'" % where)
             step = _parse_line(lineno, text.strip(), where)
-            entries[-1].steps += _expand_guest(step, where) if step.kind == "guest" else [step]
+            entries[-1].steps += _expand(step, where)
     ids = [e.id for e in entries]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:

@@ -29,6 +29,8 @@ RUN_MIN = 16
 RING_FIELDS = ("server_features", "connection", "error")
 XS_WATCH_EVENT = 15
 INVALID_TX = 0xfffffff0
+# Types newer than simring.py's table (xs_wire.h, Xen 4.21/4.22).
+EXTRA_TYPES = {23: "GET_FEATURE", 24: "SET_FEATURE", 25: "GET_QUOTA", 26: "SET_QUOTA"}
 CONNECT_RETRY_S = 2.0
 
 
@@ -99,7 +101,7 @@ class Replayer:
     # -- rendering --
     def render_msg(self, name, hdr, body):
         ty, rid, tx, ln = hdr
-        tname = self.sr.XS_NAME.get(ty, str(ty))
+        tname = self.sr.XS_NAME.get(ty) or EXTRA_TYPES.get(ty, str(ty))
         if tname == "TRANSACTION_START" and body.endswith(b"\0") and body[:-1].isdigit():
             shown = '"%s\\0"' % self.sym.new_tx(self.pending_save)
         elif tname == "DIRECTORY_PART" and b"\0" in body and body.split(b"\0", 1)[0].isdigit():
@@ -167,7 +169,7 @@ class Replayer:
         ty = step.args[0]
         ty = int(ty, 0) if ty[0].isdigit() else self.sr.XS.get(ty, ty)
         if isinstance(ty, str):
-            ty = {"GET_FEATURE": 23, "SET_FEATURE": 24, "GET_QUOTA": 25, "SET_QUOTA": 26}.get(ty)
+            ty = {v: k for k, v in EXTRA_TYPES.items()}.get(ty)
             if ty is None:
                 raise corpus.CorpusError("line %d: unknown type %s" % (step.line, step.args[0]))
         txref = step.opts.get("tx", "0")
