@@ -7,6 +7,7 @@
 # Result (idempotent; a finished tree is marked by "$ROOT/.complete"):
 #   $CACHE/xen-rig/<ver>/debs/   the downloaded .deb files
 #   $CACHE/xen-rig/<ver>/root/   all of them unpacked with dpkg-deb -x
+#   $CACHE/xen-rig/<ver>/packages.txt   "name version" of each package used
 #
 # Xen 4.17 comes from bookworm (the host's own suites). Xen 4.20 comes from
 # trixie through a private APT_CONFIG whose lists and caches live in the cache,
@@ -75,20 +76,35 @@ case $ver in
     ;;
 esac
 
+# Downloads packages $2... into directory $1 with the current APT_CONFIG; when
+# the package lists are missing or stale (a version left the archive), updates
+# them once and retries.
+download() {
+    local dir=$1
+    shift
+    (cd "$dir" && timeout 900 apt-get -o APT::Sandbox::User=root download "$@" >/dev/null) && return 0
+    timeout 600 apt-get update >/dev/null
+    (cd "$dir" && timeout 900 apt-get -o APT::Sandbox::User=root download "$@" >/dev/null)
+}
+
 ensure_qemu
+# Start from an empty directory, so that a package version that left the
+# archive is never unpacked next to its successor.
+rm -rf "$DEBS"
 mkdir -p "$DEBS"
 if [ "$ver" = 4.20 ] && [ ! -e "$RIG_CACHE/apt-trixie/lists/.updated" ]; then
     timeout 600 apt-get update >/dev/null
     touch "$RIG_CACHE/apt-trixie/lists/.updated"
 fi
-(cd "$DEBS" && timeout 900 apt-get -o APT::Sandbox::User=root download $pkgs >/dev/null)
+# shellcheck disable=SC2086 # $pkgs is a list of package names.
+download "$DEBS" $pkgs
 
 # The dom0 kernel always comes from bookworm, with the host's apt config.
 mkdir -p "$KDEBS"
 if ! ls "$KDEBS"/linux-image-*.deb >/dev/null 2>&1; then
     kpkg=$(env -u APT_CONFIG apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
     [ -n "$kpkg" ] || { echo "fetch.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
-    (cd "$KDEBS" && env -u APT_CONFIG timeout 900 apt-get -o APT::Sandbox::User=root download "$kpkg" >/dev/null)
+    (unset APT_CONFIG; download "$KDEBS" "$kpkg")
 fi
 
 rm -rf "$ROOT"
@@ -96,5 +112,9 @@ mkdir -p "$ROOT"
 for deb in "$DEBS"/*.deb "$KDEBS"/*.deb; do
     dpkg-deb -x "$deb" "$ROOT"
 done
+# Which package versions this tree holds (for reports and bug hunts).
+for deb in "$DEBS"/*.deb "$KDEBS"/*.deb; do
+    dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"
+done | LC_ALL=C sort >"$RIG_CACHE/$ver/packages.txt"
 touch "$ROOT/.complete"
 echo "fetch.sh: Xen $ver unpacked in $ROOT"
