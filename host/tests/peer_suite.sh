@@ -19,6 +19,9 @@ sr=$work/sr
 mkdir -p "$run" "$sr"
 export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr SIMRING_PY_DIR=$peers_dir
 daemon_pid=
+# A lower watch quota than the default (128), checked by simring_guests.py.
+watch_quota=50
+export XS_QUOTA_WATCHES=$watch_quota
 
 stop() {
     if [ "$kind" == c ]; then
@@ -34,12 +37,13 @@ stop() {
 
 case $kind in
 c)
-    "$PEERS" start c "$run" >/dev/null || exit 1
+    # C 4.17 names the watch quota -W; current C and we use -Q watches=N.
+    "$PEERS" start c "$run" -W "$watch_quota" >/dev/null || exit 1
     export XS_REFERENCE=c
     ;;
 ours)
     bin=${2:?usage: peer_suite.sh ours BINARY}
-    "$bin" --socket "$run/socket" --simring "$sr" --pid-file "$run/pid" \
+    "$bin" --socket "$run/socket" --simring "$sr" --pid-file "$run/pid" -Q watches="$watch_quota" \
         --log-level "${XS_LOG_LEVEL:-warn}" 2>"$run/stderr" &
     daemon_pid=$!
     for _ in $(seq 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
