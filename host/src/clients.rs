@@ -7,7 +7,7 @@
 //! is output. Bytes read but not yet taken by the engine wait in a bounded
 //! per-client buffer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 
 use mio::net::UnixStream;
@@ -117,6 +117,9 @@ pub struct Clients {
     by_conn: HashMap<ConnId, Token>,
     /// The next token to try.
     next_token: usize,
+    /// Clients that may have work for the next round: an event arrived, the
+    /// engine reported them ready, or the last round stopped at its budget.
+    pub active: BTreeSet<Token>,
 }
 
 impl Clients {
@@ -144,6 +147,7 @@ impl Clients {
         };
         self.by_token.insert(token, client);
         self.by_conn.insert(conn, token);
+        self.active.insert(token);
         Ok(token)
     }
 
@@ -162,6 +166,7 @@ impl Clients {
     pub fn remove(&mut self, registry: &Registry, token: Token) -> Option<ConnId> {
         let mut client = self.by_token.remove(&token)?;
         self.by_conn.remove(&client.conn);
+        self.active.remove(&token);
         // The socket is closed right after; a failed deregistration changes
         // nothing because closing removes it from epoll anyway.
         let _ = registry.deregister(&mut client.stream);
@@ -177,6 +182,7 @@ impl Clients {
     /// errors count as readable, so the next read reports them.
     pub fn mark(&mut self, token: Token, event: &mio::event::Event) {
         if let Some(client) = self.by_token.get_mut(&token) {
+            self.active.insert(token);
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 client.readable = true;
             }
@@ -186,25 +192,15 @@ impl Clients {
         }
     }
 
-    /// Every client.
-    pub fn iter(&self) -> impl Iterator<Item = &Client> {
-        self.by_token.values()
-    }
-
     /// The token of the client served as `conn`.
     pub fn token_of(&self, conn: ConnId) -> Option<Token> {
         self.by_conn.get(&conn).copied()
     }
 
-    /// Every client's token (a snapshot, so clients may be removed while
-    /// iterating over it).
-    pub fn tokens(&self) -> Vec<Token> {
-        self.by_token.keys().copied().collect()
-    }
-
     /// Every client's token and connection, for shutdown.
     pub fn drain(&mut self) -> Vec<(Token, ConnId)> {
         self.by_conn.clear();
+        self.active.clear();
         self.by_token.drain().map(|(t, c)| (t, c.conn)).collect()
     }
 }

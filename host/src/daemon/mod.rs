@@ -198,7 +198,7 @@ impl Daemon {
             || self.check_domains
             || self.more_ready
             || !self.platform.pending.is_empty()
-            || self.sockets_have_work()
+            || !self.clients.active.is_empty()
         {
             return Some(Duration::ZERO);
         }

@@ -37,21 +37,28 @@ impl Daemon {
         }
     }
 
-    /// Whether some socket client has work the next round can do.
-    pub(super) fn sockets_have_work(&self) -> bool {
-        self.clients.iter().any(|c| {
-            let wants = self.engine.wants_input(c.conn);
-            (wants && c.readable && c.inbuf.len() < SOCKET_READ_BYTES)
-                || (wants && c.inbuf_fresh && !c.inbuf.is_empty())
-                || (c.writable && !self.engine.output(c.conn).is_empty())
-        })
+    /// Serves every active socket client once; those that still have work
+    /// stay active for the next round.
+    pub(super) fn serve_sockets(&mut self, now: u64) {
+        let active = std::mem::take(&mut self.clients.active);
+        for token in active {
+            self.serve_socket(token, now);
+            if self.has_work(token) {
+                self.clients.active.insert(token);
+            }
+        }
     }
 
-    /// Serves every socket client once.
-    pub(super) fn serve_sockets(&mut self, now: u64) {
-        for token in self.clients.tokens() {
-            self.serve_socket(token, now);
-        }
+    /// Whether the next round can do something for the client at `token`
+    /// without a new event: read more, offer buffered input, or write.
+    fn has_work(&mut self, token: Token) -> bool {
+        let Some(c) = self.clients.get_mut(token) else {
+            return false;
+        };
+        let wants = self.engine.wants_input(c.conn);
+        (wants && c.readable && c.inbuf.len() < SOCKET_READ_BYTES)
+            || (wants && c.inbuf_fresh && !c.inbuf.is_empty())
+            || (c.writable && !self.engine.output(c.conn).is_empty())
     }
 
     /// Reads at most one buffer from the client at `token`, feeds it to the
@@ -90,6 +97,7 @@ impl Daemon {
     pub(super) fn socket_ready(&mut self, token: Token) {
         if let Some(client) = self.clients.get_mut(token) {
             client.inbuf_fresh = true;
+            self.clients.active.insert(token);
         }
         self.flush_socket(token);
     }
