@@ -33,7 +33,7 @@ done
 mount -t xenfs xenfs /proc/xen
 
 . /rig/rig.conf
-: "${RIG_XENSTORE:=stub}" "${RIG_STUB_MEM:=8}" "${RIG_XS_TIMEOUT:=60}" "${RIG_CHECK_TIMEOUT:=300}"
+: "${RIG_XENSTORE:=stub}" "${RIG_STUB_MEM:=8}" "${RIG_XS_TIMEOUT:=30}" "${RIG_CHECK_TIMEOUT:=300}"
 export RIG_XENSTORE XEN_VER
 echo "RIG: dom0 up after $(cut -d' ' -f1 /proc/uptime) s, Xen $XEN_VER, xenstore=$RIG_XENSTORE"
 
