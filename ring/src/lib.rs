@@ -25,7 +25,7 @@
 extern crate std;
 
 pub mod decode;
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod page;
 #[cfg(any(test, feature = "fuzzing"))]

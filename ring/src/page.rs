@@ -675,6 +675,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn random_operations_match_a_queue_model() {
+        let mut rng = XorShift::new(7);
+        for round in 0..200 {
+            let start = if round % 2 == 0 { u32::MAX - rng.below_or(3000) as u32 } else { 0 };
+            let mut req_model: VecDeque<u8> = VecDeque::new();
+            let mut rsp_model: VecDeque<u8> = VecDeque::new();
+            with_indices(all(start), |r| {
+                for _ in 0..200 {
+                    let len = rng.below_or(1500);
+                    match rng.below_or(4) {
+                        0 => {
+                            let data = rng.bytes(len);
+                            let n = r.write_requests(&data).unwrap();
+                            assert_eq!(n, len.min(XENSTORE_RING_SIZE - req_model.len()));
+                            req_model.extend(&data[..n]);
+                        }
+                        1 => {
+                            let data = rng.bytes(len);
+                            let n = r.write_responses(&data).unwrap();
+                            assert_eq!(n, len.min(XENSTORE_RING_SIZE - rsp_model.len()));
+                            rsp_model.extend(&data[..n]);
+                        }
+                        2 => {
+                            let mut buf = std::vec![0u8; len];
+                            let n = r.peek_requests(&mut buf).unwrap();
+                            assert_eq!(n, len.min(req_model.len()));
+                            assert!(buf[..n].iter().eq(req_model.iter().take(n)));
+                            let k = rng.below_or(n);
+                            r.consume_requests(k as u32);
+                            req_model.drain(..k);
+                        }
+                        _ => {
+                            let mut buf = std::vec![0u8; len];
+                            let n = r.read_responses(&mut buf).unwrap();
+                            assert_eq!(n, len.min(rsp_model.len()));
+                            assert!(buf[..n].iter().copied().eq(rsp_model.drain(..n)));
+                        }
+                    }
+                    assert_eq!(r.requests_available(), Ok(req_model.len()));
+                    assert_eq!(r.responses_available(), Ok(rsp_model.len()));
+                    assert_eq!(r.requests_space(), Ok(XENSTORE_RING_SIZE - req_model.len()));
+                    assert_eq!(r.responses_space(), Ok(XENSTORE_RING_SIZE - rsp_model.len()));
+                }
+            });
+        }
+    }
+
     /// How long the threaded exchange may take before it counts as stuck.
     const DEADLINE: Duration = Duration::from_secs(60);
 
