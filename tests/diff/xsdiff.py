@@ -48,6 +48,8 @@ def parse_args():
     p.add_argument("-k", dest="only", action="append", default=[],
                    help="only entries whose id contains this (repeatable)")
     p.add_argument("--show", choices=daemons.KINDS, help="print one daemon's transcripts")
+    p.add_argument("--emit-allow", metavar="FILE",
+                   help="write every unlisted mismatch as a [[difference]] skeleton (why = TODO)")
     return p.parse_args()
 
 
@@ -112,11 +114,20 @@ def compare(entry, ta, tb, allow):
     return bad, ok
 
 
+def toml_lit(s):
+    """s as a TOML literal string (no escapes are processed inside)."""
+    return "'%s'" % s if "'" not in s else "'''%s'''" % s
+
+
 def toml_lines(lines):
     """Render lines as a TOML array of literal strings (for copy-paste)."""
-    def lit(s):
-        return "'%s'" % s if "'" not in s else "'''%s'''" % s
-    return "[" + ", ".join(lit(s) for s in lines) + "]"
+    return "[" + ", ".join(toml_lit(s) for s in lines) + "]"
+
+
+def toml_difference(entry, line, a, b):
+    """A [[difference]] table for one mismatching step, reason left TODO."""
+    return "[[difference]]\nentry = %s\nline = %s\nc = %s\nours = %s\nwhy = \"TODO\"\n" % (
+        toml_lit(entry), toml_lit(line), toml_lines(a), toml_lines(b))
 
 
 def report_mismatch(entry, bad, names):
@@ -168,6 +179,7 @@ def run_diff(args, entries, allow, simring, workdir, t0):
     names = (args.a, args.b if args.b != args.a else args.b + "2")
     n_bad = n_allowed = n_same = 0
     ox_differs = []
+    skeleton = []
     for e in entries:
         ta = run_entry(args.a, e, args, simring, workdir)
         tb = run_entry(args.b, e, args, simring, workdir)
@@ -183,8 +195,12 @@ def run_diff(args, entries, allow, simring, workdir, t0):
         if bad:
             n_bad += 1
             report_mismatch(e, bad, names)
+            skeleton += [toml_difference(e.id, step.text, a, b) for step, a, b in bad]
         else:
             n_same += 1
+    if args.emit_allow:
+        with open(args.emit_allow, "w") as f:
+            f.write("\n".join(skeleton))
     if args.ox:
         print("oxenstored (information only) differs from %s in %d of %d entries: %s"
               % (args.a, len(ox_differs), len(entries), " ".join(ox_differs) or "-"))
