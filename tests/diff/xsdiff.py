@@ -207,7 +207,7 @@ def run_diff(args, entries, allow, simring, workdir, t0):
     unused = [d for d in allow if d["used"] == 0] if args.b == "ours" and not args.only else []
     for d in unused:
         print("note: allow-list entry not used (difference gone?): %s / %s" % (d["entry"], d["line"]))
-    print("%d entries: %d identical (%d allowed differing steps), %d with unlisted mismatches; %.1f s; transcripts in %s"
+    print("%d entries: %d pass (identical, or differing only as allowed: %d steps), %d with unlisted mismatches; %.1f s; transcripts in %s"
           % (len(entries), n_same, n_allowed, n_bad, time.monotonic() - t0, os.path.relpath(args.out)))
     return 1 if n_bad else 0
 
