@@ -6,7 +6,9 @@
 //! stay in step with it.
 //!
 //! Panicking is how a fuzz target reports a finding, so `clippy::panic` is
-//! allowed here; this module is compiled only with the `fuzzing` feature.
+//! allowed here; this module is compiled only with the `fuzzing` feature
+//! (and for this crate's own tests, which run the entry points on sample
+//! inputs).
 #![allow(clippy::panic)]
 
 use core::ops::Range;

@@ -25,8 +25,9 @@
 //! byte of the page at any time. Hence, as in `readchn`/`writechn` of C
 //! xenstored:
 //! * No `&`/`&mut` reference to the page is ever created. Data bytes are
-//!   read and written with volatile accesses through raw pointers; index and
-//!   control fields with atomic accesses through raw pointers (a transient
+//!   read and written with volatile accesses through raw pointers (aligned
+//!   8-byte words, single bytes at the edges of a run); index and control
+//!   fields with atomic accesses through raw pointers (a transient
 //!   `&AtomicU32`, which is allowed to be written concurrently).
 //! * Each index is read once per operation, validated, and only the local
 //!   copy is used afterwards (no double fetch).
