@@ -14,7 +14,7 @@
 # beside the repository; override PEERS to use another copy.
 
 PEERS ?= $(CURDIR)/../shared/tools/xen-peers/peers
-HOST_BIN ?= $(CURDIR)/target/debug/xenstored-rs
+HOST_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/xenstored-rs
 
 .PHONY: host host-deps host-test host-test-c
 

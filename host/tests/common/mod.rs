@@ -35,14 +35,15 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon with `args` (after `--socket DIR/socket`) and waits
-    /// for its socket.
+    /// Starts the daemon with `args` (after `--socket DIR/socket
+    /// --log-level warn`) and waits for its socket.
     pub fn start(args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("socket");
         let child = Command::new(env!("CARGO_BIN_EXE_xenstored-rs"))
             .arg("--socket")
             .arg(&socket)
+            .args(["--log-level", "warn"])
             .args(args)
             .stdin(Stdio::null())
             .spawn()
