@@ -48,6 +48,9 @@ case $xenstore in stub | daemon) ;; *) echo "boot.sh: --xenstore stub|daemon" >&
 mkdir -p "$(dirname "$log")"
 
 rig_paths "$xen"
+# Hold the cache lock while reading the cache, so that a concurrent fetch
+# cannot replace files under us; QEMU then runs from private copies.
+rig_lock
 "$HERE/mkbase.sh" "$xen" >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/xen-rig.XXXXXX")
@@ -89,12 +92,14 @@ cat "$INITRD_BASE" "$work/overlay.cpio.gz" >"$work/initrd.gz"
 # Xen is a multiboot ELF once gunzipped; QEMU loads it with -kernel.
 gunzip -c "$ROOT/boot/xen-$xen-amd64.gz" >"$work/xen"
 kver=$(ls "$ROOT/lib/modules" | head -n1)
+cp "$ROOT/boot/vmlinuz-$kver" "$work/vmlinuz"
+rig_unlock
 xen_cmdline="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot dom0_mem=1024M,max:1024M dom0_max_vcpus=1"
 dom0_cmdline="console=hvc0 earlyprintk=xen quiet"
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 3072
     -display none -vga none -no-reboot
     -kernel "$work/xen" -append "$xen_cmdline"
-    -initrd "$ROOT/boot/vmlinuz-$kver $dom0_cmdline,$work/initrd.gz")
+    -initrd "$work/vmlinuz $dom0_cmdline,$work/initrd.gz")
 
 if [ "$interactive" = 1 ]; then
     echo "boot.sh: Xen $xen, dom0 shell on this terminal; quit with 'poweroff -f' in dom0 or Ctrl-A X." >&2

@@ -19,6 +19,7 @@ source "$HERE/lib.sh"
 
 ver=${1:?usage: fetch.sh 4.17|4.20}
 rig_paths "$ver"
+rig_lock
 [ -e "$ROOT/.complete" ] && exit 0
 
 ensure_qemu() {
@@ -112,6 +113,12 @@ mkdir -p "$ROOT"
 for deb in "$DEBS"/*.deb "$KDEBS"/*.deb; do
     dpkg-deb -x "$deb" "$ROOT"
 done
+# Dom0 needs only the Xen driver modules; the other ~390 MB of modules go.
+for kdir in "$ROOT"/lib/modules/*/kernel; do
+    find "$kdir" -mindepth 1 -maxdepth 1 ! -name drivers -exec rm -rf {} +
+    find "$kdir/drivers" -mindepth 1 -maxdepth 1 ! -name xen -exec rm -rf {} +
+done
+
 # Which package versions this tree holds (for reports and bug hunts).
 for deb in "$DEBS"/*.deb "$KDEBS"/*.deb; do
     dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"

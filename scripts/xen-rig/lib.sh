@@ -24,3 +24,21 @@ rig_busybox() {
     echo "xen-rig: no busybox in $ROOT" >&2
     return 1
 }
+
+# Serialises fetching and image building between concurrent users of the
+# cache (several engineers or make jobs may boot at once). The lock is held
+# on fd 9 until the calling script exits or calls rig_unlock; scripts it
+# starts inherit it.
+rig_lock() {
+    [ -n "${RIG_LOCK_HELD:-}" ] && return 0
+    mkdir -p "$RIG_CACHE"
+    exec 9>"$RIG_CACHE/.lock"
+    flock -w 1800 9 || { echo "xen-rig: the cache lock stayed busy for 30 minutes" >&2; return 1; }
+    export RIG_LOCK_HELD=1
+}
+
+# Releases the lock taken by rig_lock.
+rig_unlock() {
+    exec 9>&-
+    unset RIG_LOCK_HELD
+}

@@ -18,6 +18,7 @@ source "$HERE/lib.sh"
 
 ver=${1:?usage: mkbase.sh 4.17|4.20}
 rig_paths "$ver"
+rig_lock
 "$HERE/fetch.sh" "$ver"
 if [ -e "$INITRD_BASE" ] && [ "$INITRD_BASE" -nt "$ROOT/.complete" ] &&
     [ "$INITRD_BASE" -nt "$HERE/dom0-init.sh" ] && [ "$INITRD_BASE" -nt "$HERE/dom0-harness.sh" ] &&
