@@ -6,7 +6,9 @@ messages for `decode`, and ring operations around the interesting index
 values (zero, the 2^32 wrap, a full ring, inconsistent indices) for
 `ring_page`. Their formats are those parsed by `ring/src/fuzzing.rs`.
 `engine_ops` starts from an empty corpus: its input is `arbitrary`'s own
-encoding, which libFuzzer explores well from nothing.
+encoding, which libFuzzer explores well from nothing. `engine_bytes` gets
+the `decode` streams wrapped in `store::fuzzing::run`'s
+`[selector, len, bytes]` chunks.
 """
 
 import pathlib
@@ -89,6 +91,16 @@ def main():
         for name, data in seeds.items():
             (d / f"seed-{name}").write_bytes(data)
     (root / "engine_ops").mkdir(parents=True, exist_ok=True)
+    d = root / "engine_bytes"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, data in decode_seeds().items():
+        stream = data[8:]
+        for sel in (0x00, 0x01, 0x02):  # socket, domain 1, domain 2
+            chunks = b"".join(
+                bytes([sel, len(stream[i : i + 255])]) + stream[i : i + 255]
+                for i in range(0, len(stream), 255)
+            )
+            (d / f"seed-{name}-{sel}").write_bytes(chunks + b"\xe0\x00")
 
 
 if __name__ == "__main__":

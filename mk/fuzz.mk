@@ -9,8 +9,8 @@
 # Findings land in fuzz/artifacts/<target>/; replay one with
 # `cd fuzz && cargo +nightly fuzz run <target> <file>`.
 
-FUZZ_TARGETS ?= decode ring_page engine_ops
-FUZZ_TIME ?= 30
+FUZZ_TARGETS ?= decode ring_page engine_ops engine_bytes
+FUZZ_TIME ?= 25
 # A stalled input (over 10 s) is a finding too, as is going over 2 GiB.
 FUZZ_FLAGS := -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 FUZZ_CARGO := cargo +nightly fuzz
@@ -29,7 +29,7 @@ fuzz-seeds:
 fuzz-test: fuzz-setup fuzz-seeds
 	cd fuzz && timeout 900 $(FUZZ_CARGO) build
 	mkdir -p fuzz/artifacts
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	@cd fuzz && for t in $(FUZZ_TARGETS); do \
 		echo "fuzz-test: $$t for $(FUZZ_TIME) s"; \
 		timeout $$(( $(FUZZ_TIME) + 120 )) $(FUZZ_CARGO) run $$t -- $(FUZZ_FLAGS) >artifacts/$$t.log 2>&1; \
 		rc=$$?; \
