@@ -18,6 +18,7 @@ corpus errors. Transcripts are written under --out (build/diff).
 """
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -171,7 +172,6 @@ def main():
         print("corpus error: %s" % e, file=sys.stderr)
         return 2
     finally:
-        import shutil
         shutil.rmtree(workdir, ignore_errors=True)
 
 
