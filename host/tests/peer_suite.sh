@@ -22,6 +22,9 @@ daemon_pid=
 # A lower watch quota than the default (128), checked by simring_guests.py.
 watch_quota=50
 export XS_QUOTA_WATCHES=$watch_quota
+# A short watch-event timeout (default 20 s), checked by simring_guests.py.
+event_timeout=2
+export XS_WATCH_EVENT_TIMEOUT=$event_timeout
 
 stop() {
     if [ "$kind" == c ]; then
@@ -38,12 +41,13 @@ stop() {
 case $kind in
 c)
     # C 4.17 names the watch quota -W; current C and we use -Q watches=N.
-    "$PEERS" start c "$run" -W "$watch_quota" >/dev/null || exit 1
+    "$PEERS" start c "$run" -W "$watch_quota" -w watch-event="$event_timeout" >/dev/null || exit 1
     export XS_REFERENCE=c
     ;;
 ours)
     bin=${2:?usage: peer_suite.sh ours BINARY}
     "$bin" --socket "$run/socket" --simring "$sr" --pid-file "$run/pid" -Q watches="$watch_quota" \
+        -w watch-event="$event_timeout" \
         --log-level "${XS_LOG_LEVEL:-warn}" 2>"$run/stderr" &
     daemon_pid=$!
     for _ in $(seq 100); do [ -S "$run/socket" ] && break; sleep 0.05; done

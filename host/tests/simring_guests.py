@@ -188,6 +188,31 @@ def watch_quota_from_the_command_line_applies_to_guests():
 
 
 @case
+def unread_watch_events_expire_after_the_timeout_option():
+    timeout = float(os.environ.get("XS_WATCH_EVENT_TIMEOUT", "0"))
+    if not timeout:
+        raise Skip("daemon not started with -w watch-event=")
+    g = new_guest(CTL, 22)
+    check(g.write("ev", "").ok, "create")
+    eq(g.watch("ev", "t").err, None, "watch")
+    eq(g.wait_event(2.0), (b"ev", b"t"), "initial event")
+    # The guest does not drain its ring: about 40 events fit in it, the rest
+    # wait in the daemon and expire.
+    n = 60
+    for i in range(n):
+        check(CTL.write("/local/domain/22/ev/n%02d" % i, "x").ok, "dom0 write %d" % i)
+    time.sleep(timeout * 2 + 0.5)
+    got = []
+    while True:
+        ev = g.wait_event(0.5)
+        if ev is None:
+            break
+        got.append(ev)
+    check(20 <= len(got) < n, "%d of %d events delivered" % (len(got), n))
+    eq(got, [(b"ev/n%02d" % i, b"t") for i in range(len(got))], "the oldest events, in order")
+
+
+@case
 def reconnection_resets_the_connection():
     ours_only("C 4.17 does not advertise reconnection")
     g = new_guest(CTL, 17)
