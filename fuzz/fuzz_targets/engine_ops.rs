@@ -93,7 +93,13 @@ struct FakeXen {
 }
 
 impl Platform for FakeXen {
-    fn map_ring(&mut self, conn: ConnId, domid: DomId, _gfn: u64, _port: u32) -> Result<(), MapError> {
+    fn map_ring(
+        &mut self,
+        conn: ConnId,
+        domid: DomId,
+        _gfn: u64,
+        _port: u32,
+    ) -> Result<(), MapError> {
         // Domain 7 has no usable ring, to exercise the failure path.
         if domid.0 == 7 {
             return Err(MapError);
