@@ -6,6 +6,7 @@
 //! guest-side behaviour can be tested without Xen. `--help` lists the
 //! options; SIGTERM or SIGINT stops the daemon cleanly (socket removed,
 //! exit status 0).
+#![deny(unsafe_code)]
 
 mod clients;
 mod config;

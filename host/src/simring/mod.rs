@@ -7,6 +7,7 @@
 
 pub mod domains;
 pub mod evtchn;
+#[allow(unsafe_code)]
 pub mod ring_file;
 
 use std::io;
