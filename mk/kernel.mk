@@ -11,7 +11,7 @@
 KERNEL_TARGET := x86_64-unknown-none
 KERNEL_ELF := $(BUILD)/xenstore-stubdom-rs.elf
 KERNEL_GZ := $(BUILD)/xenstore-stubdom-rs.gz
-KERNEL_CARGO_ENV := RUSTFLAGS="-C relocation-model=static -C code-model=kernel" \
+KERNEL_CARGO_ENV := RUSTFLAGS="-C relocation-model=static" \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_DEBUG=0
 KERNEL_OUT := target/$(KERNEL_TARGET)/release/xenstore-stubdom-rs
 

@@ -20,10 +20,11 @@ use crate::abi::start_info::{HvmMemmapTableEntry, XEN_HVM_MEMMAP_TYPE_RAM};
 
 /// Bytes per page.
 pub const PAGE_SIZE: u64 = 4096;
-/// Pages counted in our reservation that are not low RAM (the builder's
-/// special pages and ioreq pages); subtracted so the heap never runs into
-/// unpopulated balloon space when `maxmem > memory`.
-pub const RESERVATION_SLACK_PAGES: u64 = 32;
+/// Pages counted in our reservation that are not low RAM: the builder's
+/// special pages at 0xfeff8000 (`NR_SPECIAL_PAGES` in `xg_dom_x86.c`).
+/// Subtracted so the heap never runs into unpopulated balloon space when
+/// `maxmem > memory`.
+pub const RESERVATION_SLACK_PAGES: u64 = 8;
 /// The smallest heap worth starting with.
 pub const MIN_HEAP_BYTES: u64 = 256 * 1024;
 /// Guest rings mappable at once: the 2-level event channel ABI gives 4096

@@ -86,19 +86,24 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
 
     let image =
         (core::ptr::addr_of!(__image_start) as u64)..(core::ptr::addr_of!(__image_end) as u64);
-    let reservation = xen::current_reservation().ok();
-    let layout = match memmap::plan(
-        &boot.memmap,
-        image.clone(),
-        boot.data_end,
-        reservation,
-        opts.heap_max_bytes,
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            fatal(format_args!("no usable memory layout: {e:?} (memory map {:?})", boot.memmap))
+    let mut memmap = boot.memmap.clone();
+    if memmap.is_empty() {
+        let mut buf = [Default::default(); start_info::MAX_MEMMAP_ENTRIES];
+        match xen::memory_map(&mut buf) {
+            Ok(n) => memmap.extend(buf.iter().take(n).copied()),
+            Err(e) => log::error!("no memory map from the start info nor from Xen: {}", e),
         }
-    };
+    }
+    log::debug!("memory map {:?}", memmap);
+    let reservation = xen::current_reservation().ok();
+    let layout =
+        match memmap::plan(&memmap, image.clone(), boot.data_end, reservation, opts.heap_max_bytes)
+        {
+            Ok(l) => l,
+            Err(e) => fatal(format_args!(
+                "no usable memory layout: {e:?} (image {image:#x?}, memory map {memmap:?})"
+            )),
+        };
     let heap_bytes = layout.heap.end - layout.heap.start;
     // SAFETY: the planned heap is RAM after the image and the start-info
     // data (already copied), identity-mapped, used by nothing else.

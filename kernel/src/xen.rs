@@ -2,8 +2,12 @@
 //! reservation, `add_to_physmap`, shutdown, and the Xen errno type.
 
 use crate::abi::hvm::{XenHvmParam, HVMOP_GET_PARAM, HVMOP_SET_PARAM};
-use crate::abi::memory::{XenAddToPhysmap, XENMEM_ADD_TO_PHYSMAP, XENMEM_CURRENT_RESERVATION};
+use crate::abi::memory::{
+    E820Entry, XenAddToPhysmap, XenMemoryMap, XENMEM_ADD_TO_PHYSMAP, XENMEM_CURRENT_RESERVATION,
+    XENMEM_MEMORY_MAP,
+};
 use crate::abi::sched::{SchedShutdown, SCHEDOP_SHUTDOWN};
+use crate::abi::start_info::HvmMemmapTableEntry;
 use crate::abi::xen::{hypercall as nr, DOMID_SELF, XENVER_VERSION};
 use crate::hypercall::{hypercall, hypercall_with};
 
@@ -60,6 +64,23 @@ pub fn current_reservation() -> Result<u64, Errno> {
     // SAFETY: the argument is a `domid_t` Xen only reads.
     let ret = unsafe { hypercall_with(nr::MEMORY_OP, XENMEM_CURRENT_RESERVATION, &mut domid) };
     check(ret).map(|n| n as u64)
+}
+
+/// `XENMEM_memory_map`: our memory map, for start infos without one
+/// (libxenguest 4.17 leaves `memmap_entries` at 0). Returns the entries
+/// written into `out`.
+pub fn memory_map(out: &mut [HvmMemmapTableEntry]) -> Result<usize, Errno> {
+    let mut raw = [E820Entry::default(); 16];
+    let mut m =
+        XenMemoryMap { nr_entries: raw.len() as u32, pad: 0, buffer: raw.as_mut_ptr() as u64 };
+    // SAFETY: Xen writes at most `nr_entries` entries into `raw`, which
+    // lives until the call returns.
+    check(unsafe { hypercall_with(nr::MEMORY_OP, XENMEM_MEMORY_MAP, &mut m) })?;
+    let n = usize::try_from(m.nr_entries).unwrap_or(0).min(raw.len()).min(out.len());
+    for (o, e) in out.iter_mut().zip(raw.iter()).take(n) {
+        *o = HvmMemmapTableEntry { addr: e.addr, size: e.size, ty: e.ty, reserved: 0 };
+    }
+    Ok(n)
 }
 
 /// `XENMEM_add_to_physmap` of index `idx` of `space` at `gfn` in our physmap.

@@ -5,6 +5,8 @@ use super::xen::DomidT;
 
 /// `XENMEM_current_reservation`: pages currently allocated to a domain.
 pub const XENMEM_CURRENT_RESERVATION: usize = 3;
+/// `XENMEM_memory_map`: our e820, as set by the domain builder.
+pub const XENMEM_MEMORY_MAP: usize = 9;
 /// `XENMEM_add_to_physmap`.
 pub const XENMEM_ADD_TO_PHYSMAP: usize = 7;
 /// `XENMAPSPACE_shared_info`.
@@ -26,3 +28,29 @@ pub struct XenAddToPhysmap {
     pub gpfn: u64,
 }
 assert_size!(XenAddToPhysmap, 24);
+
+/// `struct xen_memory_map`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct XenMemoryMap {
+    /// IN: entries the buffer holds; OUT: entries written.
+    pub nr_entries: u32,
+    /// Padding.
+    pub pad: u32,
+    /// IN: the buffer of [`E820Entry`].
+    pub buffer: u64,
+}
+assert_size!(XenMemoryMap, 16);
+
+/// `struct e820entry` (packed, as in Xen's `e820.h`).
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct E820Entry {
+    /// Base address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// E820 type (1 = RAM).
+    pub ty: u32,
+}
+assert_size!(E820Entry, 20);
