@@ -27,6 +27,7 @@ fuzz-seeds:
 	python3 fuzz/seeds.py fuzz/corpus
 
 fuzz-test: fuzz-setup fuzz-seeds
+	cargo +nightly fmt --manifest-path fuzz/Cargo.toml -- --check
 	cd fuzz && timeout 900 $(FUZZ_CARGO) build
 	mkdir -p fuzz/artifacts
 	@cd fuzz && for t in $(FUZZ_TARGETS); do \

@@ -798,6 +798,66 @@ mod tests {
         }
     }
 
+    #[test]
+    fn server_survives_a_guest_rewriting_indices_concurrently() {
+        let page = Box::into_raw(Box::new(LocalPage::default()));
+        let base = NonNull::new(page).unwrap().cast::<u8>();
+        // SAFETY: as in `exchange`: a live aligned page, freed after both
+        // threads joined, touched only through these handles. The hostile
+        // side writes only indices (atomics), so nothing races on data.
+        let (server, hostile) = unsafe { (RingPage::new(base), RingPage::new(base)) };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let stop = &stop;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut rng = XorShift::new(9);
+                while !stop.load(Ordering::Relaxed) {
+                    let near = rng.next_u64() as u32;
+                    let pick = |rng: &mut XorShift| match rng.below_or(3) {
+                        0 => rng.next_u64() as u32,
+                        _ => near.wrapping_add(rng.below_or(1100) as u32),
+                    };
+                    let idx = RawIndices {
+                        req_cons: pick(&mut rng),
+                        req_prod: pick(&mut rng),
+                        rsp_cons: pick(&mut rng),
+                        rsp_prod: pick(&mut rng),
+                    };
+                    hostile.set_raw_indices(idx);
+                }
+            });
+            let mut buf = [0u8; 2 * XENSTORE_RING_SIZE];
+            let data = [0x5a; 2 * XENSTORE_RING_SIZE];
+            let (mut ok, mut bad) = (0, 0);
+            let started = Instant::now();
+            let mut round = 0u32;
+            // Run until both outcomes were seen, so the race was real.
+            while round < 20_000 || ok == 0 || bad == 0 {
+                assert!(started.elapsed() < DEADLINE, "ok {ok}, bad {bad}");
+                round += 1;
+                let results = [
+                    server.peek_requests(&mut buf),
+                    server.write_responses(&data),
+                    server.requests_available(),
+                    server.responses_space(),
+                ];
+                for r in results {
+                    match r {
+                        Ok(n) => {
+                            assert!(n <= XENSTORE_RING_SIZE);
+                            ok += 1;
+                        }
+                        Err(RingError::BadIndex) => bad += 1,
+                    }
+                }
+                server.consume_requests(round);
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        // SAFETY: from `Box::into_raw` above; both handles are gone.
+        drop(unsafe { Box::from_raw(page) });
+    }
+
     /// How long the threaded exchange may take before it counts as stuck.
     const DEADLINE: Duration = Duration::from_secs(60);
 
