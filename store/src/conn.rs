@@ -1,91 +1,22 @@
-//! A connection: framing of its input, its queue of replies and watch
+//! A connection: its input decoder, its queue of replies and watch
 //! events, its watches and transactions.
 //!
-//! Framing is check-then-parse: bytes accumulate until a whole 16-byte
-//! header and its payload are present; a header announcing more than
-//! `XENSTORE_PAYLOAD_MAX` bytes is a protocol violation. (This is the one
-//! function to switch to `ring::decode::Decoder` once it lands.)
+//! Framing is `ring::decode::Decoder` (check-then-parse; a header
+//! announcing more than `XENSTORE_PAYLOAD_MAX` bytes is a protocol
+//! violation). The decoder is boxed (it holds one maximal payload) and
+//! lent out of the connection while its message is handled, so the
+//! payload is never copied.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use ring::wire::{Header, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
+use ring::decode::Decoder;
+use ring::wire::{Header, HEADER_SIZE};
 
 use crate::engine::DomId;
-use crate::error::ProtoError;
 use crate::transaction::Transaction;
 use crate::watch::Watch;
-
-/// Incremental framing state.
-#[derive(Default)]
-pub struct Framer {
-    buf: Vec<u8>,
-}
-
-/// What [`Framer::push`] found.
-pub enum Framed {
-    /// More bytes are needed.
-    Incomplete,
-    /// A whole message is buffered; read it with [`Framer::message`].
-    Message,
-    /// The peer violated the protocol.
-    Error(ProtoError),
-}
-
-impl Framer {
-    /// Consumes bytes from `input` until one message is complete; returns
-    /// how many bytes were taken and what was found.
-    pub fn push(&mut self, input: &[u8]) -> (usize, Framed) {
-        let mut used = 0usize;
-        if self.buf.len() < HEADER_SIZE {
-            let want = HEADER_SIZE - self.buf.len();
-            let take = want.min(input.len());
-            self.buf.extend_from_slice(input.get(..take).unwrap_or(&[]));
-            used = take;
-            if self.buf.len() < HEADER_SIZE {
-                return (used, Framed::Incomplete);
-            }
-        }
-        let Some(hdr) = self.header() else {
-            return (used, Framed::Incomplete);
-        };
-        let len = hdr.len as usize;
-        if len > XENSTORE_PAYLOAD_MAX {
-            return (used, Framed::Error(ProtoError::TooLong));
-        }
-        let total = HEADER_SIZE + len;
-        let want = total.saturating_sub(self.buf.len());
-        let rest = input.get(used..).unwrap_or(&[]);
-        let take = want.min(rest.len());
-        self.buf.extend_from_slice(rest.get(..take).unwrap_or(&[]));
-        used += take;
-        if self.buf.len() == total {
-            (used, Framed::Message)
-        } else {
-            (used, Framed::Incomplete)
-        }
-    }
-
-    fn header(&self) -> Option<Header> {
-        let h: &[u8; HEADER_SIZE] = self.buf.get(..HEADER_SIZE)?.try_into().ok()?;
-        Some(Header::from_bytes(h))
-    }
-
-    /// The complete message (after [`Framed::Message`]).
-    pub fn message(&self) -> Option<(Header, &[u8])> {
-        Some((self.header()?, self.buf.get(HEADER_SIZE..)?))
-    }
-
-    /// Forgets the buffered message or partial input.
-    pub fn reset(&mut self) {
-        self.buf.clear();
-    }
-
-    /// Bytes buffered.
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-}
 
 /// A queued message for the peer.
 pub struct OutMsg {
@@ -108,8 +39,9 @@ pub struct Conn {
     pub socket: bool,
     /// Protocol violation seen: nothing more is read or written.
     pub ignored: bool,
-    /// Input framing.
-    pub framer: Framer,
+    /// Input framing; `None` only while the engine handles a message it
+    /// holds.
+    pub decoder: Option<Box<Decoder>>,
     /// Replies and events not yet fully handed to the platform.
     pub out: VecDeque<OutMsg>,
     /// Bytes of the front message already sent.
@@ -135,7 +67,7 @@ impl Conn {
             domid,
             socket,
             ignored: false,
-            framer: Framer::default(),
+            decoder: Some(Box::new(Decoder::new())),
             out: VecDeque::new(),
             out_off: 0,
             watches: Vec::new(),
@@ -146,6 +78,18 @@ impl Conn {
             blocked: false,
         }
     }
+}
+
+/// Completes a message built in a buffer whose first `HEADER_SIZE` bytes
+/// are reserved for the header (`Reply::buffer`).
+pub fn frame(ty: u32, req_id: u32, tx_id: u32, mut buf: Vec<u8>) -> Vec<u8> {
+    let payload = buf.len().saturating_sub(HEADER_SIZE);
+    let len = u32::try_from(payload).unwrap_or(u32::MAX);
+    let hdr = Header { ty, req_id, tx_id, len };
+    if let Some(dst) = buf.get_mut(..HEADER_SIZE) {
+        dst.copy_from_slice(&hdr.to_bytes());
+    }
+    buf
 }
 
 /// Serialises a message.
@@ -163,28 +107,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_byte_by_byte() {
-        let msg = encode(2, 7, 0, b"/a\0");
-        let mut f = Framer::default();
-        for (i, b) in msg.iter().enumerate() {
-            let (n, r) = f.push(core::slice::from_ref(b));
-            assert_eq!(n, 1);
-            assert_eq!(matches!(r, Framed::Message), i + 1 == msg.len());
-        }
-        let (h, p) = f.message().unwrap();
-        assert_eq!((h.ty, h.req_id, p), (2, 7, &b"/a\0"[..]));
-    }
-
-    #[test]
-    fn stops_at_message_boundary_and_rejects_long() {
-        let mut two = encode(2, 1, 0, b"x\0");
-        two.extend(encode(2, 2, 0, b"y\0"));
-        let mut f = Framer::default();
-        let (n, r) = f.push(&two);
-        assert_eq!(n, 18);
-        assert!(matches!(r, Framed::Message));
-        let mut bad = Framer::default();
-        let hdr = Header { ty: 2, req_id: 0, tx_id: 0, len: 4097 }.to_bytes();
-        assert!(matches!(bad.push(&hdr).1, Framed::Error(ProtoError::TooLong)));
+    fn encode_writes_header_then_payload() {
+        let msg = encode(2, 7, 3, b"/a\0");
+        let h: [u8; HEADER_SIZE] = msg[..HEADER_SIZE].try_into().unwrap();
+        let h = Header::from_bytes(&h);
+        assert_eq!((h.ty, h.req_id, h.tx_id, h.len), (2, 7, 3, 3));
+        assert_eq!(&msg[HEADER_SIZE..], b"/a\0");
     }
 }

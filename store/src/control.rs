@@ -12,10 +12,20 @@ use crate::domain::limit_of;
 use crate::engine::{DomId, Engine, Platform};
 use crate::error::Error;
 use crate::path;
-use crate::perms;
 use crate::quota::{self, Limit, Quota};
 
-const HELP: &str = "Valid commands:\ncheck\nlog [on|off|+<switch>|-<switch>]\nprint <string>\nquota [set <name> <val>|<domid>|max [-r]]\nquota-soft [set <name> <val>]\nmemreport\nhelp\n";
+/// The commands and their arguments, as C 4.22's `cmds[]` lists them for
+/// `help` (without the live-update and logfile commands, which the
+/// engine does not implement).
+const COMMANDS: [(&str, &str); 7] = [
+    ("check", ""),
+    ("log", "[on|off|+<switch>|-<switch>]"),
+    ("memreport", "[<file>]"),
+    ("print", "<string>"),
+    ("quota", "[set <name> <val>|<domid>|max [-r]]"),
+    ("quota-soft", "[set <name> <val>]"),
+    ("help", ""),
+];
 
 /// Handles `XS_CONTROL cmd\0args…`.
 pub fn do_control(
@@ -39,13 +49,21 @@ pub fn do_control(
             }
             Ok(Reply::ok())
         }
-        "print" => {
-            let s = rest.first().ok_or(Error::Inval)?;
-            log::info!("control: {s}");
-            Ok(Reply::ok())
+        "print" => match rest {
+            [s] => {
+                log::info!("control: {s}");
+                Ok(Reply::ok())
+            }
+            _ => Err(Error::Inval),
+        },
+        "memreport" if rest.len() <= 1 => Ok(Reply::string(&memreport(e))),
+        "help" if rest.is_empty() => {
+            let mut s = String::new();
+            for (cmd, pars) in COMMANDS {
+                let _ = writeln!(s, "{cmd:<15} {pars}");
+            }
+            Ok(Reply::string(&s))
         }
-        "memreport" => Ok(Reply::string(&memreport(e))),
-        "help" => Ok(Reply::string(HELP)),
         "quota" => control_quota(e, rest, Limit::Hard),
         "quota-soft" => control_quota(e, rest, Limit::Soft),
         _ => Err(Error::Inval),
@@ -55,7 +73,7 @@ pub fn do_control(
 fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, Error> {
     match args {
         [] => {
-            let mut s = String::new();
+            let mut s = String::from("Quota settings:\n");
             for def in quota::QUOTA_TABLE.iter() {
                 let v = e.cfg.quotas.get(def.quota, limit);
                 if v != quota::QUOTA_DISABLED {
@@ -65,7 +83,11 @@ fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, E
             Ok(Reply::string(&s))
         }
         ["set", name, val] => {
-            let v = perms::parse_u32(val.as_bytes()).ok_or(Error::Inval)?;
+            // C 4.22 `quota_set`: `atoi`, and below 1 is refused.
+            let v = u32::try_from(crate::cnum::atoi(val.as_bytes()))
+                .ok()
+                .filter(|&v| v >= 1)
+                .ok_or(Error::Inval)?;
             let def = quota::QUOTA_TABLE.iter().find(|d| d.name == *name).ok_or(Error::Inval)?;
             if limit == Limit::Soft && def.soft == quota::QUOTA_DISABLED {
                 return Err(Error::Inval);
@@ -88,7 +110,8 @@ fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, E
             Ok(Reply::string(&s))
         }
         [domid] if limit == Limit::Hard => {
-            let d = perms::parse_u16(domid.as_bytes()).ok_or(Error::Inval)?;
+            // C 4.22 `quota_get`: `atoi` of the argument.
+            let d = u16::try_from(crate::cnum::atoi(domid.as_bytes())).map_err(|_| Error::NoEnt)?;
             let dom = e.domains.get(&d).ok_or(Error::NoEnt)?;
             let mut s = format!("Domain {d}:\n");
             for q in Quota::ALL {

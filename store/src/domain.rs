@@ -10,9 +10,11 @@
 //! entries in every ACL (XSA-417) and its quota usage (XSA-483).
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::dispatch::{atoi, count_strings, num, onearg, strings, Reply, Req};
+use crate::cnum::atoi;
+use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
 use crate::engine::{ConnId, DomId, DomainInfo, Engine, Platform};
 use crate::error::Error;
 use crate::path;
@@ -57,21 +59,25 @@ impl Domain {
     }
 }
 
-/// Parses a domid as C `parse_domid` (decimal, at most 65535).
-fn parse_domid(s: &[u8]) -> Result<DomId, Error> {
-    perms::parse_u16(s).map(DomId).ok_or(Error::Inval)
+/// Parses a domid as C 4.22 `parse_domid` (`strtoul` base 10, whole
+/// string, at most 65535).
+pub(crate) fn parse_domid(s: &[u8]) -> Result<DomId, Error> {
+    crate::cnum::parse_domid(s).map(DomId).ok_or(Error::Inval)
 }
 
 impl Engine {
-    /// The features in force for `domid`'s connections.
-    pub(crate) fn domain_features(&self, domid: DomId) -> u32 {
+    /// The feature word of `domid` (`XS_SET_FEATURE` changes it before
+    /// introduction): what the platform writes into the ring page's
+    /// `server_features` when it maps the domain's ring, and what decides
+    /// `WATCHDEPTH` and `DOMID_ANY` for the domain's requests.
+    pub fn domain_features(&self, domid: DomId) -> u32 {
         self.domains.get(&domid.0).map_or(self.cfg.server_features, |d| d.features)
     }
 
     /// The initial tree (C `setup_structure`).
     pub(crate) fn setup_structure(&mut self) {
-        let owner = self.cfg.priv_domid.0;
-        let none = || alloc::vec![Perm { id: owner, bits: 0 }].into_boxed_slice();
+        let owner = u32::from(self.cfg.priv_domid.0);
+        let none = || Arc::from(&[Perm { id: owner, bits: 0 }][..]);
         let mut root = crate::node::Node::new(none());
         root.add_child("tool");
         let mut tool = crate::node::Node::new(none());
@@ -79,11 +85,9 @@ impl Engine {
         self.tree_put("/", root);
         self.tree_put("/tool", tool);
         self.tree_put("/tool/xenstored", crate::node::Node::new(none()));
-        let release = alloc::vec![
-            Perm { id: owner, bits: 0 },
-            Perm { id: perms::DOMID_ANY, bits: perms::PERM_READ }
-        ]
-        .into_boxed_slice();
+        let release: crate::perms::Perms = Arc::from(
+            &[Perm { id: owner, bits: 0 }, Perm { id: perms::DOMID_ANY, bits: perms::PERM_READ }][..],
+        );
         self.tree_put("@releaseDomain", crate::node::Node::new(release));
         self.tree_put("@introduceDomain", crate::node::Node::new(none()));
     }
@@ -172,9 +176,11 @@ impl Engine {
         }
     }
 
-    /// Deletes (or hands over) the nodes `domid` owns and removes it from
-    /// every ACL, walking the tree iteratively (C `domain_tree_remove`).
+    /// Deletes (or hands over) the nodes `domid` owns and removes its
+    /// entries from every ACL (C 4.22 `domain_tree_remove_sub`), walking
+    /// the tree iteratively.
     fn domain_tree_remove(&mut self, domid: DomId) {
+        let id = u32::from(domid.0);
         let mut owned: Vec<String> = Vec::new();
         let mut acl: Vec<String> = Vec::new();
         let mut stack: Vec<String> = alloc::vec![
@@ -184,11 +190,12 @@ impl Engine {
         ];
         while let Some(p) = stack.pop() {
             let Some(n) = self.tree.get(&p) else { continue };
-            if n.owner() == domid.0 && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
+            let owner = n.perms.first().map(|x| x.id);
+            if owner == Some(id) && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
                 owned.push(p);
                 continue;
             }
-            if n.owner() == domid.0 || n.perms.iter().skip(1).any(|x| x.id == domid.0) {
+            if owner == Some(id) || n.perms.iter().skip(1).any(|x| x.id == id) {
                 acl.push(p.clone());
             }
             let kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
@@ -205,25 +212,27 @@ impl Engine {
                 let _ = self.rm_node(&internal, &p);
             }
         }
-        let priv_id = self.cfg.priv_domid.0;
+        let priv_id = u32::from(self.cfg.priv_domid.0);
         for p in acl {
             let Some(n) = self.tree.get(&p) else { continue };
-            let mut new: Vec<Perm> = Vec::with_capacity(n.perms.len());
-            for (i, x) in n.perms.iter().enumerate() {
-                if i == 0 {
-                    new.push(if x.id == domid.0 { Perm { id: priv_id, bits: x.bits } } else { *x });
-                } else if x.id != domid.0 {
-                    new.push(*x);
-                }
-            }
-            let mut node = n.clone();
-            node.perms = new.into_boxed_slice();
-            let gen = node.generation;
-            self.tree_put(&p, node);
-            // ACL clean-up is not a modification transactions conflict on.
-            if let Some(n) = self.tree.get_mut(&p) {
-                n.generation = gen;
-            }
+            let new: Vec<Perm> = n
+                .perms
+                .iter()
+                .enumerate()
+                .filter(|&(i, x)| i == 0 || x.id != id)
+                .map(
+                    |(i, x)| {
+                        if i == 0 && x.id == id {
+                            Perm { id: priv_id, bits: x.bits }
+                        } else {
+                            *x
+                        }
+                    },
+                )
+                .collect();
+            // ACL clean-up is not a modification transactions conflict
+            // on, so the generation stays.
+            self.tree_set_perms(&p, new.into());
         }
     }
 
@@ -294,8 +303,7 @@ pub fn do_introduce(
     let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
     let gfn = u64::try_from(atoi(a.next().ok_or(Error::Inval)?)).unwrap_or(0);
     let port = atoi(a.next().ok_or(Error::Inval)?);
-    let port =
-        u32::try_from(port).ok().filter(|&p| p > 0 && p <= i32::MAX as u32).ok_or(Error::Inval)?;
+    let port = u32::try_from(port).ok().filter(|&p| p > 0).ok_or(Error::Inval)?;
     e.introduce_dyn(domid, gfn, port, pf)?;
     Ok(Reply::ok())
 }
@@ -409,7 +417,7 @@ pub fn do_set_feature(
     }
     let mut a = strings(payload);
     let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
-    let features = atoi(a.next().ok_or(Error::Inval)?) as i32 as u32;
+    let features = u32::from_ne_bytes(atoi(a.next().ok_or(Error::Inval)?).to_ne_bytes());
     if !e.domain_exists(domid, pf) {
         return Err(Error::NoEnt);
     }
@@ -484,7 +492,7 @@ pub fn do_set_quota(
     let mut a = strings(payload);
     let domid = if n == 3 { Some(parse_domid(a.next().ok_or(Error::Inval)?)?) } else { None };
     let name = core::str::from_utf8(a.next().ok_or(Error::Inval)?).map_err(|_| Error::Inval)?;
-    let val = atoi(a.next().ok_or(Error::Inval)?) as i32 as u32;
+    let val = u32::from_ne_bytes(atoi(a.next().ok_or(Error::Inval)?).to_ne_bytes());
     let (q, limit) = quota::parse_name(name).ok_or(Error::Inval)?;
     if val == quota::QUOTA_DISABLED {
         return Err(Error::Inval);

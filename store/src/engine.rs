@@ -17,11 +17,11 @@ use ring::wire::{
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
-use crate::conn::{Conn, Framed, OutMsg};
+use crate::conn::{Conn, OutMsg};
 use crate::domain::Domain;
-use crate::error::ProtoError;
 use crate::quota::{self, Limit, Quota, Quotas};
 use crate::tree::Tree;
+use ring::decode::{Decoded, ProtoError};
 
 /// A domain id (`domid_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -238,25 +238,29 @@ impl Engine {
             if !self.wants_input(conn) {
                 break;
             }
-            let Some(c) = self.conns.get_mut(&conn) else {
+            // Lend the decoder out so the payload is handled in place.
+            let Some(mut dec) = self.conns.get_mut(&conn).and_then(|c| c.decoder.take()) else {
                 break;
             };
             let rest = bytes.get(used..).unwrap_or(&[]);
-            let (n, framed) = c.framer.push(rest);
+            let (n, state) = dec.push(rest);
             used = used.saturating_add(n);
-            match framed {
-                Framed::Incomplete => {}
-                Framed::Error(e) => {
-                    self.ignore(conn);
-                    return Err(e);
+            let outcome = match state {
+                Decoded::Incomplete => Ok(()),
+                Decoded::Error(e) => Err(e),
+                Decoded::Message => {
+                    let (hdr, payload) = dec.message();
+                    self.process(conn, hdr, payload, platform);
+                    dec.reset();
+                    Ok(())
                 }
-                Framed::Message => {
-                    let msg = c.framer.message().map(|(h, p)| (h, Vec::from(p)));
-                    c.framer.reset();
-                    if let Some((hdr, payload)) = msg {
-                        self.process(conn, hdr, &payload, platform);
-                    }
-                }
+            };
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.decoder = Some(dec);
+            }
+            if let Err(e) = outcome {
+                self.ignore(conn);
+                return Err(e);
             }
         }
         self.update_blocked(conn);
@@ -392,7 +396,9 @@ impl Engine {
         self.delete_all_transactions(conn);
         let msgs: Vec<OutMsg> = match self.conns.get_mut(&conn) {
             Some(c) => {
-                c.framer.reset();
+                if let Some(d) = c.decoder.as_mut() {
+                    d.clear();
+                }
                 c.out_off = 0;
                 c.out.drain(..).collect()
             }

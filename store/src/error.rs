@@ -5,7 +5,7 @@
 //! not request errors: they are [`ProtoError`]s that stop the connection.
 
 use core::fmt;
-use ring::wire::{XsError, XENSTORE_ERROR_PROTO};
+use ring::wire::XsError;
 
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,26 +74,6 @@ impl fmt::Display for Error {
 }
 
 /// A protocol violation: the connection is ignored from now on and the
-/// platform reports [`ProtoError::code`] in the ring's `error` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProtoError {
-    /// A header announced a payload longer than `XENSTORE_PAYLOAD_MAX`.
-    TooLong,
-}
-
-impl ProtoError {
-    /// The `XENSTORE_ERROR_*` value for the ring page.
-    pub fn code(self) -> u32 {
-        match self {
-            ProtoError::TooLong => XENSTORE_ERROR_PROTO,
-        }
-    }
-}
-
-impl fmt::Display for ProtoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtoError::TooLong => f.write_str("payload longer than XENSTORE_PAYLOAD_MAX"),
-        }
-    }
-}
+/// platform reports [`ProtoError::code`] in the ring's `error` field. It is
+/// `ring`'s framing error, re-exported for the platforms.
+pub use ring::decode::ProtoError;

@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod cnum;
 pub mod conn;
 pub mod control;
 pub mod dispatch;
@@ -20,6 +21,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod node;
+pub mod ops;
 pub mod path;
 pub mod perms;
 pub mod quota;

@@ -7,8 +7,14 @@
 //! privileged domain, and a domain acting for the owner's domain through
 //! `XS_SET_TARGET` have full access. [`DOMID_ANY`] (0x7FF5) in an entry
 //! matches every domain (Xen 4.22). The decision is C's `perm_for_conn`.
+//!
+//! Entries naming a domain that does not exist when they are set, or
+//! that later dies, carry [`PERM_IGNORE`] (C 4.22 `XS_PERM_IGNORE`): they
+//! are still listed by `XS_GET_PERMS` but never grant anything, so a new
+//! domain reusing the id inherits nothing. Entry ids are kept as C parses
+//! them (`strtol` into an `unsigned int`), so any `u32` may appear.
 
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -21,23 +27,38 @@ pub const PERM_READ: u8 = 1;
 pub const PERM_WRITE: u8 = 2;
 /// Owner rights (change permissions).
 pub const PERM_OWNER: u8 = 8;
+/// The entry names a domain that does not exist (C `XS_PERM_IGNORE`).
+pub const PERM_IGNORE: u8 = 0x10;
 /// Everything an owner gets.
 pub const PERM_ALL: u8 = PERM_READ | PERM_WRITE | PERM_OWNER;
 
 /// An entry that matches any domain (`DOMID_ANY`).
-pub const DOMID_ANY: u16 = 0x7FF5;
+pub const DOMID_ANY: u32 = 0x7FF5;
+
+/// Bytes C accounts per permission entry (`sizeof(struct
+/// xs_permissions)`: an `unsigned int` id and an `enum`), used for the
+/// `node-size` quota and memory accounting.
+pub const PERM_ACC_BYTES: usize = 8;
 
 /// One permission entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Perm {
-    /// The domain the entry is about.
-    pub id: u16,
-    /// `PERM_READ | PERM_WRITE` bits.
+    /// The domain the entry is about (as parsed; may name no domain).
+    pub id: u32,
+    /// `PERM_READ | PERM_WRITE` bits, plus [`PERM_IGNORE`].
     pub bits: u8,
 }
 
+impl Perm {
+    /// Whether the entry is marked ignored.
+    pub fn ignored(self) -> bool {
+        self.bits & PERM_IGNORE != 0
+    }
+}
+
 /// A node's permission list; never empty (the first entry is the owner).
-pub type Perms = Box<[Perm]>;
+/// Shared: nodes created under a parent reference the parent's list.
+pub type Perms = Arc<[Perm]>;
 
 /// Who is asking: the caller's domain, its target and privilege.
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +72,10 @@ pub struct Who {
 }
 
 impl Who {
-    fn matches(&self, id: u16) -> bool {
-        id == self.domid.0 || self.target.is_some_and(|t| t.0 == id) || id == DOMID_ANY
+    fn matches(&self, id: u32) -> bool {
+        id == u32::from(self.domid.0)
+            || self.target.is_some_and(|t| u32::from(t.0) == id)
+            || id == DOMID_ANY
     }
 }
 
@@ -65,14 +88,15 @@ pub fn perm_for(who: &Who, perms: &[Perm]) -> u8 {
         return PERM_ALL;
     }
     for p in perms.iter().skip(1) {
-        if who.matches(p.id) {
-            return p.bits;
+        if !p.ignored() && who.matches(p.id) {
+            return p.bits & PERM_ALL;
         }
     }
-    owner.bits
+    owner.bits & PERM_ALL
 }
 
-/// Parses one entry such as `r5`, `b0`, `n32757`.
+/// Parses one entry such as `r5`, `b0`, `n0x7ff5` (C
+/// `xenstore_strings_to_perms`: a letter, then a `strtol` base-0 number).
 pub fn parse_one(s: &[u8]) -> Result<Perm, Error> {
     let (&letter, digits) = s.split_first().ok_or(Error::Inval)?;
     let bits = match letter {
@@ -82,30 +106,8 @@ pub fn parse_one(s: &[u8]) -> Result<Perm, Error> {
         b'n' => 0,
         _ => return Err(Error::Inval),
     };
-    let id = parse_u16(digits).ok_or(Error::Inval)?;
+    let id = crate::cnum::perm_id(digits).ok_or(Error::Inval)?;
     Ok(Perm { id, bits })
-}
-
-/// Parses a decimal number into a `u16`, with C `strtoul` leniency
-/// removed: only digits, at least one, no overflow.
-pub fn parse_u16(s: &[u8]) -> Option<u16> {
-    let v = parse_u32(s)?;
-    u16::try_from(v).ok()
-}
-
-/// Parses a decimal `u32`: only digits, at least one, no overflow.
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut v: u32 = 0;
-    for &c in s {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
-    }
-    Some(v)
 }
 
 /// Appends the wire form of `perms` (`"b0\0r5\0"`) to `out`.
@@ -190,6 +192,12 @@ mod tests {
     }
 
     #[test]
+    fn ignored_entries_grant_nothing() {
+        let p = [Perm { id: 5, bits: 0 }, Perm { id: 7, bits: PERM_READ | PERM_IGNORE }];
+        assert_eq!(perm_for(&who(7), &p), 0);
+    }
+
+    #[test]
     fn target_inherits_rights() {
         let p = [Perm { id: 5, bits: 0 }];
         let dm = Who { target: Some(DomId(5)), ..who(9) };
@@ -205,7 +213,13 @@ mod tests {
         assert_eq!(out, b"b0\0r5\0w7\0n32757\0");
         assert!(parse_one(b"x5").is_err());
         assert!(parse_one(b"r").is_err());
-        assert!(parse_one(b"r65536").is_err());
         assert!(parse_one(b"r5a").is_err());
+        assert!(parse_one(b"r 1").is_ok_and(|p| p.id == 1));
+        assert!(parse_one(b"n0x10").is_ok_and(|p| p.id == 16));
+        assert!(parse_one(b"r65536").is_ok_and(|p| p.id == 65536));
+        let ignored = [Perm { id: 5, bits: PERM_READ | PERM_IGNORE }];
+        let mut out = Vec::new();
+        format(&ignored, &mut out);
+        assert_eq!(out, b"r5\0");
     }
 }

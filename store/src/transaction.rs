@@ -48,7 +48,6 @@
 //! (XSA-421) and two transactions deleting the same nodes can never drive
 //! a counter negative (XSA-440).
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -58,7 +57,7 @@ use crate::dispatch::Req;
 use crate::engine::{ConnId, DomId, Engine};
 use crate::error::Error;
 use crate::node::{Node, NO_GENERATION};
-use crate::perms::Perm;
+use crate::perms::{Perm, Perms};
 use crate::quota::Quota;
 use crate::tree::Hasher;
 use crate::watch::Match;
@@ -77,7 +76,7 @@ pub struct Accessed {
     /// A watch event to fire at commit.
     pub fire: Option<Match>,
     /// Permissions before the transaction changed them (for watch checks).
-    pub old_perms: Option<Box<[Perm]>>,
+    pub old_perms: Option<Perms>,
 }
 
 /// An open transaction.
@@ -135,7 +134,7 @@ impl Engine {
         if tx.accessed.contains_key(path) {
             return Ok(());
         }
-        let count = tx.order.len().saturating_add(1) as u64;
+        let count = as_u64(tx.order.len().saturating_add(1));
         if !privileged && limit.exceeds(Quota::TransactionNodes, count) {
             tx.fail = true;
             return Err(Error::Quota);
@@ -156,7 +155,7 @@ impl Engine {
         );
         tx.order.push(String::from(path));
         tx.mem = tx.mem.saturating_add(size);
-        self.domain_mut(req.who.domid).usage.add(Quota::Memory, size as i64);
+        self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(0, size));
         Ok(())
     }
 
@@ -165,13 +164,14 @@ impl Engine {
     pub(crate) fn put_node(&mut self, req: &Req, path: &str, node: Node) -> Result<(), Error> {
         if !req.who.privileged {
             let limit = self.domain_mut(req.who.domid).quotas.clone();
-            if limit.exceeds(Quota::NodeSize, node.size() as u64) {
+            if limit.exceeds(Quota::NodeSize, as_u64(node.size())) {
                 return Err(Error::Quota);
             }
         }
         match req.tx {
             None => {
-                self.check_memory(req, path, &node)?;
+                let old = self.tree.get(path).map_or(0, Node::size);
+                self.check_memory(req, old, node.size())?;
                 self.tree_put(path, node);
                 Ok(())
             }
@@ -179,11 +179,57 @@ impl Engine {
                 self.note_access(req, path, false)?;
                 let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
                 let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
-                let delta = node.size() as i64 - a.node.as_ref().map_or(0, |n| n.size() as i64);
+                let old = a.node.as_ref().map_or(0, Node::size);
+                let new = node.size();
                 a.node = Some(node);
                 a.modified = true;
-                tx.mem = (tx.mem as i64).saturating_add(delta).max(0) as usize;
-                self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta);
+                tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
+                self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(old, new));
+                Ok(())
+            }
+        }
+    }
+
+    /// Changes the node at `path` in place through the caller's view (its
+    /// value or children; never its owner), with the checks and accounting
+    /// of a write. `size_after` tells the node's size once changed, so the
+    /// quotas are checked before anything changes.
+    pub(crate) fn update_node(
+        &mut self,
+        req: &Req,
+        path: &str,
+        size_after: impl FnOnce(&Node) -> usize,
+        change: impl FnOnce(&mut Node),
+    ) -> Result<(), Error> {
+        let node = self.peek(req, path).ok_or(Error::NoEnt)?;
+        let (old, new) = (node.size(), size_after(node));
+        if !req.who.privileged {
+            let d = self.domain_mut(req.who.domid);
+            if d.quotas.exceeds(Quota::NodeSize, as_u64(new)) {
+                return Err(Error::Quota);
+            }
+        }
+        match req.tx {
+            None => {
+                self.check_memory(req, old, new)?;
+                self.generation = self.generation.wrapping_add(1);
+                let generation = self.generation;
+                let node = self.tree.get_mut(path).ok_or(Error::NoEnt)?;
+                change(node);
+                node.generation = generation;
+                let owner = node.owner_dom();
+                self.domain_mut(owner).usage.add(Quota::Memory, delta(old, new));
+                Ok(())
+            }
+            Some(id) => {
+                self.note_access(req, path, false)?;
+                let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
+                let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
+                let node = a.node.as_mut().ok_or(Error::NoEnt)?;
+                change(node);
+                a.modified = true;
+                tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
+                self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(old, new));
                 Ok(())
             }
         }
@@ -191,18 +237,37 @@ impl Engine {
 
     /// An unprivileged write must keep the owner's memory under quota
     /// (C reports `EIO` for this).
-    fn check_memory(&mut self, req: &Req, path: &str, node: &Node) -> Result<(), Error> {
-        if req.who.privileged {
+    fn check_memory(&mut self, req: &Req, old: usize, new: usize) -> Result<(), Error> {
+        if req.who.privileged || new <= old {
             return Ok(());
         }
-        let old = self.tree.get(path).map_or(0, |n| n.size() as u64);
-        let new = node.size() as u64;
         let d = self.domain_mut(req.who.domid);
-        let after = d.usage.get(Quota::Memory).saturating_add(new.saturating_sub(old));
-        if new > old && d.quotas.exceeds(Quota::Memory, after) {
+        let after = d.usage.get(Quota::Memory).saturating_add(as_u64(new - old));
+        if d.quotas.exceeds(Quota::Memory, after) {
             return Err(Error::Io);
         }
         Ok(())
+    }
+
+    /// Moves node-count and memory accounting for a change of the node at
+    /// `path` from (`old` owner, size) to (`new` owner, size); `None` is an
+    /// absent node.
+    fn account(&mut self, path: &str, old: Option<(DomId, usize)>, new: Option<(DomId, usize)>) {
+        let plen = path.len();
+        if let Some((owner, size)) = old {
+            let d = self.domain_mut(owner);
+            d.usage.add(Quota::Memory, delta(size.saturating_add(plen), 0));
+            if new.map(|n| n.0) != Some(owner) {
+                d.usage.add(Quota::Nodes, -1);
+            }
+        }
+        if let Some((owner, size)) = new {
+            let d = self.domain_mut(owner);
+            d.usage.add(Quota::Memory, delta(0, size.saturating_add(plen)));
+            if old.map(|o| o.0) != Some(owner) {
+                d.usage.add(Quota::Nodes, 1);
+            }
+        }
     }
 
     /// Stores `node` in the global tree with a fresh generation, moving
@@ -210,30 +275,28 @@ impl Engine {
     pub(crate) fn tree_put(&mut self, path: &str, mut node: Node) {
         self.generation = self.generation.wrapping_add(1);
         node.generation = self.generation;
-        let new_owner = DomId(node.owner());
-        let new_size = (node.size() + path.len()) as i64;
-        let old = self.tree.insert(path, node);
-        match old {
-            Some(o) => {
-                let old_owner = DomId(o.owner());
-                let d = self.domain_mut(old_owner);
-                d.usage.add(Quota::Memory, -((o.size() + path.len()) as i64));
-                if old_owner != new_owner {
-                    d.usage.add(Quota::Nodes, -1);
-                    self.domain_mut(new_owner).usage.add(Quota::Nodes, 1);
-                }
-            }
-            None => self.domain_mut(new_owner).usage.add(Quota::Nodes, 1),
-        }
-        self.domain_mut(new_owner).usage.add(Quota::Memory, new_size);
+        let new = Some((node.owner_dom(), node.size()));
+        let old = self.tree.insert(path, node).map(|o| (o.owner_dom(), o.size()));
+        self.account(path, old, new);
+    }
+
+    /// Replaces the permissions of the node at `path` in the global tree
+    /// without a new generation (domain clean-up, which transactions do
+    /// not conflict on).
+    pub(crate) fn tree_set_perms(&mut self, path: &str, perms: Perms) {
+        let Some(node) = self.tree.get_mut(path) else {
+            return;
+        };
+        let old = Some((node.owner_dom(), node.size()));
+        node.perms = perms;
+        let new = Some((node.owner_dom(), node.size()));
+        self.account(path, old, new);
     }
 
     /// Removes `path` from the global tree with its accounting.
     pub(crate) fn tree_remove(&mut self, path: &str) -> Option<Node> {
         let o = self.tree.remove(path)?;
-        let d = self.domain_mut(DomId(o.owner()));
-        d.usage.add(Quota::Nodes, -1);
-        d.usage.add(Quota::Memory, -((o.size() + path.len()) as i64));
+        self.account(path, Some((o.owner_dom(), o.size())), None);
         self.generation = self.generation.wrapping_add(1);
         Some(o)
     }
@@ -325,7 +388,7 @@ impl Engine {
         let domid = c.domid;
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Transactions, -1);
-        d.usage.add(Quota::Memory, -(tx.mem as i64));
+        d.usage.add(Quota::Memory, delta(tx.mem, 0));
         Some(tx)
     }
 
@@ -378,7 +441,7 @@ impl Engine {
     /// Whether committing `tx` keeps every unprivileged owner's node count
     /// under quota (C `acc_fix_domains` with `chk_quota`).
     fn tx_nodes_fit(&mut self, req: &Req, tx: &Transaction) -> bool {
-        let mut delta: HashMap<u16, i64> = HashMap::new();
+        let mut delta: HashMap<u32, i64> = HashMap::new();
         let mut created = false;
         for p in &tx.order {
             let Some(a) = tx.accessed.get(p) else { continue };
@@ -402,12 +465,13 @@ impl Engine {
         }
         let _ = req;
         for (dom, dlt) in delta {
-            if dlt <= 0 || self.is_privileged(DomId(dom)) {
+            let Ok(dom) = u16::try_from(dom) else { continue };
+            let Ok(add) = u64::try_from(dlt) else { continue };
+            if add == 0 || self.is_privileged(DomId(dom)) {
                 continue;
             }
             let d = self.domain_mut(DomId(dom));
-            let after = (d.usage.get(Quota::Nodes) as i64).saturating_add(dlt);
-            if d.quotas.exceeds(Quota::Nodes, after.max(0) as u64) {
+            if d.quotas.exceeds(Quota::Nodes, d.usage.get(Quota::Nodes).saturating_add(add)) {
                 return false;
             }
         }
@@ -424,4 +488,15 @@ impl Engine {
             self.tx_take(conn, id);
         }
     }
+}
+
+/// A byte count as a quota value.
+pub(crate) fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The signed change from `old` to `new` bytes, for usage counters.
+pub(crate) fn delta(old: usize, new: usize) -> i64 {
+    let d = |a: usize, b: usize| i64::try_from(a.saturating_sub(b)).unwrap_or(i64::MAX);
+    d(new, old).saturating_sub(d(old, new))
 }

@@ -2,15 +2,16 @@
 //!
 //! Full-path keys make every lookup one hash probe (no walk from the root),
 //! and the children buffer in each node makes directory listings a copy.
+//! Keys up to [`KEY_INLINE`] bytes are stored inside the table entry.
 //! The hasher is keyed by `Config::hash_seed` because guests choose the
 //! names (hash flooding). Subtree walks are iterative with an explicit
 //! stack (XSA-418: no recursion on guest-controlled depth).
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use hashbrown::HashMap;
+use smallvec::SmallVec;
 
 use crate::node::Node;
 use crate::path;
@@ -18,9 +19,15 @@ use crate::path;
 /// The keyed hasher used for guest-named keys.
 pub type Hasher = foldhash::fast::FixedState;
 
+/// Paths up to this many bytes are stored without a separate allocation.
+pub const KEY_INLINE: usize = 24;
+
+/// A canonical path as a table key.
+type Key = SmallVec<[u8; KEY_INLINE]>;
+
 /// All nodes, by canonical path.
 pub struct Tree {
-    nodes: HashMap<Box<str>, Node, Hasher>,
+    nodes: HashMap<Key, Node, Hasher>,
 }
 
 impl Tree {
@@ -31,26 +38,26 @@ impl Tree {
 
     /// The node at `path`.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path.as_bytes())
     }
 
     /// The node at `path`, mutably.
     pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path)
+        self.nodes.get_mut(path.as_bytes())
     }
 
     /// Stores `node` at `path`, returning the previous node.
     pub fn insert(&mut self, path: &str, node: Node) -> Option<Node> {
-        if let Some(slot) = self.nodes.get_mut(path) {
+        if let Some(slot) = self.nodes.get_mut(path.as_bytes()) {
             return Some(core::mem::replace(slot, node));
         }
-        self.nodes.insert(Box::from(path), node);
+        self.nodes.insert(Key::from_slice(path.as_bytes()), node);
         None
     }
 
     /// Removes the node at `path`.
     pub fn remove(&mut self, path: &str) -> Option<Node> {
-        self.nodes.remove(path)
+        self.nodes.remove(path.as_bytes())
     }
 
     /// Number of nodes.
@@ -65,7 +72,8 @@ impl Tree {
 
     /// Iterates all nodes (any order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(k, v)| (&**k, v))
+        // Keys are validated paths (ASCII), so the conversion never fails.
+        self.nodes.iter().map(|(k, v)| (core::str::from_utf8(k).unwrap_or(""), v))
     }
 
     /// The paths of `root` and everything below it, children before their
@@ -80,7 +88,7 @@ impl Tree {
         let mut stack: Vec<(String, usize)> = Vec::new();
         stack.push((String::from(root), 0));
         while let Some((p, off)) = stack.pop() {
-            let next = self.get(&p).and_then(|n| next_child(&n.children, off));
+            let next = self.get(&p).and_then(|n| next_child(n.children(), off));
             match next {
                 Some((name, next_off)) => {
                     let c = path::child(&p, name);
@@ -131,7 +139,7 @@ mod tests {
     use alloc::vec;
 
     fn node() -> Node {
-        Node::new(vec![Perm { id: 0, bits: 0 }].into_boxed_slice())
+        Node::with_perms(&[Perm { id: 0, bits: 0 }])
     }
 
     #[test]

@@ -16,24 +16,29 @@
 //!   longer than `XENSTORE_PAYLOAD_MAX` are dropped (XSA-324); unread
 //!   events of unprivileged watchers expire.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ring::wire::{MsgType, XENSTORE_PAYLOAD_MAX};
+use ring::wire::{MsgType, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEPTH};
 
-use crate::conn::{encode, OutMsg};
-use crate::engine::{ConnId, Engine};
+use crate::cnum::atoi;
+use crate::conn::{frame, OutMsg};
+use crate::dispatch::{count_strings, strings, Reply, Req};
+use crate::engine::{ConnId, Engine, Platform};
+use crate::error::Error;
 use crate::path;
 use crate::perms::{perm_for, Perm, Who, PERM_READ};
 use crate::quota::Quota;
+use crate::transaction::{as_u64, delta};
 
 /// A registered watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watch {
     /// Canonical (absolute or `@…`) path.
     pub path: String,
-    /// Client token.
-    pub token: String,
+    /// Client token (any bytes but NUL, as C).
+    pub token: Box<[u8]>,
     /// Bytes stripped from event paths (relative watches).
     pub prefix_len: usize,
     /// Depth limit (`None` = unlimited).
@@ -113,7 +118,7 @@ impl Engine {
         m: Match,
         old: Option<&[Perm]>,
     ) {
-        let mut events: Vec<(ConnId, String, String)> = Vec::new();
+        let mut events: Vec<(ConnId, &str, Box<[u8]>)> = Vec::new();
         for (&id, c) in &self.conns {
             if c.ignored || c.watches.is_empty() {
                 continue;
@@ -125,28 +130,28 @@ impl Engine {
             for w in &c.watches {
                 if m.matches(name, w) {
                     let shown = name.get(w.prefix_len..).unwrap_or(name);
-                    events.push((id, String::from(shown), w.token.clone()));
+                    events.push((id, shown, w.token.clone()));
                 }
             }
         }
         for (id, p, t) in events {
-            self.send_event(req, id, &p, &t);
+            self.send_event(req, id, p.as_bytes(), &t);
         }
     }
 
     /// Queues one watch event on `conn`.
-    pub(crate) fn send_event(&mut self, req: Option<u64>, conn: ConnId, p: &str, token: &str) {
+    pub(crate) fn send_event(&mut self, req: Option<u64>, conn: ConnId, p: &[u8], token: &[u8]) {
         let len = p.len().saturating_add(token.len()).saturating_add(2);
         if len > XENSTORE_PAYLOAD_MAX {
             self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
             return;
         }
-        let mut payload = Vec::with_capacity(len);
-        payload.extend_from_slice(p.as_bytes());
-        payload.push(0);
-        payload.extend_from_slice(token.as_bytes());
-        payload.push(0);
-        let bytes = encode(MsgType::WatchEvent as u32, 0, 0, &payload);
+        let mut buf = Reply::buffer(len);
+        buf.extend_from_slice(p);
+        buf.push(0);
+        buf.extend_from_slice(token);
+        buf.push(0);
+        let bytes = frame(MsgType::WatchEvent as u32, 0, 0, buf);
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -154,7 +159,7 @@ impl Engine {
             return;
         }
         let domid = c.domid;
-        if !p.starts_with('@') {
+        if p.first() != Some(&b'@') {
             let partial = c.out_off > 0;
             let dup = c
                 .out
@@ -168,7 +173,7 @@ impl Engine {
         let unpriv = !self.is_privileged(domid);
         if unpriv {
             let d = self.domain_mut(domid);
-            let mem = d.usage.get(Quota::Memory).saturating_add(bytes.len() as u64);
+            let mem = d.usage.get(Quota::Memory).saturating_add(as_u64(bytes.len()));
             if d.quotas.exceeds(Quota::Memory, mem) {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
                 return;
@@ -196,9 +201,87 @@ impl Engine {
             None => return,
         };
         let d = self.domain_mut(domid);
-        d.usage.add(Quota::Memory, -(freed as i64));
-        d.usage.add(Quota::Watches, -(n as i64));
+        d.usage.add(Quota::Memory, delta(freed, 0));
+        d.usage.add(Quota::Watches, delta(n, 0));
     }
+}
+
+/// `XS_WATCH path\0token\0[depth\0]` (C 4.22 `do_watch`): the depth is
+/// accepted only with `WATCHDEPTH`; the token may hold any bytes.
+pub fn do_watch(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let n = count_strings(payload);
+    let features = e.domain_features(req.who.domid);
+    let depth = if n == 3 && features & XENSTORE_SERVER_FEATURE_WATCHDEPTH != 0 {
+        let d = strings(payload).nth(2).map(atoi).unwrap_or(0);
+        Some(u32::try_from(d).map_err(|_| Error::Inval)?)
+    } else if n != 2 {
+        return Err(Error::Inval);
+    } else {
+        None
+    };
+    let mut args = strings(payload);
+    let raw = args.next().ok_or(Error::Inval)?;
+    let token = args.next().ok_or(Error::Inval)?;
+    let c = e.canon(req, raw, true)?;
+    let conn = e.conns.get(&req.conn).ok_or(Error::NoEnt)?;
+    if conn.watches.iter().any(|w| w.path == *c.path && *w.token == *token) {
+        return Err(Error::Exist);
+    }
+    let prefix_len = if c.relative { path::domain_path(req.who.domid).len() + 1 } else { 0 };
+    let w = Watch { path: String::from(&*c.path), token: Box::from(token), prefix_len, depth };
+    if !req.who.privileged {
+        let d = e.domain_mut(req.who.domid);
+        if d.quotas.exceeds(Quota::Watches, d.usage.get(Quota::Watches).saturating_add(1)) {
+            return Err(Error::Quota);
+        }
+        let mem = d.usage.get(Quota::Memory).saturating_add(as_u64(w.size()));
+        if d.quotas.exceeds(Quota::Memory, mem) {
+            return Err(Error::NoMem);
+        }
+    }
+    let shown = Vec::from(w.path.get(prefix_len..).unwrap_or(&w.path).as_bytes());
+    let token = Vec::from(&*w.token);
+    let d = e.domain_mut(req.who.domid);
+    d.usage.add(Quota::Watches, 1);
+    d.usage.add(Quota::Memory, delta(0, w.size()));
+    if let Some(c) = e.conns.get_mut(&req.conn) {
+        c.watches.push(w);
+    }
+    let mut reply = Reply::ok();
+    reply.then_event = Some((shown, token));
+    Ok(reply)
+}
+
+/// `XS_UNWATCH path\0token\0`.
+pub fn do_unwatch(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    if count_strings(payload) != 2 {
+        return Err(Error::Inval);
+    }
+    let mut args = strings(payload);
+    let raw = args.next().ok_or(Error::Inval)?;
+    let token = args.next().ok_or(Error::Inval)?;
+    let c = e.canon(req, raw, true)?;
+    let conn = e.conns.get_mut(&req.conn).ok_or(Error::NoEnt)?;
+    let i = conn
+        .watches
+        .iter()
+        .position(|w| w.path == *c.path && *w.token == *token)
+        .ok_or(Error::NoEnt)?;
+    let w = conn.watches.remove(i);
+    let d = e.domain_mut(req.who.domid);
+    d.usage.add(Quota::Watches, -1);
+    d.usage.add(Quota::Memory, delta(w.size(), 0));
+    Ok(Reply::ok())
 }
 
 #[cfg(test)]
@@ -206,7 +289,7 @@ mod tests {
     use super::*;
 
     fn w(p: &str, depth: Option<u32>) -> Watch {
-        Watch { path: String::from(p), token: String::from("t"), prefix_len: 0, depth }
+        Watch { path: String::from(p), token: Box::from(&b"t"[..]), prefix_len: 0, depth }
     }
 
     #[test]

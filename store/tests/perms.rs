@@ -38,3 +38,39 @@ fn domid_any_and_set_target() {
     ok(&w.args(s, 19, 0, &["6", "5"]));
     assert_eq!(w.read(b, "/dm").body, b"x");
 }
+
+#[test]
+fn entries_for_missing_domains_are_kept_but_ignored() {
+    // C 4.22 `domain_alloc_permrefs`: an owner that does not exist is
+    // ENOENT; other entries naming no domain are listed but grant nothing,
+    // even to a domain created later with that id.
+    let mut w = World::new();
+    let s = w.sock();
+    w.pf.states.insert(9, store::DomainInfo::Gone);
+    ok(&w.write(s, "/p", "v"));
+    err(&w.args(s, 14, 0, &["/p", "r9"]), "ENOENT");
+    err(&w.args(s, 14, 0, &["/p", "r65536"]), "ENOENT");
+    err(&w.args(s, 14, 0, &["/p", "r-1"]), "ENOENT");
+    err(&w.args(s, 14, 0, &["/missing", "r9"]), "ENOENT");
+    ok(&w.args(s, 14, 0, &["/p", "n0", "r9", "r 5", "b0x6"]));
+    assert_eq!(w.one(s, 3, 0, "/p").body, b"n0\0r9\0r5\0b6\0");
+    w.pf.states.remove(&9);
+    let d9 = w.dom(9);
+    err(&w.read(d9, "/p"), "EACCES");
+    let d6 = w.dom(6);
+    assert_eq!(w.read(d6, "/p").body, b"v");
+}
+
+#[test]
+fn domid_any_needs_the_feature() {
+    // Without DOMID_ANY in the caller's features the entry is ignored.
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.write(s, "/pub", "v"));
+    // Dom0 is not introduced in this world, so its features may change.
+    ok(&w.args(s, 24, 0, &["0", "6"]));
+    assert_eq!(w.args(s, 23, 0, &[]).body, b"6\0");
+    ok(&w.args(s, 14, 0, &["/pub", "n0", "r32757"]));
+    err(&w.read(d, "/pub"), "EACCES");
+}

@@ -61,3 +61,17 @@ fn config_quota_setters() {
     assert!(c.set_quota_soft("memory", 9).is_ok());
     assert!(c.set_quota("nope", 1).is_err());
 }
+
+#[test]
+fn node_size_counts_eight_bytes_per_permission() {
+    // C 4.22 `calc_node_acc_size`: 16-byte header, 8 bytes per entry,
+    // value and children; `node-size` refuses a size reaching 2048.
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(1);
+    ok(&w.write(s, "/local/domain/1", ""));
+    ok(&w.args(s, 14, 0, &["/local/domain/1", "n1"]));
+    // 16 + 8 + 2023 = 2047: fits; one byte more reaches the limit.
+    ok(&w.write(d, "v", &"x".repeat(2023)));
+    err(&w.write(d, "v", &"x".repeat(2024)), "ENOSPC");
+}

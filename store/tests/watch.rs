@@ -86,3 +86,19 @@ fn introduce_and_release_special_watches() {
     err(&w.one(s, 9, 0, "9"), "ENOENT");
     err(&w.one(s, 9, 0, "0"), "EINVAL");
 }
+
+#[test]
+fn tokens_are_opaque_bytes() {
+    // C keeps the token as given: spaces and non-UTF-8 bytes included.
+    let mut w = World::new();
+    let s = w.sock();
+    ok(&w.req(s, 4, 0, b"/wt\0a b\xff\0"));
+    let ev = w.recv_all(s);
+    assert!(ev.is_empty() || ev.iter().all(|m| m.ty == 15));
+    w.stash.clear();
+    ok(&w.write(s, "/wt", "v"));
+    let got: Vec<Vec<u8>> = w.stash.drain(..).map(|(_, m)| m.body).collect();
+    assert_eq!(got, vec![b"/wt\0a b\xff\0".to_vec()]);
+    err(&w.req(s, 4, 0, b"/wt\0a b\xff\0"), "EEXIST");
+    ok(&w.req(s, 5, 0, b"/wt\0a b\xff\0"));
+}

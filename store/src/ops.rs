@@ -1,0 +1,445 @@
+//! The node requests: `READ`, `WRITE`, `MKDIR`, `RM`, `DIRECTORY`,
+//! `DIRECTORY_PART`, `GET_PERMS`, `SET_PERMS`, and the tree operations
+//! they share (C `core.c`: `canonicalize`, `get_node`, `create_node`,
+//! `delete_node`, `errno_from_parents`).
+//!
+//! Hot paths do not allocate beyond the reply: absolute paths are used in
+//! place from the request payload, an existing node is changed where it
+//! is stored (never cloned), and a new child name is appended to its
+//! parent's buffer.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
+
+use crate::cnum::atoi;
+use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
+use crate::engine::{DomId, DomainInfo, Engine, Platform};
+use crate::error::Error;
+use crate::node::{Node, Value};
+use crate::path::{self, Canonical};
+use crate::perms::{self, Perm, Who, DOMID_ANY, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
+use crate::quota::Quota;
+use crate::transaction::as_u64;
+use crate::watch::Match;
+
+impl Engine {
+    /// Canonicalises a path argument and applies the `path-max` quota
+    /// (unprivileged callers only, as C 4.22 `canonicalize`).
+    pub(crate) fn canon<'a>(
+        &mut self,
+        req: &Req,
+        raw: &'a [u8],
+        special: bool,
+    ) -> Result<Canonical<'a>, Error> {
+        let c = path::canonicalize(raw, req.who.domid, special)?;
+        if !req.who.privileged {
+            let d = self.domain_mut(req.who.domid);
+            if d.quotas.exceeds(Quota::PathMax, as_u64(path::quota_len(&c.path))) {
+                return Err(Error::BadPath);
+            }
+        }
+        Ok(c)
+    }
+
+    /// C `get_node` + `get_node_chk_perm`: Ok if the node exists and the
+    /// caller has `perm`; otherwise `EACCES`, or `ENOENT` only when the
+    /// closest existing ancestor would grant `perm` (so a missing node
+    /// under an unreadable parent reveals nothing).
+    pub(crate) fn check_node(&mut self, req: &Req, p: &str, perm: u8) -> Result<(), Error> {
+        self.note_read(req, p)?;
+        let err = match self.peek(req, p) {
+            Some(n) if perms::perm_for(&req.who, &n.perms) & perm == perm => return Ok(()),
+            Some(_) => Error::Access,
+            None => Error::NoEnt,
+        };
+        // errno_from_parents: ask the nearest existing ancestor.
+        let mut cur = p;
+        loop {
+            if cur == "/" {
+                return Err(Error::Access);
+            }
+            cur = path::parent(cur);
+            self.note_read(req, cur)?;
+            if let Some(n) = self.peek(req, cur) {
+                let pp = perms::perm_for(&req.who, &n.perms);
+                return Err(if pp & perm != 0 { err } else { Error::Access });
+            }
+        }
+    }
+
+    /// Creates `p` and any missing ancestors, `p` with `value` (C
+    /// `construct_node` + `create_node`): new nodes inherit the existing
+    /// ancestor's permissions, and an unprivileged creator becomes their
+    /// owner.
+    pub(crate) fn create_node(&mut self, req: &Req, p: &str, value: &[u8]) -> Result<(), Error> {
+        // Walk up to the nearest existing ancestor; `top` is the top-most
+        // missing node.
+        let mut top = p;
+        let mut missing = 1u64;
+        let parent = loop {
+            if top == "/" {
+                return Err(Error::NoEnt);
+            }
+            let parent = path::parent(top);
+            self.note_read(req, parent)?;
+            if self.peek(req, parent).is_some() {
+                break parent;
+            }
+            top = parent;
+            missing = missing.saturating_add(1);
+        };
+        if !req.who.privileged {
+            let d = self.domain_mut(req.who.domid);
+            let after = d.usage.get(Quota::Nodes).saturating_add(missing);
+            if d.quotas.exceeds(Quota::Nodes, after) {
+                return Err(Error::Quota);
+            }
+        }
+        let inherited = self.peek(req, parent).map(|n| n.perms.clone()).ok_or(Error::NoEnt)?;
+        let caller = u32::from(req.who.domid.0);
+        let perms = match inherited.first() {
+            Some(owner) if !req.who.privileged && owner.id != caller => {
+                let mut v: Vec<Perm> = inherited.to_vec();
+                if let Some(first) = v.first_mut() {
+                    first.id = caller;
+                }
+                Arc::from(v)
+            }
+            _ => inherited,
+        };
+        let mut leaf = Node::new(perms.clone());
+        leaf.value = Value::from_slice(value);
+        if !req.who.privileged {
+            let d = self.domain_mut(req.who.domid);
+            if d.quotas.exceeds(Quota::NodeSize, as_u64(leaf.size())) {
+                return Err(Error::Quota);
+            }
+        }
+        let name = path::basename(top);
+        let link = self.update_node(
+            req,
+            parent,
+            |n| n.size().saturating_add(name.len()).saturating_add(1),
+            |n| n.add_child(name),
+        );
+        if let Err(e) = link {
+            self.fail_tx(req);
+            return Err(e);
+        }
+        // Create the chain from `top` down to `p`.
+        let mut cur = top;
+        let mut leaf = Some(leaf);
+        loop {
+            let below = p.get(cur.len().saturating_add(1)..).filter(|_| cur.len() < p.len());
+            let (node, next) = match below {
+                Some(rest) => {
+                    let child = rest.split('/').next().unwrap_or(rest);
+                    let mut n = Node::new(perms.clone());
+                    n.add_child(child);
+                    let end = cur.len().saturating_add(1).saturating_add(child.len());
+                    (n, p.get(..end))
+                }
+                None => (leaf.take().unwrap_or_else(|| Node::new(perms.clone())), None),
+            };
+            if let Err(e) = self.put_node(req, cur, node) {
+                self.fail_tx(req);
+                return Err(e);
+            }
+            match next {
+                Some(n) => cur = n,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Marks the caller's transaction failed (commit gives `ENOMEM`).
+    fn fail_tx(&mut self, req: &Req) {
+        if let Some(id) = req.tx {
+            if let Some(t) =
+                self.conns.get_mut(&req.conn).and_then(|c| c.txs.iter_mut().find(|t| t.id == id))
+            {
+                t.fail = true;
+            }
+        }
+    }
+
+    /// Removes `p` and its subtree through the caller's view, firing
+    /// watches children-first; then unlinks it from its parent.
+    pub(crate) fn rm_node(&mut self, req: &Req, p: &str) -> Result<(), Error> {
+        let parent_path = path::parent(p);
+        self.note_read(req, parent_path)?;
+        if self.peek(req, parent_path).is_none() {
+            return Err(Error::Inval);
+        }
+        // Iterative post-order walk (XSA-418).
+        let mut order: Vec<String> = Vec::new();
+        let mut stack: Vec<(String, usize)> = Vec::new();
+        stack.push((String::from(p), 0));
+        while let Some((cur, off)) = stack.pop() {
+            self.note_read(req, &cur)?;
+            let next = self.peek(req, &cur).and_then(|n| {
+                let rest = n.children().get(off..)?;
+                let len = rest.iter().position(|&c| c == 0)?;
+                let name = core::str::from_utf8(rest.get(..len)?).ok()?;
+                Some((path::child(&cur, name), off.saturating_add(len).saturating_add(1)))
+            });
+            match next {
+                Some((child, next_off)) => {
+                    stack.push((cur, next_off));
+                    stack.push((child, 0));
+                }
+                None => {
+                    if self.peek(req, &cur).is_some() {
+                        order.push(cur);
+                    }
+                }
+            }
+        }
+        for cur in &order {
+            let perms = self.peek(req, cur).map(|n| n.perms.clone());
+            self.drop_node(req, cur)?;
+            let m = if cur == p { Match::Subtree } else { Match::Exact };
+            self.notify(req, cur, perms.as_deref(), m, None);
+        }
+        let name = path::basename(p);
+        // Unlinking only shrinks the parent: no quota applies.
+        let internal = Req { who: Who { privileged: true, ..req.who }, ..*req };
+        self.update_node(
+            &internal,
+            parent_path,
+            |n| n.size().saturating_sub(name.len().saturating_add(1)),
+            |n| {
+                n.remove_child(name);
+            },
+        )
+    }
+
+    /// Fires the watches for a change of `p` as the caller sees it.
+    fn notify_changed(&mut self, req: &Req, p: &str) {
+        let perms = self.peek(req, p).map(|n| n.perms.clone());
+        self.notify(req, p, perms.as_deref(), Match::Subtree, None);
+    }
+
+    /// C 4.22 `domain_alloc_permrefs`: marks entries naming a domain that
+    /// does not exist ignored, and `DOMID_ANY` entries ignored unless the
+    /// caller's domain has the `DOMID_ANY` feature.
+    fn mark_unknown_domains(&mut self, req: &Req, list: &mut [Perm], pf: &mut dyn Platform) {
+        let any_ok = self.domain_features(req.who.domid) & XENSTORE_SERVER_FEATURE_DOMID_ANY != 0;
+        for p in list {
+            let exists = if p.id == DOMID_ANY {
+                any_ok
+            } else {
+                u16::try_from(p.id).is_ok_and(|d| {
+                    self.domains.contains_key(&d) || pf.domain_info(DomId(d)) != DomainInfo::Gone
+                })
+            };
+            if !exists {
+                p.bits |= PERM_IGNORE;
+            }
+        }
+    }
+}
+
+/// `XS_READ path\0`.
+pub fn do_read(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let c = e.canon(req, onearg(payload)?, false)?;
+    e.check_node(req, &c.path, PERM_READ)?;
+    e.peek(req, &c.path).map(|n| Reply::data(&n.value)).ok_or(Error::NoEnt)
+}
+
+/// `XS_WRITE path\0value`.
+pub fn do_write(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let nul = payload.iter().position(|&c| c == 0).ok_or(Error::Inval)?;
+    let raw = payload.get(..nul).unwrap_or(&[]);
+    let value = payload.get(nul.saturating_add(1)..).unwrap_or(&[]);
+    let c = e.canon(req, raw, false)?;
+    let p: &str = &c.path;
+    match e.check_node(req, p, PERM_WRITE) {
+        Ok(()) => e.update_node(
+            req,
+            p,
+            |n| n.size().saturating_sub(n.value.len()).saturating_add(value.len()),
+            |n| n.value = Value::from_slice(value),
+        )?,
+        Err(Error::NoEnt) => e.create_node(req, p, value)?,
+        Err(err) => return Err(err),
+    }
+    e.notify_changed(req, p);
+    Ok(Reply::ok())
+}
+
+/// `XS_MKDIR path\0`.
+pub fn do_mkdir(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let c = e.canon(req, onearg(payload)?, false)?;
+    match e.check_node(req, &c.path, PERM_WRITE) {
+        Ok(()) => {}
+        Err(Error::NoEnt) => {
+            e.create_node(req, &c.path, &[])?;
+            e.notify_changed(req, &c.path);
+        }
+        Err(err) => return Err(err),
+    }
+    Ok(Reply::ok())
+}
+
+/// `XS_RM path\0`.
+pub fn do_rm(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let c = e.canon(req, onearg(payload)?, false)?;
+    let p: &str = &c.path;
+    match e.check_node(req, p, PERM_WRITE) {
+        Ok(()) => {}
+        Err(Error::NoEnt) => {
+            let parent = path::parent(p);
+            e.note_read(req, parent)?;
+            return if e.peek(req, parent).is_some() { Ok(Reply::ok()) } else { Err(Error::NoEnt) };
+        }
+        Err(err) => return Err(err),
+    }
+    if p == "/" {
+        return Err(Error::Inval);
+    }
+    e.rm_node(req, p)?;
+    Ok(Reply::ok())
+}
+
+/// `XS_DIRECTORY path\0`.
+pub fn do_directory(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let c = e.canon(req, onearg(payload)?, false)?;
+    e.check_node(req, &c.path, PERM_READ)?;
+    e.peek(req, &c.path).map(|n| Reply::data(n.children())).ok_or(Error::NoEnt)
+}
+
+/// `XS_DIRECTORY_PART path\0offset\0`: the node's generation, then as
+/// many whole child names from byte `offset` as fit, then an empty string
+/// if the list is complete.
+pub fn do_directory_part(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    if count_strings(payload) != 2 {
+        return Err(Error::Inval);
+    }
+    let mut args = strings(payload);
+    let raw = args.next().ok_or(Error::Inval)?;
+    let off_arg = args.next().ok_or(Error::Inval)?;
+    let c = e.canon(req, raw, false)?;
+    e.check_node(req, &c.path, PERM_READ)?;
+    let node = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
+    // C: `off = atoi(...)` stored in an unsigned int.
+    let off = u32::from_ne_bytes(atoi(off_arg).to_ne_bytes());
+    let off = usize::try_from(off).unwrap_or(usize::MAX);
+    let gen = num(node.generation);
+    let children = node.children();
+    let mut out = Reply::buffer(children.len().min(XENSTORE_PAYLOAD_MAX).saturating_add(24));
+    out.extend_from_slice(gen.as_bytes());
+    out.push(0);
+    let head = gen.as_bytes().len().saturating_add(1);
+    if off >= children.len() {
+        out.push(0);
+        return Ok(Reply::framed(out));
+    }
+    let maxlen = XENSTORE_PAYLOAD_MAX.saturating_sub(head).saturating_sub(1);
+    let rest = children.get(off..).unwrap_or(&[]);
+    let mut len = 0usize;
+    loop {
+        let tail = rest.get(len..).unwrap_or(&[]);
+        let clen = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
+        if len.saturating_add(clen) >= maxlen {
+            break;
+        }
+        len = len.saturating_add(clen).saturating_add(1);
+        if off.saturating_add(len) >= children.len() {
+            break;
+        }
+    }
+    out.extend_from_slice(rest.get(..len).unwrap_or(&[]));
+    if off.saturating_add(len) >= children.len() {
+        out.push(0);
+    }
+    Ok(Reply::framed(out))
+}
+
+/// `XS_GET_PERMS path\0`.
+pub fn do_get_perms(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let c = e.canon(req, onearg(payload)?, true)?;
+    e.check_node(req, &c.path, PERM_READ)?;
+    let n = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
+    let mut out = Reply::buffer(n.perms.len().saturating_mul(8));
+    perms::format(&n.perms, &mut out);
+    Ok(Reply::framed(out))
+}
+
+/// `XS_SET_PERMS path\0perm\0…`, in C 4.22's order of checks: count,
+/// `node-permissions` quota, syntax, owner existence, then the node.
+pub fn do_set_perms(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    pf: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let count = count_strings(payload);
+    if count < 2 {
+        return Err(Error::Inval);
+    }
+    if !req.who.privileged {
+        let d = e.domain_mut(req.who.domid);
+        if d.quotas.exceeds(Quota::NodePermissions, as_u64(count.saturating_sub(1))) {
+            return Err(Error::Quota);
+        }
+    }
+    let mut args = strings(payload);
+    let raw = args.next().ok_or(Error::Inval)?;
+    let mut new: Vec<Perm> = args.map(perms::parse_one).collect::<Result<_, _>>()?;
+    e.mark_unknown_domains(req, &mut new, pf);
+    let owner = new.first().copied().ok_or(Error::Inval)?;
+    if owner.ignored() {
+        return Err(Error::NoEnt);
+    }
+    let c = e.canon(req, raw, true)?;
+    let p: &str = &c.path;
+    e.check_node(req, p, PERM_WRITE | PERM_OWNER)?;
+    let mut node = e.peek(req, p).cloned().ok_or(Error::NoEnt)?;
+    if !req.who.privileged && owner.id != node.owner() {
+        return Err(Error::Perm);
+    }
+    let old = core::mem::replace(&mut node.perms, Arc::from(new));
+    e.put_node(req, p, node)?;
+    let perms = e.peek(req, p).map(|n| n.perms.clone());
+    e.notify(req, p, perms.as_deref(), Match::Subtree, Some(&old));
+    Ok(Reply::ok())
+}
