@@ -13,13 +13,18 @@ FUZZ_TARGETS ?= decode ring_page engine_ops engine_bytes
 FUZZ_TIME ?= 25
 # A stalled input (over 10 s) is a finding too, as is going over 2 GiB.
 FUZZ_FLAGS := -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-FUZZ_CARGO := cargo +nightly fuzz
+# cargo-fuzz needs nightly flags (-Zsanitizer). Use the nightly toolchain
+# when there is one; otherwise the stable one with RUSTC_BOOTSTRAP=1, which
+# unlocks the same flags (a machine may offer only one toolchain).
+FUZZ_CARGO = $$(rustup toolchain list 2>/dev/null | grep -q '^nightly' \
+	&& echo 'cargo +nightly' || echo 'env RUSTC_BOOTSTRAP=1 cargo') fuzz
 
 .PHONY: fuzz-setup fuzz-seeds fuzz-test fuzz-run
 
-## cargo-fuzz and a nightly toolchain (idempotent).
+## cargo-fuzz, and a nightly toolchain if one can be had (idempotent).
 fuzz-setup:
-	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal \
+		|| echo "fuzz-setup: no nightly toolchain; fuzzing with stable and RUSTC_BOOTSTRAP=1"
 	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 ## Seed corpora (written by fuzz/seeds.py; the fuzzer adds its own finds).
@@ -27,7 +32,7 @@ fuzz-seeds:
 	python3 fuzz/seeds.py fuzz/corpus
 
 fuzz-test: fuzz-setup fuzz-seeds
-	cargo +nightly fmt --manifest-path fuzz/Cargo.toml -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cd fuzz && timeout 900 $(FUZZ_CARGO) build
 	mkdir -p fuzz/artifacts
 	@cd fuzz && for t in $(FUZZ_TARGETS); do \
