@@ -31,7 +31,7 @@ pub fn init_ring() -> Result<(), xen::Errno> {
         return Err(xen::Errno(22));
     }
     PORT.store(u32::try_from(port).unwrap_or(0), Ordering::Relaxed);
-    RING.store((pfn * 4096) as usize, Ordering::Release);
+    RING.store(usize::try_from(pfn * 4096).map_err(|_| xen::Errno(22))?, Ordering::Release);
     Ok(())
 }
 

@@ -39,6 +39,7 @@ pub fn rdtsc() -> u64 {
 /// The caller must be at CPL 0 and the write must have the effect it wants
 /// (e.g. the Xen hypercall-page MSR with the address of a writable page the
 /// kernel owns).
+#[allow(clippy::cast_possible_truncation)] // Splitting into the EDX:EAX halves.
 pub unsafe fn wrmsr(msr: u32, value: u64) {
     let lo = value as u32;
     let hi = (value >> 32) as u32;

@@ -82,7 +82,7 @@ pub fn scan(
         while taken != 0 {
             let bit = taken.trailing_zeros();
             taken &= taken - 1;
-            let port = (w * 64) as u32 + bit;
+            let port = u32::try_from(w * 64).unwrap_or(u32::MAX).saturating_add(bit);
             if (port as usize) < EVTCHN_2L_NR_CHANNELS {
                 f(port);
             }

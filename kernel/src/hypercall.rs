@@ -53,7 +53,11 @@ pub fn detect() -> Option<XenCpuid> {
         let msr = cpu::cpuid(base + 2, 0).ebx;
         let domid = if r.eax >= base + 4 {
             let l4 = cpu::cpuid(base + 4, 0);
-            (l4.eax & XEN_HVM_CPUID_DOMID_PRESENT != 0).then(|| l4.ecx as u16)
+            if l4.eax & XEN_HVM_CPUID_DOMID_PRESENT != 0 {
+                u16::try_from(l4.ecx).ok()
+            } else {
+                None
+            }
         } else {
             None
         };

@@ -122,6 +122,7 @@ struct Gate {
 const _: () = assert!(core::mem::size_of::<Gate>() == 16);
 
 impl Gate {
+    #[allow(clippy::cast_possible_truncation)] // Splitting the address into the gate's fields.
     fn new(handler: u64) -> Gate {
         Gate {
             offset_low: handler as u16,
@@ -161,8 +162,10 @@ pub fn init(upcall_pending_addr: usize) {
         }
         idt
     });
-    let ptr =
-        IdtPointer { limit: (core::mem::size_of_val(idt) - 1) as u16, base: idt.as_ptr() as u64 };
+    let ptr = IdtPointer {
+        limit: u16::try_from(core::mem::size_of_val(idt) - 1).unwrap_or(u16::MAX),
+        base: idt.as_ptr() as u64,
+    };
     #[cfg(target_os = "none")]
     // SAFETY: `ptr` describes a static IDT whose gates point at the stubs
     // above, in the kernel code segment of the boot GDT.

@@ -159,10 +159,10 @@ impl Platform for XenPlatform {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
         let _ = evtchn::close(rc.port);
-        let gpa = self.window.addr(rc.slot);
-        let (slot, handle, domid) = (rc.slot, rc.handle, rc.domid);
-        drop(rc);
-        // SAFETY: the `RingPage` over `gpa` was dropped just above, so
+        // Consuming `rc` ends the `RingPage` over the page before the unmap.
+        let RingConn { slot, handle, domid, .. } = rc;
+        let gpa = self.window.addr(slot);
+        // SAFETY: the `RingPage` over `gpa` was consumed just above, so
         // nothing accesses the page any more.
         match unsafe { gnttab::unmap(gpa, handle) } {
             Ok(()) => self.window.free(slot),

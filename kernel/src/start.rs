@@ -105,9 +105,14 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             )),
         };
     let heap_bytes = layout.heap.end - layout.heap.start;
+    let (Ok(heap_start), Ok(heap_len)) =
+        (usize::try_from(layout.heap.start), usize::try_from(heap_bytes))
+    else {
+        fatal(format_args!("heap {:#x?} is not addressable", layout.heap))
+    };
     // SAFETY: the planned heap is RAM after the image and the start-info
     // data (already copied), identity-mapped, used by nothing else.
-    unsafe { heap::init(layout.heap.start as usize, heap_bytes as usize) };
+    unsafe { heap::init(heap_start, heap_len) };
     console_line!(
         "xenstore-stubdom-rs: heap {} KiB at {:#x} (image {} KiB, reservation {:?} pages)",
         heap_bytes / 1024,

@@ -7,6 +7,7 @@
 use crate::memmap::{PAGE_SIZE, WINDOW_PAGES};
 
 /// Words of the slot bitmap.
+#[allow(clippy::cast_possible_truncation)] // A small compile-time constant.
 const WORDS: usize = WINDOW_PAGES.div_ceil(64) as usize;
 
 /// The window and its slot bitmap.

@@ -71,8 +71,11 @@ pub fn current_reservation() -> Result<u64, Errno> {
 /// written into `out`.
 pub fn memory_map(out: &mut [HvmMemmapTableEntry]) -> Result<usize, Errno> {
     let mut raw = [E820Entry::default(); 16];
-    let mut m =
-        XenMemoryMap { nr_entries: raw.len() as u32, pad: 0, buffer: raw.as_mut_ptr() as u64 };
+    let mut m = XenMemoryMap {
+        nr_entries: u32::try_from(raw.len()).unwrap_or(0),
+        pad: 0,
+        buffer: raw.as_mut_ptr() as u64,
+    };
     // SAFETY: Xen writes at most `nr_entries` entries into `raw`, which
     // lives until the call returns.
     check(unsafe { hypercall_with(nr::MEMORY_OP, XENMEM_MEMORY_MAP, &mut m) })?;
