@@ -19,6 +19,7 @@ use crate::engine::{ConnId, DomId, Engine, Pending, Platform};
 use crate::error::Error;
 use crate::ops;
 use crate::perms::{heapless_fmt, Who};
+use crate::quota::Quota;
 
 /// The context of one request.
 #[derive(Clone, Copy, Debug)]
@@ -247,6 +248,12 @@ impl Engine {
                 tx_ok.and_then(|()| (entry.handler)(self, &req, payload, platform))
             }
         };
+        let result = match result {
+            Ok(r) if !who.privileged && self.reply_over_memory(who.domid, r.len()) => {
+                Err(Error::NoMem)
+            }
+            other => other,
+        };
         let (bytes, then_event) = match result {
             Ok(r) if r.len() > XENSTORE_PAYLOAD_MAX => (error_message(&hdr, Error::TooBig), None),
             Ok(r) => {
@@ -265,6 +272,23 @@ impl Engine {
         if let Some((p, t)) = then_event {
             self.send_event(None, conn, &p, &t);
         }
+    }
+}
+
+/// Replies up to this many payload bytes are queued whatever the memory
+/// quota says, so an error can always be returned (C `DEFAULT_BUFFER_SIZE`).
+pub const SMALL_REPLY_BYTES: usize = 16;
+
+impl Engine {
+    /// C 4.22 `send_reply`: a reply longer than [`SMALL_REPLY_BYTES`] that
+    /// would take `domid` to its memory limit is replaced by `ENOMEM`.
+    fn reply_over_memory(&mut self, domid: DomId, len: usize) -> bool {
+        if len <= SMALL_REPLY_BYTES {
+            return false;
+        }
+        let d = self.domain_mut(domid);
+        let bytes = crate::transaction::as_u64(len.saturating_add(HEADER_SIZE));
+        d.quotas.exceeds(Quota::Memory, d.usage.get(Quota::Memory).saturating_add(bytes))
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Domain {
     pub quotas: Quotas,
     /// Its usage.
     pub usage: Usage,
+    /// Memory quota messages logged about it.
+    pub mem_warnings: quota::MemoryWarnings,
 }
 
 impl Domain {
@@ -55,6 +57,7 @@ impl Domain {
             features,
             quotas,
             usage: Usage::default(),
+            mem_warnings: quota::MemoryWarnings::default(),
         }
     }
 }

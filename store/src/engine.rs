@@ -287,9 +287,26 @@ impl Engine {
             || d.quotas.exceeds(Quota::Memory, d.usage.get(Quota::Memory))
     }
 
+    /// Logs (rate-limited) when an unprivileged domain crosses its soft or
+    /// hard memory limit.
+    fn report_memory(&mut self, domid: DomId) {
+        if self.is_privileged(domid) {
+            return;
+        }
+        let now = self.now_ms;
+        if let Some(d) = self.domains.get_mut(&domid.0) {
+            let mem = d.usage.get(Quota::Memory);
+            d.mem_warnings.check(domid.0, mem, &d.quotas, now);
+        }
+    }
+
     pub(crate) fn update_blocked(&mut self, conn: ConnId) {
         let blocked = match self.conns.get(&conn) {
-            Some(c) => self.flow_blocked(c.domid),
+            Some(c) => {
+                let domid = c.domid;
+                self.report_memory(domid);
+                self.flow_blocked(domid)
+            }
             None => return,
         };
         let mut wake = false;
@@ -486,7 +503,7 @@ impl Engine {
         let reply = !msg.event;
         c.out.push_back(msg);
         let d = self.domain_mut(domid);
-        d.usage.add(Quota::Memory, bytes as i64);
+        d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
         if reply {
             d.usage.add(Quota::Outstanding, 1);
         }
@@ -499,7 +516,9 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        self.domain_mut(domid).usage.add(Quota::Memory, -(m.bytes.len() as i64));
+        self.domain_mut(domid)
+            .usage
+            .add(Quota::Memory, crate::transaction::delta(m.bytes.len(), 0));
         if m.event {
             if let Some(req) = m.req {
                 let mut finished = None;

@@ -53,6 +53,14 @@ pub struct QuotaDef {
     pub descr: &'static str,
 }
 
+/// `XENSTORE_REL_PATH_MAX` as a quota value; the assertion proves the
+/// conversion exact (a `const` cannot use `try_from`).
+#[allow(clippy::cast_possible_truncation)]
+const REL_PATH_MAX: u32 = {
+    assert!(ring::wire::XENSTORE_REL_PATH_MAX <= u32::MAX as usize);
+    ring::wire::XENSTORE_REL_PATH_MAX as u32
+};
+
 /// The one table of quota names and defaults (C `domain.c`).
 pub const QUOTA_TABLE: [QuotaDef; QUOTA_COUNT] = [
     QuotaDef {
@@ -107,7 +115,7 @@ pub const QUOTA_TABLE: [QuotaDef; QUOTA_COUNT] = [
     QuotaDef {
         quota: Quota::PathMax,
         name: "path-max",
-        hard: ring::wire::XENSTORE_REL_PATH_MAX as u32,
+        hard: REL_PATH_MAX,
         soft: QUOTA_DISABLED,
         descr: "Max. length of a node path",
     },
@@ -247,6 +255,74 @@ impl Usage {
     }
 }
 
+/// Minimum time between two memory quota messages about one domain (C
+/// `MEM_WARN_MINTIME_SEC`), so a guest cannot flood the log.
+pub const MEM_WARN_MINTIME_MS: u64 = 10_000;
+
+/// What has been logged about one domain's memory use (C
+/// `domain_chk_quota`: `mem_last_msg`, `soft_quota_reported`,
+/// `hard_quota_reported`).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryWarnings {
+    last_ms: Option<u64>,
+    soft: bool,
+    hard: bool,
+}
+
+impl MemoryWarnings {
+    /// Logs crossings of the soft and hard memory limits of `domid`, whose
+    /// memory use is `mem`, rate-limited to one burst per
+    /// [`MEM_WARN_MINTIME_MS`]; the hard limit is reported at once, once.
+    /// Returns whether the hard limit is reached.
+    pub fn check(&mut self, domid: u16, mem: u64, quotas: &Quotas, now_ms: u64) -> bool {
+        if quotas.exceeds(Quota::Memory, mem) {
+            if !self.hard {
+                log::error!(
+                    "Domain {domid} exceeds hard memory quota, Xenstore interface to domain stalled"
+                );
+                self.last_ms = Some(now_ms);
+                self.hard = true;
+            }
+            return true;
+        }
+        let due = self.last_ms.is_none_or(|t| now_ms.saturating_sub(t) >= MEM_WARN_MINTIME_MS);
+        if !due {
+            return false;
+        }
+        if self.hard {
+            self.last_ms = Some(now_ms);
+            self.hard = false;
+            log::info!("Domain {domid} below hard memory quota again");
+        }
+        let soft = quotas.get(Quota::Memory, Limit::Soft);
+        let soft = (soft != QUOTA_DISABLED && soft != 0).then_some(u64::from(soft));
+        match soft {
+            Some(s) if mem >= s && !self.soft => {
+                self.last_ms = Some(now_ms);
+                self.soft = true;
+                log::warn!("Domain {domid} exceeds soft memory quota");
+            }
+            Some(s) if mem < s && self.soft => {
+                self.last_ms = Some(now_ms);
+                self.soft = false;
+                log::info!("Domain {domid} below soft memory quota again");
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Whether the soft limit is currently reported as exceeded.
+    pub fn soft_reported(&self) -> bool {
+        self.soft
+    }
+
+    /// Whether the hard limit is currently reported as exceeded.
+    pub fn hard_reported(&self) -> bool {
+        self.hard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +360,29 @@ mod tests {
         assert!(q.exceeds(Quota::Nodes, 1000));
         q.set(Quota::Nodes, Limit::Hard, 0);
         assert!(!q.exceeds(Quota::Nodes, 1 << 40));
+    }
+
+    #[test]
+    fn memory_warnings_are_rate_limited() {
+        let q = Quotas::default();
+        let soft = u64::from(q.get(Quota::Memory, Limit::Soft));
+        let hard = u64::from(q.hard(Quota::Memory));
+        let mut w = MemoryWarnings::default();
+        assert!(!w.check(1, 10, &q, 0));
+        assert!(!w.soft_reported());
+        assert!(!w.check(1, soft, &q, 1));
+        assert!(w.soft_reported());
+        // The hard limit is reported at once, however recent the last note.
+        assert!(w.check(1, hard, &q, 2));
+        assert!(w.hard_reported());
+        // Back below: only after the quiet time.
+        assert!(!w.check(1, 10, &q, 3));
+        assert!(w.hard_reported() && w.soft_reported());
+        assert!(!w.check(1, 10, &q, 2 + MEM_WARN_MINTIME_MS));
+        assert!(!w.hard_reported());
+        // The soft note clears with the next due check.
+        assert!(!w.check(1, 10, &q, 2 + 2 * MEM_WARN_MINTIME_MS));
+        assert!(!w.soft_reported());
     }
 
     #[test]

@@ -75,3 +75,21 @@ fn node_size_counts_eight_bytes_per_permission() {
     ok(&w.write(d, "v", &"x".repeat(2023)));
     err(&w.write(d, "v", &"x".repeat(2024)), "ENOSPC");
 }
+
+#[test]
+fn long_reply_over_memory_quota_is_enomem() {
+    // C 4.22 `send_reply`: a reply beyond the small default buffer is
+    // refused with ENOMEM when it would reach the memory quota; short
+    // replies (errors included) always go out.
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.write(s, "/big", &"v".repeat(64)));
+    ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
+    ok(&w.write(s, "/small", "v"));
+    ok(&w.args(s, 14, 0, &["/small", "n0", "r5"]));
+    assert_eq!(w.read(d, "/big").body.len(), 64);
+    ok(&w.args(s, 26, 0, &["5", "memory", "50"]));
+    err(&w.read(d, "/big"), "ENOMEM");
+    assert_eq!(w.read(d, "/small").body, b"v");
+}
