@@ -18,7 +18,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ring::decode::{Decoded, Decoder};
 use ring::wire::{Header, MsgType, XENSTORE_PAYLOAD_MAX};
-use store::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform};
+use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
 
 /// Paths the requests pick from (with their relative forms and watch
 /// specials), so that writes, reads and watches meet.
@@ -89,7 +89,7 @@ struct FakeXen {
     /// Connections the engine asked to map, by domain.
     mapped: BTreeMap<u16, ConnId>,
     /// Domain states set by the scenario (absent = running).
-    states: BTreeMap<u16, DomainInfo>,
+    states: BTreeMap<u16, DomainState>,
 }
 
 impl Platform for FakeXen {
@@ -99,6 +99,7 @@ impl Platform for FakeXen {
         domid: DomId,
         _gfn: u64,
         _port: u32,
+        _features: u32,
     ) -> Result<(), MapError> {
         // Domain 7 has no usable ring, to exercise the failure path.
         if domid.0 == 7 {
@@ -113,7 +114,7 @@ impl Platform for FakeXen {
     }
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
-        self.states.get(&domid.0).copied().unwrap_or(DomainInfo::Running)
+        DomainInfo::of_state(self.states.get(&domid.0).copied().unwrap_or(DomainState::Running))
     }
 }
 
@@ -292,11 +293,12 @@ fuzz_target!(|ops: Vec<Op>| {
                 w.send(0, &bytes);
             }
             Op::DomainState { domid, state } => {
-                let info = match state % 4 {
-                    0 => DomainInfo::Running,
-                    1 => DomainInfo::Shutdown,
-                    2 => DomainInfo::Dying,
-                    _ => DomainInfo::Gone,
+                let info = match state % 5 {
+                    0 => DomainState::Running,
+                    1 => DomainState::Shutdown,
+                    2 => DomainState::Dying,
+                    3 => DomainState::Dead,
+                    _ => DomainState::Gone,
                 };
                 w.xen.states.insert(u16::from(1 + domid % 8), info);
                 w.engine.check_domains(w.now_ms, &mut w.xen);

@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
-use store::{ConnId, DomId, DomainInfo, MapError, Platform};
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use store::{ConnId, DomId, DomainInfo, DomainState, MapError, Platform};
 
 use crate::simring::domains::DOMID_FIRST_RESERVED;
 use crate::simring::ring_file::SharedRing;
@@ -35,16 +35,20 @@ pub struct HostPlatform {
     pub simring: Option<Simring>,
     /// Mapped rings by engine connection.
     rings: BTreeMap<ConnId, RingConn>,
-    /// The `server_features` bits written into every mapped page.
-    server_features: u32,
+    /// The `server_features` bits the platform implements itself
+    /// (`RECONNECTION`), added to the engine's per-domain word.
+    own_features: u32,
     /// Ring connections to look at in the next loop round.
     pub pending: BTreeSet<ConnId>,
 }
 
 impl HostPlatform {
-    /// A platform without rings yet.
+    /// A platform without rings yet. Of `server_features` only the bits
+    /// the platform implements itself (`RECONNECTION`) are kept: the rest
+    /// of each page's word comes from the engine, per domain, at mapping.
     pub fn new(simring: Option<Simring>, server_features: u32) -> HostPlatform {
-        HostPlatform { simring, rings: BTreeMap::new(), server_features, pending: BTreeSet::new() }
+        let own_features = server_features & XENSTORE_SERVER_FEATURE_RECONNECTION;
+        HostPlatform { simring, rings: BTreeMap::new(), own_features, pending: BTreeSet::new() }
     }
 
     /// The ring served as `conn`, if it is a ring connection.
@@ -83,6 +87,7 @@ impl Platform for HostPlatform {
         domid: DomId,
         _gfn: u64,
         port: u32,
+        features: u32,
     ) -> Result<(), MapError> {
         let mapped = match &self.simring {
             Some(simring) => simring.map_ring(domid),
@@ -93,7 +98,7 @@ impl Platform for HostPlatform {
             MapError
         })?;
         let page = ring.page();
-        page.set_server_features(self.server_features);
+        page.set_server_features(features | self.own_features);
         if page.connection() == XENSTORE_RECONNECT {
             page.set_connection(XENSTORE_CONNECTED);
         }
@@ -114,9 +119,9 @@ impl Platform for HostPlatform {
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
         match &self.simring {
-            Some(simring) => simring.domain_info(domid),
-            None if domid.0 < DOMID_FIRST_RESERVED => DomainInfo::Running,
-            None => DomainInfo::Gone,
+            Some(simring) => DomainInfo::of_state(simring.domain_state(domid)),
+            None if domid.0 < DOMID_FIRST_RESERVED => DomainInfo::of_state(DomainState::Running),
+            None => DomainInfo::GONE,
         }
     }
 }
@@ -131,9 +136,10 @@ mod tests {
         let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
         guest.page().set_connection(XENSTORE_RECONNECT);
         let simring = Simring::open(dir.path()).unwrap();
-        let mut p = HostPlatform::new(Some(simring), 3);
-        p.map_ring(ConnId(9), DomId(5), 0, 17).unwrap();
-        assert_eq!(guest.page().server_features(), 3);
+        let own = XENSTORE_SERVER_FEATURE_RECONNECTION;
+        let mut p = HostPlatform::new(Some(simring), 3 | own);
+        p.map_ring(ConnId(9), DomId(5), 0, 17, 1).unwrap();
+        assert_eq!(guest.page().server_features(), 1 | own, "engine's word plus our own bits");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
         assert!(p.pending.contains(&ConnId(9)));
         assert_eq!(p.route(DomId(5), 17), Some(ConnId(9)));
@@ -147,9 +153,9 @@ mod tests {
     #[test]
     fn without_simring_rings_are_private_and_domains_run() {
         let mut p = HostPlatform::new(None, 0);
-        p.map_ring(ConnId(1), DomId(2), 0, 1).unwrap();
+        p.map_ring(ConnId(1), DomId(2), 0, 1, 0).unwrap();
         assert!(p.ring(ConnId(1)).is_some());
-        assert_eq!(p.domain_info(DomId(2)), DomainInfo::Running);
-        assert_eq!(p.domain_info(DomId(DOMID_FIRST_RESERVED)), DomainInfo::Gone);
+        assert_eq!(p.domain_info(DomId(2)).state, DomainState::Running);
+        assert_eq!(p.domain_info(DomId(DOMID_FIRST_RESERVED)), DomainInfo::GONE);
     }
 }

@@ -10,7 +10,7 @@
 //! 4.18–4.21 return `-ESRCH`, 4.22+ `-EPERM` for the stub; all mean "gone".
 //! `XEN_DOMINF_dying` means the domain is already dead.
 
-use store::DomainInfo;
+use store::DomainState;
 
 use crate::abi::domctl::*;
 use crate::abi::xen::hypercall as nr;
@@ -48,17 +48,18 @@ pub fn interface_version(xen_version: u32) -> Option<(u32, bool)> {
 }
 
 /// What a getdomaininfo result says about `domid`.
-pub fn classify(domid: u16, result: Result<&XenDomctlGetdomaininfo, Errno>) -> DomainInfo {
+pub fn classify(domid: u16, result: Result<&XenDomctlGetdomaininfo, Errno>) -> DomainState {
     match result {
         // ≤ 4.17 answers for the next existing domain when `domid` is gone.
-        Ok(info) if info.domain != domid => DomainInfo::Gone,
-        Ok(info) if info.flags & XEN_DOMINF_DYING != 0 => DomainInfo::Dying,
-        Ok(info) if info.flags & XEN_DOMINF_SHUTDOWN != 0 => DomainInfo::Shutdown,
-        Ok(_) => DomainInfo::Running,
-        Err(e) if e == ESRCH || e == EPERM => DomainInfo::Gone,
+        Ok(info) if info.domain != domid => DomainState::Gone,
+        // `XEN_DOMINF_dying` is only set once the domain is dead.
+        Ok(info) if info.flags & XEN_DOMINF_DYING != 0 => DomainState::Dead,
+        Ok(info) if info.flags & XEN_DOMINF_SHUTDOWN != 0 => DomainState::Shutdown,
+        Ok(_) => DomainState::Running,
+        Err(e) if e == ESRCH || e == EPERM => DomainState::Gone,
         // Anything else (e.g. `-EACCES` for a wrong interface version) says
         // nothing about the domain: keep it rather than drop a live guest.
-        Err(_) => DomainInfo::Running,
+        Err(_) => DomainState::Running,
     }
 }
 
@@ -95,14 +96,14 @@ mod tests {
     #[test]
     fn classification() {
         let mut i = XenDomctlGetdomaininfo { domain: 5, ..Default::default() };
-        assert_eq!(classify(5, Ok(&i)), DomainInfo::Running);
-        assert_eq!(classify(4, Ok(&i)), DomainInfo::Gone, "4.17 returns the next domain");
+        assert_eq!(classify(5, Ok(&i)), DomainState::Running);
+        assert_eq!(classify(4, Ok(&i)), DomainState::Gone, "4.17 returns the next domain");
         i.flags = XEN_DOMINF_SHUTDOWN;
-        assert_eq!(classify(5, Ok(&i)), DomainInfo::Shutdown);
+        assert_eq!(classify(5, Ok(&i)), DomainState::Shutdown);
         i.flags |= XEN_DOMINF_DYING;
-        assert_eq!(classify(5, Ok(&i)), DomainInfo::Dying);
-        assert_eq!(classify(5, Err(Errno(3))), DomainInfo::Gone);
-        assert_eq!(classify(5, Err(Errno(1))), DomainInfo::Gone);
-        assert_eq!(classify(5, Err(Errno(13))), DomainInfo::Running, "EACCES is our problem");
+        assert_eq!(classify(5, Ok(&i)), DomainState::Dead);
+        assert_eq!(classify(5, Err(Errno(3))), DomainState::Gone);
+        assert_eq!(classify(5, Err(Errno(1))), DomainState::Gone);
+        assert_eq!(classify(5, Err(Errno(13))), DomainState::Running, "EACCES is our problem");
     }
 }

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use ring::page::RingPage;
-use ring::wire::XENSTORE_CONNECTED;
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
 use store::{ConnId, DomId, DomainInfo, MapError, Platform};
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
@@ -44,8 +44,9 @@ pub struct XenPlatform {
     window: Window,
     /// `XEN_DOMCTL_INTERFACE_VERSION` of the running hypervisor.
     domctl_iface: u32,
-    /// Ring features written into every mapped page.
-    server_features: u32,
+    /// The `server_features` bits the platform implements itself
+    /// (`RECONNECTION`), added to the engine's per-domain word.
+    own_features: u32,
     /// Mapped rings.
     conns: BTreeMap<ConnId, RingConn>,
     /// Our local ports of the rings.
@@ -55,12 +56,14 @@ pub struct XenPlatform {
 }
 
 impl XenPlatform {
-    /// A platform mapping rings into `window`.
+    /// A platform mapping rings into `window`. Of `server_features` only
+    /// the bits the platform implements itself (`RECONNECTION`) are kept:
+    /// the rest of each page's word comes from the engine, per domain.
     pub fn new(window: Window, domctl_iface: u32, server_features: u32) -> XenPlatform {
         XenPlatform {
             window,
             domctl_iface,
-            server_features,
+            own_features: server_features & XENSTORE_SERVER_FEATURE_RECONNECTION,
             conns: BTreeMap::new(),
             ports: BTreeMap::new(),
             fresh: Vec::new(),
@@ -111,6 +114,7 @@ impl Platform for XenPlatform {
         domid: DomId,
         _gfn: u64,
         port: u32,
+        features: u32,
     ) -> Result<(), MapError> {
         if self.conns.len() as u64 >= MAX_MAPPED_RINGS || self.conns.contains_key(&conn) {
             log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
@@ -142,7 +146,7 @@ impl Platform for XenPlatform {
         // by the page tables until `unmap_ring` drops this `RingPage` before
         // unmapping; no reference to it is ever created.
         let page = unsafe { RingPage::new(NonNull::new(gpa as *mut u8).ok_or(MapError)?) };
-        page.set_server_features(self.server_features);
+        page.set_server_features(features | self.own_features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
         self.conns.insert(
@@ -178,6 +182,6 @@ impl Platform for XenPlatform {
         if let Err(e) = r {
             log::debug!("getdomaininfo({}): {}", domid.0, e);
         }
-        domctl::classify(domid.0, r.as_ref().map_err(|e| *e))
+        DomainInfo::of_state(domctl::classify(domid.0, r.as_ref().map_err(|e| *e)))
     }
 }

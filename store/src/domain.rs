@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use crate::cnum::atoi;
 use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
-use crate::engine::{ConnId, DomId, DomainInfo, Engine, Platform};
+use crate::engine::{ConnId, DomId, DomainState, Engine, Platform};
 use crate::error::Error;
 use crate::path;
 use crate::perms::{self, Perm, Who};
@@ -135,13 +135,15 @@ impl Engine {
         let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
         if let Some(conn) = existing {
             // Re-introduce: rebind the channel and reset the connection.
+            let features = self.domain_features(domid);
             platform.unmap_ring(conn);
-            platform.map_ring(conn, domid, gfn, port).map_err(|_| Error::Io)?;
+            platform.map_ring(conn, domid, gfn, port, features).map_err(|_| Error::Io)?;
             self.reset_connection(conn);
             return Ok(conn);
         }
+        let features = self.domain_features(domid);
         let conn = self.alloc_conn(domid, false);
-        if platform.map_ring(conn, domid, gfn, port).is_err() {
+        if platform.map_ring(conn, domid, gfn, port, features).is_err() {
             self.conns.remove(&conn);
             return Err(Error::Io);
         }
@@ -247,9 +249,9 @@ impl Engine {
             self.domains.values().filter(|d| d.introduced).map(|d| d.domid).collect();
         let mut notify = false;
         for domid in ids {
-            match platform.domain_info(domid) {
-                DomainInfo::Running => {}
-                DomainInfo::Shutdown => {
+            match platform.domain_info(domid).state {
+                DomainState::Running => {}
+                DomainState::Shutdown => {
                     if let Some(d) = self.domains.get_mut(&domid.0) {
                         if !d.shutdown {
                             d.shutdown = true;
@@ -258,7 +260,7 @@ impl Engine {
                         }
                     }
                 }
-                DomainInfo::Dying | DomainInfo::Gone => {
+                DomainState::Dying | DomainState::Dead | DomainState::Gone => {
                     if self.is_privileged(domid) {
                         continue;
                     }
@@ -274,7 +276,7 @@ impl Engine {
 
     /// Whether the platform knows `domid` (C `find_or_alloc_existing_domain`).
     fn domain_exists(&mut self, domid: DomId, platform: &mut dyn Platform) -> bool {
-        self.domains.contains_key(&domid.0) || platform.domain_info(domid) != DomainInfo::Gone
+        self.domains.contains_key(&domid.0) || platform.domain_info(domid).exists()
     }
 }
 

@@ -31,17 +31,81 @@ pub struct DomId(pub u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u32);
 
-/// What the platform knows about a domain's life.
+/// Where a domain is in its life, as the hypervisor reports it.
+///
+/// `XEN_DOMCTL_getdomaininfo` (≤ 4.20) can tell `Gone`, `Running`,
+/// `Shutdown` (`XEN_DOMINF_shutdown`) and `Dead` (`XEN_DOMINF_dying`, which
+/// Xen sets only once the domain is dead); `XEN_DOMCTL_get_domain_state`
+/// (4.21+) also reports `Dying` (`DOMDYING_dying`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DomainInfo {
+pub enum DomainState {
     /// The domain does not exist (any more).
     Gone,
-    /// Running.
+    /// It exists and has not shut down.
     Running,
-    /// Shut down (or crashed), not yet dying.
+    /// Its shutdown has completed (or it crashed); it is not dying yet.
     Shutdown,
-    /// Dying: its resources are being torn down.
+    /// It is being destroyed (`DOMDYING_dying`): its resources are being
+    /// torn down.
     Dying,
+    /// It is dead (`DOMDYING_dead`): only references held by others keep it.
+    Dead,
+}
+
+/// The capabilities Xen 4.21+ reports for a domain
+/// (`XEN_DOMCTL_GETDOMSTATE_CAP_*`); all `false` before 4.21.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainCaps {
+    /// `CAP_CONTROL`: the control (privileged) domain.
+    pub control: bool,
+    /// `CAP_HARDWARE`: the hardware domain.
+    pub hardware: bool,
+    /// `CAP_XENSTORE`: the xenstore domain.
+    pub xenstore: bool,
+}
+
+/// What the platform knows about one domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// Where it is in its life.
+    pub state: DomainState,
+    /// Xen's per-boot unique id of the domain (4.21+, never reused even
+    /// when the domid is); `None` when the hypervisor does not say.
+    pub unique_id: Option<u64>,
+    /// Its capabilities (4.21+; empty otherwise).
+    pub caps: DomainCaps,
+}
+
+impl DomainInfo {
+    /// A domain that does not exist.
+    pub const GONE: DomainInfo = DomainInfo::of_state(DomainState::Gone);
+
+    /// Info with only a state: no unique id, no capabilities (≤ 4.20).
+    pub const fn of_state(state: DomainState) -> DomainInfo {
+        DomainInfo {
+            state,
+            unique_id: None,
+            caps: DomainCaps { control: false, hardware: false, xenstore: false },
+        }
+    }
+
+    /// Whether the domain exists (in any state but `Gone`).
+    pub fn exists(&self) -> bool {
+        self.state != DomainState::Gone
+    }
+}
+
+/// One answer of [`Platform::next_changed_domain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangedDomain {
+    /// The hypervisor cannot say which domains changed (before 4.21, or a
+    /// platform without the interface): the engine scans its domains.
+    Unsupported,
+    /// No changed domain is left to report.
+    Done,
+    /// `domid` changed since it was last reported; this is its info now
+    /// ([`DomainInfo::GONE`] when it no longer exists).
+    Changed(DomId, DomainInfo),
 }
 
 /// Why a ring could not be mapped.
@@ -51,13 +115,31 @@ pub struct MapError;
 /// What the engine needs from the platform it runs on.
 pub trait Platform {
     /// Maps `domid`'s ring page (grant ref 1; `gfn` is advisory) and binds
-    /// the interdomain event channel `port`, serving it as `conn`.
-    fn map_ring(&mut self, conn: ConnId, domid: DomId, gfn: u64, port: u32)
-        -> Result<(), MapError>;
+    /// the interdomain event channel `port`, serving it as `conn`. Port 0
+    /// means "the port the guest wrote into the page's `evtchn_port`"
+    /// (4.21+ dom0less-style start-up introduction). Before the ring is
+    /// used the platform writes `features` (the engine's
+    /// [`Engine::domain_features`], plus any bit the platform implements
+    /// itself such as `RECONNECTION`) into the page's `server_features`.
+    fn map_ring(
+        &mut self,
+        conn: ConnId,
+        domid: DomId,
+        gfn: u64,
+        port: u32,
+        features: u32,
+    ) -> Result<(), MapError>;
     /// Undoes [`Platform::map_ring`]: unmaps the page, closes the channel.
     fn unmap_ring(&mut self, conn: ConnId);
-    /// The current state of `domid`.
+    /// The current info of `domid`.
     fn domain_info(&mut self, domid: DomId) -> DomainInfo;
+    /// One domain whose state changed since it was last reported (Xen
+    /// 4.21+ `XEN_DOMCTL_get_domain_state(DOMID_INVALID)`), clearing its
+    /// changed mark. The default, for hypervisors without the interface,
+    /// is [`ChangedDomain::Unsupported`].
+    fn next_changed_domain(&mut self) -> ChangedDomain {
+        ChangedDomain::Unsupported
+    }
 }
 
 /// The server features C 4.22 advertises (`XENSTORE_FEATURES`).

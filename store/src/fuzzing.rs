@@ -3,22 +3,22 @@
 
 use alloc::vec::Vec;
 
-use crate::engine::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform};
+use crate::engine::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
 
 /// A platform model: every map succeeds, domain states come from the input.
 #[derive(Default)]
 pub struct FakePlatform {
     /// State reported for every domain by `domain_info`.
-    pub state: Option<DomainInfo>,
+    pub state: Option<DomainState>,
 }
 
 impl Platform for FakePlatform {
-    fn map_ring(&mut self, _: ConnId, _: DomId, _: u64, _: u32) -> Result<(), MapError> {
+    fn map_ring(&mut self, _: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
         Ok(())
     }
     fn unmap_ring(&mut self, _: ConnId) {}
     fn domain_info(&mut self, _: DomId) -> DomainInfo {
-        self.state.unwrap_or(DomainInfo::Running)
+        DomainInfo::of_state(self.state.unwrap_or(DomainState::Running))
     }
 }
 
@@ -50,11 +50,12 @@ pub fn run(data: &[u8]) {
                 }
             }
             12 => {
-                pf.state = Some(match chunk.first().copied().unwrap_or(0) % 4 {
-                    0 => DomainInfo::Running,
-                    1 => DomainInfo::Shutdown,
-                    2 => DomainInfo::Dying,
-                    _ => DomainInfo::Gone,
+                pf.state = Some(match chunk.first().copied().unwrap_or(0) % 5 {
+                    0 => DomainState::Running,
+                    1 => DomainState::Shutdown,
+                    2 => DomainState::Dying,
+                    3 => DomainState::Dead,
+                    _ => DomainState::Gone,
                 });
                 e.check_domains(now, &mut pf);
                 pf.state = None;

@@ -35,5 +35,8 @@ pub mod transaction;
 pub mod tree;
 pub mod watch;
 
-pub use engine::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform, Stats};
+pub use engine::{
+    ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
+    Platform, Stats,
+};
 pub use error::{Error, ProtoError};

@@ -16,7 +16,7 @@ use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
 
 use crate::cnum::atoi;
 use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
-use crate::engine::{DomId, DomainInfo, Engine, Platform};
+use crate::engine::{DomId, Engine, Platform};
 use crate::error::Error;
 use crate::node::{Node, Value};
 use crate::path::{self, Canonical};
@@ -233,7 +233,7 @@ impl Engine {
                 any_ok
             } else {
                 u16::try_from(p.id).is_ok_and(|d| {
-                    self.domains.contains_key(&d) || pf.domain_info(DomId(d)) != DomainInfo::Gone
+                    self.domains.contains_key(&d) || pf.domain_info(DomId(d)).exists()
                 })
             };
             if !exists {

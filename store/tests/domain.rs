@@ -1,7 +1,7 @@
 //! Scenario tests: domain requests (introduce, release, features, reset).
 mod common;
 use common::*;
-use store::{DomId, DomainInfo};
+use store::{DomId, DomainState};
 
 #[test]
 fn introduce_failing_to_map_is_eio_and_leaves_nothing() {
@@ -31,7 +31,7 @@ fn set_and_get_feature() {
     assert_eq!(w.e.domain_features(DomId(7)), 2);
     err(&w.args(s, 24, 0, &["7", "16"]), "EINVAL");
     err(&w.args(s, 24, 0, &["7"]), "EINVAL");
-    w.pf.states.insert(8, DomainInfo::Gone);
+    w.pf.states.insert(8, DomainState::Gone);
     err(&w.args(s, 24, 0, &["8", "2"]), "ENOENT");
     err(&w.one(s, 23, 0, "8"), "ENOENT");
     let g = w.dom(7);

@@ -46,7 +46,7 @@ fn entries_for_missing_domains_are_kept_but_ignored() {
     // even to a domain created later with that id.
     let mut w = World::new();
     let s = w.sock();
-    w.pf.states.insert(9, store::DomainInfo::Gone);
+    w.pf.states.insert(9, store::DomainState::Gone);
     ok(&w.write(s, "/p", "v"));
     err(&w.args(s, 14, 0, &["/p", "r9"]), "ENOENT");
     err(&w.args(s, 14, 0, &["/p", "r65536"]), "ENOENT");

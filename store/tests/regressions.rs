@@ -1,7 +1,7 @@
 //! Hostile-input regressions, named after the XSA they cover.
 mod common;
 use common::*;
-use store::DomainInfo;
+use store::DomainState;
 
 fn home(w: &mut World, s: store::ConnId, d: u16) {
     ok(&w.write(s, &format!("/local/domain/{d}"), ""));
@@ -124,7 +124,7 @@ fn xsa_417_419_483_dead_domain_is_scrubbed() {
     ok(&w.args(s, 14, 0, &["/shared", "n0", "b5"]));
     ok(&w.write(d, "/shared/orphan", "1"));
     ok(&w.write(d, "data", "1"));
-    w.pf.states.insert(5, DomainInfo::Gone);
+    w.pf.states.insert(5, DomainState::Gone);
     w.e.check_domains(0, &mut w.pf);
     err(&w.read(s, "/shared/orphan"), "ENOENT");
     err(&w.read(s, "/local/domain/5"), "ENOENT");
@@ -142,7 +142,7 @@ fn xsa_325_violating_guest_stays_until_dead() {
     let d = w.dom(5);
     w.e.ignore(d);
     assert_eq!(w.e.domain_conn(store::DomId(5)), Some(d));
-    w.pf.states.insert(5, DomainInfo::Dying);
+    w.pf.states.insert(5, DomainState::Dying);
     w.e.check_domains(0, &mut w.pf);
     assert_eq!(w.e.domain_conn(store::DomId(5)), None);
 }

@@ -76,7 +76,7 @@ fn introduce_and_release_special_watches() {
     ok(&w.args(s, 8, 0, &["9", "0", "5"]));
     assert_eq!(w.events(s), vec![("@introduceDomain".into(), "i".into())]);
     assert_eq!(w.one(s, 17, 0, "9").body, b"T\0");
-    w.pf.states.insert(9, store::DomainInfo::Shutdown);
+    w.pf.states.insert(9, store::DomainState::Shutdown);
     w.e.check_domains(0, &mut w.pf);
     let ev = w.events(s);
     assert!(ev.contains(&("@releaseDomain/9".into(), "r9".into())), "{ev:?}");

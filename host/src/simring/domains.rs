@@ -8,26 +8,26 @@
 
 use std::path::Path;
 
-use store::{DomId, DomainInfo};
+use store::{DomId, DomainState};
 
 /// The first reserved domain id (`DOMID_FIRST_RESERVED`, `xen.h`): no domain
 /// at or above it exists.
 pub const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
 
 /// The state of `domid` as the marker files in `dir` describe it.
-pub fn domain_info(dir: &Path, domid: DomId) -> DomainInfo {
+pub fn domain_state(dir: &Path, domid: DomId) -> DomainState {
     if domid.0 >= DOMID_FIRST_RESERVED {
-        return DomainInfo::Gone;
+        return DomainState::Gone;
     }
     let marker = |name: &str| dir.join(format!("{name}-{}", domid.0)).exists();
     if domid.0 != 0 && marker("gone") {
-        DomainInfo::Gone
+        DomainState::Gone
     } else if marker("dying") {
-        DomainInfo::Dying
+        DomainState::Dying
     } else if marker("shutdown") {
-        DomainInfo::Shutdown
+        DomainState::Shutdown
     } else {
-        DomainInfo::Running
+        DomainState::Running
     }
 }
 
@@ -39,16 +39,16 @@ mod tests {
     fn markers_decide_the_state() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert_eq!(domain_info(d, DomId(3)), DomainInfo::Running);
-        assert_eq!(domain_info(d, DomId(DOMID_FIRST_RESERVED)), DomainInfo::Gone);
+        assert_eq!(domain_state(d, DomId(3)), DomainState::Running);
+        assert_eq!(domain_state(d, DomId(DOMID_FIRST_RESERVED)), DomainState::Gone);
         std::fs::write(d.join("shutdown-3"), "3\n").unwrap();
-        assert_eq!(domain_info(d, DomId(3)), DomainInfo::Shutdown);
+        assert_eq!(domain_state(d, DomId(3)), DomainState::Shutdown);
         std::fs::write(d.join("dying-3"), "").unwrap();
-        assert_eq!(domain_info(d, DomId(3)), DomainInfo::Dying);
+        assert_eq!(domain_state(d, DomId(3)), DomainState::Dying);
         std::fs::write(d.join("gone-3"), "").unwrap();
-        assert_eq!(domain_info(d, DomId(3)), DomainInfo::Gone);
+        assert_eq!(domain_state(d, DomId(3)), DomainState::Gone);
         std::fs::write(d.join("gone-0"), "").unwrap();
-        assert_eq!(domain_info(d, DomId(0)), DomainInfo::Running);
-        assert_eq!(domain_info(d, DomId(4)), DomainInfo::Running);
+        assert_eq!(domain_state(d, DomId(0)), DomainState::Running);
+        assert_eq!(domain_state(d, DomId(4)), DomainState::Running);
     }
 }

@@ -53,7 +53,7 @@ impl Simring {
     }
 
     /// The state of `domid` per the marker files.
-    pub fn domain_info(&self, domid: DomId) -> store::DomainInfo {
-        domains::domain_info(&self.dir, domid)
+    pub fn domain_state(&self, domid: DomId) -> store::DomainState {
+        domains::domain_state(&self.dir, domid)
     }
 }

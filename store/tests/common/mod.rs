@@ -2,17 +2,17 @@
 #![allow(dead_code)]
 
 use ring::wire::{Header, HEADER_SIZE};
-use store::{Config, ConnId, DomId, DomainInfo, Engine, MapError, Platform};
+use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
 
 #[derive(Default)]
 pub struct Model {
-    pub states: std::collections::HashMap<u16, DomainInfo>,
+    pub states: std::collections::HashMap<u16, DomainState>,
     pub mapped: Vec<ConnId>,
     pub fail_map: bool,
 }
 
 impl Platform for Model {
-    fn map_ring(&mut self, conn: ConnId, _: DomId, _: u64, _: u32) -> Result<(), MapError> {
+    fn map_ring(&mut self, conn: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
         if self.fail_map {
             return Err(MapError);
         }
@@ -23,7 +23,7 @@ impl Platform for Model {
         self.mapped.retain(|c| *c != conn);
     }
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
-        self.states.get(&domid.0).copied().unwrap_or(DomainInfo::Running)
+        DomainInfo::of_state(self.states.get(&domid.0).copied().unwrap_or(DomainState::Running))
     }
 }
 
