@@ -1,27 +1,22 @@
-//! Domains: introduce, release, resume, set-target, features, quotas, and
-//! the reaction to domain state changes (`VIRQ_DOM_EXC`).
+//! Domains: the per-domain record and the domain requests (introduce,
+//! release, resume, set-target, features, quotas).
 //!
 //! Semantics follow C `domain.c` (4.22): `@introduceDomain` fires on
-//! introduction (not for the privileged domain); `@releaseDomain/<domid>`
-//! fires on the first observed shutdown and, with `@releaseDomain`, when a
-//! domain is released or dies. A dead or released domain loses its
-//! connection, watches and transactions, the nodes it owns (XSA-419,
-//! unless `keep_orphans`, which hands them to the privileged domain), its
-//! entries in every ACL (XSA-417) and its quota usage (XSA-483).
+//! introduction (not for the privileged domain); `XS_RELEASE` forgets a
+//! domain as its death would. Introduction, death and the clean-up rules
+//! live in `lifecycle.rs`.
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use crate::cnum::atoi;
 use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
-use crate::engine::{ConnId, DomId, DomainState, Engine, Platform};
+use crate::engine::{ConnId, DomId, Engine, Platform};
 use crate::error::Error;
 use crate::path;
-use crate::perms::{self, Perm, Who};
+use crate::perms::{self, Perm};
 use crate::quota::{self, Limit, Quota, Quotas, Usage};
 use crate::watch::Match;
-use ring::wire::XsError;
 
 /// `DOMID_SELF`.
 pub const DOMID_SELF: u16 = 0x7FF0;
@@ -34,8 +29,13 @@ pub struct Domain {
     pub conn: Option<ConnId>,
     /// Introduced (has a ring).
     pub introduced: bool,
+    /// Its ring is mapped (cleared when a re-introduction failed to map).
+    pub ring_mapped: bool,
     /// Shutdown already reported.
     pub shutdown: bool,
+    /// Xen's unique id of the domain this record belongs to (4.21+), to
+    /// tell a reused domid from the domain we knew.
+    pub unique_id: Option<u64>,
     /// Server features for this domain.
     pub features: u32,
     /// Its quotas (copied from the global table, changed by SET_QUOTA).
@@ -53,7 +53,9 @@ impl Domain {
             domid,
             conn: None,
             introduced: false,
+            ring_mapped: false,
             shutdown: false,
+            unique_id: None,
             features,
             quotas,
             usage: Usage::default(),
@@ -96,7 +98,13 @@ impl Engine {
     }
 
     /// Fires `@<name>` and/or `@<name>/<domid>` (C `fire_special_watches`).
-    fn fire_special(&mut self, name: &str, domid: DomId, generic: bool, per_domain: bool) {
+    pub(crate) fn fire_special(
+        &mut self,
+        name: &str,
+        domid: DomId,
+        generic: bool,
+        per_domain: bool,
+    ) {
         let Some(perms) = self.tree.get(name).map(|n| n.perms.clone()) else {
             return;
         };
@@ -108,169 +116,6 @@ impl Engine {
             p.push('/');
             p.push_str(core::str::from_utf8(num(domid.0).as_bytes()).unwrap_or("0"));
             self.fire_watches(None, &p, Some(&perms), Match::Depth, None);
-        }
-    }
-
-    /// Introduces `domid`'s ring (platform-initiated, e.g. dom0 at start).
-    pub fn introduce<P: Platform>(
-        &mut self,
-        domid: DomId,
-        gfn: u64,
-        port: u32,
-        platform: &mut P,
-    ) -> Result<ConnId, XsError> {
-        self.introduce_dyn(domid, gfn, port, platform).map_err(Error::xs)
-    }
-
-    fn introduce_dyn(
-        &mut self,
-        domid: DomId,
-        gfn: u64,
-        port: u32,
-        platform: &mut dyn Platform,
-    ) -> Result<ConnId, Error> {
-        if port == 0 {
-            return Err(Error::Inval);
-        }
-        let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
-        if let Some(conn) = existing {
-            // Re-introduce: rebind the channel and reset the connection.
-            let features = self.domain_features(domid);
-            platform.unmap_ring(conn);
-            platform.map_ring(conn, domid, gfn, port, features).map_err(|_| Error::Io)?;
-            self.reset_connection(conn);
-            return Ok(conn);
-        }
-        let features = self.domain_features(domid);
-        let conn = self.alloc_conn(domid, false);
-        if platform.map_ring(conn, domid, gfn, port, features).is_err() {
-            self.conns.remove(&conn);
-            return Err(Error::Io);
-        }
-        let d = self.domain_mut(domid);
-        d.introduced = true;
-        d.shutdown = false;
-        d.conn = Some(conn);
-        if !self.is_privileged(domid) {
-            self.fire_special("@introduceDomain", domid, true, true);
-        }
-        Ok(conn)
-    }
-
-    /// Forgets a domain: connection, watches, transactions, nodes, ACL
-    /// entries and usage; fires `@releaseDomain` (C `destroy_domain`).
-    pub(crate) fn release_domain(&mut self, domid: DomId, platform: &mut dyn Platform) {
-        let conn = self.domains.get(&domid.0).and_then(|d| d.conn);
-        if let Some(c) = conn {
-            self.delete_all_watches(c);
-            self.clear_conn_state(c);
-            self.conns.remove(&c);
-            platform.unmap_ring(c);
-        }
-        self.domain_tree_remove(domid);
-        let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
-        if introduced {
-            self.fire_special("@releaseDomain", domid, true, true);
-        }
-        self.domains.remove(&domid.0);
-        // Drop any SET_TARGET link to the dead domain.
-        for c in self.conns.values_mut() {
-            if c.target == Some(domid) {
-                c.target = None;
-            }
-        }
-    }
-
-    /// Deletes (or hands over) the nodes `domid` owns and removes its
-    /// entries from every ACL (C 4.22 `domain_tree_remove_sub`), walking
-    /// the tree iteratively.
-    fn domain_tree_remove(&mut self, domid: DomId) {
-        let id = u32::from(domid.0);
-        let mut owned: Vec<String> = Vec::new();
-        let mut acl: Vec<String> = Vec::new();
-        let mut stack: Vec<String> = alloc::vec![
-            String::from("/"),
-            String::from("@releaseDomain"),
-            String::from("@introduceDomain")
-        ];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.tree.get(&p) else { continue };
-            let owner = n.perms.first().map(|x| x.id);
-            if owner == Some(id) && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
-                owned.push(p);
-                continue;
-            }
-            if owner == Some(id) || n.perms.iter().skip(1).any(|x| x.id == id) {
-                acl.push(p.clone());
-            }
-            let kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
-            stack.extend(kids.into_iter().rev());
-        }
-        let internal = Req {
-            conn: ConnId(0),
-            who: Who { domid: self.cfg.priv_domid, target: None, privileged: true },
-            tx: None,
-            serial: None,
-        };
-        for p in owned {
-            if self.tree.get(&p).is_some() {
-                let _ = self.rm_node(&internal, &p);
-            }
-        }
-        let priv_id = u32::from(self.cfg.priv_domid.0);
-        for p in acl {
-            let Some(n) = self.tree.get(&p) else { continue };
-            let new: Vec<Perm> = n
-                .perms
-                .iter()
-                .enumerate()
-                .filter(|&(i, x)| i == 0 || x.id != id)
-                .map(
-                    |(i, x)| {
-                        if i == 0 && x.id == id {
-                            Perm { id: priv_id, bits: x.bits }
-                        } else {
-                            *x
-                        }
-                    },
-                )
-                .collect();
-            // ACL clean-up is not a modification transactions conflict
-            // on, so the generation stays.
-            self.tree_set_perms(&p, new.into());
-        }
-    }
-
-    /// Reacts to `VIRQ_DOM_EXC`: reports shutdowns and cleans up dead
-    /// domains.
-    pub fn check_domains<P: Platform>(&mut self, now_ms: u64, platform: &mut P) {
-        self.now_ms = now_ms;
-        let ids: Vec<DomId> =
-            self.domains.values().filter(|d| d.introduced).map(|d| d.domid).collect();
-        let mut notify = false;
-        for domid in ids {
-            match platform.domain_info(domid).state {
-                DomainState::Running => {}
-                DomainState::Shutdown => {
-                    if let Some(d) = self.domains.get_mut(&domid.0) {
-                        if !d.shutdown {
-                            d.shutdown = true;
-                            notify = true;
-                            self.fire_special("@releaseDomain", domid, false, true);
-                        }
-                    }
-                }
-                DomainState::Dying | DomainState::Dead | DomainState::Gone => {
-                    if self.is_privileged(domid) {
-                        continue;
-                    }
-                    self.release_domain(domid, platform);
-                    notify = false;
-                }
-            }
-        }
-        if notify {
-            self.fire_special("@releaseDomain", DomId(0), true, false);
         }
     }
 

@@ -155,6 +155,10 @@ pub const WATCH_EVENT_TIMEOUT_MS: u64 = 20_000;
 pub struct Config {
     /// The privileged (control) domain; socket clients act as it.
     pub priv_domid: DomId,
+    /// Let [`Engine::start_domains`] replace `priv_domid` with the domain
+    /// Xen 4.21+ reports with `CAP_CONTROL`; platforms clear it when the
+    /// privileged domain was configured explicitly.
+    pub discover_priv_domid: bool,
     /// The domain running the store (the stub itself).
     pub store_domid: DomId,
     /// Unread watch events are dropped after this long (0 = never).
@@ -175,6 +179,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             priv_domid: DomId(0),
+            discover_priv_domid: true,
             store_domid: DomId(0),
             watch_event_timeout_ms: WATCH_EVENT_TIMEOUT_MS,
             server_features: DEFAULT_SERVER_FEATURES,

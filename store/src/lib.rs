@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod lifecycle;
 pub mod node;
 pub mod ops;
 pub mod path;

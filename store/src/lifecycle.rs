@@ -1,0 +1,364 @@
+//! Domain lifecycle: introduction, start-up enumeration, the reaction to
+//! `VIRQ_DOM_EXC`, and the clean-up of a domain that is gone.
+//!
+//! Facts from the hypervisor (xen-abi §5, C 4.22 `domain.c`):
+//!
+//! - Up to Xen 4.20 the only per-domain query is `XEN_DOMCTL_getdomaininfo`,
+//!   and `VIRQ_DOM_EXC` does not say which domain changed, so every known
+//!   domain is asked again ([`Platform::domain_info`], O(known domains)).
+//! - Xen 4.21+ keeps a changed-domain bitmap that
+//!   `XEN_DOMCTL_get_domain_state(DOMID_INVALID)` drains one domain at a
+//!   time ([`Platform::next_changed_domain`]): only those domains are
+//!   looked at (O(changed)). Binding `VIRQ_DOM_EXC` marks every existing
+//!   domain, which [`Engine::start_domains`] uses to enumerate them.
+//! - 4.21+ also gives each domain a `unique_id` that Xen never hands out
+//!   twice in a boot, even when a domid is reused.
+//!
+//! Rules, for each domain looked at that has a record here:
+//!
+//! 1. The `unique_id` seen first is remembered (at introduction, or on the
+//!    first report). A different `unique_id` for the same domid means the
+//!    domain we knew died and a new one took its domid: the old one is
+//!    cleaned up as dead before anything else, and the new one starts with
+//!    nothing (the toolstack introduces it as usual).
+//! 2. The first observed shutdown of an introduced domain fires
+//!    `@releaseDomain/<domid>` once, and `@releaseDomain` once per check.
+//!    `XS_RESUME` or a new introduction re-arms it.
+//! 3. A domain that is dying, dead or gone is cleaned up: its ring is
+//!    unmapped (once), its connection with watches, transactions and queued
+//!    output dropped, its nodes deleted wherever they are (XSA-419; with
+//!    `keep_orphans` they are handed to the privileged domain), its entries
+//!    removed from every ACL (XSA-417), and its record with all quota usage
+//!    forgotten (XSA-483). An introduced domain then fires `@releaseDomain`
+//!    and `@releaseDomain/<domid>`. A connection ignored for a protocol
+//!    violation keeps its record until this point (XSA-325).
+//! 4. The privileged domain is never cleaned up this way: the store would
+//!    lose the nodes the whole system relies on (deliberate: C would).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ring::wire::XsError;
+
+use crate::dispatch::Req;
+use crate::engine::{ChangedDomain, ConnId, DomId, DomainInfo, DomainState, Engine, Platform};
+use crate::error::Error;
+use crate::path;
+use crate::perms::{Perm, Who};
+
+/// Most changed-domain reports handled in one [`Engine::check_domains`] or
+/// [`Engine::start_domains`]: Xen reports each of at most 32 752 domids
+/// once per change, so twice that is only reached by a misbehaving
+/// platform, which must not keep the engine looping.
+pub const MAX_CHANGED_PER_CHECK: usize = 65_536;
+
+/// Paths the engine creates at start (`setup_structure`), owned by the
+/// privileged domain.
+pub(crate) const INITIAL_NODES: [&str; 5] =
+    ["/", "/tool", "/tool/xenstored", "@releaseDomain", "@introduceDomain"];
+
+/// What [`Engine::start_domains`] found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StartReport {
+    /// Whether the platform could enumerate domains (Xen 4.21+).
+    pub enumerated: bool,
+    /// The domains introduced, in order.
+    pub introduced: Vec<DomId>,
+    /// The domains whose ring could not be mapped.
+    pub failed: Vec<DomId>,
+}
+
+impl Engine {
+    /// Introduces `domid`'s ring (platform-initiated, e.g. dom0 at start).
+    pub fn introduce<P: Platform>(
+        &mut self,
+        domid: DomId,
+        gfn: u64,
+        port: u32,
+        platform: &mut P,
+    ) -> Result<ConnId, XsError> {
+        if port == 0 {
+            return Err(XsError::Inval);
+        }
+        self.introduce_dyn(domid, gfn, port, platform).map_err(Error::xs)
+    }
+
+    /// Introduces `domid` (`XS_INTRODUCE`, [`Engine::introduce`] or start-up
+    /// enumeration with `port` 0). A second introduction of a live domain
+    /// remaps its ring and resets its connection (C rebinds the channel).
+    pub(crate) fn introduce_dyn(
+        &mut self,
+        domid: DomId,
+        gfn: u64,
+        port: u32,
+        platform: &mut dyn Platform,
+    ) -> Result<ConnId, Error> {
+        let unique_id = platform.domain_info(domid).unique_id;
+        if self.reused(domid, unique_id) {
+            // The record belongs to a previous domain with this domid.
+            self.release_domain(domid, platform);
+        }
+        let features = self.domain_features(domid);
+        let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
+        if let Some(conn) = existing {
+            if self.domains.get(&domid.0).is_some_and(|d| d.ring_mapped) {
+                platform.unmap_ring(conn);
+            }
+            let mapped = platform.map_ring(conn, domid, gfn, port, features).is_ok();
+            if let Some(d) = self.domains.get_mut(&domid.0) {
+                d.ring_mapped = mapped;
+            }
+            if !mapped {
+                // The domain keeps its record and nodes until it dies, but
+                // without a ring it cannot be served.
+                self.ignore(conn);
+                return Err(Error::Io);
+            }
+            self.reset_connection(conn);
+            return Ok(conn);
+        }
+        let conn = self.alloc_conn(domid, false);
+        if platform.map_ring(conn, domid, gfn, port, features).is_err() {
+            self.conns.remove(&conn);
+            return Err(Error::Io);
+        }
+        let d = self.domain_mut(domid);
+        d.introduced = true;
+        d.ring_mapped = true;
+        d.shutdown = false;
+        d.conn = Some(conn);
+        if d.unique_id.is_none() {
+            d.unique_id = unique_id;
+        }
+        if !self.is_privileged(domid) {
+            self.fire_special("@introduceDomain", domid, true, true);
+        }
+        Ok(conn)
+    }
+
+    /// Whether `unique_id` shows that `domid`'s record belongs to an earlier
+    /// domain with the same domid.
+    fn reused(&self, domid: DomId, unique_id: Option<u64>) -> bool {
+        let known = self.domains.get(&domid.0).and_then(|d| d.unique_id);
+        matches!((known, unique_id), (Some(old), Some(new)) if old != new)
+    }
+
+    /// Enumerates the domains that exist when the store starts (Xen 4.21+;
+    /// call once, after `VIRQ_DOM_EXC` is bound and before any socket
+    /// client connects). It learns the privileged domain from `CAP_CONTROL`
+    /// (the first one found, unless [`Config::discover_priv_domid`] is off)
+    /// and the store domain from `CAP_XENSTORE` (the last one found), then
+    /// introduces the privileged domain and every other existing domain
+    /// except the store domain and those already introduced, reading each
+    /// event channel from its ring page (gfn 0, port 0). A failed mapping is
+    /// logged and skipped. Before 4.21 nothing happens: the toolstack
+    /// introduces domains.
+    ///
+    /// [`Config::discover_priv_domid`]: crate::Config::discover_priv_domid
+    pub fn start_domains<P: Platform>(&mut self, platform: &mut P) -> StartReport {
+        let mut report = StartReport::default();
+        let mut found: Vec<(DomId, DomainInfo)> = Vec::new();
+        let mut control: Option<DomId> = None;
+        for _ in 0..MAX_CHANGED_PER_CHECK {
+            match platform.next_changed_domain() {
+                ChangedDomain::Unsupported => return report,
+                ChangedDomain::Done => break,
+                ChangedDomain::Changed(domid, info) => {
+                    report.enumerated = true;
+                    if !info.exists() {
+                        continue;
+                    }
+                    if info.caps.control && control.is_none() {
+                        control = Some(domid);
+                    }
+                    if info.caps.xenstore {
+                        self.cfg.store_domid = domid;
+                    }
+                    found.push((domid, info));
+                }
+            }
+        }
+        if let Some(domid) = control.filter(|_| self.cfg.discover_priv_domid) {
+            self.set_priv_domid(domid);
+        }
+        // The privileged domain first, as C does, so that its records exist
+        // before any other introduction fires `@introduceDomain`.
+        let priv_id = self.cfg.priv_domid;
+        found.sort_by_key(|(d, _)| (*d != priv_id, d.0));
+        for (domid, _) in found {
+            let already = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+            if domid == self.cfg.store_domid || already {
+                continue;
+            }
+            match self.introduce_dyn(domid, 0, 0, platform) {
+                Ok(_) => report.introduced.push(domid),
+                Err(_) => {
+                    log::warn!("cannot introduce existing domain {} at start", domid.0);
+                    report.failed.push(domid);
+                }
+            }
+        }
+        report
+    }
+
+    /// Makes `domid` the privileged domain, handing it the nodes of the
+    /// initial structure that the previous one owned.
+    fn set_priv_domid(&mut self, domid: DomId) {
+        let old = self.cfg.priv_domid;
+        if old == domid {
+            return;
+        }
+        log::info!("privileged domain is {} (CAP_CONTROL)", domid.0);
+        self.cfg.priv_domid = domid;
+        for p in INITIAL_NODES {
+            let Some(n) = self.tree.get(p) else { continue };
+            if n.owner_dom() != old {
+                continue;
+            }
+            let perms = reowned(&n.perms, u32::from(domid.0), None);
+            self.tree_set_perms(p, perms.into());
+        }
+    }
+
+    /// Reacts to `VIRQ_DOM_EXC`: reports shutdowns and cleans up domains
+    /// that are gone (rules in the module documentation).
+    pub fn check_domains<P: Platform>(&mut self, now_ms: u64, platform: &mut P) {
+        self.now_ms = now_ms;
+        let mut notify = false;
+        let mut first = platform.next_changed_domain();
+        if first == ChangedDomain::Unsupported {
+            let ids: Vec<DomId> = self.domains.values().map(|d| d.domid).collect();
+            for domid in ids {
+                let info = platform.domain_info(domid);
+                self.check_domain(domid, info, &mut notify, platform);
+            }
+        } else {
+            for _ in 0..MAX_CHANGED_PER_CHECK {
+                let ChangedDomain::Changed(domid, info) = first else { break };
+                self.check_domain(domid, info, &mut notify, platform);
+                first = platform.next_changed_domain();
+            }
+        }
+        if notify {
+            self.fire_special("@releaseDomain", DomId(0), true, false);
+        }
+    }
+
+    /// Applies the lifecycle rules to one domain.
+    fn check_domain(
+        &mut self,
+        domid: DomId,
+        info: DomainInfo,
+        notify: &mut bool,
+        platform: &mut dyn Platform,
+    ) {
+        if self.is_privileged(domid) {
+            return;
+        }
+        let reused = self.reused(domid, info.unique_id);
+        let Some(d) = self.domains.get_mut(&domid.0) else { return };
+        let introduced = d.introduced;
+        let dead = reused
+            || matches!(info.state, DomainState::Gone | DomainState::Dying | DomainState::Dead);
+        if dead {
+            self.release_domain(domid, platform);
+            if introduced {
+                // The release fired `@releaseDomain` itself.
+                *notify = false;
+            }
+            return;
+        }
+        d.unique_id = d.unique_id.or(info.unique_id);
+        if info.state == DomainState::Shutdown && introduced && !d.shutdown {
+            d.shutdown = true;
+            *notify = true;
+            self.fire_special("@releaseDomain", domid, false, true);
+        }
+    }
+
+    /// Forgets a domain: connection, watches, transactions, nodes, ACL
+    /// entries and usage; fires `@releaseDomain` if it was introduced (C
+    /// `destroy_domain`).
+    pub(crate) fn release_domain(&mut self, domid: DomId, platform: &mut dyn Platform) {
+        let (conn, mapped) =
+            self.domains.get(&domid.0).map_or((None, false), |d| (d.conn, d.ring_mapped));
+        if let Some(c) = conn {
+            self.clear_conn_state(c);
+            self.conns.remove(&c);
+            if mapped {
+                platform.unmap_ring(c);
+            }
+        }
+        self.domain_tree_remove(domid);
+        let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+        self.domains.remove(&domid.0);
+        // Drop any SET_TARGET link to the dead domain.
+        for c in self.conns.values_mut() {
+            if c.target == Some(domid) {
+                c.target = None;
+            }
+        }
+        if introduced {
+            self.fire_special("@releaseDomain", domid, true, true);
+        }
+    }
+
+    /// Deletes (or hands over) the nodes `domid` owns and removes its
+    /// entries from every ACL (C 4.22 `domain_tree_remove_sub`), walking
+    /// the tree iteratively.
+    fn domain_tree_remove(&mut self, domid: DomId) {
+        let id = u32::from(domid.0);
+        let mut owned: Vec<String> = Vec::new();
+        let mut acl: Vec<String> = Vec::new();
+        let mut stack: Vec<String> = alloc::vec![
+            String::from("/"),
+            String::from("@releaseDomain"),
+            String::from("@introduceDomain")
+        ];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.tree.get(&p) else { continue };
+            let owner = n.perms.first().map(|x| x.id);
+            if owner == Some(id) && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
+                owned.push(p);
+                continue;
+            }
+            if owner == Some(id) || n.perms.iter().skip(1).any(|x| x.id == id) {
+                acl.push(p.clone());
+            }
+            let kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
+            stack.extend(kids.into_iter().rev());
+        }
+        let internal = Req {
+            conn: ConnId(0),
+            who: Who { domid: self.cfg.priv_domid, target: None, privileged: true },
+            tx: None,
+            serial: None,
+        };
+        for p in owned {
+            if self.tree.get(&p).is_some() {
+                let _ = self.rm_node(&internal, &p);
+            }
+        }
+        let priv_id = u32::from(self.cfg.priv_domid.0);
+        for p in acl {
+            let Some(n) = self.tree.get(&p) else { continue };
+            let owner =
+                n.perms.first().map_or(priv_id, |o| if o.id == id { priv_id } else { o.id });
+            let new = reowned(&n.perms, owner, Some(id));
+            // ACL clean-up is not a modification transactions conflict
+            // on, so the generation stays.
+            self.tree_set_perms(&p, new.into());
+        }
+    }
+}
+
+/// `perms` with the owner entry's domain replaced by `owner` and, with
+/// `drop`, every other entry naming that domain removed.
+fn reowned(perms: &[Perm], owner: u32, drop: Option<u32>) -> Vec<Perm> {
+    perms
+        .iter()
+        .enumerate()
+        .filter(|&(i, x)| i == 0 || Some(x.id) != drop)
+        .map(|(i, x)| if i == 0 { Perm { id: owner, bits: x.bits } } else { *x })
+        .collect()
+}
