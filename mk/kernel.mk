@@ -2,6 +2,8 @@
 #
 #   make image     build/xenstore-stubdom-rs.elf and build/xenstore-stubdom-rs.gz
 #                  (the .gz is what XENSTORE_DOMAIN_KERNEL points at)
+#   make hostile-guest build/xs-hostile-guest.elf: the PVH test guest that
+#                  kernel/checks/hostile-guest.sh boots under the stub
 #   make kernel-test   the kernel's host unit tests and clippy for both targets
 #
 # The kernel is built for x86_64-unknown-none in release mode with
@@ -14,8 +16,10 @@ KERNEL_GZ := $(BUILD)/xenstore-stubdom-rs.gz
 KERNEL_CARGO_ENV := RUSTFLAGS="-C relocation-model=static" \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_DEBUG=0
 KERNEL_OUT := target/$(KERNEL_TARGET)/release/xenstore-stubdom-rs
+GUEST_ELF := $(BUILD)/xs-hostile-guest.elf
+GUEST_OUT := target/$(KERNEL_TARGET)/release/xs-hostile-guest
 
-.PHONY: image kernel-test
+.PHONY: image hostile-guest kernel-test
 
 image: setup-rust
 	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xenstore-stubdom-rs --release --target $(KERNEL_TARGET)
@@ -23,6 +27,11 @@ image: setup-rust
 	cp $(KERNEL_OUT) $(KERNEL_ELF)
 	gzip -9 -n -c $(KERNEL_ELF) > $(KERNEL_GZ)
 	@echo "image: $(KERNEL_ELF) $$(stat -c %s $(KERNEL_ELF)) bytes, $(KERNEL_GZ) $$(stat -c %s $(KERNEL_GZ)) bytes"
+
+hostile-guest: setup-rust
+	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xs-hostile-guest --release --target $(KERNEL_TARGET)
+	mkdir -p $(BUILD)
+	cp $(GUEST_OUT) $(GUEST_ELF)
 
 kernel-test: setup-rust
 	cargo test -p kernel

@@ -6,10 +6,14 @@
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
 //!    wake-up;
 //! 2. expire watch events when the engine's deadline passed;
-//! 3. give every queued connection one turn: at most one ring's worth of
+//! 3. give every queued connection one turn: first a ring reconnection if
+//!    the guest asked for one (`connection == XENSTORE_RECONNECT`,
+//!    `docs/misc/xenstore-ring.txt`), then at most one ring's worth of
 //!    request bytes in ([`INPUT_BYTES_PER_TURN`]), as many response bytes
 //!    out as fit, one notification. A connection with more input waiting
-//!    goes to the back of the queue, so a busy guest cannot starve others;
+//!    goes to the back of the queue, so a busy guest cannot starve others.
+//!    Bad indices or a protocol violation set the page's `error` field and
+//!    end the ring's service for good (the domain record stays, XSA-325);
 //! 4. queue what the engine reports ready (new output, flow control lifted);
 //! 5. if nothing is queued, arm the timer for the engine's next deadline
 //!    and sleep with `sti; hlt`.
@@ -181,6 +185,12 @@ impl Server {
 
     /// One turn of `conn`; returns true if it has more input waiting.
     fn serve(&mut self, conn: ConnId, now: u64) -> bool {
+        if self.platform.reconnect_requested(conn) {
+            // The engine forgets the connection's partial requests, queued
+            // replies, watches and transactions before the ring restarts.
+            self.engine.reset_connection(conn);
+            self.platform.reconnect(conn);
+        }
         let mut notify = false;
         let mut budget = INPUT_BYTES_PER_TURN;
         let mut buf = [0u8; XENSTORE_RING_SIZE];

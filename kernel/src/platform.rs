@@ -7,14 +7,16 @@
 //! xenstore page, granted to the xenstore domain by the toolstack (for dom0,
 //! by dom0's kernel in `IOCTL_XENBUS_BACKEND_SETUP`). After mapping, the
 //! server writes `server_features`, marks the ring connected and notifies
-//! the guest, as C xenstored 4.21+ does on introduction.
+//! the guest, as C xenstored 4.21+ does on introduction (a page that still
+//! says `XENSTORE_RECONNECT`, as dom0less guests' pages do, is switched to
+//! connected the same way).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use ring::page::RingPage;
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
 use store::{ConnId, DomId, DomainInfo, MapError, Platform};
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
@@ -87,6 +89,27 @@ impl XenPlatform {
         if let Some(rc) = self.conns.get_mut(&conn) {
             rc.dead = true;
             rc.page.set_error(code);
+            let _ = evtchn::send(rc.port);
+        }
+    }
+
+    /// True when the guest of `conn`, still served, asks for a ring
+    /// reconnection (`connection == XENSTORE_RECONNECT`).
+    pub fn reconnect_requested(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|rc| !rc.dead && rc.page.connection() == XENSTORE_RECONNECT)
+    }
+
+    /// The server's half of a ring reconnection, once the engine has reset
+    /// the connection: zero the indices, then set `connection` back to
+    /// `XENSTORE_CONNECTED` (the guest reads nothing else until then) and
+    /// notify the guest.
+    pub fn reconnect(&mut self, conn: ConnId) {
+        if let Some(rc) = self.conns.get(&conn) {
+            log::info!("domain {} reconnects its ring", rc.domid);
+            rc.page.reset_indices();
+            rc.page.set_connection(XENSTORE_CONNECTED);
             let _ = evtchn::send(rc.port);
         }
     }

@@ -1,63 +1,28 @@
-//! The boot sequence, from long mode to the main loop.
-//!
-//! Order matters: the hypercall page comes first (everything else is a
-//! hypercall), then the start info is copied (the heap may reuse its RAM),
-//! then logging, heap, shared info, interrupts and event channels. The
-//! console lines the boot tests grep are printed whatever the log level:
-//! `Xen version X.Y`, `domctl interface version 0xNN`, `heap N KiB`,
-//! `ready in N ms`.
+//! The stub's boot sequence: the common bring-up ([`crate::setup`]), then
+//! the domctl interface version, the VIRQs, the engine and dom0's
+//! connection, then the main loop. The console lines the boot tests grep
+//! are printed whatever the log level: `Xen version X.Y`, `domctl interface
+//! version 0xNN`, `heap N KiB`, `ready in N ms`.
 
+use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
 use store::{Config, DomId, Engine};
 
-use crate::abi::sched::SHUTDOWN_CRASH;
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
-use crate::main_loop::{Clock, Server, Virqs};
-use crate::memmap::{self, PAGE_SIZE};
+use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
+use crate::setup::{bring_up, fatal, Booted};
 use crate::shared_info::Shared;
-use crate::window::Window;
-use crate::{
-    cmdline, console, console_line, cpu, domctl, evtchn, heap, hypercall, idt, logger, start_info,
-    time, xen,
-};
+use crate::{cmdline, console_line, cpu, domctl, evtchn, heap, time};
 
-extern "C" {
-    static __image_start: u8;
-    static __image_end: u8;
-}
-
-/// Prints a fatal boot error and crashes the domain.
-fn fatal(what: core::fmt::Arguments<'_>) -> ! {
-    console_line!("FATAL: {}", what);
-    xen::shutdown(SHUTDOWN_CRASH)
-}
+/// The image name the console markers start with.
+const NAME: &str = "xenstore-stubdom-rs";
 
 /// Boots the stub and serves xenstore forever.
 pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
-    console::write(b"xenstore-stubdom-rs: entered long mode\n");
-    let Some(xen_cpuid) = hypercall::detect() else {
-        console::write(b"FATAL: not running on Xen (no Xen CPUID leaves)\n");
-        loop {
-            cpu::sti_hlt_cli();
-        }
-    };
-    hypercall::install(&xen_cpuid);
-
-    // SAFETY: `start_info_paddr` is the %ebx of the PVH entry and the low
-    // 4 GiB are identity-mapped by the boot page tables.
-    let boot = match unsafe { start_info::read(start_info_paddr) } {
-        Ok(b) => b,
-        Err(e) => fatal(format_args!("bad hvm_start_info at {start_info_paddr:#x}: {e:?}")),
-    };
+    let Booted { boot, xen_version: version, domid, shared, window, clock } =
+        bring_up(NAME, start_info_paddr);
     let opts = cmdline::parse(&boot.cmdline);
-    logger::init(opts.log_level);
-    if let Err(e) = console::init_ring() {
-        log::warn!("no PV console ring: {}", e);
-    }
-
-    let version = xen::version();
     let (major, minor) = (version >> 16, version & 0xffff);
-    console_line!("xenstore-stubdom-rs: Xen version {}.{}", major, minor);
     let iface = match domctl::interface_version(version) {
         Some((iface, guessed)) => {
             if guessed {
@@ -69,71 +34,10 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             "Xen {major}.{minor} is older than 4.14, which this stub does not support"
         )),
     };
-    console_line!("xenstore-stubdom-rs: domctl interface version {:#x}", iface);
-    let domid = xen_cpuid.domid;
-    log::info!(
-        "command line: {:?}{}",
-        boot.cmdline.as_str(),
-        if boot.cmdline_truncated { " (truncated)" } else { "" }
-    );
+    console_line!("{}: domctl interface version {:#x}", NAME, iface);
     for word in &opts.unknown {
         log::warn!("ignoring unknown or invalid option {:?}", word);
     }
-    match domid {
-        Some(d) => log::info!("own domain id {}", d),
-        None => log::warn!("Xen does not report our domain id"),
-    }
-
-    let image =
-        (core::ptr::addr_of!(__image_start) as u64)..(core::ptr::addr_of!(__image_end) as u64);
-    let mut memmap = boot.memmap.clone();
-    if memmap.is_empty() {
-        let mut buf = [Default::default(); start_info::MAX_MEMMAP_ENTRIES];
-        match xen::memory_map(&mut buf) {
-            Ok(n) => memmap.extend(buf.iter().take(n).copied()),
-            Err(e) => log::error!("no memory map from the start info nor from Xen: {}", e),
-        }
-    }
-    log::debug!("memory map {:?}", memmap);
-    let reservation = xen::current_reservation().ok();
-    let layout =
-        match memmap::plan(&memmap, image.clone(), boot.data_end, reservation, opts.heap_max_bytes)
-        {
-            Ok(l) => l,
-            Err(e) => fatal(format_args!(
-                "no usable memory layout: {e:?} (image {image:#x?}, memory map {memmap:?})"
-            )),
-        };
-    let heap_bytes = layout.heap.end - layout.heap.start;
-    let (Ok(heap_start), Ok(heap_len)) =
-        (usize::try_from(layout.heap.start), usize::try_from(heap_bytes))
-    else {
-        fatal(format_args!("heap {:#x?} is not addressable", layout.heap))
-    };
-    // SAFETY: the planned heap is RAM after the image and the start-info
-    // data (already copied), identity-mapped, used by nothing else.
-    unsafe { heap::init(heap_start, heap_len) };
-    console_line!(
-        "xenstore-stubdom-rs: heap {} KiB at {:#x} (image {} KiB, reservation {:?} pages)",
-        heap_bytes / 1024,
-        layout.heap.start,
-        (image.end - image.start) / 1024,
-        reservation
-    );
-
-    // SAFETY: slot 0 of the window is a hole (checked against the memory
-    // map by `plan`), mapped by the boot page tables, and reserved for it.
-    let shared = match unsafe { Shared::map(layout.window.start) } {
-        Ok(s) => s,
-        Err(e) => fatal(format_args!("cannot map shared_info: {e}")),
-    };
-    let window_pages = (layout.window.end - layout.window.start) / PAGE_SIZE - 1;
-    let window = Window::new(layout.window.start + PAGE_SIZE, window_pages);
-    idt::init(shared.upcall_pending_addr());
-    if let Err(e) = idt::enable_upcall() {
-        fatal(format_args!("cannot set the event callback vector: {e}"));
-    }
-    let clock = Clock::new(shared);
 
     let virqs = Virqs {
         dom_exc: evtchn::bind_virq(VIRQ_DOM_EXC)
@@ -161,7 +65,9 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             log::warn!("ignoring unknown quota {}={}", name, value);
         }
     }
-    let server_features = config.server_features;
+    // The kernel serves guest-initiated ring reconnection (see
+    // `main_loop`), which the engine alone cannot offer.
+    let server_features = config.server_features | XENSTORE_SERVER_FEATURE_RECONNECTION;
     let priv_domid = config.priv_domid;
     let mut engine = Engine::new(config);
     let mut platform = XenPlatform::new(window, iface, server_features);
@@ -176,11 +82,7 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
     }
 
     let boot_ms = clock_ms_since(&shared, boot_tsc);
-    console_line!(
-        "xenstore-stubdom-rs: ready in {} ms (heap free {} KiB)",
-        boot_ms,
-        heap::free() / 1024
-    );
+    console_line!("{}: ready in {} ms (heap free {} KiB)", NAME, boot_ms, heap::free() / 1024);
     Server::new(engine, platform, shared, clock, virqs).run()
 }
 

@@ -10,6 +10,10 @@ pub const HVMOP_GET_PARAM: usize = 1;
 
 /// `HVM_PARAM_CALLBACK_IRQ`: how event upcalls are delivered.
 pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+/// `HVM_PARAM_STORE_PFN`: GFN of the xenstore ring page.
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+/// `HVM_PARAM_STORE_EVTCHN`: local port of the xenstore event channel.
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
 /// `HVM_PARAM_CONSOLE_PFN`: GFN of the PV console ring.
 pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
 /// `HVM_PARAM_CONSOLE_EVTCHN`: local port of the PV console.

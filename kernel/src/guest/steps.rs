@@ -1,0 +1,202 @@
+//! The hostile test guest's checks, in order, over any [`Link`].
+//!
+//! Well-behaved requests first (its own `domid`, a write under its home, a
+//! write outside it refused with `EACCES`, a watch firing), then a ring
+//! reconnection (`docs/misc/xenstore-ring.txt`: a half-sent request and the
+//! watch must be gone, requests must work again), then one violation that
+//! must end the service for good: inconsistent indices
+//! (`XENSTORE_ERROR_RINGIDX`) or a header announcing more than
+//! `XENSTORE_PAYLOAD_MAX` bytes (`XENSTORE_ERROR_PROTO`).
+
+use alloc::format;
+use alloc::string::String;
+
+use ring::page::RawIndices;
+use ring::wire::{
+    XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX,
+    XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION,
+};
+use ring::{Header, MsgType};
+
+use super::client::{Client, ClientError, Link, Reply};
+
+/// How long a request may take before the step fails.
+pub const REPLY_TIMEOUT_MS: u64 = 5_000;
+/// How long the guest listens to be sure nothing arrives.
+pub const SILENCE_MS: u64 = 2_000;
+
+/// The violation that ends the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// `req_prod - req_cons` beyond the ring size.
+    BadIndex,
+    /// A header with `len = XENSTORE_PAYLOAD_MAX + 1`.
+    Oversize,
+}
+
+impl Violation {
+    /// The violation chosen by the command line: `oversize` anywhere in it
+    /// picks [`Violation::Oversize`].
+    pub fn from_cmdline(cmdline: &str) -> Violation {
+        if cmdline.split_ascii_whitespace().any(|w| w == "oversize") {
+            Violation::Oversize
+        } else {
+            Violation::BadIndex
+        }
+    }
+}
+
+/// One step's verdict: `Err` carries what went wrong.
+pub type Verdict = Result<(), String>;
+
+/// Runs every step, reporting each with `report(name, verdict)`.
+pub fn run<L: Link>(
+    c: &mut Client<L>,
+    domid: u16,
+    violation: Violation,
+    report: &mut dyn FnMut(&str, &Verdict),
+) {
+    let mut step = |name: &str, v: Verdict| report(name, &v);
+    step("features", features(c));
+    step("read-domid", read_domid(c, domid));
+    step("write-home", write_home(c));
+    step("eacces-outside", eacces_outside(c));
+    step("watch-fires", watch_fires(c));
+    step("reconnect", reconnect(c, domid));
+    step("reconnect-dropped-watch", dropped_watch(c));
+    match violation {
+        Violation::BadIndex => step("bad-index", bad_index(c)),
+        Violation::Oversize => step("oversize", oversize(c)),
+    }
+    step("no-more-service", no_more_service(c));
+}
+
+fn features<L: Link>(c: &mut Client<L>) -> Verdict {
+    let f = c.page().server_features();
+    let want = XENSTORE_SERVER_FEATURE_RECONNECTION | XENSTORE_SERVER_FEATURE_ERROR;
+    check(f & want == want, || format!("server_features {f:#x} lacks {want:#x}"))
+}
+
+fn read_domid<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
+    let r = ok(c.request(MsgType::Read, b"domid\0", REPLY_TIMEOUT_MS))?;
+    let want = format!("{domid}");
+    check(r.payload == want.as_bytes(), || format!("domid reads {:?}, not {want}", text(&r)))
+}
+
+fn write_home<L: Link>(c: &mut Client<L>) -> Verdict {
+    ok(c.request(MsgType::Write, b"data/hostile\0ok", REPLY_TIMEOUT_MS))?;
+    let r = ok(c.request(MsgType::Read, b"data/hostile\0", REPLY_TIMEOUT_MS))?;
+    check(r.payload == b"ok", || format!("read back {:?}", text(&r)))
+}
+
+fn eacces_outside<L: Link>(c: &mut Client<L>) -> Verdict {
+    let r = reply(c.request(MsgType::Write, b"/local/domain/0/hostile\0x", REPLY_TIMEOUT_MS))?;
+    check(r.error() == Some(b"EACCES"), || format!("write outside home answered {}", describe(&r)))
+}
+
+fn watch_fires<L: Link>(c: &mut Client<L>) -> Verdict {
+    ok(c.request(MsgType::Watch, b"data/w\0tok\0", REPLY_TIMEOUT_MS))?;
+    // Registering fires one event for the watched path itself.
+    expect_event(c, "registration")?;
+    ok(c.request(MsgType::Write, b"data/w\0one", REPLY_TIMEOUT_MS))?;
+    expect_event(c, "write")
+}
+
+fn reconnect<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
+    // Half a request header: the reconnection must throw it away, or the
+    // next request would be misframed.
+    let half = Header { ty: MsgType::Read as u32, req_id: 99, tx_id: 0, len: 6 }.to_bytes();
+    c.send_raw(half.get(..8).unwrap_or_default(), REPLY_TIMEOUT_MS)
+        .map_err(|e| format!("cannot send a partial header: {e:?}"))?;
+    if !c.reconnect(REPLY_TIMEOUT_MS) {
+        return Err(String::from("connection never went back to 0"));
+    }
+    let idx = c.page().raw_indices();
+    check(idx == RawIndices::default(), || format!("indices after reconnection: {idx:?}"))?;
+    read_domid(c, domid)
+}
+
+fn dropped_watch<L: Link>(c: &mut Client<L>) -> Verdict {
+    ok(c.request(MsgType::Write, b"data/w\0two", REPLY_TIMEOUT_MS))?;
+    match c.next_event(SILENCE_MS) {
+        Err(ClientError::Timeout) => Ok(()),
+        Ok(e) => Err(format!("the watch survived the reconnection: event {:?}", lossy(&e))),
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+fn bad_index<L: Link>(c: &mut Client<L>) -> Verdict {
+    let mut idx = c.page().raw_indices();
+    idx.req_prod = idx.req_cons.wrapping_add(2 * 1024);
+    c.page().set_raw_indices(idx);
+    c.link().notify();
+    expect_error(c, XENSTORE_ERROR_RINGIDX)?;
+    // Make our own side consistent again for the last step.
+    let mut idx = c.page().raw_indices();
+    idx.req_prod = idx.req_cons;
+    c.page().set_raw_indices(idx);
+    Ok(())
+}
+
+fn oversize<L: Link>(c: &mut Client<L>) -> Verdict {
+    let len = u32::try_from(XENSTORE_PAYLOAD_MAX + 1).unwrap_or(u32::MAX);
+    let h = Header { ty: MsgType::Write as u32, req_id: 7, tx_id: 0, len }.to_bytes();
+    c.send_raw(&h, REPLY_TIMEOUT_MS).map_err(|e| format!("cannot send the header: {e:?}"))?;
+    expect_error(c, XENSTORE_ERROR_PROTO)
+}
+
+fn no_more_service<L: Link>(c: &mut Client<L>) -> Verdict {
+    match c.request(MsgType::Read, b"domid\0", SILENCE_MS) {
+        Err(ClientError::Timeout) => Ok(()),
+        Ok(r) => Err(format!("still served: {}", describe(&r))),
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+fn expect_event<L: Link>(c: &mut Client<L>, why: &str) -> Verdict {
+    let e = c.next_event(REPLY_TIMEOUT_MS).map_err(|e| format!("no event on {why}: {e:?}"))?;
+    check(e == b"data/w\0tok\0", || format!("event on {why}: {:?}", lossy(&e)))
+}
+
+fn expect_error<L: Link>(c: &mut Client<L>, code: u32) -> Verdict {
+    let seen = c.wait_for(REPLY_TIMEOUT_MS, |p| p.error() != 0);
+    let got = c.page().error();
+    check(seen && got == code, || format!("error field {got}, expected {code}"))
+}
+
+/// A reply that is not an error.
+fn ok(r: Result<Reply, ClientError>) -> Result<Reply, String> {
+    let r = reply(r)?;
+    match r.error() {
+        Some(_) => Err(format!("answered {}", describe(&r))),
+        None => Ok(r),
+    }
+}
+
+/// Any reply.
+fn reply(r: Result<Reply, ClientError>) -> Result<Reply, String> {
+    r.map_err(|e| format!("no reply: {e:?}"))
+}
+
+fn check(cond: bool, why: impl FnOnce() -> String) -> Verdict {
+    if cond {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+fn describe(r: &Reply) -> String {
+    match r.error() {
+        Some(e) => format!("error {:?}", lossy(e)),
+        None => format!("type {} {:?}", r.header.ty, text(r)),
+    }
+}
+
+fn text(r: &Reply) -> String {
+    lossy(&r.payload)
+}
+
+fn lossy(b: &[u8]) -> String {
+    b.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' }).collect()
+}

@@ -1,0 +1,136 @@
+//! Platform bring-up shared by every PVH image of the project (the stub and
+//! the hostile test guest): from long mode to a kernel with a hypercall
+//! page, console, logger, heap, shared info, interrupts and a clock.
+//!
+//! Order matters: the hypercall page comes first (everything else is a
+//! hypercall), then the start info is copied (the heap may reuse its RAM),
+//! then logging, heap, shared info and interrupts. The console lines the
+//! boot tests grep are printed whatever the log level, prefixed with the
+//! image's name: `Xen version X.Y` and `heap N KiB`.
+
+use crate::abi::sched::SHUTDOWN_CRASH;
+use crate::main_loop::Clock;
+use crate::memmap::{self, PAGE_SIZE};
+use crate::shared_info::Shared;
+use crate::start_info::BootInfo;
+use crate::window::Window;
+use crate::{cmdline, console, console_line, cpu, heap, hypercall, idt, logger, start_info, xen};
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+}
+
+/// What a booted image has to work with.
+pub struct Booted {
+    /// The start info (command line, memory map).
+    pub boot: BootInfo,
+    /// `XENVER_version`: major in the high 16 bits, minor in the low.
+    pub xen_version: u32,
+    /// Our domain id, when Xen's CPUID leaves report it.
+    pub domid: Option<u16>,
+    /// The mapped shared-info page.
+    pub shared: Shared,
+    /// Free slots for foreign pages (slot 0, the shared info, excluded).
+    pub window: Window,
+    /// Monotonic time from the pvclock.
+    pub clock: Clock,
+}
+
+/// Prints a fatal boot error and crashes the domain.
+pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
+    console_line!("FATAL: {}", what);
+    xen::shutdown(SHUTDOWN_CRASH)
+}
+
+/// Brings the platform up for the image called `name`. The command line's
+/// `--log-level` and `--heap-max` options apply to every image.
+pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
+    console_line!("{}: entered long mode", name);
+    let Some(xen_cpuid) = hypercall::detect() else {
+        console_line!("FATAL: not running on Xen (no Xen CPUID leaves)");
+        loop {
+            cpu::sti_hlt_cli();
+        }
+    };
+    hypercall::install(&xen_cpuid);
+
+    // SAFETY: `start_info_paddr` is the %ebx of the PVH entry and the low
+    // 4 GiB are identity-mapped by the boot page tables.
+    let boot = match unsafe { start_info::read(start_info_paddr) } {
+        Ok(b) => b,
+        Err(e) => fatal(format_args!("bad hvm_start_info at {start_info_paddr:#x}: {e:?}")),
+    };
+    let (log_level, heap_max_bytes) = {
+        let opts = cmdline::parse(&boot.cmdline);
+        (opts.log_level, opts.heap_max_bytes)
+    };
+    logger::init(log_level);
+    if let Err(e) = console::init_ring() {
+        log::warn!("no PV console ring: {}", e);
+    }
+
+    let xen_version = xen::version();
+    console_line!("{}: Xen version {}.{}", name, xen_version >> 16, xen_version & 0xffff);
+    log::info!(
+        "command line: {:?}{}",
+        boot.cmdline.as_str(),
+        if boot.cmdline_truncated { " (truncated)" } else { "" }
+    );
+    match xen_cpuid.domid {
+        Some(d) => log::info!("own domain id {}", d),
+        None => log::warn!("Xen does not report our domain id"),
+    }
+
+    let image =
+        (core::ptr::addr_of!(__image_start) as u64)..(core::ptr::addr_of!(__image_end) as u64);
+    let mut memmap = boot.memmap.clone();
+    if memmap.is_empty() {
+        let mut buf = [Default::default(); start_info::MAX_MEMMAP_ENTRIES];
+        match xen::memory_map(&mut buf) {
+            Ok(n) => memmap.extend(buf.iter().take(n).copied()),
+            Err(e) => log::error!("no memory map from the start info nor from Xen: {}", e),
+        }
+    }
+    log::debug!("memory map {:?}", memmap);
+    let reservation = xen::current_reservation().ok();
+    let layout =
+        match memmap::plan(&memmap, image.clone(), boot.data_end, reservation, heap_max_bytes) {
+            Ok(l) => l,
+            Err(e) => fatal(format_args!(
+                "no usable memory layout: {e:?} (image {image:#x?}, memory map {memmap:?})"
+            )),
+        };
+    let heap_bytes = layout.heap.end - layout.heap.start;
+    let (Ok(heap_start), Ok(heap_len)) =
+        (usize::try_from(layout.heap.start), usize::try_from(heap_bytes))
+    else {
+        fatal(format_args!("heap {:#x?} is not addressable", layout.heap))
+    };
+    // SAFETY: the planned heap is RAM after the image and the start-info
+    // data (already copied), identity-mapped, used by nothing else.
+    unsafe { heap::init(heap_start, heap_len) };
+    console_line!(
+        "{}: heap {} KiB at {:#x} (image {} KiB, reservation {:?} pages)",
+        name,
+        heap_bytes / 1024,
+        layout.heap.start,
+        (image.end - image.start) / 1024,
+        reservation
+    );
+
+    // SAFETY: slot 0 of the window is a hole (checked against the memory
+    // map by `plan`), mapped by the boot page tables, and reserved for it.
+    let shared = match unsafe { Shared::map(layout.window.start) } {
+        Ok(s) => s,
+        Err(e) => fatal(format_args!("cannot map shared_info: {e}")),
+    };
+    let window_pages = (layout.window.end - layout.window.start) / PAGE_SIZE - 1;
+    let window = Window::new(layout.window.start + PAGE_SIZE, window_pages);
+    idt::init(shared.upcall_pending_addr());
+    if let Err(e) = idt::enable_upcall() {
+        fatal(format_args!("cannot set the event callback vector: {e}"));
+    }
+    let clock = Clock::new(shared);
+    Booted { boot, xen_version, domid: xen_cpuid.domid, shared, window, clock }
+}
