@@ -34,7 +34,7 @@ pub struct Client {
     /// Its engine connection.
     pub conn: ConnId,
     /// Bytes read but not yet consumed by the engine.
-    pub inbuf: Vec<u8>,
+    pub inbuf: InBuf,
     /// The socket may have bytes to read (no `WouldBlock` since the last
     /// readable event).
     pub readable: bool,
@@ -56,25 +56,81 @@ pub enum ReadOutcome {
     Closed,
 }
 
+/// A client's input buffer: a fixed [`SOCKET_READ_BYTES`] allocation,
+/// zeroed once when the client connects, holding the pending bytes in
+/// `[start, end)`. Reads go straight into its free tail, so serving a
+/// request costs no per-read clearing or reallocation.
+pub struct InBuf {
+    /// The storage.
+    buf: Box<[u8]>,
+    /// First pending byte.
+    start: usize,
+    /// One past the last pending byte.
+    end: usize,
+}
+
+impl InBuf {
+    /// An empty buffer.
+    fn new() -> InBuf {
+        InBuf { buf: vec![0; SOCKET_READ_BYTES].into_boxed_slice(), start: 0, end: 0 }
+    }
+
+    /// Number of pending bytes.
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether no bytes are pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pending bytes.
+    pub fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// Drops the first `n` pending bytes (the engine took them).
+    pub fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// The free tail, after moving pending bytes to the front.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end = self.len();
+            self.start = 0;
+        }
+        self.buf.get_mut(self.end..).unwrap_or(&mut [])
+    }
+
+    /// Marks `n` bytes of the free tail as filled.
+    fn filled(&mut self, n: usize) {
+        self.end = self.end.saturating_add(n).min(self.buf.len());
+    }
+}
+
 impl Client {
     /// Reads once, filling at most the free part of the input buffer.
     pub fn read_some(&mut self) -> ReadOutcome {
-        let start = self.inbuf.len();
-        let room = SOCKET_READ_BYTES.saturating_sub(start);
-        if !self.readable || room == 0 {
+        if !self.readable {
             return ReadOutcome::Empty;
         }
-        self.inbuf.resize(start.saturating_add(room), 0);
-        let result = match self.inbuf.get_mut(start..) {
-            Some(spare) => self.stream.read(spare),
-            None => Ok(0),
-        };
-        let outcome = match result {
+        let spare = self.inbuf.spare();
+        if spare.is_empty() {
+            return ReadOutcome::Empty;
+        }
+        match self.stream.read(spare) {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
-                self.inbuf.truncate(start.saturating_add(n));
+                self.inbuf.filled(n);
                 self.inbuf_fresh = true;
-                return ReadOutcome::Data;
+                ReadOutcome::Data
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.readable = false;
@@ -85,9 +141,7 @@ impl Client {
                 log::debug!("read from socket client {:?} failed: {e}", self.conn);
                 ReadOutcome::Closed
             }
-        };
-        self.inbuf.truncate(start);
-        outcome
+        }
     }
 
     /// Writes as much of `bytes` as the socket takes: `Ok(n)` bytes were
@@ -140,7 +194,7 @@ impl Clients {
         let client = Client {
             stream,
             conn,
-            inbuf: Vec::with_capacity(SOCKET_READ_BYTES),
+            inbuf: InBuf::new(),
             readable: true,
             writable: true,
             inbuf_fresh: false,

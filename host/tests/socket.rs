@@ -117,7 +117,10 @@ fn sigterm_removes_socket_and_pid_file_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let d = Daemon::start(&["--pid-file", pid_file.to_str().unwrap()]);
-    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The pid file is written right after the socket starts listening.
+    let read_pid = || std::fs::read_to_string(&pid_file).ok()?.trim().parse::<u32>().ok();
+    common::wait_for(|| read_pid().is_some(), "the pid file");
+    let pid = read_pid().unwrap();
     assert_eq!(pid, d.child.id());
     let mut c = d.connect();
     assert_eq!(c.request(XS_WRITE, b"/x\0y"), (XS_WRITE, b"OK\0".to_vec()));

@@ -75,10 +75,8 @@ impl Daemon {
             }
             if client.inbuf_fresh && !client.inbuf.is_empty() {
                 client.inbuf_fresh = false;
-                match self.engine.input(conn, &client.inbuf, now, &mut self.platform) {
-                    Ok(used) => {
-                        client.inbuf.drain(..used.min(client.inbuf.len()));
-                    }
+                match self.engine.input(conn, client.inbuf.data(), now, &mut self.platform) {
+                    Ok(used) => client.inbuf.consume(used),
                     Err(e) => {
                         log::warn!(
                             "socket client {conn:?} violated the protocol ({e:?}); closing it"

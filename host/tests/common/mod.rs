@@ -49,7 +49,9 @@ impl Daemon {
             .spawn()
             .unwrap();
         let daemon = Daemon { child, dir, socket };
-        wait_for(|| daemon.socket.exists(), "the daemon's socket");
+        // The socket file appears at bind(), before listen(): wait until a
+        // connection is accepted, not just for the file.
+        wait_for(|| UnixStream::connect(&daemon.socket).is_ok(), "the daemon's socket");
         daemon
     }
 
