@@ -27,6 +27,8 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod lifecycle;
+#[cfg(any(test, feature = "model"))]
+pub mod model;
 pub mod node;
 pub mod ops;
 pub mod path;
