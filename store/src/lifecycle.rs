@@ -149,7 +149,8 @@ impl Engine {
     /// (the first one found, unless [`Config::discover_priv_domid`] is off)
     /// and the store domain from `CAP_XENSTORE` (the last one found), then
     /// introduces the privileged domain and every other existing domain
-    /// except the store domain and those already introduced, reading each
+    /// except the store domain (unless it is the privileged one, as when no
+    /// domain has `CAP_XENSTORE`) and those already introduced, reading each
     /// event channel from its ring page (gfn 0, port 0). A failed mapping is
     /// logged and skipped. Before 4.21 nothing happens: the toolstack
     /// introduces domains.
@@ -187,7 +188,8 @@ impl Engine {
         found.sort_by_key(|(d, _)| (*d != priv_id, d.0));
         for (domid, _) in found {
             let already = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
-            if domid == self.cfg.store_domid || already {
+            let ourselves = domid == self.cfg.store_domid && domid != priv_id;
+            if ourselves || already {
                 continue;
             }
             match self.introduce_dyn(domid, 0, 0, platform) {

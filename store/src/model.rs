@@ -45,7 +45,7 @@ impl Semantics {
 
 /// How far a domain's destruction has gone (`d->is_dying`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dying {
+enum Teardown {
     /// Alive.
     No,
     /// `DOMDYING_dying`.
@@ -58,7 +58,7 @@ enum Dying {
 #[derive(Clone, Copy, Debug)]
 struct ModelDomain {
     shutdown: bool,
-    dying: Dying,
+    teardown: Teardown,
     unique_id: u64,
     caps: DomainCaps,
     /// The page's `evtchn_port` (0 before 4.21, which has no such field).
@@ -135,7 +135,8 @@ impl HypervisorModel {
             Semantics::GetDomainState421 => 100u32.wrapping_add(u32::from(domid.0)),
             _ => 0,
         };
-        let d = ModelDomain { shutdown: false, dying: Dying::No, unique_id, caps, evtchn_port };
+        let d =
+            ModelDomain { shutdown: false, teardown: Teardown::No, unique_id, caps, evtchn_port };
         self.domains.insert(domid.0, d);
         self.mark(domid);
         unique_id
@@ -152,14 +153,14 @@ impl HypervisorModel {
     /// `domid` starts dying (`domain_kill`): no changed mark yet.
     pub fn kill(&mut self, domid: DomId) {
         if let Some(d) = self.domains.get_mut(&domid.0) {
-            d.dying = Dying::Dying;
+            d.teardown = Teardown::Dying;
         }
     }
 
     /// `domid` is dead (`DOMDYING_dead`) but still referenced.
     pub fn dead(&mut self, domid: DomId) {
         if let Some(d) = self.domains.get_mut(&domid.0) {
-            d.dying = Dying::Dead;
+            d.teardown = Teardown::Dead;
             self.mark(domid);
         }
     }
@@ -200,11 +201,11 @@ impl HypervisorModel {
 
     /// `get_domain_state` of an existing domain.
     fn domain_state(d: &ModelDomain) -> DomainInfo {
-        let state = match d.dying {
-            Dying::Dead => DomainState::Dead,
-            Dying::Dying => DomainState::Dying,
-            Dying::No if d.shutdown => DomainState::Shutdown,
-            Dying::No => DomainState::Running,
+        let state = match d.teardown {
+            Teardown::Dead => DomainState::Dead,
+            Teardown::Dying => DomainState::Dying,
+            Teardown::No if d.shutdown => DomainState::Shutdown,
+            Teardown::No => DomainState::Running,
         };
         DomainInfo { state, unique_id: Some(d.unique_id), caps: d.caps }
     }
@@ -212,8 +213,8 @@ impl HypervisorModel {
     /// `getdomaininfo` flags of an existing domain, as a state: only a
     /// dead domain shows `XEN_DOMINF_dying`.
     fn getdomaininfo_state(d: &ModelDomain) -> DomainState {
-        match d.dying {
-            Dying::Dead => DomainState::Dead,
+        match d.teardown {
+            Teardown::Dead => DomainState::Dead,
             _ if d.shutdown => DomainState::Shutdown,
             _ => DomainState::Running,
         }

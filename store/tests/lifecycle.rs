@@ -1,0 +1,431 @@
+//! Domain lifecycle against the hypervisor model, in every Xen mode it
+//! plays: shutdown and death notifications, the clean-up of a dead domain,
+//! domid reuse, O(changed) work on 4.21+, and start-up enumeration.
+
+use ring::wire::{Header, MsgType, HEADER_SIZE};
+use store::model::{HypervisorModel, Semantics};
+use store::{Config, ConnId, DomId, DomainCaps, Engine, Platform};
+
+/// An engine, the model it runs on, and a clock.
+struct Rig {
+    e: Engine,
+    xen: HypervisorModel,
+    now: u64,
+}
+
+impl Rig {
+    /// A rig playing `s`; on 4.21 `VIRQ_DOM_EXC` is bound first, as the
+    /// stub does at boot.
+    fn new(s: Semantics) -> Rig {
+        Rig::with(s, Config::default())
+    }
+
+    fn with(s: Semantics, cfg: Config) -> Rig {
+        let mut xen = HypervisorModel::new(s);
+        xen.create_with_caps(DomId(0), DomainCaps { control: true, ..Default::default() });
+        xen.bind_virq();
+        Rig { e: Engine::new(cfg), xen, now: 0 }
+    }
+
+    /// Creates domain `d` in the model and introduces it as the toolstack
+    /// would.
+    fn guest(&mut self, d: u16) -> ConnId {
+        self.xen.create(DomId(d));
+        self.e.introduce(DomId(d), 0, 1, &mut self.xen).expect("introduce")
+    }
+
+    fn check(&mut self) {
+        self.now += 1;
+        self.e.check_domains(self.now, &mut self.xen);
+    }
+
+    /// Sends one request and returns the reply's type and body; watch
+    /// events that arrive meanwhile are dropped.
+    fn req(&mut self, c: ConnId, ty: MsgType, args: &[&str]) -> (u32, String) {
+        let mut body = Vec::new();
+        for a in args {
+            body.extend_from_slice(a.as_bytes());
+            body.push(0);
+        }
+        let h = Header { ty: ty as u32, req_id: 7, tx_id: 0, len: body.len() as u32 };
+        let mut bytes = h.to_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        self.e.input(c, &bytes, self.now, &mut self.xen).expect("input");
+        let msgs = self.recv(c);
+        let (ty, body) =
+            msgs.into_iter().find(|(t, _)| *t != MsgType::WatchEvent as u32).expect("reply");
+        (ty, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn ok(&mut self, c: ConnId, ty: MsgType, args: &[&str]) -> String {
+        let (t, body) = self.req(c, ty, args);
+        assert_ne!(t, MsgType::Error as u32, "{ty:?} {args:?}: {body}");
+        body
+    }
+
+    /// Every queued message of `c` as (type, body).
+    fn recv(&mut self, c: ConnId) -> Vec<(u32, Vec<u8>)> {
+        let mut bytes = Vec::new();
+        loop {
+            let out = self.e.output(c).to_vec();
+            if out.is_empty() {
+                break;
+            }
+            self.e.output_done(c, out.len());
+            bytes.extend(out);
+        }
+        let mut msgs = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= HEADER_SIZE {
+            let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
+            let end = HEADER_SIZE + h.len as usize;
+            msgs.push((h.ty, rest[HEADER_SIZE..end].to_vec()));
+            rest = &rest[end..];
+        }
+        msgs
+    }
+
+    /// The paths of the watch events queued on `c`.
+    fn events(&mut self, c: ConnId) -> Vec<String> {
+        self.recv(c)
+            .into_iter()
+            .filter(|(t, _)| *t == MsgType::WatchEvent as u32)
+            .map(|(_, b)| {
+                String::from_utf8_lossy(b.split(|&x| x == 0).next().unwrap()).into_owned()
+            })
+            .collect()
+    }
+
+    /// A dom0 socket client watching `@releaseDomain` and
+    /// `@releaseDomain/<d>` for each of `doms`.
+    fn watcher(&mut self, doms: impl IntoIterator<Item = u16>) -> ConnId {
+        let s = self.e.connect_socket();
+        self.ok(s, MsgType::Watch, &["@releaseDomain", "rel"]);
+        for d in doms {
+            self.ok(s, MsgType::Watch, &[&format!("@releaseDomain/{d}"), "rel"]);
+        }
+        self.events(s);
+        s
+    }
+
+    /// The watch events queued on `c`, sorted.
+    fn sorted_events(&mut self, c: ConnId) -> Vec<String> {
+        let mut ev = self.events(c);
+        ev.sort();
+        ev
+    }
+
+    /// The memory report without the request counters.
+    fn memory(&self) -> String {
+        self.e
+            .memreport()
+            .lines()
+            .filter(|l| !l.starts_with("requests:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Kills `d` the way `s` lets the store see it.
+    fn destroy(&mut self, d: u16) {
+        self.xen.kill(DomId(d));
+        self.xen.dead(DomId(d));
+        self.xen.destroy(DomId(d));
+    }
+}
+
+#[test]
+fn shutdown_fires_release_domain_once() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        r.check();
+        let w = r.watcher([5]);
+        r.guest(5);
+        r.check();
+        assert_eq!(r.events(w), Vec::<String>::new(), "{s:?}: a running domain");
+        r.xen.shutdown(DomId(5));
+        r.check();
+        assert_eq!(r.sorted_events(w), ["@releaseDomain", "@releaseDomain/5"], "{s:?}");
+        r.check();
+        r.xen.shutdown(DomId(5));
+        r.check();
+        assert_eq!(r.events(w), Vec::<String>::new(), "{s:?}: reported once");
+        assert!(r.e.domain_conn(DomId(5)).is_some(), "{s:?}: a shut-down domain stays");
+    }
+}
+
+#[test]
+fn destroy_frees_everything_the_domain_held() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        r.check();
+        let w = r.watcher([5]);
+        r.xen.create(DomId(5));
+        r.ok(w, MsgType::Mkdir, &["/local/domain"]);
+        r.ok(w, MsgType::Write, &["/shared", "x"]);
+        r.ok(w, MsgType::Mkdir, &["/vm"]);
+        let before = r.memory();
+
+        let c = r.e.introduce(DomId(5), 0, 1, &mut r.xen).unwrap();
+        r.ok(w, MsgType::Mkdir, &["/local/domain/5"]);
+        r.ok(w, MsgType::SetPerms, &["/local/domain/5", "n5"]);
+        r.ok(w, MsgType::Mkdir, &["/vm/5"]);
+        r.ok(w, MsgType::SetPerms, &["/vm/5", "n5"]);
+        r.ok(w, MsgType::SetPerms, &["/shared", "n0", "r5"]);
+        r.ok(c, MsgType::Write, &["/local/domain/5/data", "hello"]);
+        r.ok(c, MsgType::Write, &["/vm/5/outside", "there"]);
+        r.ok(c, MsgType::Watch, &["/shared", "t"]);
+        r.ok(c, MsgType::TransactionStart, &[""]);
+        assert!(r.ok(w, MsgType::Control, &["quota", "5"]).contains("nodes"), "{s:?}");
+        assert_ne!(r.memory(), before, "{s:?}");
+        r.events(w);
+
+        r.destroy(5);
+        r.check();
+        assert_eq!(r.sorted_events(w), ["@releaseDomain", "@releaseDomain/5"], "{s:?}");
+        assert_eq!(r.xen.unmap_count(c), 1, "{s:?}: unmapped once");
+        assert!(r.xen.mapped.is_empty(), "{s:?}");
+        assert_eq!(r.req(w, MsgType::Read, &["/local/domain/5/data"]).1, "ENOENT\0", "{s:?}");
+        assert_eq!(r.req(w, MsgType::Read, &["/vm/5"]).1, "ENOENT\0", "{s:?}: outside its home");
+        assert_eq!(r.ok(w, MsgType::GetPerms, &["/shared"]), "n0\0", "{s:?}: ACL entry gone");
+        assert_eq!(r.req(w, MsgType::Control, &["quota", "5"]).1, "ENOENT\0", "{s:?}");
+        assert_eq!(r.ok(w, MsgType::IsDomainIntroduced, &["5"]), "F\0", "{s:?}");
+        r.events(w);
+        assert_eq!(r.memory(), before, "{s:?}: every byte given back");
+
+        // Later checks do not touch it again.
+        r.check();
+        assert_eq!(r.xen.unmap_count(c), 1, "{s:?}");
+        assert_eq!(r.events(w), Vec::<String>::new(), "{s:?}");
+    }
+}
+
+#[test]
+fn reused_domid_is_a_new_domain_on_4_21() {
+    let mut r = Rig::new(Semantics::GetDomainState421);
+    r.check();
+    let w = r.watcher([5]);
+    let c = r.guest(5);
+    r.ok(w, MsgType::Mkdir, &["/local/domain/5"]);
+    r.ok(w, MsgType::SetPerms, &["/local/domain/5", "n5"]);
+    r.ok(c, MsgType::Write, &["/local/domain/5/old", "1"]);
+    r.ok(w, MsgType::SetQuota, &["5", "nodes", "77"]);
+    r.check();
+    r.events(w);
+
+    // Domain 5 dies and a new domain 5 appears before the store looks:
+    // the bitmap reports domid 5 once, running, with a new unique id.
+    r.destroy(5);
+    r.xen.create(DomId(5));
+    r.check();
+    assert_eq!(r.sorted_events(w), ["@releaseDomain", "@releaseDomain/5"]);
+    assert_eq!(r.xen.unmap_count(c), 1);
+    assert_eq!(r.req(w, MsgType::Read, &["/local/domain/5/old"]).1, "ENOENT\0");
+    assert_eq!(r.ok(w, MsgType::IsDomainIntroduced, &["5"]), "F\0");
+
+    // The new domain starts with nothing of the old one.
+    let c2 = r.e.introduce(DomId(5), 0, 1, &mut r.xen).unwrap();
+    assert_ne!(c, c2);
+    assert_eq!(r.ok(w, MsgType::GetQuota, &["5", "nodes"]), "1000\0");
+    let usage = r.ok(w, MsgType::Control, &["quota", "5"]);
+    let nodes = usage.lines().find(|l| l.starts_with("nodes")).unwrap();
+    assert!(nodes.split(':').nth(1).unwrap().trim().starts_with("0 "), "{usage}");
+}
+
+#[test]
+fn reintroducing_a_reused_domid_cleans_up_the_old_domain_first() {
+    let mut r = Rig::new(Semantics::GetDomainState421);
+    r.check();
+    let w = r.watcher([5]);
+    let c = r.guest(5);
+    r.ok(w, MsgType::Mkdir, &["/vm/5"]);
+    r.ok(w, MsgType::SetPerms, &["/vm/5", "n5"]);
+    r.ok(c, MsgType::Watch, &["/vm", "old"]);
+    r.events(w);
+    // The toolstack introduces the new domain 5 before VIRQ_DOM_EXC is seen.
+    r.destroy(5);
+    r.xen.create(DomId(5));
+    let c2 = r.e.introduce(DomId(5), 0, 1, &mut r.xen).unwrap();
+    assert_ne!(c, c2, "a fresh connection");
+    assert_eq!(r.xen.unmap_count(c), 1);
+    let ev = r.events(w);
+    assert!(ev.contains(&"@releaseDomain/5".to_string()), "{ev:?}");
+    assert_eq!(r.req(w, MsgType::Read, &["/vm/5"]).1, "ENOENT\0");
+    // The new domain's record stays through the pending changed report.
+    r.check();
+    assert_eq!(r.e.domain_conn(DomId(5)), Some(c2));
+    assert_eq!(r.xen.unmap_count(c2), 0);
+}
+
+/// A small deterministic shuffle (xorshift), so the test needs no crate.
+fn shuffled(n: u16, mut seed: u64) -> Vec<u16> {
+    let mut v: Vec<u16> = (1..=n).collect();
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+#[test]
+fn a_thousand_domains_die_in_random_order() {
+    const N: u16 = 1000;
+    const BATCH: usize = 10;
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        r.check();
+        let w = r.watcher(1..=N);
+        let before = r.memory();
+        let conns: Vec<ConnId> = (1..=N).map(|d| r.guest(d)).collect();
+        r.check();
+        r.events(w);
+        r.xen.domain_info_calls = 0;
+        r.xen.changed_calls = 0;
+        let order = shuffled(N, 0x2545_f491_4f6c_dd1d);
+        let mut released = 0;
+        for batch in order.chunks(BATCH) {
+            for &d in batch {
+                r.destroy(d);
+            }
+            r.check();
+            let ev = r.events(w);
+            released += ev.iter().filter(|p| p.starts_with("@releaseDomain/")).count();
+            for &d in batch {
+                assert!(ev.contains(&format!("@releaseDomain/{d}")), "{s:?}: {d} in {ev:?}");
+            }
+        }
+        assert_eq!(released, usize::from(N), "{s:?}");
+        for c in &conns {
+            assert_eq!(r.xen.unmap_count(*c), 1, "{s:?}");
+        }
+        assert_eq!(r.memory(), before, "{s:?}");
+        let checks = order.len().div_ceil(BATCH) as u64;
+        if s == Semantics::GetDomainState421 {
+            // One poll per changed domain plus the closing -ENOENT per check.
+            assert_eq!(r.xen.changed_calls, u64::from(N) + checks, "{s:?}");
+            assert_eq!(r.xen.domain_info_calls, 0, "{s:?}");
+        } else {
+            // Every check asks about every domain still known: O(all).
+            assert_eq!(r.xen.changed_calls, checks, "{s:?}");
+            assert!(
+                r.xen.domain_info_calls > 40 * u64::from(N),
+                "{s:?}: {}",
+                r.xen.domain_info_calls
+            );
+        }
+    }
+}
+
+#[test]
+fn start_up_learns_the_control_domain_and_introduces_the_rest() {
+    let mut xen = HypervisorModel::new(Semantics::GetDomainState421);
+    xen.create_with_caps(DomId(1), DomainCaps { xenstore: true, ..Default::default() });
+    xen.create(DomId(2));
+    xen.create_with_caps(DomId(3), DomainCaps { control: true, ..Default::default() });
+    xen.create(DomId(4));
+    xen.bind_virq();
+    let mut e = Engine::new(Config::default());
+    let report = e.start_domains(&mut xen);
+    assert!(report.enumerated);
+    assert_eq!(report.introduced, [DomId(3), DomId(2), DomId(4)], "control domain first");
+    assert!(report.failed.is_empty());
+    assert_eq!(e.config().priv_domid, DomId(3));
+    assert_eq!(e.config().store_domid, DomId(1));
+    assert!(xen.mapping_of(DomId(1)).is_none(), "the store domain is ourselves");
+    let (_, m) = xen.mapping_of(DomId(2)).unwrap();
+    assert_eq!((m.port, m.features), (102, e.domain_features(DomId(2))), "port from the page");
+
+    // The initial nodes belong to the control domain, and it is privileged.
+    let mut r = Rig { e, xen, now: 0 };
+    let s = r.e.connect_socket();
+    assert_eq!(r.ok(s, MsgType::GetPerms, &["/"]), "n3\0");
+    let c3 = r.e.domain_conn(DomId(3)).unwrap();
+    r.ok(c3, MsgType::Write, &["/top", "x"]);
+    let c2 = r.e.domain_conn(DomId(2)).unwrap();
+    assert_eq!(r.req(c2, MsgType::Write, &["/top2", "x"]).1, "EACCES\0");
+    assert_eq!(r.xen.next_changed_domain(), store::ChangedDomain::Done, "drained");
+}
+
+#[test]
+fn start_up_keeps_an_explicit_priv_domid_and_skips_introduced_domains() {
+    let mut xen = HypervisorModel::new(Semantics::GetDomainState421);
+    xen.create_with_caps(DomId(0), DomainCaps { control: true, hardware: true, xenstore: false });
+    xen.create_with_caps(DomId(1), DomainCaps { xenstore: true, ..Default::default() });
+    xen.create_with_caps(DomId(7), DomainCaps { control: true, ..Default::default() });
+    xen.bind_virq();
+    let cfg = Config { discover_priv_domid: false, ..Config::default() };
+    let mut e = Engine::new(cfg);
+    let dom0 = e.introduce(DomId(0), 0, 9, &mut xen).unwrap();
+    let report = e.start_domains(&mut xen);
+    assert_eq!(e.config().priv_domid, DomId(0));
+    assert_eq!(report.introduced, [DomId(7)]);
+    assert_eq!(e.domain_conn(DomId(0)), Some(dom0), "dom0 was already served");
+    assert_eq!(xen.mapping_of(DomId(0)).unwrap().1.port, 9);
+}
+
+#[test]
+fn a_failed_auto_introduce_is_not_fatal() {
+    let mut xen = HypervisorModel::new(Semantics::GetDomainState421);
+    xen.create_with_caps(DomId(0), DomainCaps { control: true, ..Default::default() });
+    xen.create(DomId(4));
+    xen.create(DomId(5));
+    xen.fail_map(DomId(4));
+    xen.bind_virq();
+    let mut e = Engine::new(Config::default());
+    let report = e.start_domains(&mut xen);
+    assert_eq!(report.introduced, [DomId(0), DomId(5)]);
+    assert_eq!(report.failed, [DomId(4)]);
+    assert!(e.domain_conn(DomId(4)).is_none());
+    // The toolstack can still introduce it later.
+    let mut xen2 = HypervisorModel::new(Semantics::GetDomainState421);
+    xen2.create(DomId(4));
+    assert!(e.introduce(DomId(4), 0, 3, &mut xen2).is_ok());
+}
+
+#[test]
+fn start_up_does_nothing_before_4_21() {
+    for s in [Semantics::Getdomaininfo417, Semantics::Getdomaininfo418] {
+        let mut r = Rig::new(s);
+        r.xen.create(DomId(3));
+        let report = r.e.start_domains(&mut r.xen);
+        assert!(!report.enumerated, "{s:?}");
+        assert!(report.introduced.is_empty() && r.xen.mapped.is_empty(), "{s:?}");
+        assert_eq!(r.e.config().priv_domid, DomId(0));
+    }
+}
+
+#[test]
+fn an_ignored_connection_keeps_its_domain_until_it_dies() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        r.check();
+        let w = r.watcher([5]);
+        let c = r.guest(5);
+        r.events(w);
+        // A header announcing more than 4096 payload bytes (XSA-325).
+        let h = Header { ty: MsgType::Read as u32, req_id: 1, tx_id: 0, len: 5000 };
+        assert!(r.e.input(c, &h.to_bytes(), r.now, &mut r.xen).is_err(), "{s:?}");
+        assert!(!r.e.wants_input(c), "{s:?}");
+        r.check();
+        assert_eq!(r.ok(w, MsgType::IsDomainIntroduced, &["5"]), "T\0", "{s:?}");
+        assert_eq!(r.xen.unmap_count(c), 0, "{s:?}");
+        assert_eq!(r.events(w), Vec::<String>::new(), "{s:?}");
+        r.destroy(5);
+        r.check();
+        assert_eq!(r.sorted_events(w), ["@releaseDomain", "@releaseDomain/5"], "{s:?}");
+        assert_eq!(r.xen.unmap_count(c), 1, "{s:?}");
+    }
+}
+
+#[test]
+fn the_page_gets_the_domains_own_features() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        let w = r.e.connect_socket();
+        r.xen.create(DomId(6));
+        r.ok(w, MsgType::SetFeature, &["6", "2"]);
+        let c = r.e.introduce(DomId(6), 0, 1, &mut r.xen).unwrap();
+        assert_eq!(r.xen.mapped[&c].features, 2, "{s:?}");
+    }
+}
