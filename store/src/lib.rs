@@ -43,3 +43,4 @@ pub use engine::{
     Platform, Stats,
 };
 pub use error::{Error, ProtoError};
+pub use lifecycle::StartReport;
