@@ -8,7 +8,10 @@
 //! * `--log-level <off|error|warn|info|debug|trace>` (default `info`);
 //! * `-Q <name>=<value>` / `--quota <name>=<value>`: a global quota;
 //! * `--heap-max <bytes>[K|M]`: cap the heap below what memory allows;
-//! * `--priv-domid <domid>`: the privileged domain (default 0).
+//! * `--priv-domid <domid>`: the privileged domain (default 0);
+//! * `-w watch-event=<seconds>` / `--timeout watch-event=<seconds>`: how
+//!   long an unread watch event is kept (C xenstored's option; default 20,
+//!   0 = forever).
 //!
 //! Options take their value either as the next word or after `=`. Unknown
 //! options and stray words are collected, logged and ignored, as C xenstored
@@ -35,6 +38,8 @@ pub struct Options<'a> {
     pub heap_max_bytes: Option<u64>,
     /// `--priv-domid`.
     pub priv_domid: Option<u16>,
+    /// `-w watch-event=<seconds>`.
+    pub watch_event_timeout_s: Option<u32>,
     /// Options and words we do not understand, or whose value is bad.
     pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
 }
@@ -47,14 +52,15 @@ impl Default for Options<'_> {
             quotas: Vec::new(),
             heap_max_bytes: None,
             priv_domid: None,
+            watch_event_timeout_s: None,
             unknown: Vec::new(),
         }
     }
 }
 
 /// Options that take a value.
-const VALUE_OPTIONS: [&str; 6] =
-    ["--event", "--log-level", "-Q", "--quota", "--heap-max", "--priv-domid"];
+const VALUE_OPTIONS: [&str; 8] =
+    ["--event", "--log-level", "-Q", "--quota", "--heap-max", "--priv-domid", "-w", "--timeout"];
 
 /// Parses `cmdline`.
 pub fn parse(cmdline: &str) -> Options<'_> {
@@ -96,6 +102,10 @@ fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
         }
         "--heap-max" => opts.heap_max_bytes = Some(parse_size(value)?),
         "--priv-domid" => opts.priv_domid = Some(value.parse().ok()?),
+        "-w" | "--timeout" => match value.split_once('=')? {
+            ("watch-event", secs) => opts.watch_event_timeout_s = Some(secs.parse().ok()?),
+            _ => return None,
+        },
         _ => return None,
     }
     Some(())
@@ -152,6 +162,15 @@ mod tests {
         assert_eq!(o.quotas.as_slice(), &[("nodes", 2000), ("watches", 50), ("outstanding", 5)]);
         assert_eq!(o.heap_max_bytes, Some(3 * 1024 * 1024));
         assert_eq!(o.priv_domid, Some(1));
+    }
+
+    #[test]
+    fn watch_event_timeout() {
+        assert_eq!(parse("-w watch-event=3").watch_event_timeout_s, Some(3));
+        assert_eq!(parse("--timeout=watch-event=0").watch_event_timeout_s, Some(0));
+        let o = parse("-w transaction=3 -w watch-event=x");
+        assert_eq!(o.watch_event_timeout_s, None);
+        assert_eq!(o.unknown.len(), 2);
     }
 
     #[test]

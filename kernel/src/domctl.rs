@@ -1,7 +1,16 @@
-//! Domain liveness through `XEN_DOMCTL_getdomaininfo`, the only domctl the
-//! xenstore domain may issue under the default XSM policy.
+//! Domain liveness through the two domctls the xenstore domain may issue
+//! under the default XSM policy (xen-abi §5): `XEN_DOMCTL_get_domain_state`
+//! on Xen 4.21+, `XEN_DOMCTL_getdomaininfo` before.
 //!
-//! Its `interface_version` must equal the running hypervisor's
+//! `get_domain_state` is stable (`interface_version` 0). For one domid it
+//! gives the state bits, the capabilities (control, hardware, xenstore) and
+//! a `unique_id` never reused within a boot; for `DOMID_INVALID` it reports
+//! one domain whose state changed since it was last reported (an all-zero
+//! state if that domain is gone), `-ENOENT` when none is left. Only the
+//! `VIRQ_DOM_EXC` handler may ask the latter, and binding that VIRQ marks
+//! every existing domain as changed, which is how start-up enumerates them.
+//!
+//! `getdomaininfo`'s `interface_version` must equal the running hypervisor's
 //! `XEN_DOMCTL_INTERFACE_VERSION` (else `-EACCES`), so the kernel reads
 //! `XENVER_version` at boot and picks it from the table below
 //! (xen-abi §0; point releases keep their branch's number). The result
@@ -10,10 +19,10 @@
 //! 4.18–4.21 return `-ESRCH`, 4.22+ `-EPERM` for the stub; all mean "gone".
 //! `XEN_DOMINF_dying` means the domain is already dead.
 
-use store::DomainState;
+use store::{ChangedDomain, DomId, DomainCaps, DomainInfo, DomainState};
 
 use crate::abi::domctl::*;
-use crate::abi::xen::hypercall as nr;
+use crate::abi::xen::{hypercall as nr, DOMID_INVALID};
 use crate::hypercall::hypercall;
 use crate::xen::{check, Errno};
 
@@ -21,6 +30,73 @@ use crate::xen::{check, Errno};
 const ESRCH: Errno = Errno(3);
 /// `-EPERM`: what 4.22+ answers the stub for a missing domain.
 const EPERM: Errno = Errno(1);
+/// `-ENOENT`: no changed domain left to report (`get_domain_state`).
+const ENOENT: Errno = Errno(2);
+
+/// The first release with `XEN_DOMCTL_get_domain_state`.
+const GET_DOMAIN_STATE_SINCE: (u32, u32) = (4, 21);
+
+/// How the running Xen is asked about domains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainQuery {
+    /// Xen 4.21+: `XEN_DOMCTL_get_domain_state`, with the changed-domain
+    /// poll.
+    GetDomainState,
+    /// Xen 4.14–4.20: `XEN_DOMCTL_getdomaininfo` with this interface
+    /// version; no poll, the engine scans its domains.
+    GetDomainInfo(u32),
+}
+
+impl DomainQuery {
+    /// The query for `XENVER_version` value `xen_version`, whose domctl
+    /// interface version is `iface`.
+    pub fn for_version(xen_version: u32, iface: u32) -> DomainQuery {
+        if (xen_version >> 16, xen_version & 0xffff) >= GET_DOMAIN_STATE_SINCE {
+            DomainQuery::GetDomainState
+        } else {
+            DomainQuery::GetDomainInfo(iface)
+        }
+    }
+
+    /// The current info of `domid`.
+    pub fn info(self, domid: u16) -> DomainInfo {
+        match self {
+            DomainQuery::GetDomainState => {
+                let r = get_domain_state(domid).map(|(_, s)| s);
+                if let Err(e) = r {
+                    log::debug!("get_domain_state({}): {}", domid, e);
+                }
+                classify_state(r.as_ref().map_err(|e| *e))
+            }
+            DomainQuery::GetDomainInfo(iface) => {
+                let r = getdomaininfo(iface, domid);
+                if let Err(e) = r {
+                    log::debug!("getdomaininfo({}): {}", domid, e);
+                }
+                DomainInfo::of_state(classify(domid, r.as_ref().map_err(|e| *e)))
+            }
+        }
+    }
+
+    /// One domain whose state changed since it was last reported.
+    pub fn next_changed(self) -> ChangedDomain {
+        match self {
+            DomainQuery::GetDomainState => {
+                let r = get_domain_state(DOMID_INVALID);
+                if let Err(e) = r {
+                    if e != ENOENT {
+                        log::warn!(
+                            "get_domain_state(DOMID_INVALID): {}; scanning domains instead",
+                            e
+                        );
+                    }
+                }
+                classify_changed(r)
+            }
+            DomainQuery::GetDomainInfo(_) => ChangedDomain::Unsupported,
+        }
+    }
+}
 
 /// `XEN_DOMCTL_INTERFACE_VERSION` per Xen release `(major, minor)`.
 const DOMCTL_VERSIONS: [((u32, u32), u32); 9] = [
@@ -63,6 +139,60 @@ pub fn classify(domid: u16, result: Result<&XenDomctlGetdomaininfo, Errno>) -> D
     }
 }
 
+/// What a `get_domain_state` result says about one domain.
+pub fn classify_state(result: Result<&XenDomctlGetDomainState, Errno>) -> DomainInfo {
+    let s = match result {
+        Ok(s) if s.state & GETDOMSTATE_STATE_EXIST != 0 => s,
+        // A vanished domain's state is all zero.
+        Ok(_) => return DomainInfo::GONE,
+        Err(e) if e == ESRCH || e == EPERM => return DomainInfo::GONE,
+        // As for getdomaininfo: an error that says nothing about the domain
+        // keeps it.
+        Err(_) => return DomainInfo::of_state(DomainState::Running),
+    };
+    let state = if s.state & GETDOMSTATE_STATE_DEAD != 0 {
+        DomainState::Dead
+    } else if s.state & GETDOMSTATE_STATE_DYING != 0 {
+        DomainState::Dying
+    } else if s.state & GETDOMSTATE_STATE_SHUTDOWN != 0 {
+        DomainState::Shutdown
+    } else {
+        DomainState::Running
+    };
+    let caps = DomainCaps {
+        control: s.caps & GETDOMSTATE_CAP_CONTROL != 0,
+        hardware: s.caps & GETDOMSTATE_CAP_HARDWARE != 0,
+        xenstore: s.caps & GETDOMSTATE_CAP_XENSTORE != 0,
+    };
+    DomainInfo { state, unique_id: Some(s.unique_id), caps }
+}
+
+/// What a `get_domain_state(DOMID_INVALID)` result reports: `-ENOENT`
+/// ends the drain; any other error (e.g. `-EACCES` when we are not the
+/// `VIRQ_DOM_EXC` handler) makes the engine fall back to scanning.
+pub fn classify_changed(result: Result<(u16, XenDomctlGetDomainState), Errno>) -> ChangedDomain {
+    match result {
+        Ok((domid, s)) => ChangedDomain::Changed(DomId(domid), classify_state(Ok(&s))),
+        Err(e) if e == ENOENT => ChangedDomain::Done,
+        Err(_) => ChangedDomain::Unsupported,
+    }
+}
+
+/// Issues `XEN_DOMCTL_get_domain_state` for `domid` (or `DOMID_INVALID`);
+/// returns the domid Xen answered for and its state.
+pub fn get_domain_state(domid: u16) -> Result<(u16, XenDomctlGetDomainState), Errno> {
+    let mut d = XenDomctl {
+        cmd: XEN_DOMCTL_GET_DOMAIN_STATE,
+        interface_version: XEN_DOMCTL_STABLE_INTERFACE,
+        domain: domid,
+        pad: [0; 3],
+        u: XenDomctlStateUnion::default(),
+    };
+    // SAFETY: the domctl hypercall reads and writes one `xen_domctl`.
+    check(unsafe { hypercall(nr::DOMCTL, &mut d as *mut _ as usize, 0, 0, 0, 0) })?;
+    Ok((d.domain, d.u.get_domain_state))
+}
+
 /// Issues `XEN_DOMCTL_getdomaininfo` for `domid` with interface `iface`.
 pub fn getdomaininfo(iface: u32, domid: u16) -> Result<XenDomctlGetdomaininfo, Errno> {
     let mut d = XenDomctl {
@@ -91,6 +221,61 @@ mod tests {
         assert_eq!(interface_version(4 << 16 | 23), Some((0x18, true)));
         assert_eq!(interface_version(5 << 16), Some((0x18, true)));
         assert_eq!(interface_version(4 << 16 | 13), None);
+    }
+
+    #[test]
+    fn query_by_version() {
+        assert_eq!(DomainQuery::for_version(4 << 16 | 17, 0x15), DomainQuery::GetDomainInfo(0x15));
+        assert_eq!(DomainQuery::for_version(4 << 16 | 20, 0x17), DomainQuery::GetDomainInfo(0x17));
+        assert_eq!(DomainQuery::for_version(4 << 16 | 21, 0x17), DomainQuery::GetDomainState);
+        assert_eq!(DomainQuery::for_version(5 << 16, 0x18), DomainQuery::GetDomainState);
+    }
+
+    #[test]
+    fn domain_state_classification() {
+        let mut s = XenDomctlGetDomainState {
+            state: GETDOMSTATE_STATE_EXIST,
+            caps: GETDOMSTATE_CAP_CONTROL | GETDOMSTATE_CAP_HARDWARE,
+            pad0: 0,
+            unique_id: 0x1234,
+        };
+        let i = classify_state(Ok(&s));
+        assert_eq!(i.state, DomainState::Running);
+        assert_eq!(i.unique_id, Some(0x1234));
+        assert_eq!(i.caps, DomainCaps { control: true, hardware: true, xenstore: false });
+        s.state |= GETDOMSTATE_STATE_SHUTDOWN;
+        assert_eq!(classify_state(Ok(&s)).state, DomainState::Shutdown);
+        s.state |= GETDOMSTATE_STATE_DYING;
+        assert_eq!(classify_state(Ok(&s)).state, DomainState::Dying);
+        s.state |= GETDOMSTATE_STATE_DEAD;
+        assert_eq!(classify_state(Ok(&s)).state, DomainState::Dead);
+        s.caps = GETDOMSTATE_CAP_XENSTORE;
+        assert!(classify_state(Ok(&s)).caps.xenstore);
+        let gone = XenDomctlGetDomainState::default();
+        assert_eq!(classify_state(Ok(&gone)), DomainInfo::GONE, "vanished: all zero");
+        assert_eq!(classify_state(Err(ESRCH)), DomainInfo::GONE);
+        assert_eq!(classify_state(Err(EPERM)), DomainInfo::GONE, "4.22 answers the stub EPERM");
+        assert_eq!(classify_state(Err(Errno(13))).state, DomainState::Running);
+    }
+
+    #[test]
+    fn changed_domain_poll() {
+        let s = XenDomctlGetDomainState {
+            state: GETDOMSTATE_STATE_EXIST,
+            caps: 0,
+            pad0: 0,
+            unique_id: 9,
+        };
+        match classify_changed(Ok((3, s))) {
+            ChangedDomain::Changed(DomId(3), i) => assert_eq!(i.unique_id, Some(9)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify_changed(Ok((4, XenDomctlGetDomainState::default()))),
+            ChangedDomain::Changed(DomId(4), DomainInfo::GONE)
+        );
+        assert_eq!(classify_changed(Err(ENOENT)), ChangedDomain::Done);
+        assert_eq!(classify_changed(Err(Errno(13))), ChangedDomain::Unsupported);
     }
 
     #[test]

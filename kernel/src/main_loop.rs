@@ -140,6 +140,10 @@ impl Server {
         let now = self.clock.now_ms();
         logger::set_now_ms(now);
         let mut dom_exc = false;
+        // Whether only the timer woke us: then an expiry below shows the
+        // timer doing its job (the boot checks look for it).
+        let timer_only =
+            !self.ports.is_empty() && self.ports.iter().all(|&p| Some(p) == self.virqs.timer);
         for i in 0..self.ports.len() {
             let Some(&port) = self.ports.get(i) else { break };
             if Some(port) == self.virqs.dom_exc {
@@ -153,7 +157,16 @@ impl Server {
             self.engine.check_domains(now, &mut self.platform);
         }
         if self.engine.next_deadline().is_some_and(|d| d <= now) {
+            let before = self.engine.stats().events_dropped;
             self.engine.tick(now);
+            let dropped = self.engine.stats().events_dropped.saturating_sub(before);
+            if dropped > 0 {
+                log::info!(
+                    "{} unread watch events expired{}",
+                    dropped,
+                    if timer_only { " (timer wake-up)" } else { "" }
+                );
+            }
         }
         self.collect_ready();
         for _ in 0..self.queue.len() {

@@ -17,12 +17,13 @@ use core::ptr::NonNull;
 
 use ring::page::RingPage;
 use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
-use store::{ConnId, DomId, DomainInfo, MapError, Platform};
+use store::{ChangedDomain, ConnId, DomId, DomainInfo, MapError, Platform};
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
+use crate::domctl::DomainQuery;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
-use crate::{domctl, evtchn, gnttab};
+use crate::{evtchn, gnttab};
 
 /// One served guest ring.
 pub struct RingConn {
@@ -44,8 +45,8 @@ pub struct RingConn {
 pub struct XenPlatform {
     /// Slots for ring pages.
     window: Window,
-    /// `XEN_DOMCTL_INTERFACE_VERSION` of the running hypervisor.
-    domctl_iface: u32,
+    /// How domains are looked up on the running hypervisor.
+    query: DomainQuery,
     /// The `server_features` bits the platform implements itself
     /// (`RECONNECTION`), added to the engine's per-domain word.
     own_features: u32,
@@ -61,10 +62,10 @@ impl XenPlatform {
     /// A platform mapping rings into `window`. Of `server_features` only
     /// the bits the platform implements itself (`RECONNECTION`) are kept:
     /// the rest of each page's word comes from the engine, per domain.
-    pub fn new(window: Window, domctl_iface: u32, server_features: u32) -> XenPlatform {
+    pub fn new(window: Window, query: DomainQuery, server_features: u32) -> XenPlatform {
         XenPlatform {
             window,
-            domctl_iface,
+            query,
             own_features: server_features & XENSTORE_SERVER_FEATURE_RECONNECTION,
             conns: BTreeMap::new(),
             ports: BTreeMap::new(),
@@ -155,20 +156,28 @@ impl Platform for XenPlatform {
                 return Err(MapError);
             }
         };
-        let local = match evtchn::bind_interdomain(domid.0, port) {
-            Ok(p) => p,
-            Err(e) => {
-                log::warn!("cannot bind port {} of domain {}: {}", port, domid.0, e);
-                // SAFETY: nothing accessed the page yet; the slot is freed.
-                let _ = unsafe { gnttab::unmap(gpa, handle) };
-                self.window.free(slot);
-                return Err(MapError);
-            }
-        };
         // SAFETY: `gpa` now holds the guest's 4 KiB ring page, identity-mapped
         // by the page tables until `unmap_ring` drops this `RingPage` before
         // unmapping; no reference to it is ever created.
         let page = unsafe { RingPage::new(NonNull::new(gpa as *mut u8).ok_or(MapError)?) };
+        // Port 0: the start-up introduction of Xen 4.21+, where Xen or the
+        // toolstack wrote the guest's port into the page.
+        let port = if port == 0 { page.evtchn_port() } else { port };
+        let bound = if port == 0 {
+            log::warn!("domain {} has no event channel in its ring page", domid.0);
+            None
+        } else {
+            evtchn::bind_interdomain(domid.0, port)
+                .map_err(|e| log::warn!("cannot bind port {} of domain {}: {}", port, domid.0, e))
+                .ok()
+        };
+        let Some(local) = bound else {
+            // SAFETY: `page` is not used on this path any more; the slot is
+            // freed after the unmap.
+            let _ = unsafe { gnttab::unmap(gpa, handle) };
+            self.window.free(slot);
+            return Err(MapError);
+        };
         page.set_server_features(features | self.own_features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
@@ -201,10 +210,10 @@ impl Platform for XenPlatform {
     }
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
-        let r = domctl::getdomaininfo(self.domctl_iface, domid.0);
-        if let Err(e) = r {
-            log::debug!("getdomaininfo({}): {}", domid.0, e);
-        }
-        DomainInfo::of_state(domctl::classify(domid.0, r.as_ref().map_err(|e| *e)))
+        self.query.info(domid.0)
+    }
+
+    fn next_changed_domain(&mut self) -> ChangedDomain {
+        self.query.next_changed()
     }
 }

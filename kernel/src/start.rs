@@ -8,6 +8,7 @@ use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
 use store::{Config, DomId, Engine};
 
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
+use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
@@ -58,6 +59,10 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
     }
     if let Some(p) = opts.priv_domid {
         config.priv_domid = DomId(p);
+        config.discover_priv_domid = false;
+    }
+    if let Some(secs) = opts.watch_event_timeout_s {
+        config.watch_event_timeout_ms = u64::from(secs) * 1000;
     }
     config.hash_seed ^= cpu::rdtsc() ^ boot_tsc.rotate_left(17);
     for &(name, value) in &opts.quotas {
@@ -70,7 +75,9 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
     let server_features = config.server_features | XENSTORE_SERVER_FEATURE_RECONNECTION;
     let priv_domid = config.priv_domid;
     let mut engine = Engine::new(config);
-    let mut platform = XenPlatform::new(window, iface, server_features);
+    let query = DomainQuery::for_version(version, iface);
+    log::info!("domain states from {:?}", query);
+    let mut platform = XenPlatform::new(window, query, server_features);
 
     match opts.event {
         Some(port) => {
@@ -79,6 +86,18 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             }
         }
         None => log::error!("no --event option: domain {} is not served", priv_domid.0),
+    }
+    // Xen 4.21+: introduce the domains that already exist (binding
+    // VIRQ_DOM_EXC above marked them all as changed); the privileged one
+    // was introduced just above on the launcher's port and is skipped.
+    // Before 4.21 this finds nothing: the toolstack introduces guests.
+    let report = engine.start_domains(&mut platform);
+    if report.enumerated {
+        log::info!(
+            "existing domains introduced: {:?}, failed: {:?}",
+            report.introduced,
+            report.failed
+        );
     }
 
     let boot_ms = clock_ms_since(&shared, boot_tsc);

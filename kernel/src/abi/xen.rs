@@ -32,6 +32,8 @@ pub type EvtchnPort = u32;
 
 /// `DOMID_SELF`: "the calling domain" in hypercall arguments.
 pub const DOMID_SELF: DomidT = 0x7FF0;
+/// `DOMID_INVALID`: "no domain"; for `get_domain_state`, "any changed one".
+pub const DOMID_INVALID: DomidT = 0x7FF4;
 
 /// `VIRQ_TIMER`: per-vCPU timer (single-shot timer and `set_timer_op`).
 pub const VIRQ_TIMER: u32 = 0;

@@ -162,6 +162,14 @@ impl<L: Link> Client<L> {
         }
     }
 
+    /// Sleeps `ms` without looking at the ring.
+    pub fn sleep(&mut self, ms: u64) {
+        let deadline = self.link.now_ms().saturating_add(ms);
+        while self.link.now_ms() < deadline {
+            self.link.wait(deadline);
+        }
+    }
+
     /// Asks the server to reconnect the ring (`connection = 1`) and waits up
     /// to `timeout_ms` for it to finish (`connection = 0`).
     pub fn reconnect(&mut self, timeout_ms: u64) -> bool {

@@ -14,7 +14,9 @@
 //! ```
 //!
 //! `oversize` on its command line (`cmdline = "oversize"` in the xl config)
-//! ends the run with an oversized header instead of bad indices.
+//! ends the run with an oversized header instead of bad indices; `expiry`
+//! checks watch-event expiry instead (see [`steps`]), printing
+//! `hostile-guest: flood me` when dom0 should write the watched nodes.
 
 pub mod client;
 pub mod steps;
@@ -31,7 +33,7 @@ use crate::setup::{bring_up, fatal, Booted};
 use crate::shared_info::Shared;
 use crate::{console_line, cpu, evtchn, time, xen};
 use client::{Client, Link};
-use steps::Violation;
+use steps::Mode;
 
 /// The image name of the console lines.
 const NAME: &str = "hostile-guest";
@@ -81,7 +83,7 @@ impl Link for XenLink {
 /// Boots, runs the steps, reports, and idles forever.
 pub fn run(start_info_paddr: u64) -> ! {
     let Booted { boot, domid, shared, clock, .. } = bring_up(NAME, start_info_paddr);
-    let violation = Violation::from_cmdline(&boot.cmdline);
+    let mode = Mode::from_cmdline(&boot.cmdline);
     let Some(domid) = domid else { fatal(format_args!("Xen does not tell us our domain id")) };
     let (pfn, port) =
         match (xen::hvm_get_param(HVM_PARAM_STORE_PFN), xen::hvm_get_param(HVM_PARAM_STORE_EVTCHN))
@@ -108,7 +110,7 @@ pub fn run(start_info_paddr: u64) -> ! {
         domid,
         pfn,
         port,
-        violation
+        mode
     );
     // SAFETY: the store page is a special page of this domain below 4 GiB
     // (checked above), identity-mapped for the life of the kernel; only the
@@ -116,7 +118,7 @@ pub fn run(start_info_paddr: u64) -> ! {
     let page = unsafe { RingPage::new(base) };
     let mut client = Client::new(page, XenLink { port, shared, clock });
     let (mut passed, mut failed) = (0u32, 0u32);
-    steps::run(&mut client, domid, violation, &mut |name, verdict| match verdict {
+    let mut report = |name: &str, verdict: &steps::Verdict| match verdict {
         Ok(()) => {
             passed += 1;
             console_line!("{}: PASS {}", NAME, name);
@@ -125,6 +127,9 @@ pub fn run(start_info_paddr: u64) -> ! {
             failed += 1;
             console_line!("{}: FAIL {}: {}", NAME, name, why);
         }
+    };
+    steps::run(&mut client, domid, mode, &mut report, &mut |text| {
+        console_line!("{}: {}", NAME, text)
     });
     console_line!("{}: {} passed, {} failed", NAME, passed, failed);
     loop {

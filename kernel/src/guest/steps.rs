@@ -7,6 +7,12 @@
 //! must end the service for good: inconsistent indices
 //! (`XENSTORE_ERROR_RINGIDX`) or a header announcing more than
 //! `XENSTORE_PAYLOAD_MAX` bytes (`XENSTORE_ERROR_PROTO`).
+//!
+//! The third mode checks watch-event expiry instead: the guest watches
+//! `data/flood`, says `flood me`, and stops reading its ring while dom0
+//! writes [`FLOOD_EVENTS`] nodes under it; the events that did not fit in
+//! the ring wait in the stub, which must drop them once they are older than
+//! its `-w watch-event=` timeout. Then the guest reads what is left.
 
 use alloc::format;
 use alloc::string::String;
@@ -25,23 +31,35 @@ pub const REPLY_TIMEOUT_MS: u64 = 5_000;
 /// How long the guest listens to be sure nothing arrives.
 pub const SILENCE_MS: u64 = 2_000;
 
-/// The violation that ends the run.
+/// How many nodes dom0 writes under `data/flood` in the expiry mode.
+pub const FLOOD_EVENTS: usize = 60;
+/// How long the guest leaves its ring unread in the expiry mode: long
+/// enough for dom0's writes and a short `-w watch-event=` timeout, shorter
+/// than the default 20 s timeout.
+pub const UNREAD_MS: u64 = 12_000;
+
+/// What the run checks, chosen by the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Violation {
-    /// `req_prod - req_cons` beyond the ring size.
+pub enum Mode {
+    /// The full run, ending with `req_prod - req_cons` beyond the ring size.
     BadIndex,
-    /// A header with `len = XENSTORE_PAYLOAD_MAX + 1`.
+    /// The full run, ending with a header of `len = XENSTORE_PAYLOAD_MAX + 1`.
     Oversize,
+    /// Watch-event expiry with an unread ring.
+    Expiry,
 }
 
-impl Violation {
-    /// The violation chosen by the command line: `oversize` anywhere in it
-    /// picks [`Violation::Oversize`].
-    pub fn from_cmdline(cmdline: &str) -> Violation {
-        if cmdline.split_ascii_whitespace().any(|w| w == "oversize") {
-            Violation::Oversize
+impl Mode {
+    /// `oversize` or `expiry` anywhere on the command line picks that
+    /// mode; the default is [`Mode::BadIndex`].
+    pub fn from_cmdline(cmdline: &str) -> Mode {
+        let has = |w: &str| cmdline.split_ascii_whitespace().any(|x| x == w);
+        if has("oversize") {
+            Mode::Oversize
+        } else if has("expiry") {
+            Mode::Expiry
         } else {
-            Violation::BadIndex
+            Mode::BadIndex
         }
     }
 }
@@ -49,24 +67,30 @@ impl Violation {
 /// One step's verdict: `Err` carries what went wrong.
 pub type Verdict = Result<(), String>;
 
-/// Runs every step, reporting each with `report(name, verdict)`.
+/// Runs the steps of `mode`, reporting each with `report(name, verdict)`
+/// and progress for dom0 with `note(text)`.
 pub fn run<L: Link>(
     c: &mut Client<L>,
     domid: u16,
-    violation: Violation,
+    mode: Mode,
     report: &mut dyn FnMut(&str, &Verdict),
+    note: &mut dyn FnMut(&str),
 ) {
     let mut step = |name: &str, v: Verdict| report(name, &v);
     step("features", features(c));
     step("read-domid", read_domid(c, domid));
+    if mode == Mode::Expiry {
+        step("watch-event-expiry", expiry(c, note));
+        return;
+    }
     step("write-home", write_home(c));
     step("eacces-outside", eacces_outside(c));
     step("watch-fires", watch_fires(c));
     step("reconnect", reconnect(c, domid));
     step("reconnect-dropped-watch", dropped_watch(c));
-    match violation {
-        Violation::BadIndex => step("bad-index", bad_index(c)),
-        Violation::Oversize => step("oversize", oversize(c)),
+    match mode {
+        Mode::Oversize => step("oversize", oversize(c)),
+        _ => step("bad-index", bad_index(c)),
     }
     step("no-more-service", no_more_service(c));
 }
@@ -151,6 +175,27 @@ fn no_more_service<L: Link>(c: &mut Client<L>) -> Verdict {
         Ok(r) => Err(format!("still served: {}", describe(&r))),
         Err(e) => Err(format!("{e:?}")),
     }
+}
+
+fn expiry<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
+    ok(c.request(MsgType::Watch, b"data/flood\0fl\0", REPLY_TIMEOUT_MS))?;
+    let e = c.next_event(REPLY_TIMEOUT_MS).map_err(|e| format!("no registration event: {e:?}"))?;
+    check(e == b"data/flood\0fl\0", || format!("registration event {:?}", lossy(&e)))?;
+    note("flood me");
+    c.sleep(UNREAD_MS);
+    note("reading events");
+    let mut got = 0usize;
+    loop {
+        match c.next_event(SILENCE_MS) {
+            Ok(e) if e.starts_with(b"data/flood/") && e.ends_with(b"\0fl\0") => got += 1,
+            Ok(e) => return Err(format!("unexpected event {:?}", lossy(&e))),
+            Err(ClientError::Timeout) => break,
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    note(&format!("got {got} of {FLOOD_EVENTS} flood events"));
+    // What fitted in the ring arrives; what waited in the stub expired.
+    check(got > 0 && got < FLOOD_EVENTS, || format!("{got} of {FLOOD_EVENTS} events arrived"))
 }
 
 fn expect_event<L: Link>(c: &mut Client<L>, why: &str) -> Verdict {
