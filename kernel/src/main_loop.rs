@@ -161,7 +161,8 @@ impl Server {
             self.engine.tick(now);
             let dropped = self.engine.stats().events_dropped.saturating_sub(before);
             if dropped > 0 {
-                log::info!(
+                // Debug level: guests can make this happen at will.
+                log::debug!(
                     "{} unread watch events expired{}",
                     dropped,
                     if timer_only { " (timer wake-up)" } else { "" }

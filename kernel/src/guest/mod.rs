@@ -104,14 +104,7 @@ pub fn run(start_info_paddr: u64) -> ! {
     let Some(base) = NonNull::new((pfn * PAGE_SIZE) as *mut u8) else {
         fatal(format_args!("null ring page"))
     };
-    console_line!(
-        "{}: domain {}, ring pfn {:#x}, port {}, {:?}",
-        NAME,
-        domid,
-        pfn,
-        port,
-        mode
-    );
+    console_line!("{}: domain {}, ring pfn {:#x}, port {}, {:?}", NAME, domid, pfn, port, mode);
     // SAFETY: the store page is a special page of this domain below 4 GiB
     // (checked above), identity-mapped for the life of the kernel; only the
     // `RingPage` accesses it, with volatile and atomic accesses.
