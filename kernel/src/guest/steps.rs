@@ -245,3 +245,16 @@ fn text(r: &Reply) -> String {
 fn lossy(b: &[u8]) -> String {
     b.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_from_cmdline() {
+        assert_eq!(Mode::from_cmdline(""), Mode::BadIndex);
+        assert_eq!(Mode::from_cmdline("--log-level debug oversize"), Mode::Oversize);
+        assert_eq!(Mode::from_cmdline("expiry"), Mode::Expiry);
+        assert_eq!(Mode::from_cmdline("expiryx"), Mode::BadIndex);
+    }
+}
