@@ -134,13 +134,13 @@ fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, E
 fn check(e: &Engine) -> Result<(), Error> {
     for (p, n) in e.tree.iter() {
         for c in n.child_names() {
-            if e.tree.get(&path::child(p, c)).is_none() {
+            if e.tree.get(&path::child(&p, c)).is_none() {
                 return Err(Error::Io);
             }
         }
         if p != "/" && !p.starts_with('@') {
-            let parent = e.tree.get(path::parent(p)).ok_or(Error::Io)?;
-            if !parent.child_names().any(|c| c == path::basename(p)) {
+            let parent = e.tree.get(path::parent(&p)).ok_or(Error::Io)?;
+            if !parent.child_names().any(|c| c == path::basename(&p)) {
                 return Err(Error::Io);
             }
         }

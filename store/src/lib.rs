@@ -17,9 +17,11 @@
 
 extern crate alloc;
 
+mod arena;
 pub mod cnum;
 pub mod conn;
 pub mod control;
+mod dir;
 pub mod dispatch;
 pub mod domain;
 pub mod engine;
@@ -33,9 +35,12 @@ pub mod node;
 pub mod ops;
 pub mod path;
 pub mod perms;
+mod permtab;
 pub mod quota;
+mod record;
 pub mod transaction;
 pub mod tree;
+mod txgen;
 pub mod watch;
 
 pub use engine::{

@@ -217,7 +217,7 @@ impl Engine {
             if n.owner_dom() != old {
                 continue;
             }
-            let perms = reowned(&n.perms, u32::from(domid.0), None);
+            let perms = reowned(n.perms, u32::from(domid.0), None);
             self.tree_set_perms(p, perms.into());
         }
     }
@@ -346,7 +346,7 @@ impl Engine {
             let Some(n) = self.tree.get(&p) else { continue };
             let owner =
                 n.perms.first().map_or(priv_id, |o| if o.id == id { priv_id } else { o.id });
-            let new = reowned(&n.perms, owner, Some(id));
+            let new = reowned(n.perms, owner, Some(id));
             // ACL clean-up is not a modification transactions conflict
             // on, so the generation stays.
             self.tree_set_perms(&p, new.into());

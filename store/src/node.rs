@@ -1,15 +1,12 @@
-//! One node of the tree: value, permissions, child names and generation.
+//! A node: value, permissions, child names and generation, as an owned
+//! [`Node`] (a transaction's private copy, or a node being built) or a
+//! borrowed [`NodeRef`] (a node stored in the tree, or an owned one).
 //!
-//! Child names are kept as C does, one buffer of NUL-terminated names in
-//! creation order: `XS_DIRECTORY` replies with the buffer as is, and
-//! `XS_DIRECTORY_PART` slices it by byte offset. Appending a child is
-//! amortised O(1); the engine never scans the buffer to find a child (it
-//! asks the tree), only to remove one.
-//!
-//! The representation is compact because a store holds many small nodes:
-//! short values live inside the node ([`VALUE_INLINE`] bytes), leaves
-//! carry no children buffer, and permission lists are shared (a new node
-//! inherits its parent's list by reference).
+//! An owned node keeps its child names as C does, one buffer of
+//! NUL-terminated names in creation order. The tree stores nodes far more
+//! compactly (see `tree.rs`), so readers see both through [`NodeRef`].
+//! Short values live inside an owned node ([`VALUE_INLINE`] bytes), leaves
+//! carry no children buffer, and permission lists are shared.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -17,8 +14,11 @@ use alloc::vec::Vec;
 
 use smallvec::SmallVec;
 
+use crate::arena::Handle;
+use crate::dir::Dir;
 use crate::engine::DomId;
 use crate::perms::{Perm, Perms, PERM_ACC_BYTES};
+use crate::tree::Tree;
 
 /// Generation of a node that does not exist (C `NO_GENERATION`).
 pub const NO_GENERATION: u64 = u64::MAX;
@@ -60,24 +60,30 @@ impl Node {
         Node::new(Arc::from(perms))
     }
 
-    /// The owner's entry id.
-    pub fn owner(&self) -> u32 {
-        self.perms.first().map_or(0, |p| p.id)
+    /// A read-only view of the node.
+    pub fn view(&self) -> NodeRef<'_> {
+        NodeRef {
+            value: &self.value,
+            perms: &self.perms,
+            generation: self.generation,
+            kids: Kids::Buf(self.children()),
+        }
     }
 
-    /// The owner as a domain id (owners always name an existing domain:
-    /// `XS_SET_PERMS` refuses others, so the fallback is never used).
+    /// The owner's entry id.
+    pub fn owner(&self) -> u32 {
+        self.view().owner()
+    }
+
+    /// The owner as a domain id.
     pub fn owner_dom(&self) -> DomId {
-        DomId(u16::try_from(self.owner()).unwrap_or(u16::MAX))
+        self.view().owner_dom()
     }
 
     /// The size C accounts for the node (header, perms, value, children),
     /// which the `node-size` quota limits.
     pub fn size(&self) -> usize {
-        NODE_HDR_BYTES
-            .saturating_add(self.perms.len().saturating_mul(PERM_ACC_BYTES))
-            .saturating_add(self.value.len())
-            .saturating_add(self.children().len())
+        self.view().size()
     }
 
     /// The child-name buffer (`name\0name\0…`).
@@ -121,11 +127,141 @@ impl Node {
     }
 
     /// Iterates the child names.
-    pub fn child_names(&self) -> impl Iterator<Item = &str> {
-        self.children()
-            .split(|&c| c == 0)
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| core::str::from_utf8(s).ok())
+    pub fn child_names(&self) -> ChildNames<'_> {
+        self.view().child_names()
+    }
+}
+
+/// A read-only view of a node, stored in the tree or owned.
+#[derive(Clone, Copy)]
+pub struct NodeRef<'a> {
+    /// The value (binary, usually ASCII without NUL).
+    pub value: &'a [u8],
+    /// Permissions; the first entry is the owner.
+    pub perms: &'a Perms,
+    /// Generation of the node's last change as `XS_DIRECTORY_PART`
+    /// reports it. The tree keeps one only for nodes with children (the
+    /// list it versions) and reports 0 for leaves.
+    pub generation: u64,
+    kids: Kids<'a>,
+}
+
+/// Where a view's child names are.
+#[derive(Clone, Copy)]
+enum Kids<'a> {
+    /// An owned node's `name\0…` buffer.
+    Buf(&'a [u8]),
+    /// A stored node's children list (`None` for a leaf).
+    Tree(&'a Tree, Option<&'a Dir>),
+}
+
+impl<'a> NodeRef<'a> {
+    /// The view of a node stored in `tree`.
+    pub(crate) fn stored(
+        tree: &'a Tree,
+        value: &'a [u8],
+        perms: &'a Perms,
+        dir: Option<&'a Dir>,
+    ) -> NodeRef<'a> {
+        let generation = dir.map_or(0, |d| d.generation);
+        NodeRef { value, perms, generation, kids: Kids::Tree(tree, dir) }
+    }
+
+    /// The owner's entry id.
+    pub fn owner(&self) -> u32 {
+        self.perms.first().map_or(0, |p| p.id)
+    }
+
+    /// The owner as a domain id (owners always name an existing domain:
+    /// `XS_SET_PERMS` refuses others, so the fallback is never used).
+    pub fn owner_dom(&self) -> DomId {
+        DomId(u16::try_from(self.owner()).unwrap_or(u16::MAX))
+    }
+
+    /// The size C accounts for the node (header, perms, value, children),
+    /// which the `node-size` quota limits.
+    pub fn size(&self) -> usize {
+        NODE_HDR_BYTES
+            .saturating_add(self.perms.len().saturating_mul(PERM_ACC_BYTES))
+            .saturating_add(self.value.len())
+            .saturating_add(self.children_len())
+    }
+
+    /// Bytes of the `name\0name\0…` children list.
+    pub fn children_len(&self) -> usize {
+        match self.kids {
+            Kids::Buf(b) => b.len(),
+            Kids::Tree(_, d) => d.map_or(0, |d| d.names_bytes),
+        }
+    }
+
+    /// Whether the node has children.
+    pub fn has_children(&self) -> bool {
+        self.children_len() != 0
+    }
+
+    /// Appends the `name\0name\0…` children list to `out`.
+    pub fn write_children(&self, out: &mut Vec<u8>) {
+        match self.kids {
+            Kids::Buf(b) => out.extend_from_slice(b),
+            Kids::Tree(..) => {
+                for name in self.child_names() {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(0);
+                }
+            }
+        }
+    }
+
+    /// Iterates the child names in creation order.
+    pub fn child_names(&self) -> ChildNames<'a> {
+        match self.kids {
+            Kids::Buf(b) => ChildNames::Buf(b),
+            Kids::Tree(t, d) => ChildNames::Tree(t, d.map_or(&[][..], Dir::order).iter()),
+        }
+    }
+
+    /// An owned copy (a transaction's private copy of the node).
+    pub fn to_node(&self) -> Node {
+        let mut children = Vec::new();
+        self.write_children(&mut children);
+        Node {
+            value: Value::from_slice(self.value),
+            perms: self.perms.clone(),
+            children: (!children.is_empty()).then(|| Box::new(children)),
+            generation: self.generation,
+        }
+    }
+}
+
+/// The child names of a node, in creation order.
+pub enum ChildNames<'a> {
+    /// The rest of a `name\0…` buffer.
+    Buf(&'a [u8]),
+    /// The rest of a stored children list.
+    Tree(&'a Tree, core::slice::Iter<'a, Handle>),
+}
+
+impl<'a> Iterator for ChildNames<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let name = match self {
+                ChildNames::Buf(b) => {
+                    let len = b.iter().position(|&c| c == 0)?;
+                    let name = b.get(..len)?;
+                    *b = b.get(len.saturating_add(1)..).unwrap_or(&[]);
+                    name
+                }
+                ChildNames::Tree(t, it) => t.name_of(*it.next()?),
+            };
+            // Names are validated path segments (ASCII); skip anything else.
+            match core::str::from_utf8(name) {
+                Ok(s) if !s.is_empty() => return Some(s),
+                _ => continue,
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::node::{Node, Value};
 use crate::path::{self, Canonical};
 use crate::perms::{self, Perm, Who, DOMID_ANY, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
 use crate::quota::Quota;
-use crate::transaction::as_u64;
+use crate::transaction::{as_u64, Change};
 use crate::watch::Match;
 
 impl Engine {
@@ -51,7 +51,7 @@ impl Engine {
     pub(crate) fn check_node(&mut self, req: &Req, p: &str, perm: u8) -> Result<(), Error> {
         self.note_read(req, p)?;
         let err = match self.peek(req, p) {
-            Some(n) if perms::perm_for(&req.who, &n.perms) & perm == perm => return Ok(()),
+            Some(n) if perms::perm_for(&req.who, n.perms) & perm == perm => return Ok(()),
             Some(_) => Error::Access,
             None => Error::NoEnt,
         };
@@ -64,7 +64,7 @@ impl Engine {
             cur = path::parent(cur);
             self.note_read(req, cur)?;
             if let Some(n) = self.peek(req, cur) {
-                let pp = perms::perm_for(&req.who, &n.perms);
+                let pp = perms::perm_for(&req.who, n.perms);
                 return Err(if pp & perm != 0 { err } else { Error::Access });
             }
         }
@@ -119,12 +119,7 @@ impl Engine {
             }
         }
         let name = path::basename(top);
-        let link = self.update_node(
-            req,
-            parent,
-            |n| n.size().saturating_add(name.len()).saturating_add(1),
-            |n| n.add_child(name),
-        );
+        let link = self.update_node(req, parent, Change::AddChild(name));
         if let Err(e) = link {
             self.fail_tx(req);
             return Err(e);
@@ -174,29 +169,29 @@ impl Engine {
         if self.peek(req, parent_path).is_none() {
             return Err(Error::Inval);
         }
-        // Iterative post-order walk (XSA-418).
+        // Iterative post-order walk (XSA-418): a node is entered (read)
+        // parents first, children in creation order, and left (listed for
+        // removal) after its children.
+        enum Step {
+            Enter(String),
+            Leave(String),
+        }
         let mut order: Vec<String> = Vec::new();
-        let mut stack: Vec<(String, usize)> = Vec::new();
-        stack.push((String::from(p), 0));
-        while let Some((cur, off)) = stack.pop() {
+        let mut stack: Vec<Step> = Vec::new();
+        stack.push(Step::Enter(String::from(p)));
+        while let Some(step) = stack.pop() {
+            let cur = match step {
+                Step::Leave(cur) => {
+                    order.push(cur);
+                    continue;
+                }
+                Step::Enter(cur) => cur,
+            };
             self.note_read(req, &cur)?;
-            let next = self.peek(req, &cur).and_then(|n| {
-                let rest = n.children().get(off..)?;
-                let len = rest.iter().position(|&c| c == 0)?;
-                let name = core::str::from_utf8(rest.get(..len)?).ok()?;
-                Some((path::child(&cur, name), off.saturating_add(len).saturating_add(1)))
-            });
-            match next {
-                Some((child, next_off)) => {
-                    stack.push((cur, next_off));
-                    stack.push((child, 0));
-                }
-                None => {
-                    if self.peek(req, &cur).is_some() {
-                        order.push(cur);
-                    }
-                }
-            }
+            let Some(n) = self.peek(req, &cur) else { continue };
+            let kids: Vec<String> = n.child_names().map(|c| path::child(&cur, c)).collect();
+            stack.push(Step::Leave(cur));
+            stack.extend(kids.into_iter().rev().map(Step::Enter));
         }
         for cur in &order {
             let perms = self.peek(req, cur).map(|n| n.perms.clone());
@@ -207,14 +202,7 @@ impl Engine {
         let name = path::basename(p);
         // Unlinking only shrinks the parent: no quota applies.
         let internal = Req { who: Who { privileged: true, ..req.who }, ..*req };
-        self.update_node(
-            &internal,
-            parent_path,
-            |n| n.size().saturating_sub(name.len().saturating_add(1)),
-            |n| {
-                n.remove_child(name);
-            },
-        )
+        self.update_node(&internal, parent_path, Change::RemoveChild(name))
     }
 
     /// Fires the watches for a change of `p` as the caller sees it.
@@ -252,7 +240,7 @@ pub fn do_read(
 ) -> Result<Reply, Error> {
     let c = e.canon(req, onearg(payload)?, false)?;
     e.check_node(req, &c.path, PERM_READ)?;
-    e.peek(req, &c.path).map(|n| Reply::data(&n.value)).ok_or(Error::NoEnt)
+    e.peek(req, &c.path).map(|n| Reply::data(n.value)).ok_or(Error::NoEnt)
 }
 
 /// `XS_WRITE path\0value`.
@@ -268,12 +256,7 @@ pub fn do_write(
     let c = e.canon(req, raw, false)?;
     let p: &str = &c.path;
     match e.check_node(req, p, PERM_WRITE) {
-        Ok(()) => e.update_node(
-            req,
-            p,
-            |n| n.size().saturating_sub(n.value.len()).saturating_add(value.len()),
-            |n| n.value = Value::from_slice(value),
-        )?,
+        Ok(()) => e.update_node(req, p, Change::Value(value))?,
         Err(Error::NoEnt) => e.create_node(req, p, value)?,
         Err(err) => return Err(err),
     }
@@ -334,7 +317,10 @@ pub fn do_directory(
 ) -> Result<Reply, Error> {
     let c = e.canon(req, onearg(payload)?, false)?;
     e.check_node(req, &c.path, PERM_READ)?;
-    e.peek(req, &c.path).map(|n| Reply::data(n.children())).ok_or(Error::NoEnt)
+    let n = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
+    let mut out = Reply::buffer(n.children_len());
+    n.write_children(&mut out);
+    Ok(Reply::framed(out))
 }
 
 /// `XS_DIRECTORY_PART path\0offset\0`: the node's generation, then as
@@ -359,7 +345,9 @@ pub fn do_directory_part(
     let off = u32::from_ne_bytes(atoi(off_arg).to_ne_bytes());
     let off = usize::try_from(off).unwrap_or(usize::MAX);
     let gen = num(node.generation);
-    let children = node.children();
+    let mut children = Vec::with_capacity(node.children_len());
+    node.write_children(&mut children);
+    let children = children.as_slice();
     let mut out = Reply::buffer(children.len().min(XENSTORE_PAYLOAD_MAX).saturating_add(24));
     out.extend_from_slice(gen.as_bytes());
     out.push(0);
@@ -400,7 +388,7 @@ pub fn do_get_perms(
     e.check_node(req, &c.path, PERM_READ)?;
     let n = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
     let mut out = Reply::buffer(n.perms.len().saturating_mul(8));
-    perms::format(&n.perms, &mut out);
+    perms::format(n.perms, &mut out);
     Ok(Reply::framed(out))
 }
 
@@ -433,7 +421,7 @@ pub fn do_set_perms(
     let c = e.canon(req, raw, true)?;
     let p: &str = &c.path;
     e.check_node(req, p, PERM_WRITE | PERM_OWNER)?;
-    let mut node = e.peek(req, p).cloned().ok_or(Error::NoEnt)?;
+    let mut node = e.peek(req, p).map(|n| n.to_node()).ok_or(Error::NoEnt)?;
     if !req.who.privileged && owner.id != node.owner() {
         return Err(Error::Perm);
     }

@@ -56,10 +56,11 @@ use hashbrown::HashMap;
 use crate::dispatch::Req;
 use crate::engine::{ConnId, DomId, Engine};
 use crate::error::Error;
-use crate::node::{Node, NO_GENERATION};
+use crate::node::{Node, NodeRef, Value, NO_GENERATION};
+use crate::path;
 use crate::perms::{Perm, Perms};
 use crate::quota::Quota;
-use crate::tree::Hasher;
+use crate::tree::{Hasher, Stat, TreeError};
 use crate::watch::Match;
 
 /// A transaction's record of one node it touched.
@@ -100,17 +101,55 @@ impl Transaction {
     }
 }
 
+/// A change [`Engine::update_node`] makes to a node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change<'a> {
+    /// Replace the value.
+    Value(&'a [u8]),
+    /// List a new child (created next by `put_node`).
+    AddChild(&'a str),
+    /// Unlist a child (removed before by `drop_node`).
+    RemoveChild(&'a str),
+}
+
+impl Change<'_> {
+    /// The node's size once changed.
+    fn size_after(self, n: NodeRef<'_>) -> usize {
+        match self {
+            Change::Value(v) => n.size().saturating_sub(n.value.len()).saturating_add(v.len()),
+            Change::AddChild(name) => n.size().saturating_add(name.len()).saturating_add(1),
+            Change::RemoveChild(name) => n.size().saturating_sub(name.len().saturating_add(1)),
+        }
+    }
+
+    /// Applies the change to a transaction's copy.
+    fn apply(self, n: &mut Node) {
+        match self {
+            Change::Value(v) => n.value = Value::from_slice(v),
+            Change::AddChild(name) => n.add_child(name),
+            Change::RemoveChild(name) => {
+                n.remove_child(name);
+            }
+        }
+    }
+}
+
+/// Depth of a path (for commit order).
+fn depth(path: &str) -> usize {
+    path.bytes().filter(|&c| c == b'/').count()
+}
+
 impl Engine {
     fn tx_mut(&mut self, conn: ConnId, id: u32) -> Option<&mut Transaction> {
         self.conns.get_mut(&conn)?.txs.iter_mut().find(|t| t.id == id)
     }
 
     /// The caller's current view of `path`.
-    pub(crate) fn peek(&self, req: &Req, path: &str) -> Option<&Node> {
+    pub(crate) fn peek(&self, req: &Req, path: &str) -> Option<NodeRef<'_>> {
         if let Some(id) = req.tx {
             let tx = self.conns.get(&req.conn).and_then(|c| c.txs.iter().find(|t| t.id == id));
             if let Some(a) = tx.and_then(|t| t.accessed.get(path)) {
-                return a.node.as_ref();
+                return a.node.as_ref().map(Node::view);
             }
         }
         self.tree.get(path)
@@ -127,10 +166,7 @@ impl Engine {
         };
         let privileged = req.who.privileged;
         let limit = self.domain_mut(req.who.domid).quotas.clone();
-        let snapshot = self.tree.get(path).cloned();
-        let Some(tx) = self.tx_mut(req.conn, id) else {
-            return Err(Error::NoEnt);
-        };
+        let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
         if tx.accessed.contains_key(path) {
             return Ok(());
         }
@@ -139,9 +175,16 @@ impl Engine {
             tx.fail = true;
             return Err(Error::Quota);
         }
-        let generation = snapshot.as_ref().map_or(NO_GENERATION, |n| n.generation);
+        let snapshot = self.tree.get(path).map(|n| n.to_node());
+        // Only reads are compared at commit, so only they are tracked.
+        let generation = if read {
+            self.tree.tx_read(path, self.generation)
+        } else {
+            snapshot.as_ref().map_or(NO_GENERATION, |_| self.generation)
+        };
         let size = Transaction::entry_size(path, snapshot.as_ref());
         let old_perms = snapshot.as_ref().map(|n| n.perms.clone());
+        let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
         tx.accessed.insert(
             String::from(path),
             Accessed {
@@ -189,20 +232,19 @@ impl Engine {
     }
 
     /// Changes the node at `path` in place through the caller's view (its
-    /// value or children; never its owner), with the checks and accounting
-    /// of a write. As in C 4.22 (`domain_memory_add_nochk` in
+    /// value or children list; never its owner), with the checks and
+    /// accounting of a write. As in C 4.22 (`domain_memory_add_nochk` in
     /// `write_node`), node memory is charged but never refused: a domain
-    /// over its memory quota is stalled by flow control instead. `size_after` tells the node's size once changed, so the
-    /// quotas are checked before anything changes.
+    /// over its memory quota is stalled by flow control instead. The
+    /// `node-size` quota is checked before anything changes.
     pub(crate) fn update_node(
         &mut self,
         req: &Req,
         path: &str,
-        size_after: impl FnOnce(&Node) -> usize,
-        change: impl FnOnce(&mut Node),
+        change: Change<'_>,
     ) -> Result<(), Error> {
         let node = self.peek(req, path).ok_or(Error::NoEnt)?;
-        let (old, new) = (node.size(), size_after(node));
+        let (old, new, owner) = (node.size(), change.size_after(node), node.owner_dom());
         if !req.who.privileged {
             let d = self.domain_mut(req.who.domid);
             if d.quotas.exceeds(Quota::NodeSize, as_u64(new)) {
@@ -213,11 +255,17 @@ impl Engine {
             None => {
                 self.generation = self.generation.wrapping_add(1);
                 let generation = self.generation;
-                let node = self.tree.get_mut(path).ok_or(Error::NoEnt)?;
-                change(node);
-                node.generation = generation;
-                let owner = node.owner_dom();
-                self.domain_mut(owner).usage.add(Quota::Memory, delta(old, new));
+                match change {
+                    Change::Value(v) => {
+                        self.tree.set_value(path, v, generation).map_err(tree_error)?;
+                        self.domain_mut(owner).usage.add(Quota::Memory, delta(old, new));
+                    }
+                    // Listing and unlisting a child is accounted when the
+                    // child is stored or removed (`tree_put`, `tree_remove`).
+                    Change::AddChild(_) | Change::RemoveChild(_) => {
+                        self.tree.touch(path, generation);
+                    }
+                }
                 Ok(())
             }
             Some(id) => {
@@ -225,7 +273,7 @@ impl Engine {
                 let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
                 let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
                 let node = a.node.as_mut().ok_or(Error::NoEnt)?;
-                change(node);
+                change.apply(node);
                 a.modified = true;
                 tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
                 self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(old, new));
@@ -237,53 +285,85 @@ impl Engine {
     /// Moves node-count and memory accounting for a change of the node at
     /// `path` from (`old` owner, size) to (`new` owner, size); `None` is an
     /// absent node.
-    fn account(&mut self, path: &str, old: Option<(DomId, usize)>, new: Option<(DomId, usize)>) {
+    fn account(&mut self, path: &str, old: Option<Stat>, new: Option<Stat>) {
         let plen = path.len();
-        if let Some((owner, size)) = old {
+        if let Some(Stat { owner, size }) = old {
             let d = self.domain_mut(owner);
             d.usage.add(Quota::Memory, delta(size.saturating_add(plen), 0));
-            if new.map(|n| n.0) != Some(owner) {
+            if new.map(|n| n.owner) != Some(owner) {
                 d.usage.add(Quota::Nodes, -1);
             }
         }
-        if let Some((owner, size)) = new {
+        if let Some(Stat { owner, size }) = new {
             let d = self.domain_mut(owner);
             d.usage.add(Quota::Memory, delta(0, size.saturating_add(plen)));
-            if old.map(|o| o.0) != Some(owner) {
+            if old.map(|o| o.owner) != Some(owner) {
                 d.usage.add(Quota::Nodes, 1);
             }
         }
     }
 
+    /// Charges (`grow`) or refunds the owner of the parent of `path` for
+    /// listing the node's name in its children.
+    fn account_listing(&mut self, path: &str, parent_owner: Option<DomId>, grow: bool) {
+        let Some(owner) = parent_owner else {
+            return;
+        };
+        let bytes = path::basename(path).len().saturating_add(1);
+        let change = if grow { delta(0, bytes) } else { delta(bytes, 0) };
+        self.domain_mut(owner).usage.add(Quota::Memory, change);
+    }
+
     /// Stores `node` in the global tree with a fresh generation, moving
     /// node-count and memory accounting between owners.
-    pub(crate) fn tree_put(&mut self, path: &str, mut node: Node) {
+    pub(crate) fn tree_put(&mut self, path: &str, node: Node) {
+        self.tree_store(path, &node);
+    }
+
+    fn tree_store(&mut self, path: &str, node: &Node) {
         self.generation = self.generation.wrapping_add(1);
-        node.generation = self.generation;
-        let new = Some((node.owner_dom(), node.size()));
-        let old = self.tree.insert(path, node).map(|o| (o.owner_dom(), o.size()));
-        self.account(path, old, new);
+        match self.tree.insert(path, node, self.generation) {
+            Ok(put) => {
+                self.account(path, put.old, Some(put.new));
+                self.account_listing(path, put.linked, true);
+            }
+            // Callers store nodes under existing parents; a failure here
+            // is a bug or memory exhaustion, and the tree is unchanged.
+            Err(e) => log::error!("cannot store node {path}: {e:?}"),
+        }
     }
 
     /// Replaces the permissions of the node at `path` in the global tree
     /// without a new generation (domain clean-up, which transactions do
     /// not conflict on).
     pub(crate) fn tree_set_perms(&mut self, path: &str, perms: Perms) {
-        let Some(node) = self.tree.get_mut(path) else {
-            return;
-        };
-        let old = Some((node.owner_dom(), node.size()));
-        node.perms = perms;
-        let new = Some((node.owner_dom(), node.size()));
-        self.account(path, old, new);
+        if let Ok((old, new)) = self.tree.set_perms(path, &perms) {
+            self.account(path, Some(old), Some(new));
+        }
     }
 
-    /// Removes `path` from the global tree with its accounting.
-    pub(crate) fn tree_remove(&mut self, path: &str) -> Option<Node> {
-        let o = self.tree.remove(path)?;
-        self.account(path, Some((o.owner_dom(), o.size())), None);
+    /// Removes `path` (and anything still below it, children first) from
+    /// the global tree with its accounting; returns whether it existed.
+    pub(crate) fn tree_remove(&mut self, path: &str) -> bool {
+        let Some(node) = self.tree.get(path) else {
+            return false;
+        };
+        if node.has_children() {
+            for p in self.tree.subtree_post_order(path) {
+                self.tree_remove_leaf(&p);
+            }
+        } else {
+            self.tree_remove_leaf(path);
+        }
+        true
+    }
+
+    fn tree_remove_leaf(&mut self, path: &str) {
         self.generation = self.generation.wrapping_add(1);
-        Some(o)
+        if let Ok(r) = self.tree.remove(path, self.generation) {
+            self.account(path, Some(r.old), None);
+            self.account_listing(path, r.unlinked, false);
+        }
     }
 
     /// Deletes `path` through the caller's view.
@@ -374,42 +454,78 @@ impl Engine {
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Transactions, -1);
         d.usage.add(Quota::Memory, delta(tx.mem, 0));
+        for (p, a) in &tx.accessed {
+            if a.check_gen {
+                self.tree.tx_release(p);
+            }
+        }
+        if self.tree.tx_tracked() != 0 && self.conns.values().all(|c| c.txs.is_empty()) {
+            // Nothing can still read these (a connection dropped without
+            // ending its transactions would otherwise leave them).
+            self.tree.tx_forget_all();
+        }
         Some(tx)
+    }
+
+    /// Whether a node `tx` read has changed since (commit must fail).
+    fn tx_conflicts(&self, tx: &Transaction) -> bool {
+        tx.order.iter().any(|p| {
+            tx.accessed
+                .get(p)
+                .is_some_and(|a| a.check_gen && self.tree.tx_generation(p) != Some(a.generation))
+        })
     }
 
     /// `XS_TRANSACTION_END`: commit (`true`) or abort.
     pub(crate) fn tx_end(&mut self, req: &Req, commit: bool) -> Result<(), Error> {
         let id = req.tx.ok_or(Error::NoEnt)?;
-        let tx = self.tx_take(req.conn, id).ok_or(Error::NoEnt)?;
+        // Compare generations while the transaction's reads are tracked.
+        let conflict =
+            match self.conns.get(&req.conn).and_then(|c| c.txs.iter().find(|t| t.id == id)) {
+                Some(tx) => commit && self.tx_conflicts(tx),
+                None => return Err(Error::NoEnt),
+            };
+        let mut tx = self.tx_take(req.conn, id).ok_or(Error::NoEnt)?;
         if !commit {
             return Ok(());
         }
         if tx.fail {
             return Err(Error::NoMem);
         }
-        for p in &tx.order {
-            let Some(a) = tx.accessed.get(p) else { continue };
-            if a.check_gen
-                && self.tree.get(p).map_or(NO_GENERATION, |n| n.generation) != a.generation
-            {
-                self.stats.tx_conflicts = self.stats.tx_conflicts.saturating_add(1);
-                return Err(Error::Conflict);
-            }
+        if conflict {
+            self.stats.tx_conflicts = self.stats.tx_conflicts.saturating_add(1);
+            return Err(Error::Conflict);
         }
         if !req.who.privileged && !self.tx_nodes_fit(req, &tx) {
             return Err(Error::Quota);
         }
-        let mut tx = tx;
+        // Removals deepest first, then writes parents first, so every
+        // node is stored under an existing parent and removed childless.
+        let mut writes: Vec<(&str, Node)> = Vec::new();
+        let mut removes: Vec<&str> = Vec::new();
         for p in &tx.order {
             let Some(a) = tx.accessed.get_mut(p) else { continue };
             if !a.modified {
                 continue;
             }
             match a.node.take() {
-                Some(n) => self.tree_put(p, n),
-                None => {
-                    self.tree_remove(p);
-                }
+                Some(n) => writes.push((p, n)),
+                None => removes.push(p),
+            }
+        }
+        removes.sort_by_key(|p| core::cmp::Reverse(depth(p)));
+        writes.sort_by_key(|(p, _)| depth(p));
+        for p in removes {
+            self.tree_remove(p);
+        }
+        for (p, n) in &writes {
+            self.tree_store(p, n);
+        }
+        // A child deleted and re-created in the transaction is listed
+        // last, as the transaction's copy of its parent lists it.
+        for (p, n) in &writes {
+            if n.view().has_children() {
+                self.tree.reorder_children(p, n.children());
             }
         }
         for p in &tx.order {
@@ -433,7 +549,7 @@ impl Engine {
             if !a.modified {
                 continue;
             }
-            let old = self.tree.get(p).map(Node::owner);
+            let old = self.tree.get(p).map(|n| n.owner());
             let new = a.node.as_ref().map(Node::owner);
             if old != new {
                 if let Some(o) = old {
@@ -472,6 +588,16 @@ impl Engine {
         for id in ids {
             self.tx_take(conn, id);
         }
+    }
+}
+
+/// The error a request gets when the tree refuses a change.
+fn tree_error(e: TreeError) -> Error {
+    match e {
+        TreeError::NotFound | TreeError::NoParent => Error::NoEnt,
+        TreeError::HasChildren => Error::Inval,
+        TreeError::TooBig => Error::TooBig,
+        TreeError::Full => Error::NoMem,
     }
 }
 

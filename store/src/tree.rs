@@ -1,79 +1,355 @@
-//! The node store: a hash map from full path to [`Node`].
+//! The node store: every node as one small record, found by walking from
+//! its root.
 //!
-//! Full-path keys make every lookup one hash probe (no walk from the root),
-//! and the children buffer in each node makes directory listings a copy.
-//! Keys up to [`KEY_INLINE`] bytes are stored inside the table entry.
-//! The hasher is keyed by `Config::hash_seed` because guests choose the
-//! names (hash flooding). Subtree walks are iterative with an explicit
-//! stack (XSA-418: no recursion on guest-controlled depth).
+//! # Layout
+//!
+//! A store holds many small nodes, so each costs as few bytes as
+//! possible (about 36 for a node with a 6-byte name and a 16-byte value,
+//! where a map from full path to node would cost over 100):
+//!
+//! * a node is one record in an [`Arena`] (`record.rs`): a 2-byte header,
+//!   its name and value, and only when needed a permission list id and a
+//!   children list id, all addressed by a 4-byte handle;
+//! * a node's children are a [`Dir`] (`dir.rs`): their handles in creation
+//!   order (what `XS_DIRECTORY` lists) and their positions sorted by name
+//!   (for lookups), 8 bytes per child, and the node's generation;
+//! * permission lists are interned ([`PermTable`]); a node created with
+//!   its parent's list stores none and uses its parent's. Before a node's
+//!   list changes, its children that used it get their own reference
+//!   ("pinning"), so nothing else changes;
+//! * generations: see [`NodeRef::generation`] and `txgen.rs`.
+//!
+//! A record is referenced only from its parent's children list (or the
+//! list of roots: `/` and the special `@…` nodes), so records can move:
+//! when one grows, and when the arena is compacted.
+//!
+//! # Lookups
+//!
+//! A path is resolved from its root one segment at a time, by binary
+//! search in each children list: no hash of guest-chosen names (nothing to
+//! flood), O(depth × log children) comparisons. Subtree walks are
+//! iterative with an explicit stack (XSA-418: no recursion on
+//! guest-controlled depth).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
 use smallvec::SmallVec;
 
-use crate::node::Node;
+use crate::arena::{Arena, Handle};
+use crate::dir::{Dir, DirId, Dirs, Pos};
+use crate::engine::DomId;
+use crate::node::{Node, NodeRef, NO_GENERATION};
 use crate::path;
+use crate::perms::Perm;
+use crate::permtab::{PermId, PermTable};
+use crate::record::{Record, VALUE_MAX};
+use crate::txgen::TxGens;
 
 /// The keyed hasher used for guest-named keys.
 pub type Hasher = foldhash::fast::FixedState;
 
-/// Paths up to this many bytes are stored without a separate allocation.
-pub const KEY_INLINE: usize = 24;
+/// The permission id of no list (reads as an empty list).
+const NO_PERMS: PermId = PermId::MAX;
 
-/// A canonical path as a table key.
-type Key = SmallVec<[u8; KEY_INLINE]>;
+/// Records up to this many bytes are re-encoded without an allocation.
+const RECORD_INLINE: usize = 96;
 
-/// All nodes, by canonical path.
+/// A node's owner and the size C accounts for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The owner.
+    pub owner: DomId,
+    /// The accounted size ([`NodeRef::size`]).
+    pub size: usize,
+}
+
+/// What storing a node changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Put {
+    /// The node before (`None`: it was created).
+    pub old: Option<Stat>,
+    /// The node after.
+    pub new: Stat,
+    /// The owner of the parent the new node was listed in (its size grew
+    /// by the name and a NUL).
+    pub linked: Option<DomId>,
+}
+
+/// What removing a node changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removed {
+    /// The node removed.
+    pub old: Stat,
+    /// The owner of the parent it was unlisted from (its size shrank by
+    /// the name and a NUL).
+    pub unlinked: Option<DomId>,
+}
+
+/// Why a tree change was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeError {
+    /// The node does not exist.
+    NotFound,
+    /// The parent of a new node does not exist.
+    NoParent,
+    /// The node to remove still has children.
+    HasChildren,
+    /// The value is longer than a record holds.
+    TooBig,
+    /// Out of handles or memory.
+    Full,
+}
+
+/// Where a node's handle is kept.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// `roots[i]`.
+    Root(usize),
+    /// In a children list.
+    Child { dir: DirId, pos: Pos },
+}
+
+/// A resolved node: where it is, its record, its effective permissions.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    slot: Slot,
+    handle: Handle,
+    perms: PermId,
+}
+
+/// The result of resolving a path.
+enum Found<'p> {
+    /// The node exists (`parent` is `None` for roots).
+    Node { parent: Option<Loc>, loc: Loc },
+    /// Only the last segment is missing (`parent` is `None` for roots).
+    Missing { parent: Option<Loc>, name: &'p str },
+}
+
+/// All nodes.
 pub struct Tree {
-    nodes: HashMap<Key, Node, Hasher>,
+    arena: Arena,
+    dirs: Dirs,
+    perms: PermTable,
+    /// `/` and the special `@…` nodes.
+    roots: Vec<Handle>,
+    count: usize,
+    gens: TxGens,
+}
+
+/// The name in record `h`.
+fn name_in(arena: &Arena, h: Handle) -> &[u8] {
+    Record::decode(arena.tail(h)).map_or(&[], |r| r.name)
+}
+
+/// The root name and the rest of a canonical path (`"/"` has root `""`).
+fn split(path: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = path.strip_prefix('/') {
+        return Some(("", rest));
+    }
+    if !path.starts_with('@') {
+        return None;
+    }
+    Some(path.split_once('/').unwrap_or((path, "")))
+}
+
+/// The bytes of `rec`.
+fn encode(rec: &Record<'_>) -> Result<SmallVec<[u8; RECORD_INLINE]>, TreeError> {
+    let mut buf: SmallVec<[u8; RECORD_INLINE]> = SmallVec::new();
+    buf.resize(rec.len(), 0);
+    rec.encode(&mut buf).ok_or(TreeError::TooBig)?;
+    Ok(buf)
 }
 
 impl Tree {
-    /// An empty tree hashing with `seed`.
+    /// An empty tree; `seed` keys the hashes of guest-chosen keys.
     pub fn new(seed: u64) -> Tree {
-        Tree { nodes: HashMap::with_hasher(Hasher::with_seed(seed)) }
+        Tree {
+            arena: Arena::new(),
+            dirs: Dirs::default(),
+            perms: PermTable::new(seed),
+            roots: Vec::new(),
+            count: 0,
+            gens: TxGens::new(seed),
+        }
     }
 
     /// The node at `path`.
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path.as_bytes())
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        self.view(&self.locate(path)?)
     }
 
-    /// The node at `path`, mutably.
-    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path.as_bytes())
-    }
-
-    /// Stores `node` at `path`, returning the previous node.
-    pub fn insert(&mut self, path: &str, node: Node) -> Option<Node> {
-        if let Some(slot) = self.nodes.get_mut(path.as_bytes()) {
-            return Some(core::mem::replace(slot, node));
-        }
-        self.nodes.insert(Key::from_slice(path.as_bytes()), node);
-        None
-    }
-
-    /// Removes the node at `path`.
-    pub fn remove(&mut self, path: &str) -> Option<Node> {
-        self.nodes.remove(path.as_bytes())
+    /// Whether a node exists at `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.locate(path).is_some()
     }
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.count
     }
 
     /// Whether the tree is empty.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.count == 0
     }
 
-    /// Iterates all nodes (any order).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        // Keys are validated paths (ASCII), so the conversion never fails.
-        self.nodes.iter().map(|(k, v)| (core::str::from_utf8(k).unwrap_or(""), v))
+    /// Bytes of node records (whole arena units, free ones excluded).
+    pub fn record_bytes(&self) -> usize {
+        self.arena.live_bytes()
+    }
+
+    /// The name in record `h` (empty if not a record).
+    pub(crate) fn name_of(&self, h: Handle) -> &[u8] {
+        name_in(&self.arena, h)
+    }
+
+    /// Stores `node` at `path` (its value and permissions; its children
+    /// are the nodes stored below it), creating it under its existing
+    /// parent or replacing it in place. Changes are stamped with
+    /// `generation`.
+    pub fn insert(&mut self, path: &str, node: &Node, generation: u64) -> Result<Put, TreeError> {
+        if node.value.len() > VALUE_MAX {
+            return Err(TreeError::TooBig);
+        }
+        match self.find(path).ok_or(TreeError::NoParent)? {
+            Found::Node { parent, loc } => {
+                let parent = parent.map(|p| p.perms);
+                let old = self.stat(&loc)?;
+                let loc = self.rewrite(loc, parent, Some(&node.value), Some(&node.perms))?;
+                self.stamp(path, &loc, generation);
+                Ok(Put { old: Some(old), new: self.stat(&loc)?, linked: None })
+            }
+            Found::Missing { parent, name } => self.create(path, parent, name, node, generation),
+        }
+    }
+
+    /// Replaces the value of the node at `path`, stamped with `generation`.
+    pub fn set_value(
+        &mut self,
+        path: &str,
+        value: &[u8],
+        generation: u64,
+    ) -> Result<(), TreeError> {
+        if value.len() > VALUE_MAX {
+            return Err(TreeError::TooBig);
+        }
+        let (parent, loc) = self.existing(path)?;
+        let loc = self.rewrite(loc, parent, Some(value), None)?;
+        self.stamp(path, &loc, generation);
+        Ok(())
+    }
+
+    /// Replaces the permissions of the node at `path` without a new
+    /// generation; returns the node before and after.
+    pub fn set_perms(&mut self, path: &str, perms: &[Perm]) -> Result<(Stat, Stat), TreeError> {
+        let (parent, loc) = self.existing(path)?;
+        let old = self.stat(&loc)?;
+        let loc = self.rewrite(loc, parent, None, Some(perms))?;
+        Ok((old, self.stat(&loc)?))
+    }
+
+    /// Stamps the node at `path` with `generation` without changing it
+    /// (its children list changes).
+    pub fn touch(&mut self, path: &str, generation: u64) {
+        if let Some(loc) = self.locate(path) {
+            self.stamp(path, &loc, generation);
+        }
+    }
+
+    /// Removes the node at `path`, which must have no children; its
+    /// parent's list change is stamped with `generation`.
+    pub fn remove(&mut self, path: &str, generation: u64) -> Result<Removed, TreeError> {
+        let (parent, loc) = self.existing_with_parent(path)?;
+        let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
+        if rec.dir.and_then(|d| self.dirs.get(d)).is_some_and(|d| !d.is_empty()) {
+            return Err(TreeError::HasChildren);
+        }
+        let old = self.stat(&loc)?;
+        let (own, dir, len, name_len) = (rec.perms, rec.dir, rec.len(), rec.name.len());
+        if let Some(id) = own {
+            self.perms.release(id);
+        }
+        if let Some(d) = dir {
+            self.dirs.free(d);
+        }
+        self.arena.free(loc.handle, len);
+        self.count = self.count.saturating_sub(1);
+        match loc.slot {
+            Slot::Root(i) => {
+                if i < self.roots.len() {
+                    self.roots.remove(i);
+                }
+            }
+            Slot::Child { dir, pos } => {
+                if let Some(d) = self.dirs.get_mut(dir) {
+                    d.remove(pos, name_len);
+                    d.generation = generation;
+                }
+                self.gens.stamp(path::parent(path), generation);
+            }
+        }
+        self.gens.stamp(path, NO_GENERATION);
+        if self.arena.should_compact() {
+            self.compact();
+        }
+        Ok(Removed { old, unlinked: parent.map(|p| self.owner_of(p.perms)) })
+    }
+
+    /// Puts the children of the node at `path` in the order of `names`
+    /// (`name\0…`), as a transaction that deleted and re-created some of
+    /// them lists them; children `names` omits keep their order after the
+    /// listed ones.
+    pub fn reorder_children(&mut self, path: &str, names: &[u8]) {
+        let listed = || names.split(|&c| c == 0).filter(|s| !s.is_empty());
+        let Some(dir_id) =
+            self.locate(path).and_then(|l| self.record(l.handle)).and_then(|r| r.dir)
+        else {
+            return;
+        };
+        let arena = &self.arena;
+        let Some(dir) = self.dirs.get_mut(dir_id) else {
+            return;
+        };
+        if dir.order().iter().map(|&h| name_in(arena, h)).eq(listed()) {
+            return;
+        }
+        let mut taken: Vec<bool> = Vec::new();
+        taken.resize(dir.len(), false);
+        let mut order: Vec<Handle> = Vec::with_capacity(dir.len());
+        for name in listed() {
+            let Ok(pos) = dir.find(name, |h| name_in(arena, h)) else { continue };
+            if let (Some(t), Some(&h)) = (taken.get_mut(pos.order), dir.order().get(pos.order)) {
+                if !*t {
+                    *t = true;
+                    order.push(h);
+                }
+            }
+        }
+        for (&h, &t) in dir.order().iter().zip(&taken) {
+            if !t {
+                order.push(h);
+            }
+        }
+        dir.reorder(&order, |h| name_in(arena, h));
+    }
+
+    /// Iterates all nodes with their paths (roots in creation order, then
+    /// each subtree parents first).
+    pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
+        let mut out = Vec::with_capacity(self.count);
+        for (i, &handle) in self.roots.iter().enumerate() {
+            let Some(rec) = self.record(handle) else { continue };
+            let root = core::str::from_utf8(rec.name).unwrap_or("");
+            let p = if root.is_empty() { String::from("/") } else { String::from(root) };
+            let loc = Loc { slot: Slot::Root(i), handle, perms: rec.perms.unwrap_or(NO_PERMS) };
+            self.walk_pre_order(p, loc, |p, loc| {
+                if let Some(n) = self.view(&loc) {
+                    out.push((p, n));
+                }
+            });
+        }
+        out.into_iter()
     }
 
     /// The paths of `root` and everything below it, children before their
@@ -81,21 +357,19 @@ impl Tree {
     /// `walk_node_tree` exit order. Iterative.
     pub fn subtree_post_order(&self, root: &str) -> Vec<String> {
         let mut out = Vec::new();
-        if self.get(root).is_none() {
+        let Some(loc) = self.locate(root) else {
             return out;
-        }
-        // Each stack entry is a path and the offset of the next child name.
-        let mut stack: Vec<(String, usize)> = Vec::new();
-        stack.push((String::from(root), 0));
-        while let Some((p, off)) = stack.pop() {
-            let next = self.get(&p).and_then(|n| next_child(n.children(), off));
-            match next {
-                Some((name, next_off)) => {
-                    let c = path::child(&p, name);
-                    stack.push((p, next_off));
-                    if self.get(&c).is_some() {
-                        stack.push((c, 0));
-                    }
+        };
+        // Each stack entry is a path, its record and the next child index.
+        let mut stack: Vec<(String, Handle, usize)> = Vec::new();
+        stack.push((String::from(root), loc.handle, 0));
+        while let Some((p, h, i)) = stack.pop() {
+            match self.children(h).get(i).copied() {
+                Some(c) => {
+                    let name = core::str::from_utf8(self.name_of(c)).unwrap_or("");
+                    let child = path::child(&p, name);
+                    stack.push((p, h, i.saturating_add(1)));
+                    stack.push((child, c, 0));
                 }
                 None => out.push(p),
             }
@@ -107,71 +381,383 @@ impl Tree {
     /// (pre-order). Iterative.
     pub fn subtree_pre_order(&self, root: &str) -> Vec<String> {
         let mut out = Vec::new();
-        let mut stack: Vec<String> = Vec::new();
-        if self.get(root).is_some() {
-            stack.push(String::from(root));
-        }
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.get(&p) {
-                let mut kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
-                kids.reverse();
-                stack.extend(kids);
-            }
-            out.push(p);
+        if let Some(loc) = self.locate(root) {
+            self.walk_pre_order(String::from(root), loc, |p, _| out.push(p));
         }
         out
     }
-}
 
-/// The child name starting at `off` in a children buffer, and the offset
-/// after it.
-fn next_child(children: &[u8], off: usize) -> Option<(&str, usize)> {
-    let rest = children.get(off..)?;
-    let len = rest.iter().position(|&c| c == 0)?;
-    let name = core::str::from_utf8(rest.get(..len)?).ok()?;
-    Some((name, off.checked_add(len)?.checked_add(1)?))
+    /// Registers a transaction's first read of `path` and returns the
+    /// generation to record for it (see `txgen.rs`); `current` is the
+    /// global generation.
+    pub fn tx_read(&mut self, path: &str, current: u64) -> u64 {
+        let current = if self.contains(path) { current } else { NO_GENERATION };
+        self.gens.read(path, current)
+    }
+
+    /// Ends a transaction's read of `path`.
+    pub fn tx_release(&mut self, path: &str) {
+        self.gens.release(path);
+    }
+
+    /// The generation of `path` as its transaction readers compare it.
+    pub fn tx_generation(&self, path: &str) -> Option<u64> {
+        self.gens.get(path)
+    }
+
+    /// Forgets every transaction read (none is open).
+    pub fn tx_forget_all(&mut self) {
+        self.gens.clear();
+    }
+
+    /// Number of paths tracked for transactions.
+    pub fn tx_tracked(&self) -> usize {
+        self.gens.len()
+    }
+
+    // ----- Resolution -----
+
+    fn record(&self, h: Handle) -> Option<Record<'_>> {
+        Record::decode(self.arena.tail(h))
+    }
+
+    fn view(&self, loc: &Loc) -> Option<NodeRef<'_>> {
+        let rec = self.record(loc.handle)?;
+        let dir = rec.dir.and_then(|d| self.dirs.get(d));
+        Some(NodeRef::stored(self, rec.value, self.perms.get(loc.perms), dir))
+    }
+
+    fn stat(&self, loc: &Loc) -> Result<Stat, TreeError> {
+        let n = self.view(loc).ok_or(TreeError::NotFound)?;
+        Ok(Stat { owner: n.owner_dom(), size: n.size() })
+    }
+
+    fn owner_of(&self, perms: PermId) -> DomId {
+        let id = self.perms.get(perms).first().map_or(0, |p| p.id);
+        DomId(u16::try_from(id).unwrap_or(u16::MAX))
+    }
+
+    /// The children handles of record `h` in creation order.
+    fn children(&self, h: Handle) -> &[Handle] {
+        self.record(h).and_then(|r| r.dir).and_then(|d| self.dirs.get(d)).map_or(&[], Dir::order)
+    }
+
+    fn root(&self, name: &str) -> Option<Loc> {
+        self.roots.iter().enumerate().find_map(|(i, &handle)| {
+            let rec = self.record(handle)?;
+            (rec.name == name.as_bytes()).then(|| Loc {
+                slot: Slot::Root(i),
+                handle,
+                perms: rec.perms.unwrap_or(NO_PERMS),
+            })
+        })
+    }
+
+    fn child(&self, parent: &Loc, name: &str) -> Option<Loc> {
+        let dir_id = self.record(parent.handle)?.dir?;
+        let dir = self.dirs.get(dir_id)?;
+        let pos = dir.find(name.as_bytes(), |h| self.name_of(h)).ok()?;
+        let handle = *dir.order().get(pos.order)?;
+        let perms = self.record(handle)?.perms.unwrap_or(parent.perms);
+        Some(Loc { slot: Slot::Child { dir: dir_id, pos }, handle, perms })
+    }
+
+    fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
+        let (root, rest) = split(path)?;
+        let mut segments = rest.split('/').filter(|_| !rest.is_empty()).peekable();
+        let Some(mut cur) = self.root(root) else {
+            return segments
+                .peek()
+                .is_none()
+                .then_some(Found::Missing { parent: None, name: root });
+        };
+        let mut parent = None;
+        while let Some(seg) = segments.next() {
+            match self.child(&cur, seg) {
+                Some(next) => {
+                    parent = Some(cur);
+                    cur = next;
+                }
+                None => {
+                    let last = segments.peek().is_none();
+                    return last.then_some(Found::Missing { parent: Some(cur), name: seg });
+                }
+            }
+        }
+        Some(Found::Node { parent, loc: cur })
+    }
+
+    fn locate(&self, path: &str) -> Option<Loc> {
+        match self.find(path)? {
+            Found::Node { loc, .. } => Some(loc),
+            Found::Missing { .. } => None,
+        }
+    }
+
+    fn existing_with_parent(&self, path: &str) -> Result<(Option<Loc>, Loc), TreeError> {
+        match self.find(path) {
+            Some(Found::Node { parent, loc }) => Ok((parent, loc)),
+            _ => Err(TreeError::NotFound),
+        }
+    }
+
+    /// The node at `path` and its parent's effective permissions.
+    fn existing(&self, path: &str) -> Result<(Option<PermId>, Loc), TreeError> {
+        let (parent, loc) = self.existing_with_parent(path)?;
+        Ok((parent.map(|p| p.perms), loc))
+    }
+
+    /// Pre-order walk from `loc` (at path `p`), children in creation
+    /// order, with an explicit stack.
+    fn walk_pre_order(&self, p: String, loc: Loc, mut visit: impl FnMut(String, Loc)) {
+        let mut stack: Vec<(String, Loc)> = Vec::new();
+        stack.push((p, loc));
+        while let Some((p, loc)) = stack.pop() {
+            let Some(dir_id) = self.record(loc.handle).and_then(|r| r.dir) else {
+                visit(p, loc);
+                continue;
+            };
+            let kids = self.dirs.get(dir_id).map_or(&[][..], Dir::order);
+            for (i, &h) in kids.iter().enumerate().rev() {
+                let Some(rec) = self.record(h) else { continue };
+                let name = core::str::from_utf8(rec.name).unwrap_or("");
+                let pos = Pos { order: i, sorted: 0 };
+                let child = Loc {
+                    slot: Slot::Child { dir: dir_id, pos },
+                    handle: h,
+                    perms: rec.perms.unwrap_or(loc.perms),
+                };
+                stack.push((path::child(&p, name), child));
+            }
+            visit(p, loc);
+        }
+    }
+
+    // ----- Changes -----
+
+    /// Records a change of the node at `loc` (path `path`).
+    fn stamp(&mut self, path: &str, loc: &Loc, generation: u64) {
+        if let Some(d) =
+            self.record(loc.handle).and_then(|r| r.dir).and_then(|d| self.dirs.get_mut(d))
+        {
+            d.generation = generation;
+        }
+        self.gens.stamp(path, generation);
+    }
+
+    /// Creates node `name` under `parent` (a root if `None`).
+    fn create(
+        &mut self,
+        path: &str,
+        parent: Option<Loc>,
+        name: &str,
+        node: &Node,
+        generation: u64,
+    ) -> Result<Put, TreeError> {
+        let own = self.intern_own(&node.perms, parent.map(|p| p.perms))?;
+        let perms = own.or(parent.map(|p| p.perms)).unwrap_or(NO_PERMS);
+        let rec = Record { perms: own, dir: None, name: name.as_bytes(), value: &node.value };
+        let made = encode(&rec).and_then(|bytes| self.place(None, None, &bytes));
+        let made = made.and_then(|h| match parent {
+            None => {
+                self.roots.try_reserve(1).map_err(|_| TreeError::Full)?;
+                self.roots.push(h);
+                Ok((h, Slot::Root(self.roots.len().saturating_sub(1))))
+            }
+            Some(p) => self.link(p, name, h, generation).inspect_err(|_| {
+                self.arena.free(h, rec.len());
+            }),
+        });
+        let (handle, slot) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(id) = own {
+                    self.perms.release(id);
+                }
+                return Err(e);
+            }
+        };
+        self.count = self.count.saturating_add(1);
+        self.gens.stamp(path, generation);
+        if parent.is_some() {
+            self.gens.stamp(path::parent(path), generation);
+        }
+        let new = self.stat(&Loc { slot, handle, perms })?;
+        Ok(Put { old: None, new, linked: parent.map(|p| self.owner_of(p.perms)) })
+    }
+
+    /// Lists record `h`, named `name`, as the last child of `parent`
+    /// (giving the parent a children list if it has none).
+    fn link(
+        &mut self,
+        parent: Loc,
+        name: &str,
+        h: Handle,
+        generation: u64,
+    ) -> Result<(Handle, Slot), TreeError> {
+        let prec = self.record(parent.handle).ok_or(TreeError::NoParent)?;
+        let dir_id = match prec.dir {
+            Some(d) => d,
+            None => {
+                let old = Some((parent.handle, prec.len()));
+                let d = self.dirs.alloc(generation).ok_or(TreeError::Full)?;
+                let bytes = self
+                    .record(parent.handle)
+                    .ok_or(TreeError::NoParent)
+                    .and_then(|prec| encode(&Record { dir: Some(d), ..prec }));
+                if let Err(e) = bytes.and_then(|b| self.place(Some(parent.slot), old, &b)) {
+                    self.dirs.free(d);
+                    return Err(e);
+                }
+                d
+            }
+        };
+        let arena = &self.arena;
+        let dir = self.dirs.get_mut(dir_id).ok_or(TreeError::NoParent)?;
+        let at = dir.find(name.as_bytes(), |h| name_in(arena, h)).err().ok_or(TreeError::Full)?;
+        dir.insert(at, h, name.len()).ok_or(TreeError::Full)?;
+        dir.generation = generation;
+        let pos = Pos { order: dir.len().saturating_sub(1), sorted: at };
+        Ok((h, Slot::Child { dir: dir_id, pos }))
+    }
+
+    /// The id a new node with `perms` under a parent with `parent` stores:
+    /// `None` when it is the parent's list.
+    fn intern_own(
+        &mut self,
+        perms: &[Perm],
+        parent: Option<PermId>,
+    ) -> Result<Option<PermId>, TreeError> {
+        let id = self.perms.intern(perms).ok_or(TreeError::Full)?;
+        if Some(id) == parent {
+            self.perms.release(id);
+            return Ok(None);
+        }
+        Ok(Some(id))
+    }
+
+    /// Re-encodes the node at `loc` with a new value and/or permission
+    /// list; `parent` is the parent's effective list. Returns the node's
+    /// new location.
+    fn rewrite(
+        &mut self,
+        loc: Loc,
+        parent: Option<PermId>,
+        value: Option<&[u8]>,
+        perms: Option<&[Perm]>,
+    ) -> Result<Loc, TreeError> {
+        let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
+        let (mut own, dir, mut eff) = (rec.perms, rec.dir, loc.perms);
+        if let Some(perms) = perms {
+            let id = self.perms.intern(perms).ok_or(TreeError::Full)?;
+            if id == loc.perms {
+                self.perms.release(id);
+            } else {
+                if let Some(d) = dir {
+                    self.pin_children(d, loc.perms)?;
+                }
+                if let Some(old) = own {
+                    self.perms.release(old);
+                }
+                own = self.intern_own(perms, parent)?;
+                self.perms.release(id);
+                eff = own.or(parent).unwrap_or(NO_PERMS);
+            }
+        }
+        let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
+        let new = Record { perms: own, dir, name: rec.name, value: value.unwrap_or(rec.value) };
+        let bytes = encode(&new)?;
+        let old = Some((loc.handle, rec.len()));
+        let handle = self.place(Some(loc.slot), old, &bytes)?;
+        Ok(Loc { handle, perms: eff, ..loc })
+    }
+
+    /// Gives every child in list `dir` that uses its parent's permission
+    /// list (`perms`) a reference of its own, before the parent's changes.
+    fn pin_children(&mut self, dir: DirId, perms: PermId) -> Result<(), TreeError> {
+        let n = self.dirs.get(dir).map_or(0, Dir::len);
+        for i in 0..n {
+            let Some(&h) = self.dirs.get(dir).and_then(|d| d.order().get(i)) else { continue };
+            let Some(rec) = self.record(h) else { continue };
+            if rec.perms.is_some() {
+                continue;
+            }
+            let bytes = encode(&Record { perms: Some(perms), ..rec })?;
+            let slot = Slot::Child { dir, pos: Pos { order: i, sorted: 0 } };
+            self.place(Some(slot), Some((h, rec.len())), &bytes)?;
+            self.perms.retain(perms);
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` as the record kept at `slot`, over the record `old`
+    /// (handle, length) if it fits, else in a new record (freeing `old`).
+    /// Returns the record's handle.
+    fn place(
+        &mut self,
+        slot: Option<Slot>,
+        old: Option<(Handle, usize)>,
+        bytes: &[u8],
+    ) -> Result<Handle, TreeError> {
+        if let Some((h, len)) = old {
+            if Arena::fits(len, bytes.len()) {
+                self.write(h, bytes);
+                return Ok(h);
+            }
+        }
+        let h = self.arena.alloc(bytes.len()).ok_or(TreeError::Full)?;
+        self.write(h, bytes);
+        if let Some((oh, olen)) = old {
+            self.arena.free(oh, olen);
+        }
+        if let Some(slot) = slot {
+            self.set_slot(slot, h);
+        }
+        Ok(h)
+    }
+
+    fn write(&mut self, h: Handle, bytes: &[u8]) {
+        let dst = self.arena.get_mut(h, bytes.len());
+        if dst.len() == bytes.len() {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
+    fn set_slot(&mut self, slot: Slot, h: Handle) {
+        let target = match slot {
+            Slot::Root(i) => self.roots.get_mut(i),
+            Slot::Child { dir, pos } => {
+                self.dirs.get_mut(dir).and_then(|d| d.order_mut().get_mut(pos.order))
+            }
+        };
+        if let Some(t) = target {
+            *t = h;
+        }
+    }
+
+    /// Copies every live record into a fresh arena, leaving the free
+    /// space behind.
+    fn compact(&mut self) {
+        let old = core::mem::take(&mut self.arena);
+        let mut new = Arena::new();
+        let mut moved = |h: &mut Handle| {
+            let len = Record::decode(old.tail(*h)).map_or(0, |r| r.len());
+            if let Some(nh) = new.alloc(len) {
+                let dst = new.get_mut(nh, len);
+                let src = old.get(*h, len);
+                if dst.len() == src.len() {
+                    dst.copy_from_slice(src);
+                    *h = nh;
+                }
+            }
+        };
+        self.roots.iter_mut().for_each(&mut moved);
+        for d in self.dirs.iter_mut() {
+            d.order_mut().iter_mut().for_each(&mut moved);
+        }
+        self.arena = new;
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::perms::Perm;
-    use alloc::vec;
-
-    fn node() -> Node {
-        Node::with_perms(&[Perm { id: 0, bits: 0 }])
-    }
-
-    #[test]
-    fn deep_trees_walk_without_recursion() {
-        let mut t = Tree::new(1);
-        t.insert("/", node());
-        let mut p = String::new();
-        let mut parent = String::from("/");
-        for _ in 0..1_500 {
-            p.push_str("/a");
-            if let Some(n) = t.get_mut(&parent) {
-                n.add_child("a");
-            }
-            t.insert(&p, node());
-            parent = p.clone();
-        }
-        let post = t.subtree_post_order("/");
-        assert_eq!(post.len(), 1_501);
-        assert_eq!(post.last().map(String::as_str), Some("/"));
-        assert_eq!(t.subtree_pre_order("/").len(), 1_501);
-    }
-
-    #[test]
-    fn post_order_is_children_first_in_creation_order() {
-        let mut t = Tree::new(1);
-        let mut root = node();
-        root.add_child("b");
-        root.add_child("a");
-        t.insert("/", root);
-        t.insert("/b", node());
-        t.insert("/a", node());
-        assert_eq!(t.subtree_post_order("/"), vec!["/b", "/a", "/"]);
-        assert_eq!(t.subtree_pre_order("/"), vec!["/", "/b", "/a"]);
-    }
-}
+mod tests;

@@ -94,7 +94,7 @@ impl Engine {
         let node_perms = match perms {
             Some(p) => p,
             None => match self.tree.get(name) {
-                Some(n) => &n.perms,
+                Some(n) => n.perms,
                 None => return false,
             },
         };
@@ -102,7 +102,7 @@ impl Engine {
             return true;
         }
         match self.tree.get(path::parent(name)) {
-            Some(p) => perm_for(who, &p.perms) & PERM_READ != 0,
+            Some(p) => perm_for(who, p.perms) & PERM_READ != 0,
             None => false,
         }
     }

@@ -1,0 +1,243 @@
+//! Byte storage for node records: many small byte strings addressed by
+//! 4-byte handles instead of 8-byte pointers, without a per-record
+//! allocator header.
+//!
+//! Records live in fixed chunks of [`CHUNK_BYTES`], allocated in units of
+//! [`UNIT_BYTES`]. A handle is the record's unit index counted over all
+//! chunks, so `u32` handles reach 16 GiB. New records are carved from the
+//! end of the last chunk (its unused tail is zeroed memory the platform
+//! has not yet had to back with pages); freed records go to a free list
+//! of their exact unit count, whose link is kept in the record's first
+//! four bytes, and are reused first.
+//!
+//! Exact-size free lists alone can be made to grow without bound
+//! (fragment one size, then allocate another), so the owner compacts the
+//! arena (copies every live record into a fresh arena, see
+//! [`Arena::should_compact`]) once free space outweighs live records:
+//! memory stays within about twice the live bytes, and the copying costs
+//! amortised O(1) per freed byte.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Bytes per allocation unit (and the alignment of every record).
+pub const UNIT_BYTES: usize = 4;
+
+/// Bytes per chunk. A record never spans chunks, so this bounds the size
+/// of one record.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Units per chunk.
+const CHUNK_UNITS: u32 = 64 * 1024 / 4;
+const _: () = assert!(CHUNK_UNITS as usize * UNIT_BYTES == CHUNK_BYTES);
+
+/// The largest record, in units.
+const MAX_UNITS: usize = CHUNK_BYTES / UNIT_BYTES;
+
+/// Free space below which the arena is never compacted.
+const COMPACT_MIN_FREE_BYTES: usize = 256 * 1024;
+
+/// End of a free list.
+const NONE: u32 = u32::MAX;
+
+/// A handle to a record in an [`Arena`].
+pub type Handle = u32;
+
+/// Chunked byte storage with 4-byte handles.
+pub struct Arena {
+    /// The chunks, each `CHUNK_BYTES` long.
+    chunks: Vec<Box<[u8]>>,
+    /// The next never-used unit (a handle).
+    top: u32,
+    /// Heads of the free lists, indexed by unit count.
+    free: Vec<Handle>,
+    /// Bytes held by live records (whole units).
+    live_bytes: usize,
+    /// Bytes on the free lists.
+    free_bytes: usize,
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Arena::new()
+    }
+}
+
+/// Units needed for `len` bytes (at least one, to hold a free-list link).
+fn units(len: usize) -> usize {
+    len.div_ceil(UNIT_BYTES).max(1)
+}
+
+impl Arena {
+    /// An empty arena (allocates nothing until the first record).
+    pub fn new() -> Arena {
+        Arena { chunks: Vec::new(), top: 0, free: Vec::new(), live_bytes: 0, free_bytes: 0 }
+    }
+
+    /// Bytes held by live records.
+    pub fn live_bytes(&self) -> usize {
+        self.live_bytes
+    }
+
+    /// Bytes of freed records not yet reused.
+    #[cfg(test)]
+    pub fn free_bytes(&self) -> usize {
+        self.free_bytes
+    }
+
+    /// Whether free space outweighs live records enough that the owner
+    /// should copy the live records into a fresh arena.
+    pub fn should_compact(&self) -> bool {
+        self.free_bytes > COMPACT_MIN_FREE_BYTES && self.free_bytes > self.live_bytes
+    }
+
+    /// Allocates `len` bytes (zeroed, or left over from a freed record:
+    /// the caller writes them all). `None` if `len` exceeds a chunk or
+    /// the handles are exhausted.
+    pub fn alloc(&mut self, len: usize) -> Option<Handle> {
+        let n = units(len);
+        if n > MAX_UNITS {
+            return None;
+        }
+        let bytes = n.saturating_mul(UNIT_BYTES);
+        if let Some(h) = self.pop_free(n) {
+            self.free_bytes = self.free_bytes.saturating_sub(bytes);
+            self.live_bytes = self.live_bytes.saturating_add(bytes);
+            return Some(h);
+        }
+        let n32 = u32::try_from(n).ok()?;
+        let cap = self.chunks.len().saturating_mul(CHUNK_UNITS as usize);
+        let top = self.top as usize;
+        if top < cap && cap.saturating_sub(top) < n {
+            // The tail of the last chunk is too short: keep it on its
+            // free list and start the next chunk.
+            let tail = cap.saturating_sub(top);
+            self.push_free(self.top, tail);
+            self.free_bytes = self.free_bytes.saturating_add(tail.saturating_mul(UNIT_BYTES));
+            self.top = u32::try_from(cap).ok()?;
+        }
+        if self.top as usize >= cap {
+            self.chunks.push(vec![0u8; CHUNK_BYTES].into_boxed_slice());
+        }
+        let h = self.top;
+        self.top = self.top.checked_add(n32)?;
+        self.live_bytes = self.live_bytes.saturating_add(bytes);
+        Some(h)
+    }
+
+    /// Returns the `len`-byte record `h` to its free list.
+    pub fn free(&mut self, h: Handle, len: usize) {
+        let n = units(len);
+        let bytes = n.saturating_mul(UNIT_BYTES);
+        self.push_free(h, n);
+        self.live_bytes = self.live_bytes.saturating_sub(bytes);
+        self.free_bytes = self.free_bytes.saturating_add(bytes);
+    }
+
+    /// Whether a record of `old` bytes can hold `new` bytes in place.
+    pub fn fits(old: usize, new: usize) -> bool {
+        units(old) == units(new)
+    }
+
+    /// The `len` bytes of record `h` (empty if out of range).
+    pub fn get(&self, h: Handle, len: usize) -> &[u8] {
+        let (chunk, off) = locate(h);
+        self.chunks.get(chunk).and_then(|c| c.get(off..off.saturating_add(len))).unwrap_or(&[])
+    }
+
+    /// Everything from record `h` to the end of its chunk (a record's
+    /// length is known only after reading its header).
+    pub fn tail(&self, h: Handle) -> &[u8] {
+        let (chunk, off) = locate(h);
+        self.chunks.get(chunk).and_then(|c| c.get(off..)).unwrap_or(&[])
+    }
+
+    /// The `len` bytes of record `h`, mutably (empty if out of range).
+    pub fn get_mut(&mut self, h: Handle, len: usize) -> &mut [u8] {
+        let (chunk, off) = locate(h);
+        match self.chunks.get_mut(chunk).and_then(|c| c.get_mut(off..off.saturating_add(len))) {
+            Some(s) => s,
+            None => &mut [],
+        }
+    }
+
+    fn push_free(&mut self, h: Handle, n: usize) {
+        if self.free.len() <= n {
+            self.free.resize(n.saturating_add(1), NONE);
+        }
+        let head = self.free.get(n).copied().unwrap_or(NONE);
+        if let Some(link) = self.get_mut(h, 4).get_mut(..4) {
+            link.copy_from_slice(&head.to_le_bytes());
+        }
+        if let Some(slot) = self.free.get_mut(n) {
+            *slot = h;
+        }
+    }
+
+    fn pop_free(&mut self, n: usize) -> Option<Handle> {
+        let h = self.free.get(n).copied().filter(|&h| h != NONE)?;
+        let next = self.get(h, 4).try_into().map_or(NONE, u32::from_le_bytes);
+        if let Some(slot) = self.free.get_mut(n) {
+            *slot = next;
+        }
+        Some(h)
+    }
+}
+
+/// Chunk index and byte offset of handle `h`.
+fn locate(h: Handle) -> (usize, usize) {
+    let chunk = (h / CHUNK_UNITS) as usize;
+    let off = (h % CHUNK_UNITS) as usize * UNIT_BYTES;
+    (chunk, off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_freed_space_is_reused() {
+        let mut a = Arena::new();
+        let x = a.alloc(10).unwrap();
+        a.get_mut(x, 10).copy_from_slice(b"0123456789");
+        let y = a.alloc(3).unwrap();
+        a.get_mut(y, 3).copy_from_slice(b"abc");
+        assert_eq!(a.get(x, 10), b"0123456789");
+        assert_eq!(a.get(y, 3), b"abc");
+        assert_eq!(a.live_bytes(), 12 + 4);
+        a.free(x, 10);
+        assert_eq!(a.free_bytes(), 12);
+        // Same unit count: the freed record comes back.
+        assert_eq!(a.alloc(9), Some(x));
+        assert_eq!(a.free_bytes(), 0);
+        assert!(Arena::fits(9, 12));
+        assert!(!Arena::fits(12, 13));
+    }
+
+    #[test]
+    fn records_never_span_chunks() {
+        let mut a = Arena::new();
+        let big = CHUNK_BYTES - 8;
+        let first = a.alloc(big).unwrap();
+        let second = a.alloc(16).unwrap();
+        assert_eq!(locate(first).0, 0);
+        assert_eq!(locate(second), (1, 0));
+        // The 8-byte tail of chunk 0 went to a free list.
+        assert_eq!(a.free_bytes(), 8);
+        assert_eq!(a.alloc(8).map(|h| locate(h).0), Some(0));
+        assert_eq!(a.alloc(CHUNK_BYTES + 1), None);
+        assert_eq!(a.get(u32::MAX, 4), b"");
+    }
+
+    #[test]
+    fn compaction_is_advised_only_when_free_space_dominates() {
+        let mut a = Arena::new();
+        let hs: Vec<Handle> = (0..100_000).map(|_| a.alloc(8).unwrap()).collect();
+        assert!(!a.should_compact());
+        for h in &hs[..60_000] {
+            a.free(*h, 8);
+        }
+        assert!(a.should_compact());
+    }
+}

@@ -1,0 +1,242 @@
+//! Children lists: the children of one node, in creation order (what
+//! `XS_DIRECTORY` lists, as C keeps them) and by name (for lookups).
+//!
+//! One vector holds both: the first half is the children's record handles
+//! in creation order, the second half their positions in the first half,
+//! sorted by name. Finding a child is a binary search (no hash, so nothing
+//! for a guest to flood), appending one is two `memmove`s of at most the
+//! list, and removing one also renumbers the positions after it: O(n)
+//! like C's `memmove` of the children buffer. Four bytes per child per
+//! half, no per-child allocation.
+//!
+//! Lists are kept in [`Dirs`], a slab addressed by 4-byte ids, and also
+//! carry the node's generation (only directories need one, for
+//! `XS_DIRECTORY_PART`) and the byte length of the `name\0…` list (which
+//! counts toward the node's size as C computes it).
+
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use crate::arena::Handle;
+
+/// A children list's id.
+pub type DirId = u32;
+
+/// The children of one node.
+#[derive(Debug, Default)]
+pub struct Dir {
+    /// `[handles in creation order | positions sorted by name]`.
+    kids: Vec<Handle>,
+    /// Generation of the node's last change.
+    pub generation: u64,
+    /// Bytes of the `name\0name\0…` list.
+    pub names_bytes: usize,
+}
+
+/// Where a child is in a [`Dir`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    /// Index in creation order.
+    pub order: usize,
+    /// Index in name order.
+    pub sorted: usize,
+}
+
+impl Dir {
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.kids.len() / 2
+    }
+
+    /// Whether there are no children.
+    pub fn is_empty(&self) -> bool {
+        self.kids.is_empty()
+    }
+
+    /// The children's handles in creation order.
+    pub fn order(&self) -> &[Handle] {
+        self.kids.get(..self.len()).unwrap_or(&[])
+    }
+
+    /// The children's handles in creation order, mutably (to move
+    /// records).
+    pub fn order_mut(&mut self) -> &mut [Handle] {
+        let n = self.len();
+        self.kids.get_mut(..n).unwrap_or(&mut [])
+    }
+
+    fn sorted(&self) -> &[Handle] {
+        self.kids.get(self.len()..).unwrap_or(&[])
+    }
+
+    /// Finds child `name`, given the name of each handle: `Ok` with its
+    /// position, or `Err` with the name-order index to insert it at.
+    pub fn find<'a>(
+        &self,
+        name: &[u8],
+        name_of: impl Fn(Handle) -> &'a [u8],
+    ) -> Result<Pos, usize> {
+        let order = self.order();
+        let found = self.sorted().binary_search_by(|&pos| {
+            order.get(pos as usize).map_or(Ordering::Less, |&h| name_of(h).cmp(name))
+        });
+        match found {
+            Ok(sorted) => {
+                let order = self.sorted().get(sorted).map_or(0, |&p| p as usize);
+                Ok(Pos { order, sorted })
+            }
+            Err(at) => Err(at),
+        }
+    }
+
+    /// Appends child `h`, named `name_len` bytes, at name-order index
+    /// `sorted` (from [`Dir::find`]). `None` if the index is out of range
+    /// or the list is full.
+    pub fn insert(&mut self, sorted: usize, h: Handle, name_len: usize) -> Option<()> {
+        let n = self.len();
+        let at = u32::try_from(n).ok()?;
+        if sorted > n {
+            return None;
+        }
+        self.kids.try_reserve(2).ok()?;
+        self.kids.insert(n, h);
+        self.kids.insert(n.checked_add(1)?.checked_add(sorted)?, at);
+        self.names_bytes = self.names_bytes.saturating_add(name_len).saturating_add(1);
+        Some(())
+    }
+
+    /// Removes the child at `pos`, named `name_len` bytes.
+    pub fn remove(&mut self, pos: Pos, name_len: usize) {
+        let n = self.len();
+        if pos.order >= n || pos.sorted >= n {
+            return;
+        }
+        self.kids.remove(n.saturating_add(pos.sorted));
+        self.kids.remove(pos.order);
+        let gone = pos.order;
+        let m = self.len();
+        for p in self.kids.get_mut(m..).unwrap_or(&mut []) {
+            if *p as usize > gone {
+                *p = p.saturating_sub(1);
+            }
+        }
+        self.names_bytes = self.names_bytes.saturating_sub(name_len.saturating_add(1));
+        if self.kids.capacity() > self.kids.len().saturating_mul(4).max(16) {
+            self.kids.shrink_to(self.kids.len().saturating_mul(2));
+        }
+    }
+
+    /// Replaces the creation order with `order` (the same children,
+    /// permuted), given the name of each handle.
+    pub fn reorder<'a>(&mut self, order: &[Handle], name_of: impl Fn(Handle) -> &'a [u8]) {
+        if order.len() != self.len() {
+            return;
+        }
+        let mut sorted: Vec<u32> = (0..order.len()).filter_map(|i| u32::try_from(i).ok()).collect();
+        sorted.sort_unstable_by(|&a, &b| {
+            let name = |i: u32| order.get(i as usize).map_or(&[][..], |&h| name_of(h));
+            name(a).cmp(name(b))
+        });
+        self.kids.clear();
+        self.kids.extend_from_slice(order);
+        self.kids.extend_from_slice(&sorted);
+    }
+}
+
+/// A slab of children lists.
+#[derive(Default)]
+pub struct Dirs {
+    dirs: Vec<Dir>,
+    free: Vec<DirId>,
+}
+
+impl Dirs {
+    /// A new empty list with `generation`. `None` when ids are exhausted.
+    pub fn alloc(&mut self, generation: u64) -> Option<DirId> {
+        let dir = Dir { kids: Vec::new(), generation, names_bytes: 0 };
+        if let Some(id) = self.free.pop() {
+            if let Some(slot) = self.dirs.get_mut(id as usize) {
+                *slot = dir;
+                return Some(id);
+            }
+        }
+        let id = DirId::try_from(self.dirs.len()).ok()?;
+        self.dirs.try_reserve(1).ok()?;
+        self.dirs.push(dir);
+        Some(id)
+    }
+
+    /// Frees list `id` (its children are gone).
+    pub fn free(&mut self, id: DirId) {
+        if let Some(d) = self.dirs.get_mut(id as usize) {
+            *d = Dir::default();
+            self.free.push(id);
+        }
+    }
+
+    /// List `id`.
+    pub fn get(&self, id: DirId) -> Option<&Dir> {
+        self.dirs.get(id as usize)
+    }
+
+    /// List `id`, mutably.
+    pub fn get_mut(&mut self, id: DirId) -> Option<&mut Dir> {
+        self.dirs.get_mut(id as usize)
+    }
+
+    /// Every list (free ones are empty), mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Dir> {
+        self.dirs.iter_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handles are indexes into a name table in these tests.
+    fn names() -> Vec<&'static [u8]> {
+        vec![b"b", b"ab", b"a", b"c"]
+    }
+
+    fn add(d: &mut Dir, names: &[&'static [u8]], h: Handle) {
+        let name = names[h as usize];
+        let at = d.find(name, |h| names[h as usize]).unwrap_err();
+        d.insert(at, h, name.len()).unwrap();
+    }
+
+    #[test]
+    fn creation_order_is_kept_and_lookups_use_names() {
+        let n = names();
+        let mut d = Dir::default();
+        for h in 0..4 {
+            add(&mut d, &n, h);
+        }
+        assert_eq!(d.order(), &[0, 1, 2, 3]);
+        assert_eq!(d.names_bytes, 2 + 3 + 2 + 2);
+        let pos = d.find(b"a", |h| n[h as usize]).unwrap();
+        assert_eq!(pos, Pos { order: 2, sorted: 0 });
+        assert!(d.find(b"zz", |h| n[h as usize]).is_err());
+        d.remove(pos, 1);
+        assert_eq!(d.order(), &[0, 1, 3]);
+        for (name, order) in [(&b"b"[..], 0), (b"ab", 1), (b"c", 2)] {
+            assert_eq!(d.find(name, |h| n[h as usize]).map(|p| p.order), Ok(order));
+        }
+        d.reorder(&[3, 0, 1], |h| n[h as usize]);
+        assert_eq!(d.order(), &[3, 0, 1]);
+        assert_eq!(d.find(b"ab", |h| n[h as usize]).map(|p| p.order), Ok(2));
+        d.remove(Pos { order: 9, sorted: 0 }, 1);
+        assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn slab_reuses_freed_ids() {
+        let mut s = Dirs::default();
+        let a = s.alloc(5).unwrap();
+        let b = s.alloc(6).unwrap();
+        assert_eq!(s.get(b).map(|d| d.generation), Some(6));
+        s.free(a);
+        assert_eq!(s.alloc(7), Some(a));
+        assert_eq!(s.get(a).map(|d| d.generation), Some(7));
+    }
+}

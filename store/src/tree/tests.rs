@@ -1,0 +1,212 @@
+use super::*;
+use crate::perms::Perms;
+use alloc::format;
+use alloc::vec;
+
+fn perms(ids: &[u32]) -> Perms {
+    ids.iter().map(|&id| Perm { id, bits: 0 }).collect::<Vec<_>>().into()
+}
+
+fn node(owner: u32, value: &[u8]) -> Node {
+    let mut n = Node::new(perms(&[owner]));
+    n.value = crate::node::Value::from_slice(value);
+    n
+}
+
+/// A tree with `/` owned by dom0.
+fn rooted() -> Tree {
+    let mut t = Tree::new(1);
+    t.insert("/", &node(0, b""), 1).unwrap();
+    t
+}
+
+fn names(t: &Tree, p: &str) -> Vec<String> {
+    t.get(p).unwrap().child_names().map(String::from).collect()
+}
+
+#[test]
+fn deep_trees_walk_without_recursion() {
+    let mut t = rooted();
+    let mut p = String::new();
+    for _ in 0..1_500 {
+        p.push_str("/a");
+        t.insert(&p, &node(0, b""), 2).unwrap();
+    }
+    let post = t.subtree_post_order("/");
+    assert_eq!(post.len(), 1_501);
+    assert_eq!(post.last().map(String::as_str), Some("/"));
+    assert_eq!(t.subtree_pre_order("/").len(), 1_501);
+    assert_eq!(t.iter().count(), 1_501);
+    assert!(t.get(&p).is_some());
+}
+
+#[test]
+fn post_order_is_children_first_in_creation_order() {
+    let mut t = rooted();
+    t.insert("/b", &node(0, b""), 2).unwrap();
+    t.insert("/a", &node(0, b""), 3).unwrap();
+    t.insert("/a/x", &node(0, b""), 4).unwrap();
+    assert_eq!(t.subtree_post_order("/"), vec!["/b", "/a/x", "/a", "/"]);
+    assert_eq!(t.subtree_pre_order("/"), vec!["/", "/b", "/a", "/a/x"]);
+    assert_eq!(names(&t, "/"), vec!["b", "a"]);
+    let mut buf = Vec::new();
+    t.get("/").unwrap().write_children(&mut buf);
+    assert_eq!(buf, b"b\0a\0");
+}
+
+#[test]
+fn nodes_are_created_replaced_and_removed_with_their_accounting() {
+    let mut t = rooted();
+    let put = t.insert("/d", &node(3, b"v"), 5).unwrap();
+    assert_eq!(put.old, None);
+    assert_eq!(put.new, Stat { owner: DomId(3), size: 16 + 8 + 1 });
+    assert_eq!(put.linked, Some(DomId(0)));
+    // The parent's size counts the child's name.
+    assert_eq!(t.get("/").unwrap().size(), 16 + 8 + 2);
+    let put = t.insert("/d", &node(3, b"longer value"), 6).unwrap();
+    assert_eq!(put.old.map(|s| s.size), Some(25));
+    assert_eq!(put.new.size, 16 + 8 + 12);
+    assert_eq!(put.linked, None);
+    assert_eq!(t.get("/d").unwrap().value, b"longer value");
+    assert_eq!(t.insert("/x/y", &node(0, b""), 7), Err(TreeError::NoParent));
+    t.insert("/d/e", &node(3, b""), 8).unwrap();
+    assert_eq!(t.remove("/d", 9), Err(TreeError::HasChildren));
+    let r = t.remove("/d/e", 10).unwrap();
+    assert_eq!(r.unlinked, Some(DomId(3)));
+    assert_eq!(t.get("/d").map(|n| n.size()), Some(36));
+    t.remove("/d", 11).unwrap();
+    assert_eq!(t.remove("/d", 12), Err(TreeError::NotFound));
+    assert_eq!(t.len(), 1);
+    assert_eq!(names(&t, "/"), Vec::<String>::new());
+}
+
+#[test]
+fn special_roots_and_missing_paths() {
+    let mut t = rooted();
+    t.insert("@releaseDomain", &node(0, b""), 2).unwrap();
+    t.insert("@introduceDomain", &node(0, b""), 3).unwrap();
+    assert!(t.contains("@releaseDomain"));
+    assert!(!t.contains("@releaseDomain/5"));
+    assert!(!t.contains("@other"));
+    assert!(!t.contains("relative"));
+    assert!(!t.contains(""));
+    assert_eq!(names(&t, "/"), Vec::<String>::new());
+    let paths: Vec<String> = t.iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, vec!["/", "@releaseDomain", "@introduceDomain"]);
+    t.remove("@releaseDomain", 4).unwrap();
+    assert!(t.contains("@introduceDomain"));
+}
+
+#[test]
+fn children_share_their_parents_list_until_it_changes() {
+    let mut t = rooted();
+    t.insert("/p", &node(5, b""), 2).unwrap();
+    for i in 0..10 {
+        t.insert(&format!("/p/c{i}"), &node(5, b"0123456789abcdef"), 3).unwrap();
+    }
+    // Same list as the parent: the child's record holds no id.
+    let bytes_before = t.record_bytes();
+    assert_eq!(t.perms.len(), 2);
+    t.set_perms("/p", &perms(&[7])).unwrap();
+    assert_eq!(t.get("/p").unwrap().owner(), 7);
+    for i in 0..10 {
+        assert_eq!(t.get(&format!("/p/c{i}")).unwrap().owner(), 5);
+    }
+    assert!(t.record_bytes() > bytes_before);
+    // A child given its parent's list again stores none.
+    t.set_perms("/p/c0", &perms(&[7])).unwrap();
+    t.set_perms("/p", &perms(&[9])).unwrap();
+    assert_eq!(t.get("/p/c0").unwrap().owner(), 7);
+    assert_eq!(t.get("/p/c1").unwrap().owner(), 5);
+    for i in 0..10 {
+        t.remove(&format!("/p/c{i}"), 4).unwrap();
+    }
+    t.remove("/p", 5).unwrap();
+    assert_eq!(t.perms.len(), 1);
+}
+
+#[test]
+fn records_move_when_they_grow_and_lookups_follow() {
+    let mut t = rooted();
+    for i in 0..50 {
+        t.insert(&format!("/k{i}"), &node(0, b"x"), 2).unwrap();
+    }
+    let big = [b'v'; 3000];
+    t.set_value("/k7", &big, 3).unwrap();
+    t.insert("/k7/leaf", &node(0, b""), 4).unwrap();
+    assert_eq!(t.get("/k7").unwrap().value, &big[..]);
+    assert_eq!(names(&t, "/k7"), vec!["leaf"]);
+    for i in 0..50 {
+        assert!(t.contains(&format!("/k{i}")), "k{i}");
+    }
+    assert_eq!(names(&t, "/")[..3], ["k0", "k1", "k2"]);
+    assert_eq!(t.set_value("/k7", &[0; VALUE_MAX + 1], 5), Err(TreeError::TooBig));
+}
+
+#[test]
+fn freed_space_is_compacted_away() {
+    let mut t = rooted();
+    let value = [b'x'; 200];
+    for i in 0..4_000 {
+        t.insert(&format!("/n{i}"), &node(0, &value), 2).unwrap();
+    }
+    let full = t.arena.live_bytes() + t.arena.free_bytes();
+    for i in 0..3_900 {
+        t.remove(&format!("/n{i}"), 3).unwrap();
+    }
+    assert!(t.arena.live_bytes() + t.arena.free_bytes() < full / 4);
+    for i in 3_900..4_000 {
+        assert_eq!(t.get(&format!("/n{i}")).unwrap().value, &value[..]);
+    }
+    assert_eq!(names(&t, "/").len(), 100);
+}
+
+#[test]
+fn children_can_be_put_in_a_transactions_order() {
+    let mut t = rooted();
+    for n in ["a", "b", "c"] {
+        t.insert(&format!("/{n}"), &node(0, b""), 2).unwrap();
+    }
+    t.reorder_children("/", b"a\0c\0b\0");
+    assert_eq!(names(&t, "/"), vec!["a", "c", "b"]);
+    // Unknown names are skipped, unlisted children keep their order last.
+    t.reorder_children("/", b"b\0zz\0");
+    assert_eq!(names(&t, "/"), vec!["b", "a", "c"]);
+    assert!(t.contains("/c"));
+    t.remove("/a", 3).unwrap();
+    assert_eq!(names(&t, "/"), vec!["b", "c"]);
+}
+
+#[test]
+fn directories_carry_a_generation_and_leaves_report_zero() {
+    let mut t = rooted();
+    t.insert("/d", &node(0, b""), 2).unwrap();
+    assert_eq!(t.get("/d").unwrap().generation, 0);
+    t.insert("/d/x", &node(0, b""), 3).unwrap();
+    assert_eq!(t.get("/d").unwrap().generation, 3);
+    t.set_value("/d", b"v", 4).unwrap();
+    assert_eq!(t.get("/d").unwrap().generation, 4);
+    t.touch("/d", 5);
+    assert_eq!(t.get("/d").unwrap().generation, 5);
+    t.remove("/d/x", 6).unwrap();
+    assert_eq!(t.get("/d").unwrap().generation, 6);
+}
+
+#[test]
+fn transaction_reads_see_every_later_change() {
+    let mut t = rooted();
+    t.insert("/a", &node(0, b""), 2).unwrap();
+    assert_eq!(t.tx_read("/a", 10), 10);
+    assert_eq!(t.tx_read("/new", 10), NO_GENERATION);
+    t.set_value("/a", b"x", 11).unwrap();
+    assert_eq!(t.tx_generation("/a"), Some(11));
+    t.insert("/new", &node(0, b""), 12).unwrap();
+    assert_eq!(t.tx_generation("/new"), Some(12));
+    t.remove("/new", 13).unwrap();
+    assert_eq!(t.tx_generation("/new"), Some(NO_GENERATION));
+    t.tx_release("/a");
+    assert_eq!(t.tx_generation("/a"), None);
+    assert_eq!(t.tx_tracked(), 1);
+    t.tx_forget_all();
+    assert_eq!(t.tx_tracked(), 0);
+}
