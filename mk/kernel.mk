@@ -5,6 +5,9 @@
 #   make hostile-guest build/xs-hostile-guest.elf: the PVH test guest that
 #                  kernel/checks/hostile-guest.sh boots under the stub
 #   make kernel-test   the kernel's host unit tests and clippy for both targets
+#   make kernel-boot-check [XEN=4.20]   boot the stub on Xen with the guest
+#                  checks of kernel/checks/ (hostile guest, watch expiry,
+#                  guest life cycle)
 #
 # The kernel is built for x86_64-unknown-none in release mode with
 # opt-level "s" (small image), static relocation (it runs identity-mapped at
@@ -19,7 +22,7 @@ KERNEL_OUT := target/$(KERNEL_TARGET)/release/xenstore-stubdom-rs
 GUEST_ELF := $(BUILD)/xs-hostile-guest.elf
 GUEST_OUT := target/$(KERNEL_TARGET)/release/xs-hostile-guest
 
-.PHONY: image hostile-guest kernel-test
+.PHONY: image hostile-guest kernel-test kernel-boot-check
 
 image: setup-rust
 	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xenstore-stubdom-rs --release --target $(KERNEL_TARGET)
@@ -37,3 +40,10 @@ kernel-test: setup-rust
 	cargo test -p kernel
 	cargo clippy -p kernel --all-targets -- -D warnings
 	$(KERNEL_CARGO_ENV) cargo clippy -p kernel --release --target $(KERNEL_TARGET) -- -D warnings
+
+kernel-boot-check: image hostile-guest
+	scripts/xen-rig/boot.sh --xen $(or $(XEN),4.17) --stub $(KERNEL_GZ) --stub-mem 4 \
+		--stub-args '--param "-w watch-event=2 --log-level debug"' \
+		--extra $(GUEST_ELF) --check kernel/checks/watch-expiry.sh \
+		--check kernel/checks/hostile-guest.sh --check kernel/checks/guest-lifecycle.sh \
+		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 600
