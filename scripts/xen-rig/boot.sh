@@ -10,7 +10,11 @@
 #     --stub-mem MIB         the stub's --memory (default 8)
 #     --stub-args ARGS       extra init-xenstore-domain arguments, e.g. '--param "-v"'
 #     --check FILE           dom0 check script (default tests/boot/check.sh); it is
-#                            sourced after scripts/xen-rig/dom0-harness.sh
+#                            sourced after scripts/xen-rig/dom0-harness.sh. Repeat
+#                            it to run several scripts in order in the same boot,
+#                            each in its own subshell
+#     --extra FILE[=NAME]    place FILE in dom0 as /rig/extra/NAME (default: its
+#                            base name), e.g. a guest kernel; may be repeated
 #     --log FILE             serial log (default build/boot/<xen>-<xenstore>.log)
 #     --timeout SEC          kill QEMU after SEC seconds (default 240)
 #     --interactive          dom0 shell on the serial console instead of checks
@@ -25,7 +29,8 @@ xenstore=stub
 stub=$RIG_REPO/build/xenstore-stubdom-rs.elf
 stub_mem=8
 stub_args=
-check=$RIG_REPO/tests/boot/check.sh
+checks=()
+extras=()
 log=
 timeout_s=240
 interactive=0
@@ -36,7 +41,8 @@ while [ $# -gt 0 ]; do
     --stub) stub=$2; shift 2 ;;
     --stub-mem) stub_mem=$2; shift 2 ;;
     --stub-args) stub_args=$2; shift 2 ;;
-    --check) check=$2; shift 2 ;;
+    --check) checks+=("$2"); shift 2 ;;
+    --extra) extras+=("$2"); shift 2 ;;
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --interactive) interactive=1; shift ;;
@@ -45,6 +51,10 @@ while [ $# -gt 0 ]; do
 done
 case $xenstore in stub | daemon) ;; *) echo "boot.sh: --xenstore stub|daemon" >&2; exit 2 ;; esac
 [ -n "$log" ] || log=$RIG_REPO/build/boot/$xen-$xenstore.log
+[ "${#checks[@]}" -gt 0 ] || checks=("$RIG_REPO/tests/boot/check.sh")
+for f in "${checks[@]}" "${extras[@]%%=*}"; do
+    [ -f "$f" ] || { echo "boot.sh: $f not found" >&2; exit 2; }
+done
 mkdir -p "$(dirname "$log")"
 
 rig_paths "$xen"
@@ -75,7 +85,22 @@ mkdir -p "$work/overlay/rig"
     echo "RIG_CHECK_TIMEOUT=${RIG_CHECK_TIMEOUT:-$((timeout_s - 30))}"
     echo "RIG_VERBOSE=${RIG_VERBOSE:-}"
 } >"$work/overlay/rig/rig.conf"
-cp "$check" "$work/overlay/rig/check.sh"
+# /rig/check.sh (dom0's /init sources it) runs each check script in order,
+# each in a subshell so that one script's variables or `exit` spare the next.
+mkdir -p "$work/overlay/rig/checks" "$work/overlay/rig/extra"
+n=0
+for f in "${checks[@]}"; do
+    n=$((n + 1))
+    dest=$(printf '%02d-%s' "$n" "$(basename "$f")")
+    cp "$f" "$work/overlay/rig/checks/$dest"
+    echo "( . /rig/checks/$dest )"
+done >"$work/overlay/rig/check.sh"
+for e in "${extras[@]}"; do
+    src=${e%%=*}
+    name=$(basename "$src")
+    [ "$e" = "$src" ] || name=${e#*=}
+    cp "$src" "$work/overlay/rig/extra/$name"
+done
 if [ "$xenstore" = stub ]; then
     [ -f "$stub" ] || { echo "boot.sh: stub kernel $stub not found (make image)" >&2; exit 1; }
     # init-xenstore-domain reads gzipped or plain images; keep the name fixed.

@@ -1,0 +1,280 @@
+# The guest test's checks, run in dom0 (busybox sh, sourced by the rig's
+# /init after scripts/xen-rig/dom0-harness.sh, which provides `check`).
+# tests/boot/guest-run.sh boots the rig with this script and hands dom0 a PV
+# Linux guest as /rig/extra/vmlinuz and /rig/extra/guest.cpio.gz, whose /init
+# is tests/boot/guest-init.sh.
+#
+# One guest ("gtest") runs the guest-side tests through its own ring and is
+# then shut down and destroyed; twenty tiny guests are then created and
+# destroyed at once. Around both, dom0 checks the watches @introduceDomain and
+# @releaseDomain, that the guests' nodes are gone, and that xenstore's memory
+# report and whole tree are back where they were.
+#
+# RIG_XENSTORE says who serves xenstore: "stub" (ours) or "daemon" (C
+# xenstored in dom0, the reference). Only the memory report differs between
+# them (see memreport below).
+
+unset XENSTORED_PATH
+GUEST_DIR=/rig/extra
+# The number of tests guest-init.sh runs (its `t` lines).
+GUEST_TESTS=7
+# How many tiny guests the create/destroy loop starts.
+LOOP_GUESTS=${LOOP_GUESTS:-20}
+GUEST_LOG=/var/log/xen/console/guest-gtest.log
+S=/run/rig/guest
+mkdir -p $S
+
+cat >$S/gtest.cfg <<CFG
+name = "gtest"
+type = "pv"
+kernel = "$GUEST_DIR/vmlinuz"
+ramdisk = "$GUEST_DIR/guest.cpio.gz"
+memory = 128
+vcpus = 1
+extra = "console=hvc0 quiet"
+on_poweroff = "preserve"
+CFG
+cat >$S/tiny.cfg <<CFG
+name = "tiny"
+type = "pv"
+kernel = "$GUEST_DIR/tiny-pv.elf"
+memory = 16
+vcpus = 1
+on_poweroff = "preserve"
+CFG
+
+# What xenstore reports about its memory, minus what legitimately moves
+# between two identical states. Our stub answers `xenstore-control memreport`
+# with its counts (nodes and their bytes, connections, queued output, one
+# line per domain record with its quota usage) and a line of request
+# counters, which is dropped. C xenstored writes a talloc report into the
+# named file (dom0's file system: it runs there); its first line holds the
+# total bytes and blocks (the file name is fixed because the request itself
+# is in that total). C 4.17 keeps its nodes in a TDB whose buffer grows and
+# never shrinks (41 KiB to 49 KiB for one guest here), so the bytes of the
+# "/var/run/xenstored/tdb" context are left out of the total; 4.20 has no
+# TDB.
+memreport() {
+    case $RIG_XENSTORE in
+    stub)
+        xenstore-control memreport >$S/mr.raw || return 1
+        grep -v '^requests:' $S/mr.raw
+        ;;
+    daemon)
+        rm -f /tmp/memreport
+        xenstore-control memreport /tmp/memreport >/dev/null || return 1
+        cp /tmp/memreport $S/mr.raw
+        awk '/^full talloc report/ { total = $(NF - 4); blocks = $(NF - 1) }
+            $1 ~ /xenstored\/tdb$/ && $2 == "contains" { tdb = $3 }
+            END { printf "talloc: %d bytes outside the TDB, %d blocks\n", total - tdb, blocks }' /tmp/memreport
+        ;;
+    esac
+}
+
+# The whole tree with permissions, except the values a guest's life may
+# legitimately change in dom0's own nodes (none so far).
+tree() { xenstore-ls -fp /; }
+
+# until_true SECONDS COMMAND...: retries COMMAND every 0.2 s for SECONDS.
+until_true() {
+    limit=$(($1 * 5))
+    shift
+    n=0
+    until "$@" >/dev/null 2>&1; do
+        n=$((n + 1))
+        [ "$n" -le "$limit" ] || return 1
+        sleep 0.2
+    done
+}
+
+lines() { wc -l <"$1"; }
+more_lines() { [ "$(lines "$1")" -ge "$2" ]; }
+same_memreport() { memreport >$S/mem.now && cmp -s "$1" $S/mem.now; }
+
+# back_to BASE: the memory report returns to BASE within 20 s (clients such as
+# xl's monitor close their connections and watches asynchronously).
+back_to() {
+    echo "before:"
+    cat "$1"
+    if until_true 20 same_memreport "$1"; then
+        echo "after: the same"
+        return 0
+    fi
+    echo "after:"
+    cat $S/mem.now
+    [ -f "$1.raw" ] && diff "$1.raw" $S/mr.raw
+    return 1
+}
+
+# tree_back_to BASE: the whole tree (with permissions) equals BASE.
+tree_back_to() {
+    tree >$S/tree.now || return 1
+    diff "$1" $S/tree.now && echo "tree unchanged ($(lines "$1") lines)"
+}
+
+# Watches that record every @introduceDomain and @releaseDomain, started
+# before any guest; each writes one line when set. The parents the toolstack
+# and this script create their nodes under (and leave behind, empty) exist
+# before the baseline is taken.
+start_watchers() {
+    for dir in /rig /vm /libxl; do
+        xenstore-exists $dir || xenstore-write $dir "" || return 1
+    done
+    xenstore-watch @introduceDomain >$S/intro.out 2>&1 &
+    echo $! >$S/intro.pid
+    xenstore-watch @releaseDomain >$S/release.out 2>&1 &
+    echo $! >$S/release.pid
+    until_true 10 more_lines $S/intro.out 1 && until_true 10 more_lines $S/release.out 1 || return 1
+    memreport >$S/mem.base || return 1
+    cp $S/mr.raw $S/mem.base.raw
+    tree >$S/tree.base || return 1
+    cat $S/mem.base
+}
+
+# The test guest, created paused so that its directory outside its home can
+# be made writable for it first.
+gtest_create() {
+    xenstore-write /rig/guestdir "" || return 1
+    lines $S/intro.out >$S/intro.n
+    xl create -p $S/gtest.cfg || return 1
+    domid=$(xl domid gtest) || return 1
+    echo "$domid" >$S/gtest.domid
+    echo "gtest is domain $domid"
+    xenstore-chmod /rig/guestdir n0 "b$domid" || return 1
+    xl unpause gtest
+}
+gdomid() { cat $S/gtest.domid; }
+
+intro_seen() {
+    cat $S/intro.out
+    until_true 10 more_lines $S/intro.out $(($(cat $S/intro.n) + 1))
+}
+
+# The guest says data/ready once its watch on data/ping is set; dom0 then
+# writes data/ping.
+gtest_ping() {
+    home=/local/domain/$(gdomid)
+    until_true 90 xenstore-read "$home/data/ready" || return 1
+    xenstore-write "$home/data/ping" pong
+}
+
+summary_line() { grep -qE '^GUEST: [0-9]+ passed, [0-9]+ failed' "$GUEST_LOG"; }
+
+# The guest printed "GUEST: N passed, 0 failed" (N = all its tests) on its
+# console, and the domid it read is the one xl gave it.
+gtest_summary() {
+    until_true 90 summary_line
+    tr -d '\r' <"$GUEST_LOG" | grep '^GUEST:'
+    tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: domid $(gdomid)" || return 1
+    tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: $GUEST_TESTS passed, 0 failed"
+}
+
+# The node the guest wrote outside its home is there and owned by it.
+gtest_outside() {
+    xenstore-ls -p /rig/guestdir | tee $S/outside.out
+    grep -q "^g$(gdomid) = \"1\" .*(n$(gdomid)" $S/outside.out
+}
+
+
+# `xl shutdown`: the guest powers off (on_poweroff = "preserve" keeps the
+# domain) and dom0 sees @releaseDomain for the shutdown alone.
+gtest_shutdown() {
+    n=$(lines $S/release.out)
+    xl shutdown gtest || return 1
+    until_true 60 is_shutdown gtest || { xl list; return 1; }
+    xl list
+    until_true 10 more_lines $S/release.out $((n + 1)) || return 1
+    echo "@releaseDomain events: $n before, $(lines $S/release.out) after shutdown"
+    # The domain still exists, and so do its nodes (the toolstack removes
+    # them on destruction).
+    xenstore-exists "/local/domain/$(gdomid)"
+}
+
+# `xl destroy`: the domain is gone and dom0 sees @releaseDomain again.
+gtest_destroy() {
+    n=$(lines $S/release.out)
+    xl destroy gtest || return 1
+    until_true 10 more_lines $S/release.out $((n + 1)) || return 1
+    echo "@releaseDomain events: $n before, $(lines $S/release.out) after destroy"
+    ! xl list gtest >/dev/null 2>&1
+}
+
+# No node of the guest is left: its home (libxl removes it) and the node it
+# wrote in /rig/guestdir (xenstored deletes a dead domain's nodes).
+gtest_nodes_gone() {
+    d=$(gdomid)
+    xenstore-ls -fp /rig
+    ! xenstore-exists "/local/domain/$d" || return 1
+    ! xenstore-exists "/rig/guestdir/g$d" || return 1
+    xenstore-rm /rig/guestdir
+}
+
+# xl state column of a domain (e.g. "--ps--"), empty once it is gone.
+xl_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
+is_shutdown() { case $(xl_state "$1") in *s*) return 0 ;; esac; return 1; }
+
+# LOOP_GUESTS tiny guests (tiny-pv.S: it powers off at once, and
+# on_poweroff = "preserve" keeps it until dom0 destroys it). Records every
+# domid, and fails if a guest's home is missing while it lives or left
+# behind once it is destroyed.
+create_destroy_loop() {
+    : >$S/loop.domids
+    i=0
+    while [ "$i" -lt "$LOOP_GUESTS" ]; do
+        i=$((i + 1))
+        xl create -q $S/tiny.cfg || return 1
+        d=$(xl domid tiny) || return 1
+        echo "$d" >>$S/loop.domids
+        xenstore-exists "/local/domain/$d" || { echo "guest $i (domain $d): no home"; return 1; }
+        until_true 10 is_shutdown tiny || { echo "guest $i (domain $d) did not power off"; xl list; return 1; }
+        xl destroy tiny || return 1
+        ! xenstore-exists "/local/domain/$d" || { echo "guest $i (domain $d): home left"; return 1; }
+    done
+    echo "domids: $(tr '\n' ' ' <$S/loop.domids)"
+    reused=$(sort -n $S/loop.domids | uniq -d | wc -l)
+    echo "domids reused within the loop: $reused"
+    [ "$(lines $S/loop.domids)" = "$LOOP_GUESTS" ]
+}
+
+# Only dom0 and (for the stub) the stub domain are left under /local/domain.
+no_stale_domains() {
+    xenstore-list /local/domain | tee $S/domains.now
+    expect=0
+    [ "$RIG_XENSTORE" = stub ] && expect="0 $(xenstore-read /tool/xenstored/domid)"
+    [ "$(sort -n $S/domains.now | tr '\n' ' ')" = "$(echo $expect | tr ' ' '\n' | sort -n | tr '\n' ' ')" ]
+}
+
+# Every tiny guest was announced and released.
+loop_watches() {
+    echo "@introduceDomain: $(lines $S/intro.out) events, @releaseDomain: $(lines $S/release.out) events"
+    # Initial events, then gtest and each tiny guest: one introduction, and
+    # a release at shutdown and another at destruction.
+    more_lines $S/intro.out $((2 + LOOP_GUESTS)) && more_lines $S/release.out $((3 + 2 * LOOP_GUESTS))
+}
+
+stop_watchers() {
+    kill "$(cat $S/intro.pid)" "$(cat $S/release.pid)" 2>/dev/null
+    return 0
+}
+
+echo "RIG: guest.sh: starts after $(cut -d' ' -f1 /proc/uptime) s"
+check guest-watchers start_watchers
+check guest-create gtest_create
+check guest-introduce-watch intro_seen
+RIG_STEP_TIMEOUT=100 check guest-ping gtest_ping
+RIG_STEP_TIMEOUT=100 check guest-summary gtest_summary
+check guest-outside-node gtest_outside
+RIG_STEP_TIMEOUT=80 check guest-shutdown-release gtest_shutdown
+check guest-destroy-release gtest_destroy
+check guest-nodes-gone gtest_nodes_gone
+check guest-memory-back back_to $S/mem.base
+check guest-tree-back tree_back_to $S/tree.base
+memreport >$S/mem.loopbase
+echo "RIG: guest.sh: loop starts after $(cut -d' ' -f1 /proc/uptime) s"
+RIG_STEP_TIMEOUT=300 check loop-create-destroy create_destroy_loop
+echo "RIG: guest.sh: loop done after $(cut -d' ' -f1 /proc/uptime) s"
+check loop-watches loop_watches
+check loop-no-stale-domains no_stale_domains
+check loop-memory-back back_to $S/mem.loopbase
+check loop-tree-back tree_back_to $S/tree.base
+stop_watchers
