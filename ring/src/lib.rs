@@ -5,6 +5,8 @@
 //! * [`decode`]: incremental framing of a byte stream into messages.
 //! * [`page`]: the shared 4 KiB xenbus ring page (`struct
 //!   xenstore_domain_interface`), read and written with volatile accesses.
+//! * [`serve`]: one server turn on a guest's ring (reconnection, requests,
+//!   responses, error field), shared by every platform.
 //!
 //! Sources: `xen/include/public/io/xs_wire.h`, `docs/misc/xenstore.txt`,
 //! `docs/misc/xenstore-ring.txt`.
@@ -30,6 +32,7 @@ pub mod fuzzing;
 pub mod page;
 #[cfg(any(test, feature = "fuzzing"))]
 mod prng;
+pub mod serve;
 #[cfg(test)]
 mod testutil;
 pub mod wire;
