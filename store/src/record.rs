@@ -62,6 +62,18 @@ impl<'a> Record<'a> {
         Some(Record { perms, dir, name, value })
     }
 
+    /// Only the name of the record at the start of `bytes` (cheaper than
+    /// [`Record::decode`], for lookups).
+    pub fn name(bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let (head, _) = bytes.split_first_chunk::<2>()?;
+        let head = u16::from_le_bytes(*head);
+        let skip = 2usize
+            .saturating_add(if head & HAS_PERMS != 0 { 4 } else { 0 })
+            .saturating_add(if head & HAS_DIR != 0 { 4 } else { 0 });
+        let rest = bytes.get(skip..)?;
+        rest.get(..rest.iter().position(|&c| c == 0)?)
+    }
+
     /// The encoded length.
     pub fn len(&self) -> usize {
         encoded_len(self.name.len(), self.value.len(), self.perms.is_some(), self.dir.is_some())
@@ -128,6 +140,7 @@ mod tests {
             let mut buf = [0xAAu8; 64];
             r.encode(&mut buf[..r.len()]).unwrap();
             assert_eq!(Record::decode(&buf), Some(r));
+            assert_eq!(Record::name(&buf), Some(&b"n12345"[..]));
         }
         let fill = Record { perms: None, dir: None, name: b"n12345", value: b"0123456789abcdef" };
         assert_eq!(fill.len(), 25);

@@ -33,6 +33,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use smallvec::SmallVec;
 
@@ -45,6 +46,10 @@ use crate::perms::Perm;
 use crate::permtab::{PermId, PermTable};
 use crate::record::{Record, VALUE_MAX};
 use crate::txgen::TxGens;
+
+use cache::LookupCache;
+
+mod cache;
 
 /// The keyed hasher used for guest-named keys.
 pub type Hasher = foldhash::fast::FixedState;
@@ -110,10 +115,11 @@ enum Slot {
     Child { dir: DirId, pos: Pos },
 }
 
-/// A resolved node: where it is, its record, its effective permissions.
+/// A resolved node: where it is (`None` when resolved from the lookup
+/// cache), its record, its effective permissions.
 #[derive(Clone, Copy, Debug)]
 struct Loc {
-    slot: Slot,
+    slot: Option<Slot>,
     handle: Handle,
     perms: PermId,
 }
@@ -135,11 +141,12 @@ pub struct Tree {
     roots: Vec<Handle>,
     count: usize,
     gens: TxGens,
+    cache: RefCell<LookupCache>,
 }
 
 /// The name in record `h`.
 fn name_in(arena: &Arena, h: Handle) -> &[u8] {
-    Record::decode(arena.tail(h)).map_or(&[], |r| r.name)
+    Record::name(arena.tail(h)).unwrap_or(&[])
 }
 
 /// The root name and the rest of a canonical path (`"/"` has root `""`).
@@ -171,6 +178,7 @@ impl Tree {
             roots: Vec::new(),
             count: 0,
             gens: TxGens::new(seed),
+            cache: RefCell::new(LookupCache::default()),
         }
     }
 
@@ -212,7 +220,14 @@ impl Tree {
         if node.value.len() > VALUE_MAX {
             return Err(TreeError::TooBig);
         }
-        match self.find(path).ok_or(TreeError::NoParent)? {
+        // A new node under a known directory needs no exact location.
+        let found = match self.find(path, true) {
+            Some(Found::Missing { parent: Some(p), name }) => {
+                Found::Missing { parent: Some(p), name }
+            }
+            _ => self.find(path, false).ok_or(TreeError::NoParent)?,
+        };
+        match found {
             Found::Node { parent, loc } => {
                 let parent = parent.map(|p| p.perms);
                 let old = self.stat(&loc)?;
@@ -261,6 +276,7 @@ impl Tree {
     /// parent's list change is stamped with `generation`.
     pub fn remove(&mut self, path: &str, generation: u64) -> Result<Removed, TreeError> {
         let (parent, loc) = self.existing_with_parent(path)?;
+        let slot = loc.slot.ok_or(TreeError::NotFound)?;
         let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
         if rec.dir.and_then(|d| self.dirs.get(d)).is_some_and(|d| !d.is_empty()) {
             return Err(TreeError::HasChildren);
@@ -275,7 +291,8 @@ impl Tree {
         }
         self.arena.free(loc.handle, len);
         self.count = self.count.saturating_sub(1);
-        match loc.slot {
+        self.forget();
+        match slot {
             Slot::Root(i) => {
                 if i < self.roots.len() {
                     self.roots.remove(i);
@@ -342,7 +359,8 @@ impl Tree {
             let Some(rec) = self.record(handle) else { continue };
             let root = core::str::from_utf8(rec.name).unwrap_or("");
             let p = if root.is_empty() { String::from("/") } else { String::from(root) };
-            let loc = Loc { slot: Slot::Root(i), handle, perms: rec.perms.unwrap_or(NO_PERMS) };
+            let loc =
+                Loc { slot: Some(Slot::Root(i)), handle, perms: rec.perms.unwrap_or(NO_PERMS) };
             self.walk_pre_order(p, loc, |p, loc| {
                 if let Some(n) = self.view(&loc) {
                     out.push((p, n));
@@ -446,7 +464,7 @@ impl Tree {
         self.roots.iter().enumerate().find_map(|(i, &handle)| {
             let rec = self.record(handle)?;
             (rec.name == name.as_bytes()).then(|| Loc {
-                slot: Slot::Root(i),
+                slot: Some(Slot::Root(i)),
                 handle,
                 perms: rec.perms.unwrap_or(NO_PERMS),
             })
@@ -459,43 +477,83 @@ impl Tree {
         let pos = dir.find(name.as_bytes(), |h| self.name_of(h)).ok()?;
         let handle = *dir.order().get(pos.order)?;
         let perms = self.record(handle)?.perms.unwrap_or(parent.perms);
-        Some(Loc { slot: Slot::Child { dir: dir_id, pos }, handle, perms })
+        Some(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
     }
 
-    fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
+    /// Resolves `path`; `cached`: start from the lookup cache when it
+    /// holds an ancestor (the result's location and parent may then be
+    /// unknown) and remember the deepest directory reached.
+    fn find<'p>(&self, path: &'p str, cached: bool) -> Option<Found<'p>> {
         let (root, rest) = split(path)?;
-        let mut segments = rest.split('/').filter(|_| !rest.is_empty()).peekable();
-        let Some(mut cur) = self.root(root) else {
-            return segments
-                .peek()
-                .is_none()
-                .then_some(Found::Missing { parent: None, name: root });
+        // `cur` is the node at `path[..end]`, `tail` what is left below it.
+        let start = if cached { self.cache.borrow().start(path) } else { None };
+        let (mut cur, mut end, tail) = match start {
+            Some((handle, perms, end, tail)) => (Loc { slot: None, handle, perms }, end, tail),
+            None => {
+                let Some(r) = self.root(root) else {
+                    return rest.is_empty().then_some(Found::Missing { parent: None, name: root });
+                };
+                (r, root.len(), rest)
+            }
         };
-        let mut parent = None;
+        let mut segments = tail.split('/').filter(|_| !tail.is_empty()).peekable();
+        let mut parent: Option<(usize, Loc)> = None;
         while let Some(seg) = segments.next() {
             match self.child(&cur, seg) {
                 Some(next) => {
-                    parent = Some(cur);
+                    parent = Some((end, cur));
                     cur = next;
+                    end = end.saturating_add(1).saturating_add(seg.len());
                 }
                 None => {
-                    let last = segments.peek().is_none();
-                    return last.then_some(Found::Missing { parent: Some(cur), name: seg });
+                    if segments.peek().is_some() {
+                        return None;
+                    }
+                    if cached {
+                        self.remember(path, end, &cur);
+                    }
+                    return Some(Found::Missing { parent: Some(cur), name: seg });
                 }
             }
         }
-        Some(Found::Node { parent, loc: cur })
+        if cached {
+            match parent {
+                Some((pend, p)) if !self.is_dir(&cur) => self.remember(path, pend, &p),
+                _ => self.remember(path, end, &cur),
+            }
+        }
+        Some(Found::Node { parent: parent.map(|(_, p)| p), loc: cur })
+    }
+
+    fn is_dir(&self, loc: &Loc) -> bool {
+        self.record(loc.handle).is_some_and(|r| r.dir.is_some())
+    }
+
+    /// Remembers the directory `loc` at `path[..end]` in the lookup cache
+    /// (roots are found fast enough without it).
+    fn remember(&self, path: &str, end: usize, loc: &Loc) {
+        if matches!(loc.slot, Some(Slot::Root(_))) || !self.is_dir(loc) {
+            return;
+        }
+        if let Some(prefix) = path.get(..end) {
+            self.cache.borrow_mut().set(prefix, loc.handle, loc.perms);
+        }
+    }
+
+    /// Forgets the lookup cache (a record moved or permissions changed).
+    fn forget(&self) {
+        self.cache.borrow_mut().clear();
     }
 
     fn locate(&self, path: &str) -> Option<Loc> {
-        match self.find(path)? {
+        match self.find(path, true)? {
             Found::Node { loc, .. } => Some(loc),
             Found::Missing { .. } => None,
         }
     }
 
     fn existing_with_parent(&self, path: &str) -> Result<(Option<Loc>, Loc), TreeError> {
-        match self.find(path) {
+        match self.find(path, false) {
             Some(Found::Node { parent, loc }) => Ok((parent, loc)),
             _ => Err(TreeError::NotFound),
         }
@@ -523,7 +581,7 @@ impl Tree {
                 let name = core::str::from_utf8(rec.name).unwrap_or("");
                 let pos = Pos { order: i, sorted: 0 };
                 let child = Loc {
-                    slot: Slot::Child { dir: dir_id, pos },
+                    slot: Some(Slot::Child { dir: dir_id, pos }),
                     handle: h,
                     perms: rec.perms.unwrap_or(loc.perms),
                 };
@@ -562,9 +620,9 @@ impl Tree {
             None => {
                 self.roots.try_reserve(1).map_err(|_| TreeError::Full)?;
                 self.roots.push(h);
-                Ok((h, Slot::Root(self.roots.len().saturating_sub(1))))
+                Ok((h, Some(Slot::Root(self.roots.len().saturating_sub(1)))))
             }
-            Some(p) => self.link(p, name, h, generation).inspect_err(|_| {
+            Some(p) => self.link(path, p, name, h, generation).inspect_err(|_| {
                 self.arena.free(h, rec.len());
             }),
         });
@@ -590,22 +648,28 @@ impl Tree {
     /// (giving the parent a children list if it has none).
     fn link(
         &mut self,
+        path: &str,
         parent: Loc,
         name: &str,
         h: Handle,
         generation: u64,
-    ) -> Result<(Handle, Slot), TreeError> {
+    ) -> Result<(Handle, Option<Slot>), TreeError> {
         let prec = self.record(parent.handle).ok_or(TreeError::NoParent)?;
         let dir_id = match prec.dir {
             Some(d) => d,
             None => {
+                // The parent's record grows: find where it is kept.
+                let parent = match parent.slot {
+                    Some(_) => parent,
+                    None => self.existing_with_parent(path::parent(path))?.1,
+                };
                 let old = Some((parent.handle, prec.len()));
                 let d = self.dirs.alloc(generation).ok_or(TreeError::Full)?;
                 let bytes = self
                     .record(parent.handle)
                     .ok_or(TreeError::NoParent)
                     .and_then(|prec| encode(&Record { dir: Some(d), ..prec }));
-                if let Err(e) = bytes.and_then(|b| self.place(Some(parent.slot), old, &b)) {
+                if let Err(e) = bytes.and_then(|b| self.place(parent.slot, old, &b)) {
                     self.dirs.free(d);
                     return Err(e);
                 }
@@ -618,7 +682,7 @@ impl Tree {
         dir.insert(at, h, name.len()).ok_or(TreeError::Full)?;
         dir.generation = generation;
         let pos = Pos { order: dir.len().saturating_sub(1), sorted: at };
-        Ok((h, Slot::Child { dir: dir_id, pos }))
+        Ok((h, Some(Slot::Child { dir: dir_id, pos })))
     }
 
     /// The id a new node with `perms` under a parent with `parent` stores:
@@ -653,6 +717,8 @@ impl Tree {
             if id == loc.perms {
                 self.perms.release(id);
             } else {
+                // Effective lists below may change.
+                self.forget();
                 if let Some(d) = dir {
                     self.pin_children(d, loc.perms)?;
                 }
@@ -668,7 +734,7 @@ impl Tree {
         let new = Record { perms: own, dir, name: rec.name, value: value.unwrap_or(rec.value) };
         let bytes = encode(&new)?;
         let old = Some((loc.handle, rec.len()));
-        let handle = self.place(Some(loc.slot), old, &bytes)?;
+        let handle = self.place(loc.slot, old, &bytes)?;
         Ok(Loc { handle, perms: eff, ..loc })
     }
 
@@ -683,8 +749,8 @@ impl Tree {
                 continue;
             }
             let bytes = encode(&Record { perms: Some(perms), ..rec })?;
-            let slot = Slot::Child { dir, pos: Pos { order: i, sorted: 0 } };
-            self.place(Some(slot), Some((h, rec.len())), &bytes)?;
+            let slot = Some(Slot::Child { dir, pos: Pos { order: i, sorted: 0 } });
+            self.place(slot, Some((h, rec.len())), &bytes)?;
             self.perms.retain(perms);
         }
         Ok(())
@@ -705,10 +771,15 @@ impl Tree {
                 return Ok(h);
             }
         }
+        if old.is_some() && slot.is_none() {
+            // A record that moves must be re-linked where it is kept.
+            return Err(TreeError::NotFound);
+        }
         let h = self.arena.alloc(bytes.len()).ok_or(TreeError::Full)?;
         self.write(h, bytes);
         if let Some((oh, olen)) = old {
             self.arena.free(oh, olen);
+            self.forget();
         }
         if let Some(slot) = slot {
             self.set_slot(slot, h);
@@ -738,6 +809,7 @@ impl Tree {
     /// Copies every live record into a fresh arena, leaving the free
     /// space behind.
     fn compact(&mut self) {
+        self.forget();
         let old = core::mem::take(&mut self.arena);
         let mut new = Arena::new();
         let mut moved = |h: &mut Handle| {
