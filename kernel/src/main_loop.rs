@@ -6,14 +6,16 @@
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
 //!    wake-up;
 //! 2. expire watch events when the engine's deadline passed;
-//! 3. give every queued connection one turn: first a ring reconnection if
-//!    the guest asked for one (`connection == XENSTORE_RECONNECT`,
-//!    `docs/misc/xenstore-ring.txt`), then at most one ring's worth of
-//!    request bytes in ([`INPUT_BYTES_PER_TURN`]), as many response bytes
-//!    out as fit, one notification. A connection with more input waiting
-//!    goes to the back of the queue, so a busy guest cannot starve others.
-//!    Bad indices or a protocol violation set the page's `error` field and
-//!    end the ring's service for good (the domain record stays, XSA-325);
+//! 3. give every queued connection one turn of [`ring::serve`]: first a
+//!    ring reconnection if the guest asked for one (`connection ==
+//!    XENSTORE_RECONNECT`, `docs/misc/xenstore-ring.txt`), then at most one
+//!    ring's worth of request bytes in
+//!    ([`INPUT_BYTES_PER_TURN`](ring::serve::INPUT_BYTES_PER_TURN)), as many
+//!    response bytes out as fit, one notification. A connection with more
+//!    input waiting goes to the back of the queue, so a busy guest cannot
+//!    starve others. Bad indices or a protocol violation set the page's
+//!    `error` field and end the ring's service for good (the domain record
+//!    stays, XSA-325);
 //! 4. queue what the engine reports ready (new output, flow control lifted);
 //! 5. if nothing is queued, arm the timer for the engine's next deadline
 //!    and sleep with `sti; hlt`.
@@ -27,15 +29,13 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use ring::page::XENSTORE_RING_SIZE;
-use store::{ConnId, Engine};
+use ring::serve::{self, RingServer};
+use ring::RingPage;
+use store::{ConnId, Engine, ProtoError};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
 use crate::{cpu, evtchn, logger, time};
-
-/// Request bytes read from one ring per turn: one full ring.
-pub const INPUT_BYTES_PER_TURN: usize = XENSTORE_RING_SIZE;
 
 /// Monotonic time from the pvclock.
 pub struct Clock {
@@ -197,81 +197,28 @@ impl Server {
         }
     }
 
-    /// One turn of `conn`; returns true if it has more input waiting.
+    /// One turn of `conn` ([`ring::serve`]); returns true if it has more
+    /// input waiting.
     fn serve(&mut self, conn: ConnId, now: u64) -> bool {
-        if self.platform.reconnect_requested(conn) {
-            // The engine forgets the connection's partial requests, queued
-            // replies, watches and transactions before the ring restarts.
-            self.engine.reset_connection(conn);
-            self.platform.reconnect(conn);
+        let turn = serve::serve(&mut EngineRing {
+            engine: &mut self.engine,
+            platform: &mut self.platform,
+            conn,
+            now_ms: now,
+        });
+        let ring = self.platform.ring(conn);
+        if let (true, Some(rc)) = (turn.reconnected, ring) {
+            log::info!("domain {} reconnects its ring", rc.domid);
         }
-        let mut notify = false;
-        let mut budget = INPUT_BYTES_PER_TURN;
-        let mut buf = [0u8; XENSTORE_RING_SIZE];
-        while budget > 0 && self.engine.wants_input(conn) {
-            let Some(rc) = self.platform.ring(conn).filter(|rc| !rc.dead) else { return false };
-            let want = budget.min(buf.len());
-            let n = match rc.page.peek_requests(buf.get_mut(..want).unwrap_or_default()) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    log::warn!("domain {}: {}; connection ignored", rc.domid, e);
-                    self.engine.ignore(conn);
-                    self.platform.fail(conn, e.code());
-                    return false;
-                }
-            };
-            match self.engine.input(conn, buf.get(..n).unwrap_or_default(), now, &mut self.platform)
-            {
-                Ok(used) => {
-                    if let Some(rc) = self.platform.ring(conn) {
-                        rc.page.consume_requests(u32::try_from(used).unwrap_or(0));
-                    }
-                    notify |= used > 0;
-                    budget = budget.saturating_sub(used);
-                    if used < n {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    log::warn!("connection {:?}: {}; connection ignored", conn, e);
-                    self.platform.fail(conn, e.code());
-                    return false;
-                }
-            }
+        match (turn.stopped, ring) {
+            (Some(why), Some(rc)) => log::warn!("domain {}: {}; connection ignored", rc.domid, why),
+            (Some(why), None) => log::warn!("connection {:?}: {}; connection ignored", conn, why),
+            (None, _) => {}
         }
-        let more_input = budget == 0
-            && self.engine.wants_input(conn)
-            && self
-                .platform
-                .ring(conn)
-                .is_some_and(|rc| rc.page.requests_available().is_ok_and(|n| n > 0));
-        loop {
-            let out = self.engine.output(conn);
-            if out.is_empty() {
-                break;
-            }
-            let Some(rc) = self.platform.ring(conn).filter(|rc| !rc.dead) else { return false };
-            match rc.page.write_responses(out) {
-                Ok(0) => break,
-                Ok(n) => {
-                    self.engine.output_done(conn, n);
-                    notify = true;
-                }
-                Err(e) => {
-                    log::warn!("domain {}: {}; connection ignored", rc.domid, e);
-                    self.engine.ignore(conn);
-                    self.platform.fail(conn, e.code());
-                    return false;
-                }
-            }
+        if turn.notify {
+            self.platform.notify(conn);
         }
-        if notify {
-            if let Some(rc) = self.platform.ring(conn) {
-                let _ = evtchn::send(rc.port);
-            }
-        }
-        more_input
+        turn.more_input
     }
 
     /// Arms the single-shot timer for the engine's next deadline.
@@ -284,5 +231,52 @@ impl Server {
                 log::warn!("cannot arm the timer: {}", e);
             }
         }
+    }
+}
+
+/// One ring connection's view of the engine and the Xen platform, for
+/// [`ring::serve`].
+struct EngineRing<'a> {
+    /// The engine serving the connection.
+    engine: &'a mut Engine,
+    /// The platform holding the mapped page.
+    platform: &'a mut XenPlatform,
+    /// The connection.
+    conn: ConnId,
+    /// The engine's clock for this turn.
+    now_ms: u64,
+}
+
+impl RingServer for EngineRing<'_> {
+    fn page(&self) -> Option<&RingPage> {
+        self.platform.served_page(self.conn)
+    }
+
+    fn wants_input(&self) -> bool {
+        self.engine.wants_input(self.conn)
+    }
+
+    fn input(&mut self, bytes: &[u8]) -> Result<usize, ProtoError> {
+        self.engine.input(self.conn, bytes, self.now_ms, self.platform)
+    }
+
+    fn output(&self) -> &[u8] {
+        self.engine.output(self.conn)
+    }
+
+    fn output_done(&mut self, n: usize) {
+        self.engine.output_done(self.conn, n);
+    }
+
+    fn reset(&mut self) {
+        self.engine.reset_connection(self.conn);
+    }
+
+    fn ignore(&mut self) {
+        self.engine.ignore(self.conn);
+    }
+
+    fn stop(&mut self) {
+        self.platform.stop(self.conn);
     }
 }

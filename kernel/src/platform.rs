@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use ring::page::RingPage;
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
 use store::{ChangedDomain, ConnId, DomId, DomainInfo, MapError, Platform};
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
@@ -83,34 +83,23 @@ impl XenPlatform {
         self.conns.get(&conn)
     }
 
-    /// Stops serving `conn`'s ring after a violation: records `code` in the
-    /// page's `error` field and notifies the guest. The mapping stays until
-    /// the engine releases the domain.
-    pub fn fail(&mut self, conn: ConnId, code: u32) {
+    /// The ring of `conn` while it is still served.
+    pub fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
+        self.conns.get(&conn).filter(|rc| !rc.dead).map(|rc| &rc.page)
+    }
+
+    /// Stops serving `conn`'s ring for good (after a violation, see
+    /// [`ring::serve`]). The mapping stays until the engine releases the
+    /// domain, and a reconnection request is not honoured.
+    pub fn stop(&mut self, conn: ConnId) {
         if let Some(rc) = self.conns.get_mut(&conn) {
             rc.dead = true;
-            rc.page.set_error(code);
-            let _ = evtchn::send(rc.port);
         }
     }
 
-    /// True when the guest of `conn`, still served, asks for a ring
-    /// reconnection (`connection == XENSTORE_RECONNECT`).
-    pub fn reconnect_requested(&self, conn: ConnId) -> bool {
-        self.conns
-            .get(&conn)
-            .is_some_and(|rc| !rc.dead && rc.page.connection() == XENSTORE_RECONNECT)
-    }
-
-    /// The server's half of a ring reconnection, once the engine has reset
-    /// the connection: zero the indices, then set `connection` back to
-    /// `XENSTORE_CONNECTED` (the guest reads nothing else until then) and
-    /// notify the guest.
-    pub fn reconnect(&mut self, conn: ConnId) {
+    /// Signals the guest of `conn`, if its ring is mapped.
+    pub fn notify(&self, conn: ConnId) {
         if let Some(rc) = self.conns.get(&conn) {
-            log::info!("domain {} reconnects its ring", rc.domid);
-            rc.page.reset_indices();
-            rc.page.set_connection(XENSTORE_CONNECTED);
             let _ = evtchn::send(rc.port);
         }
     }
