@@ -42,6 +42,14 @@
 //! Creating a child reads its parent (to add the child name), so two
 //! transactions adding children to the same directory conflict, as in C.
 //!
+//! The tree does not store a generation in every node (it would cost more
+//! than most nodes' names): it tracks one only for the paths some open
+//! transaction has read (`txgen.rs`), stamped on every later change, which
+//! decides conflicts exactly as per-node generations do. A commit replays
+//! the transaction's changes onto the tree removals first (deepest
+//! first), then writes (parents first), and then lists re-created
+//! children in the order the transaction's copy of their parent has.
+//!
 //! Accounting is recomputed from what a commit really changes (node counts
 //! and memory move between owners only when the global tree changes), so
 //! a node created and deleted inside one transaction costs nothing

@@ -1,0 +1,99 @@
+//! Walks over the tree: all nodes, and subtrees in pre- and post-order.
+//! Iterative with an explicit stack (XSA-418: no recursion on
+//! guest-controlled depth).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{Loc, Slot, Tree, NO_PERMS};
+use crate::arena::Handle;
+use crate::dir::{Dir, Pos};
+use crate::node::NodeRef;
+use crate::path;
+
+impl Tree {
+    /// Iterates all nodes with their paths (roots in creation order, then
+    /// each subtree parents first).
+    pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
+        let mut out = Vec::with_capacity(self.count);
+        for (i, &handle) in self.roots.iter().enumerate() {
+            let Some(rec) = self.record(handle) else { continue };
+            let root = core::str::from_utf8(rec.name).unwrap_or("");
+            let p = if root.is_empty() { String::from("/") } else { String::from(root) };
+            let loc =
+                Loc { slot: Some(Slot::Root(i)), handle, perms: rec.perms.unwrap_or(NO_PERMS) };
+            self.walk_pre_order(p, loc, |p, loc| {
+                if let Some(n) = self.view(&loc) {
+                    out.push((p, n));
+                }
+            });
+        }
+        out.into_iter()
+    }
+
+    /// The paths of `root` and everything below it, children before their
+    /// parent (post-order, children in creation order), as C's
+    /// `walk_node_tree` exit order. Iterative.
+    pub fn subtree_post_order(&self, root: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(loc) = self.locate(root) else {
+            return out;
+        };
+        // Each stack entry is a path, its record and the next child index.
+        let mut stack: Vec<(String, Handle, usize)> = Vec::new();
+        stack.push((String::from(root), loc.handle, 0));
+        while let Some((p, h, i)) = stack.pop() {
+            match self.children(h).get(i).copied() {
+                Some(c) => {
+                    let name = core::str::from_utf8(self.name_of(c)).unwrap_or("");
+                    let child = path::child(&p, name);
+                    stack.push((p, h, i.saturating_add(1)));
+                    stack.push((child, c, 0));
+                }
+                None => out.push(p),
+            }
+        }
+        out
+    }
+
+    /// The paths of `root` and everything below it, parents first
+    /// (pre-order). Iterative.
+    pub fn subtree_pre_order(&self, root: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(loc) = self.locate(root) {
+            self.walk_pre_order(String::from(root), loc, |p, _| out.push(p));
+        }
+        out
+    }
+
+    /// The children handles of record `h` in creation order.
+    fn children(&self, h: Handle) -> &[Handle] {
+        self.record(h).and_then(|r| r.dir).and_then(|d| self.dirs.get(d)).map_or(&[], Dir::order)
+    }
+
+    /// Pre-order walk from `loc` (at path `p`), children in creation
+    /// order, with an explicit stack.
+    fn walk_pre_order(&self, p: String, loc: Loc, mut visit: impl FnMut(String, Loc)) {
+        let mut stack: Vec<(String, Loc)> = Vec::new();
+        stack.push((p, loc));
+        while let Some((p, loc)) = stack.pop() {
+            let Some(dir_id) = self.record(loc.handle).and_then(|r| r.dir) else {
+                visit(p, loc);
+                continue;
+            };
+            let kids = self.dirs.get(dir_id).map_or(&[][..], Dir::order);
+            for (i, &h) in kids.iter().enumerate().rev() {
+                let Some(rec) = self.record(h) else { continue };
+                let name = core::str::from_utf8(rec.name).unwrap_or("");
+                let pos = Pos { order: i, sorted: 0 };
+                let child = Loc {
+                    slot: Some(Slot::Child { dir: dir_id, pos }),
+                    handle: h,
+                    perms: rec.perms.unwrap_or(loc.perms),
+                };
+                stack.push((path::child(&p, name), child));
+            }
+            visit(p, loc);
+        }
+    }
+}
