@@ -6,6 +6,12 @@
 #       C xenstored as a dom0 daemon, the reference), run tests/boot/check.sh
 #       in dom0; the serial log lands in build/boot/<XEN>-<XENSTORE>.log
 #   make boot-test-all     the stub on Xen 4.17 and 4.20
+#   make guest-test [XEN=4.17|4.20] [XENSTORE=stub|daemon]
+#       the same host, plus guests: a PV Linux guest using xenstore through
+#       its own ring, its shutdown and destruction, 20 tiny guests created and
+#       destroyed (tests/boot/guest-run.sh, tests/boot/guest.sh); the serial
+#       log lands in build/boot/<XEN>-<XENSTORE>-guest.log
+#   make guest-test-all    the guest test with the stub on Xen 4.17 and 4.20
 #   make run [XEN=...]     interactive dom0 shell with our stub as xenstore
 #   make boot-fetch        fetch and unpack both Xen versions into $(CACHE)
 
@@ -15,7 +21,7 @@ BOOT_STUB ?= $(BUILD)/xenstore-stubdom-rs.elf
 # Only the stub needs the image; the daemon reference boots without it.
 BOOT_IMAGE_DEP := $(if $(filter stub,$(XENSTORE)),image)
 
-.PHONY: boot-fetch boot-test boot-test-all run
+.PHONY: boot-fetch boot-test boot-test-all guest-test guest-test-all run
 
 boot-fetch:
 	scripts/xen-rig/mkbase.sh 4.17
@@ -27,6 +33,13 @@ boot-test: $(BOOT_IMAGE_DEP)
 boot-test-all: $(BOOT_IMAGE_DEP)
 	tests/boot/run.sh --xen 4.17 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
 	tests/boot/run.sh --xen 4.20 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+
+guest-test: $(BOOT_IMAGE_DEP)
+	tests/boot/guest-run.sh --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+
+guest-test-all: $(BOOT_IMAGE_DEP)
+	tests/boot/guest-run.sh --xen 4.17 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+	tests/boot/guest-run.sh --xen 4.20 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
 
 run: $(BOOT_IMAGE_DEP)
 	scripts/xen-rig/boot.sh --interactive --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB)
