@@ -12,6 +12,10 @@
 #       destroyed (tests/boot/guest-run.sh, tests/boot/guest.sh); the serial
 #       log lands in build/boot/<XEN>-<XENSTORE>-guest.log
 #   make guest-test-all    the guest test with the stub on Xen 4.17 and 4.20
+#
+# Another area's dom0 checks can run in the guest test's boot, after its own:
+#   GUEST_TEST_ARGS += --extra build/some-guest.elf --check area/checks/some.sh
+#   guest-test guest-test-all: <the targets that build those files>
 #   make run [XEN=...]     interactive dom0 shell with our stub as xenstore
 #   make boot-fetch        fetch and unpack both Xen versions into $(CACHE)
 
@@ -20,6 +24,8 @@ XENSTORE ?= stub
 BOOT_STUB ?= $(BUILD)/xenstore-stubdom-rs.elf
 # Only the stub needs the image; the daemon reference boots without it.
 BOOT_IMAGE_DEP := $(if $(filter stub,$(XENSTORE)),image)
+# More boot.sh arguments (--check, --extra) for the guest test's boot.
+GUEST_TEST_ARGS ?=
 
 .PHONY: boot-fetch boot-test boot-test-all guest-test guest-test-all run
 
@@ -35,11 +41,11 @@ boot-test-all: $(BOOT_IMAGE_DEP)
 	tests/boot/run.sh --xen 4.20 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
 
 guest-test: $(BOOT_IMAGE_DEP)
-	tests/boot/guest-run.sh --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+	tests/boot/guest-run.sh --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB) $(GUEST_TEST_ARGS)
 
 guest-test-all: $(BOOT_IMAGE_DEP)
-	tests/boot/guest-run.sh --xen 4.17 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
-	tests/boot/guest-run.sh --xen 4.20 --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+	tests/boot/guest-run.sh --xen 4.17 --xenstore $(XENSTORE) --stub $(BOOT_STUB) $(GUEST_TEST_ARGS)
+	tests/boot/guest-run.sh --xen 4.20 --xenstore $(XENSTORE) --stub $(BOOT_STUB) $(GUEST_TEST_ARGS)
 
 run: $(BOOT_IMAGE_DEP)
 	scripts/xen-rig/boot.sh --interactive --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB)

@@ -7,7 +7,12 @@
 # unmapped again.
 #
 #   tests/boot/guest-run.sh [--xen 4.17|4.20] [--xenstore stub|daemon] [--stub FILE]
+#                           [--check FILE]... [--extra FILE[=NAME]]...
 #
+# --check and --extra go to boot.sh as they are: more dom0 check scripts run
+# in the same boot after guest.sh, with the files they need in /rig/extra/
+# (the hook for other areas' guest checks; `make guest-test` passes
+# GUEST_TEST_ARGS here).
 # The serial log lands in build/boot/<xen>-<xenstore>-guest.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +21,13 @@ REPO=$(cd "$HERE/../.." && pwd)
 xen=4.17
 xenstore=stub
 stub=$REPO/build/xenstore-stubdom-rs.elf
+more=()
 while [ $# -gt 0 ]; do
     case $1 in
     --xen) xen=$2; shift 2 ;;
     --xenstore) xenstore=$2; shift 2 ;;
     --stub) stub=$2; shift 2 ;;
+    --check | --extra) more+=("$1" "$2"); shift 2 ;;
     *) echo "guest-run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -35,7 +42,7 @@ ld -N -Ttext=0 -e _start --build-id=none --no-warn-rwx-segments -o "$guest/tiny-
 rc=0
 "$REPO/scripts/xen-rig/boot.sh" --xen "$xen" --xenstore "$xenstore" --stub "$stub" \
     --check "$HERE/guest.sh" --extra "$guest/vmlinuz" --extra "$guest/guest.cpio.gz" \
-    --extra "$guest/tiny-pv.elf" \
+    --extra "$guest/tiny-pv.elf" "${more[@]}" \
     --log "$log" --timeout "${GUEST_TIMEOUT:-420}" || rc=1
 
 # The stub logs "domain N ring mapped, ..." when it grant-maps a guest's ring
