@@ -73,8 +73,7 @@ memreport() {
     esac
 }
 
-# The whole tree with permissions, except the values a guest's life may
-# legitimately change in dom0's own nodes (none so far).
+# The whole tree with permissions: a guest's life leaves none of it changed.
 tree() { xenstore-ls -fp /; }
 
 # until_true SECONDS COMMAND...: retries COMMAND every 0.2 s for SECONDS.
@@ -166,7 +165,7 @@ summary_line() { grep -qE '^GUEST: [0-9]+ passed, [0-9]+ failed' "$GUEST_LOG"; }
 # The guest printed "GUEST: N passed, 0 failed" (N = all its tests) on its
 # console, and the domid it read is the one xl gave it.
 gtest_summary() {
-    until_true 90 summary_line
+    until_true 90 summary_line || echo "no summary line after 90 s"
     tr -d '\r' <"$GUEST_LOG" | grep '^GUEST:'
     tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: domid $(gdomid)" || return 1
     tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: $GUEST_TESTS passed, 0 failed"
@@ -178,6 +177,9 @@ gtest_outside() {
     grep -q "^g$(gdomid) = \"1\" .*(n$(gdomid)" $S/outside.out
 }
 
+# xl state column of a domain (e.g. "--ps--"), empty once it is gone.
+xl_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
+is_shutdown() { case $(xl_state "$1") in *s*) return 0 ;; esac; return 1; }
 
 # `xl shutdown`: the guest powers off (on_poweroff = "preserve" keeps the
 # domain) and dom0 sees @releaseDomain for the shutdown alone.
@@ -211,10 +213,6 @@ gtest_nodes_gone() {
     ! xenstore-exists "/rig/guestdir/g$d" || return 1
     xenstore-rm /rig/guestdir
 }
-
-# xl state column of a domain (e.g. "--ps--"), empty once it is gone.
-xl_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
-is_shutdown() { case $(xl_state "$1") in *s*) return 0 ;; esac; return 1; }
 
 # LOOP_GUESTS tiny guests (tiny-pv.S: it powers off at once, and
 # on_poweroff = "preserve" keeps it until dom0 destroys it). Records every
@@ -272,7 +270,7 @@ check guest-destroy-release gtest_destroy
 check guest-nodes-gone gtest_nodes_gone
 check guest-memory-back back_to $S/mem.base
 check guest-tree-back tree_back_to $S/tree.base
-memreport >$S/mem.loopbase
+memreport >$S/mem.loopbase && cp $S/mr.raw $S/mem.loopbase.raw
 echo "RIG: guest.sh: loop starts after $(cut -d' ' -f1 /proc/uptime) s"
 RIG_STEP_TIMEOUT=300 check loop-create-destroy create_destroy_loop
 echo "RIG: guest.sh: loop done after $(cut -d' ' -f1 /proc/uptime) s"
