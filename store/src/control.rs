@@ -159,12 +159,14 @@ pub fn memreport(e: &Engine) -> String {
     let _ = writeln!(s, "queued output: {queued} bytes");
     let _ = writeln!(
         s,
-        "requests: {} tx_conflicts: {} quota_hits: {} ignored_conns: {} events_dropped: {}",
+        "requests: {} tx_conflicts: {} quota_hits: {} ignored_conns: {} events_dropped: {} \
+         wrl_delays: {}",
         e.stats.requests,
         e.stats.tx_conflicts,
         e.stats.quota_hits,
         e.stats.ignored_conns,
-        e.stats.events_dropped
+        e.stats.events_dropped,
+        e.wrl.delays()
     );
     for d in e.domains.values() {
         let DomId(id) = d.domid;

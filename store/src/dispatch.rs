@@ -248,6 +248,9 @@ impl Engine {
                 tx_ok.and_then(|()| (entry.handler)(self, &req, payload, platform))
             }
         };
+        if result.is_ok() {
+            self.charge_write(&req, hdr.ty, payload);
+        }
         let result = match result {
             Ok(r) if !who.privileged && self.reply_over_memory(who.domid, r.len()) => {
                 Err(Error::NoMem)

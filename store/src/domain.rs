@@ -44,6 +44,8 @@ pub struct Domain {
     pub usage: Usage,
     /// Memory quota messages logged about it.
     pub mem_warnings: quota::MemoryWarnings,
+    /// Its write credit (XSA-206), from introduction until it is forgotten.
+    pub wrl: Option<crate::wrl::Credit>,
 }
 
 impl Domain {
@@ -60,6 +62,7 @@ impl Domain {
             quotas,
             usage: Usage::default(),
             mem_warnings: quota::MemoryWarnings::default(),
+            wrl: None,
         }
     }
 }

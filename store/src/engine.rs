@@ -251,6 +251,7 @@ pub struct Engine {
     pub(crate) now_ms: u64,
     pub(crate) stats: Stats,
     pub(crate) log_on: bool,
+    pub(crate) wrl: crate::wrl::Limiter,
 }
 
 impl Engine {
@@ -270,6 +271,7 @@ impl Engine {
             now_ms: 0,
             stats: Stats::default(),
             log_on: false,
+            wrl: crate::wrl::Limiter::default(),
         };
         e.setup_structure();
         e
@@ -320,6 +322,9 @@ impl Engine {
         platform: &mut P,
     ) -> Result<usize, ProtoError> {
         self.now_ms = now_ms;
+        if let Some(domid) = self.conns.get(&conn).map(|c| c.domid) {
+            self.wrl_refresh(domid, now_ms);
+        }
         let mut used = 0usize;
         while used < bytes.len() {
             if !self.wants_input(conn) {
@@ -362,7 +367,8 @@ impl Engine {
         !c.ignored && !self.flow_blocked(c.domid)
     }
 
-    /// Whether `domid` has reached its `outstanding` or `memory` quota.
+    /// Whether `domid` has reached its `outstanding` or `memory` quota, or
+    /// used up its write credit (C `domain_can_read`).
     pub(crate) fn flow_blocked(&self, domid: DomId) -> bool {
         if self.is_privileged(domid) {
             return false;
@@ -372,6 +378,7 @@ impl Engine {
         };
         d.quotas.exceeds(Quota::Outstanding, d.usage.get(Quota::Outstanding))
             || d.quotas.exceeds(Quota::Memory, d.usage.get(Quota::Memory))
+            || d.wrl.as_ref().is_some_and(crate::wrl::Credit::throttled)
     }
 
     /// Logs (rate-limited) when an unprivileged domain crosses its soft or
@@ -528,17 +535,26 @@ impl Engine {
         self.conns.remove(&conn);
     }
 
-    /// When [`Engine::tick`] next has work (expiring a watch event).
+    /// When [`Engine::tick`] next has work: expiring a watch event, or
+    /// letting a write-rate limited domain be read again.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.conns
+        let expiry = self
+            .conns
             .values()
             .flat_map(|c| c.out.iter().skip(usize::from(c.out_off > 0)).filter_map(|m| m.expire_ms))
-            .min()
+            .min();
+        match (expiry, self.wrl_next_wakeup()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Drops unread watch events older than `watch_event_timeout_ms`.
+    /// Drops unread watch events older than `watch_event_timeout_ms`, and
+    /// lets write-rate limited domains whose credit recovered be read
+    /// again (they are reported by [`Engine::take_ready`]).
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+        self.wrl_tick(now_ms);
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             let expired: Vec<OutMsg> = match self.conns.get_mut(&id) {

@@ -42,6 +42,7 @@ pub mod transaction;
 pub mod tree;
 mod txgen;
 pub mod watch;
+pub mod wrl;
 
 pub use engine::{
     ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,

@@ -130,6 +130,7 @@ impl Engine {
         if d.unique_id.is_none() {
             d.unique_id = unique_id;
         }
+        self.wrl_domain_new(domid);
         if !self.is_privileged(domid) {
             self.fire_special("@introduceDomain", domid, true, true);
         }
@@ -293,6 +294,7 @@ impl Engine {
         }
         self.domain_tree_remove(domid);
         let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+        self.wrl_domain_destroy(domid);
         self.domains.remove(&domid.0);
         // Drop any SET_TARGET link to the dead domain.
         for c in self.conns.values_mut() {

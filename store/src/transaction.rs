@@ -450,6 +450,7 @@ impl Engine {
             mem: 0,
         });
         self.generation = self.generation.wrapping_add(1);
+        self.wrl.tx_opened();
         self.domain_mut(req.who.domid).usage.add(Quota::Transactions, 1);
         Ok(id)
     }
@@ -459,6 +460,7 @@ impl Engine {
         let i = c.txs.iter().position(|t| t.id == id)?;
         let tx = c.txs.remove(i);
         let domid = c.domid;
+        self.wrl.tx_closed();
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Transactions, -1);
         d.usage.add(Quota::Memory, delta(tx.mem, 0));
