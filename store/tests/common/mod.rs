@@ -9,6 +9,10 @@ pub struct Model {
     pub states: std::collections::HashMap<u16, DomainState>,
     pub mapped: Vec<ConnId>,
     pub fail_map: bool,
+    /// How many times each connection's ring was unmapped.
+    pub unmaps: std::collections::HashMap<ConnId, u32>,
+    /// Xen 4.21+ unique ids to report (none: a ≤ 4.20 hypervisor).
+    pub uids: std::collections::HashMap<u16, u64>,
 }
 
 impl Platform for Model {
@@ -21,9 +25,14 @@ impl Platform for Model {
     }
     fn unmap_ring(&mut self, conn: ConnId) {
         self.mapped.retain(|c| *c != conn);
+        *self.unmaps.entry(conn).or_default() += 1;
     }
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
-        DomainInfo::of_state(self.states.get(&domid.0).copied().unwrap_or(DomainState::Running))
+        let mut info = DomainInfo::of_state(
+            self.states.get(&domid.0).copied().unwrap_or(DomainState::Running),
+        );
+        info.unique_id = self.uids.get(&domid.0).copied();
+        info
     }
 }
 
@@ -169,6 +178,38 @@ impl World {
 
     pub fn read(&mut self, c: ConnId, path: &str) -> Msg {
         self.one(c, 2, 0, path)
+    }
+
+    /// One `name value` field of the memory report's line for `domid`
+    /// (0 when the domain has no record).
+    pub fn usage(&self, domid: u16, name: &str) -> u64 {
+        let rep = self.e.memreport();
+        let prefix = format!("domain {domid}: ");
+        let Some(line) = rep.lines().find(|l| l.starts_with(&prefix)) else {
+            return 0;
+        };
+        let words: Vec<&str> = line[prefix.len()..].split(' ').collect();
+        let i = words.iter().position(|w| *w == name).expect("no such usage field");
+        words[i + 1].parse().unwrap()
+    }
+
+    /// The memory report's total of queued output bytes.
+    pub fn queued_bytes(&self) -> u64 {
+        let rep = self.e.memreport();
+        let line = rep.lines().find(|l| l.starts_with("queued output: ")).unwrap();
+        line["queued output: ".len()..].trim_end_matches(" bytes").parse().unwrap()
+    }
+
+    /// The memory report's node count.
+    pub fn node_count(&self) -> u64 {
+        let rep = self.e.memreport();
+        let line = rep.lines().find(|l| l.starts_with("nodes: ")).unwrap();
+        line["nodes: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// Sends raw bytes, returning how many the engine consumed.
+    pub fn raw(&mut self, c: ConnId, bytes: &[u8]) -> Result<usize, store::ProtoError> {
+        self.e.input(c, bytes, self.now, &mut self.pf)
     }
 
     pub fn start(&mut self, c: ConnId) -> u32 {
