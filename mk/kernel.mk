@@ -8,6 +8,7 @@
 #   make kernel-boot-check [XEN=4.20]   boot the stub on Xen with the guest
 #                  checks of kernel/checks/ (hostile guest, watch expiry,
 #                  guest life cycle)
+#   make kernel-boot-check-all   the same on Xen 4.17 and 4.20 (in `make test`)
 #
 # The kernel is built for x86_64-unknown-none in release mode with
 # opt-level "s" (small image), static relocation (it runs identity-mapped at
@@ -22,7 +23,7 @@ KERNEL_OUT := target/$(KERNEL_TARGET)/release/xenstore-stubdom-rs
 GUEST_ELF := $(BUILD)/xs-hostile-guest.elf
 GUEST_OUT := target/$(KERNEL_TARGET)/release/xs-hostile-guest
 
-.PHONY: image hostile-guest kernel-test kernel-boot-check
+.PHONY: image hostile-guest kernel-test kernel-boot-check kernel-boot-check-all
 
 image: setup-rust
 	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xenstore-stubdom-rs --release --target $(KERNEL_TARGET)
@@ -47,3 +48,8 @@ kernel-boot-check: image hostile-guest
 		--extra $(GUEST_ELF) --check kernel/checks/watch-expiry.sh \
 		--check kernel/checks/hostile-guest.sh --check kernel/checks/guest-lifecycle.sh \
 		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 600
+
+## The kernel's guest checks on both Xen versions (part of `make test`).
+kernel-boot-check-all: image hostile-guest
+	$(MAKE) kernel-boot-check XEN=4.17
+	$(MAKE) kernel-boot-check XEN=4.20

@@ -7,7 +7,7 @@
 #     --xenstore stub|daemon stub: --stub ELF started by init-xenstore-domain (default);
 #                            daemon: C xenstored from xen-utils as a dom0 daemon
 #     --stub FILE            the stub kernel (ELF or .gz; default build/xenstore-stubdom-rs.elf)
-#     --stub-mem MIB         the stub's --memory (default 8)
+#     --stub-mem MIB         the stub's --memory (default 4: what we claim the stub runs in)
 #     --stub-args ARGS       extra init-xenstore-domain arguments, e.g. '--param "-v"'
 #     --check FILE           dom0 check script (default tests/boot/check.sh); it is
 #                            sourced after scripts/xen-rig/dom0-harness.sh. Repeat
@@ -27,7 +27,7 @@ source "$HERE/lib.sh"
 xen=4.17
 xenstore=stub
 stub=$RIG_REPO/build/xenstore-stubdom-rs.elf
-stub_mem=8
+stub_mem=4
 stub_args=
 checks=()
 extras=()
