@@ -136,7 +136,7 @@ fn indices_wrap_at_two_to_the_thirty_two() {
 }
 
 #[test]
-fn bad_indices_are_detected_on_every_path() {
+fn xsa_38_bad_indices_are_detected_on_every_path() {
     let bad = [
         // One byte more than the ring holds.
         RawIndices { req_cons: 0, req_prod: 1025, rsp_cons: 0, rsp_prod: 1025 },

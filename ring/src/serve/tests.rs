@@ -255,7 +255,7 @@ fn requests_written_before_a_reconnection_are_dropped() {
 }
 
 #[test]
-fn bad_request_indices_stop_the_ring_for_good() {
+fn xsa_38_bad_request_indices_stop_the_ring_for_good() {
     with_page(|ring| {
         ring.set_raw_indices(RawIndices { req_cons: 0, req_prod: 1025, ..RawIndices::default() });
         let mut fake = Fake::new(ring);
