@@ -29,12 +29,6 @@ watch_release() {
     [ "$(wc -l </tmp/rel.out)" -ge 2 ]
 }
 gone() { xl list; ! xl list | grep -q gtest; }
-stub_idle() {
-    sleep 5
-    xl list Xenstore
-    # State "-b----": blocked in `sti; hlt`, not spinning.
-    xl list Xenstore | grep -q -- '-b----'
-}
 check guest-create guest_up
 check guest-destroy-release watch_release
 check guest-gone gone

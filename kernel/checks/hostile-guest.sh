@@ -63,11 +63,6 @@ hostile_destroy() {
     ! xenstore-read /local/domain/$domid/domid 2>/dev/null
 }
 
-stub_idle() {
-    sleep 5
-    xl list Xenstore
-    xl list Xenstore | grep -q -- '-b----'
-}
 
 hostile_cfg hostile-idx ""
 hostile_cfg hostile-big "oversize"

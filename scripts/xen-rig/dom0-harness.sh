@@ -25,3 +25,17 @@ check() {
     fi
     return 0
 }
+
+# stub_idle: the xenstore stub domain sleeps when nobody talks to it. Its
+# CPU time (xl list's Time(s)) may grow by less than 0.5 s over 5 idle
+# seconds; a spinning stub would add 5 s. (A single look at the state letters
+# is not enough: `xl list` itself asks xenstore, so the stub may be caught
+# running while it answers.)
+stub_idle() {
+    t0=$(xl list Xenstore | awk 'NR == 2 { print $6 }')
+    sleep 5
+    t1=$(xl list Xenstore | awk 'NR == 2 { print $6 }')
+    xl list Xenstore
+    echo "stub CPU time: $t0 s -> $t1 s"
+    [ -n "$t0" ] && [ -n "$t1" ] && awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 0.5) }'
+}
