@@ -18,7 +18,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ring::decode::{Decoded, Decoder};
 use ring::wire::{Header, MsgType, XENSTORE_PAYLOAD_MAX};
-use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use store::{
+    Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, MapRequest, Platform,
+};
 
 /// Paths the requests pick from (with their relative forms and watch
 /// specials), so that writes, reads and watches meet.
@@ -93,19 +95,12 @@ struct FakeXen {
 }
 
 impl Platform for FakeXen {
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        _gfn: u64,
-        _port: u32,
-        _features: u32,
-    ) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         // Domain 7 has no usable ring, to exercise the failure path.
-        if domid.0 == 7 {
+        if ring.domid.0 == 7 {
             return Err(MapError);
         }
-        self.mapped.insert(domid.0, conn);
+        self.mapped.insert(ring.domid.0, ring.conn);
         Ok(())
     }
 

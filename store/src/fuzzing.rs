@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use crate::engine::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use crate::engine::{
+    Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, MapRequest, Platform,
+};
 
 /// A platform model: every map succeeds, domain states come from the input.
 #[derive(Default)]
@@ -13,7 +15,7 @@ pub struct FakePlatform {
 }
 
 impl Platform for FakePlatform {
-    fn map_ring(&mut self, _: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
+    fn map_ring(&mut self, _: MapRequest) -> Result<(), MapError> {
         Ok(())
     }
     fn unmap_ring(&mut self, _: ConnId) {}

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use ring::wire::{Header, HEADER_SIZE};
-use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use store::{
+    Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, MapRequest, Platform,
+};
 
 #[derive(Default)]
 pub struct Model {
@@ -16,11 +18,11 @@ pub struct Model {
 }
 
 impl Platform for Model {
-    fn map_ring(&mut self, conn: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         if self.fail_map {
             return Err(MapError);
         }
-        self.mapped.push(conn);
+        self.mapped.push(ring.conn);
         Ok(())
     }
     fn unmap_ring(&mut self, conn: ConnId) {
