@@ -19,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,11 +27,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+# The daemons are started as the differential test starts them.
+sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
+import daemons  # noqa: E402
+
 DAEMONS = ("ours", "c", "ox")
 LABELS = {"ours": "xenstored-rs (release)", "c": "C xenstored 4.17", "ox": "oxenstored 4.17",
           "null": "null server (floor)"}
 TARGETS = {"rt": 1.5, "fill": 3.0, "rss": 0.4}
-START_TIMEOUT_S = 10.0
 
 
 def parse_args():
@@ -45,66 +47,6 @@ def parse_args():
     p.add_argument("--cpu", default="0")
     p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     return p.parse_args()
-
-
-class Server:
-    """One pinned daemon instance in its own directory."""
-
-    def __init__(self, kind, args, workdir):
-        self.kind = kind
-        self.args = args
-        self.dir = os.path.join(workdir, kind)
-        self.socket = os.path.join(self.dir, "socket")
-        self.proc = None
-        self.pid = None
-
-    def start(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(self.dir)
-        pin = ["taskset", "-c", self.args.cpu]
-        if self.kind in ("ours", "null"):
-            cmd = ([self.args.ours, "--socket", self.socket, "--log-level", "off"] if self.kind == "ours"
-                   else [self.args.peers, "null", self.socket])
-            log = open(os.path.join(self.dir, "stdout"), "wb")
-            self.proc = subprocess.Popen(pin + cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-            log.close()
-            self.pid = self.proc.pid
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not os.path.exists(self.socket):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("%s did not start" % self.kind)
-                time.sleep(0.01)
-        else:
-            subprocess.run(pin + [self.args.peers, "start", self.kind, self.dir], check=True,
-                           stdout=subprocess.DEVNULL, timeout=START_TIMEOUT_S + 5)
-            with open(os.path.join(self.dir, "pid")) as f:
-                self.pid = int(f.read())
-
-    def rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
-        return int(m.group(1))
-
-    def stop(self):
-        if self.pid is None:
-            return
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        else:
-            for _ in range(500):
-                if not os.path.exists("/proc/%d" % self.pid):
-                    break
-                time.sleep(0.01)
-        self.pid = None
 
 
 def xsbench(args, socket, mode, n):
@@ -125,7 +67,8 @@ def measure(kind, args, workdir):
     """Median rt ops/s, p50, p99, fill writes/s and RSS (KiB) over the runs."""
     rows = []
     for _ in range(args.runs):
-        s = Server(kind, args, workdir)
+        s = daemons.Daemon(kind, workdir, args.peers, args.ours, cpu=args.cpu,
+                           ours_args=["--log-level", "off"], simring=False)
         s.start()
         try:
             rt, p50, p99 = xsbench(args, s.socket, "rt", args.rt)

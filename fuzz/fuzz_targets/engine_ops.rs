@@ -12,13 +12,13 @@
 //! lifecycle) instead of spending its time on `EINVAL`.
 #![no_main]
 
-use std::collections::BTreeMap;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ring::decode::{Decoded, Decoder};
 use ring::wire::{Header, MsgType, XENSTORE_PAYLOAD_MAX};
-use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use store::fuzzing::{change_domain, FUZZ_DOMAINS};
+use store::model::{HypervisorModel, Semantics};
+use store::{Config, ConnId, DomId, Engine};
 
 /// Paths the requests pick from (with their relative forms and watch
 /// specials), so that writes, reads and watches meet.
@@ -71,7 +71,9 @@ enum Op {
     Drain { conn: u8, max: u16 },
     /// The toolstack introduces domain `1 + domid % 8`.
     Introduce { domid: u8, port: u8 },
-    /// A domain changes state, then `VIRQ_DOM_EXC` fires.
+    /// Domain `1 + domid % 8` goes through a life-cycle change (created
+    /// again, shut down, killed, dead, destroyed), then `VIRQ_DOM_EXC`
+    /// fires.
     DomainState { domid: u8, state: u8 },
     /// Time passes.
     Tick { ms: u16 },
@@ -81,41 +83,6 @@ enum Op {
     Connect,
     /// A socket client other than the first closes its connection.
     Disconnect { conn: u8 },
-}
-
-/// The fake hypervisor: every ring maps, domains live until told not to.
-#[derive(Default)]
-struct FakeXen {
-    /// Connections the engine asked to map, by domain.
-    mapped: BTreeMap<u16, ConnId>,
-    /// Domain states set by the scenario (absent = running).
-    states: BTreeMap<u16, DomainState>,
-}
-
-impl Platform for FakeXen {
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        _gfn: u64,
-        _port: u32,
-        _features: u32,
-    ) -> Result<(), MapError> {
-        // Domain 7 has no usable ring, to exercise the failure path.
-        if domid.0 == 7 {
-            return Err(MapError);
-        }
-        self.mapped.insert(domid.0, conn);
-        Ok(())
-    }
-
-    fn unmap_ring(&mut self, conn: ConnId) {
-        self.mapped.retain(|_, c| *c != conn);
-    }
-
-    fn domain_info(&mut self, domid: DomId) -> DomainInfo {
-        DomainInfo::of_state(self.states.get(&domid.0).copied().unwrap_or(DomainState::Running))
-    }
 }
 
 /// A connection as the scenario sees it.
@@ -138,7 +105,9 @@ impl Peer {
 /// The scenario's state.
 struct World {
     engine: Engine,
-    xen: FakeXen,
+    /// The hypervisor: domains 0-8 exist at the start; domain 7's ring
+    /// cannot be mapped, to exercise the failure path.
+    xen: HypervisorModel,
     peers: Vec<Peer>,
     now_ms: u64,
     next_req: u32,
@@ -205,7 +174,7 @@ impl World {
 
     /// Picks up connections the engine created for introduced domains.
     fn adopt_new_conns(&mut self) {
-        let mapped: Vec<ConnId> = self.xen.mapped.values().copied().collect();
+        let mapped: Vec<ConnId> = self.xen.mapped.keys().copied().collect();
         for id in mapped {
             if !self.peers.iter().any(|p| p.id == id) {
                 self.peers.push(Peer::new(id, false));
@@ -249,9 +218,14 @@ fn payload(args: &[Arg], nul_last: bool) -> Vec<u8> {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
+    let mut xen = HypervisorModel::new(Semantics::Getdomaininfo418);
+    for d in 0..FUZZ_DOMAINS {
+        xen.create(DomId(d));
+    }
+    xen.fail_map(DomId(7));
     let mut w = World {
         engine: Engine::new(Config::default()),
-        xen: FakeXen::default(),
+        xen,
         peers: Vec::new(),
         now_ms: 0,
         next_req: 1,
@@ -293,14 +267,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 w.send(0, &bytes);
             }
             Op::DomainState { domid, state } => {
-                let info = match state % 5 {
-                    0 => DomainState::Running,
-                    1 => DomainState::Shutdown,
-                    2 => DomainState::Dying,
-                    3 => DomainState::Dead,
-                    _ => DomainState::Gone,
-                };
-                w.xen.states.insert(u16::from(1 + domid % 8), info);
+                change_domain(&mut w.xen, DomId(u16::from(1 + domid % 8)), state);
                 w.engine.check_domains(w.now_ms, &mut w.xen);
             }
             Op::Tick { ms } => {

@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
-use store::{ConnId, DomId, DomainInfo, DomainState, MapError, Platform};
+use ring::RingPage;
+use store::{ConnId, DomId, DomainInfo, DomainState, MapError, MapRequest, Platform, RingPlatform};
 
 use crate::simring::domains::DOMID_FIRST_RESERVED;
 use crate::simring::ring_file::SharedRing;
@@ -56,11 +57,6 @@ impl HostPlatform {
         self.rings.get(&conn)
     }
 
-    /// The ring served as `conn`, mutably.
-    pub fn ring_mut(&mut self, conn: ConnId) -> Option<&mut RingConn> {
-        self.rings.get_mut(&conn)
-    }
-
     /// Signals the guest of `conn` (a no-op without simring).
     pub fn notify(&self, conn: ConnId) {
         if let (Some(simring), Some(rc)) = (&self.simring, self.rings.get(&conn)) {
@@ -80,15 +76,21 @@ impl HostPlatform {
     }
 }
 
+impl RingPlatform for HostPlatform {
+    fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
+        self.rings.get(&conn).filter(|rc| !rc.ignored).map(|rc| rc.ring.page())
+    }
+
+    fn stop_serving(&mut self, conn: ConnId) {
+        if let Some(rc) = self.rings.get_mut(&conn) {
+            rc.ignored = true;
+        }
+    }
+}
+
 impl Platform for HostPlatform {
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        _gfn: u64,
-        port: u32,
-        features: u32,
-    ) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
+        let MapRequest { conn, domid, port, features, .. } = ring;
         let mapped = match &self.simring {
             Some(simring) => simring.map_ring(domid),
             None => SharedRing::anonymous(),
@@ -138,7 +140,8 @@ mod tests {
         let simring = Simring::open(dir.path()).unwrap();
         let own = XENSTORE_SERVER_FEATURE_RECONNECTION;
         let mut p = HostPlatform::new(Some(simring), 3 | own);
-        p.map_ring(ConnId(9), DomId(5), 0, 17, 1).unwrap();
+        p.map_ring(MapRequest { conn: ConnId(9), domid: DomId(5), gfn: 0, port: 17, features: 1 })
+            .unwrap();
         assert_eq!(guest.page().server_features(), 1 | own, "engine's word plus our own bits");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
         assert!(p.pending.contains(&ConnId(9)));
@@ -153,7 +156,8 @@ mod tests {
     #[test]
     fn without_simring_rings_are_private_and_domains_run() {
         let mut p = HostPlatform::new(None, 0);
-        p.map_ring(ConnId(1), DomId(2), 0, 1, 0).unwrap();
+        p.map_ring(MapRequest { conn: ConnId(1), domid: DomId(2), gfn: 0, port: 1, features: 0 })
+            .unwrap();
         assert!(p.ring(ConnId(1)).is_some());
         assert_eq!(p.domain_info(DomId(2)).state, DomainState::Running);
         assert_eq!(p.domain_info(DomId(DOMID_FIRST_RESERVED)), DomainInfo::GONE);

@@ -29,9 +29,8 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use ring::serve::{self, RingServer};
-use ring::RingPage;
-use store::{ConnId, Engine, ProtoError};
+use ring::serve;
+use store::{ConnId, Engine, EngineRing};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
@@ -231,52 +230,5 @@ impl Server {
                 log::warn!("cannot arm the timer: {}", e);
             }
         }
-    }
-}
-
-/// One ring connection's view of the engine and the Xen platform, for
-/// [`ring::serve`].
-struct EngineRing<'a> {
-    /// The engine serving the connection.
-    engine: &'a mut Engine,
-    /// The platform holding the mapped page.
-    platform: &'a mut XenPlatform,
-    /// The connection.
-    conn: ConnId,
-    /// The engine's clock for this turn.
-    now_ms: u64,
-}
-
-impl RingServer for EngineRing<'_> {
-    fn page(&self) -> Option<&RingPage> {
-        self.platform.served_page(self.conn)
-    }
-
-    fn wants_input(&self) -> bool {
-        self.engine.wants_input(self.conn)
-    }
-
-    fn input(&mut self, bytes: &[u8]) -> Result<usize, ProtoError> {
-        self.engine.input(self.conn, bytes, self.now_ms, self.platform)
-    }
-
-    fn output(&self) -> &[u8] {
-        self.engine.output(self.conn)
-    }
-
-    fn output_done(&mut self, n: usize) {
-        self.engine.output_done(self.conn, n);
-    }
-
-    fn reset(&mut self) {
-        self.engine.reset_connection(self.conn);
-    }
-
-    fn ignore(&mut self) {
-        self.engine.ignore(self.conn);
-    }
-
-    fn stop(&mut self) {
-        self.platform.stop(self.conn);
     }
 }

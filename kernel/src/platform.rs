@@ -17,7 +17,9 @@ use core::ptr::NonNull;
 
 use ring::page::RingPage;
 use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
-use store::{ChangedDomain, ConnId, DomId, DomainInfo, MapError, Platform};
+use store::{
+    ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
+};
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
 use crate::domctl::DomainQuery;
@@ -83,20 +85,6 @@ impl XenPlatform {
         self.conns.get(&conn)
     }
 
-    /// The ring of `conn` while it is still served.
-    pub fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
-        self.conns.get(&conn).filter(|rc| !rc.dead).map(|rc| &rc.page)
-    }
-
-    /// Stops serving `conn`'s ring for good (after a violation, see
-    /// [`ring::serve`]). The mapping stays until the engine releases the
-    /// domain, and a reconnection request is not honoured.
-    pub fn stop(&mut self, conn: ConnId) {
-        if let Some(rc) = self.conns.get_mut(&conn) {
-            rc.dead = true;
-        }
-    }
-
     /// Signals the guest of `conn`, if its ring is mapped.
     pub fn notify(&self, conn: ConnId) {
         if let Some(rc) = self.conns.get(&conn) {
@@ -120,15 +108,21 @@ impl XenPlatform {
     }
 }
 
+impl RingPlatform for XenPlatform {
+    fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
+        self.conns.get(&conn).filter(|rc| !rc.dead).map(|rc| &rc.page)
+    }
+
+    fn stop_serving(&mut self, conn: ConnId) {
+        if let Some(rc) = self.conns.get_mut(&conn) {
+            rc.dead = true;
+        }
+    }
+}
+
 impl Platform for XenPlatform {
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        _gfn: u64,
-        port: u32,
-        features: u32,
-    ) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
+        let MapRequest { conn, domid, port, features, .. } = ring;
         if self.conns.len() as u64 >= MAX_MAPPED_RINGS || self.conns.contains_key(&conn) {
             log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
             return Err(MapError);

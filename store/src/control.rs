@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use crate::dispatch::{strings, Reply, Req};
-use crate::domain::limit_of;
 use crate::engine::{DomId, Engine, Platform};
 use crate::error::Error;
 use crate::path;
@@ -120,7 +119,7 @@ fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, E
                     "{:<17}: {:>8} (max {:>8})",
                     q.name(),
                     dom.usage.get(q),
-                    limit_of(&dom.quotas, q)
+                    dom.quotas.hard(q)
                 );
             }
             Ok(Reply::string(&s))

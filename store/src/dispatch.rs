@@ -187,6 +187,26 @@ pub fn count_strings(payload: &[u8]) -> usize {
     payload.iter().filter(|&&c| c == 0).count()
 }
 
+/// The first `N` strings of `payload`, which must hold at least `N`
+/// (`EINVAL` otherwise); later ones are left to the caller.
+pub fn args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
+    let mut all = strings(payload);
+    let mut out: [&[u8]; N] = [&[]; N];
+    for slot in &mut out {
+        *slot = all.next().ok_or(Error::Inval)?;
+    }
+    Ok(out)
+}
+
+/// The strings of `payload`, which must hold exactly `N` (`EINVAL`
+/// otherwise).
+pub fn exact_args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
+    if count_strings(payload) != N {
+        return Err(Error::Inval);
+    }
+    args(payload)
+}
+
 /// The single argument: the payload must hold exactly one NUL, at the end.
 pub fn onearg(payload: &[u8]) -> Result<&[u8], Error> {
     match payload.split_last() {
@@ -289,9 +309,8 @@ impl Engine {
         if len <= SMALL_REPLY_BYTES {
             return false;
         }
-        let d = self.domain_mut(domid);
         let bytes = crate::transaction::as_u64(len.saturating_add(HEADER_SIZE));
-        d.quotas.exceeds(Quota::Memory, d.usage.get(Quota::Memory).saturating_add(bytes))
+        self.domain_mut(domid).exceeds_with(Quota::Memory, bytes)
     }
 }
 

@@ -10,11 +10,11 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use crate::cnum::atoi;
-use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
+use crate::dispatch::{args, count_strings, exact_args, num, onearg, Reply, Req};
 use crate::engine::{ConnId, DomId, Engine, Platform};
 use crate::error::Error;
 use crate::path;
-use crate::perms::{self, Perm};
+use crate::perms::{self, Perm, Who};
 use crate::quota::{self, Limit, Quota, Quotas, Usage};
 use crate::watch::Match;
 
@@ -49,6 +49,12 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// Whether `more` on top of its current usage of `q` would reach its
+    /// quota (C `domain_quota_val_exceeds` of usage plus the request).
+    pub fn exceeds_with(&self, q: Quota, more: u64) -> bool {
+        self.quotas.exceeds(q, self.usage.get(q).saturating_add(more))
+    }
+
     /// A record with the global quotas.
     pub fn new(domid: DomId, quotas: Quotas, features: u32) -> Domain {
         Domain {
@@ -122,10 +128,44 @@ impl Engine {
         }
     }
 
-    /// Whether the platform knows `domid` (C `find_or_alloc_existing_domain`).
-    fn domain_exists(&mut self, domid: DomId, platform: &mut dyn Platform) -> bool {
+    /// Applies a quota check to an unprivileged caller's domain: `Err(err)`
+    /// when `over` says the request would reach a limit. The privileged
+    /// domain is exempt from every quota.
+    pub(crate) fn check_quota(
+        &mut self,
+        who: &Who,
+        err: Error,
+        over: impl FnOnce(&Domain) -> bool,
+    ) -> Result<(), Error> {
+        if !who.privileged && over(self.domain_mut(who.domid)) {
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// The record of `domid`, created if the platform knows the domain (C
+    /// `find_or_alloc_existing_domain`); `ENOENT` for a domain that does
+    /// not exist.
+    fn existing_domain(
+        &mut self,
+        domid: DomId,
+        platform: &mut dyn Platform,
+    ) -> Result<&mut Domain, Error> {
+        if !self.domain_known(domid, platform) {
+            return Err(Error::NoEnt);
+        }
+        Ok(self.domain_mut(domid))
+    }
+
+    /// Whether `domid` has a record or the platform says it exists.
+    pub(crate) fn domain_known(&self, domid: DomId, platform: &mut dyn Platform) -> bool {
         self.domains.contains_key(&domid.0) || platform.domain_info(domid).exists()
     }
+}
+
+/// A quota name argument (`nodes`, `soft-memory`, …).
+fn quota_name(arg: &[u8]) -> Result<(Quota, Limit), Error> {
+    core::str::from_utf8(arg).ok().and_then(quota::parse_name).ok_or(Error::Inval)
 }
 
 /// Checks a RELEASE/RESUME target (C `onearg_domain`).
@@ -149,14 +189,10 @@ pub fn do_introduce(
     payload: &[u8],
     pf: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    if count_strings(payload) < 3 {
-        return Err(Error::Inval);
-    }
-    let mut a = strings(payload);
-    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
-    let gfn = u64::try_from(atoi(a.next().ok_or(Error::Inval)?)).unwrap_or(0);
-    let port = atoi(a.next().ok_or(Error::Inval)?);
-    let port = u32::try_from(port).ok().filter(|&p| p > 0).ok_or(Error::Inval)?;
+    let [domid, gfn, port] = args(payload)?;
+    let domid = parse_domid(domid)?;
+    let gfn = u64::try_from(atoi(gfn)).unwrap_or(0);
+    let port = u32::try_from(atoi(port)).ok().filter(|&p| p > 0).ok_or(Error::Inval)?;
     e.introduce_dyn(domid, gfn, port, pf)?;
     Ok(Reply::ok())
 }
@@ -217,12 +253,8 @@ pub fn do_set_target(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    if count_strings(payload) < 2 {
-        return Err(Error::Inval);
-    }
-    let mut a = strings(payload);
-    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
-    let tdomid = parse_domid(a.next().ok_or(Error::Inval)?)?;
+    let [domid, tdomid] = args(payload)?;
+    let (domid, tdomid) = (parse_domid(domid)?, parse_domid(tdomid)?);
     connected(e, domid)?;
     connected(e, tdomid)?;
     let conn = e.domains.get(&domid.0).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
@@ -249,13 +281,10 @@ pub fn do_get_feature(
         if n > 1 {
             return Err(Error::Inval);
         }
-        let domid = parse_domid(strings(payload).next().ok_or(Error::Inval)?)?;
-        if !e.domain_exists(domid, pf) {
-            return Err(Error::NoEnt);
-        }
-        e.domain_mut(domid).features
+        let [domid] = args(payload)?;
+        e.existing_domain(parse_domid(domid)?, pf)?.features
     };
-    Ok(Reply::string(core::str::from_utf8(num(features).as_bytes()).unwrap_or("0")))
+    Ok(Reply::number(features))
 }
 
 /// `XS_SET_FEATURE domid\0features\0` (only before introduction).
@@ -265,17 +294,11 @@ pub fn do_set_feature(
     payload: &[u8],
     pf: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    if count_strings(payload) != 2 {
-        return Err(Error::Inval);
-    }
-    let mut a = strings(payload);
-    let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
-    let features = u32::from_ne_bytes(atoi(a.next().ok_or(Error::Inval)?).to_ne_bytes());
-    if !e.domain_exists(domid, pf) {
-        return Err(Error::NoEnt);
-    }
+    let [domid, features] = exact_args(payload)?;
+    let domid = parse_domid(domid)?;
+    let features = u32::from_ne_bytes(atoi(features).to_ne_bytes());
     let all = e.cfg.server_features;
-    let d = e.domain_mut(domid);
+    let d = e.existing_domain(domid, pf)?;
     if d.introduced {
         return Err(Error::Busy);
     }
@@ -293,9 +316,7 @@ pub fn do_get_quota(
     payload: &[u8],
     pf: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let n = count_strings(payload);
-    let mut a = strings(payload);
-    match n {
+    match count_strings(payload) {
         0 => {
             let mut s = String::new();
             for def in quota::QUOTA_TABLE.iter() {
@@ -310,22 +331,16 @@ pub fn do_get_quota(
             }
             Ok(Reply::string(&s))
         }
-        1 | 2 => {
-            let quotas = if n == 1 {
-                e.cfg.quotas.clone()
-            } else {
-                let domid = parse_domid(a.next().ok_or(Error::Inval)?)?;
-                if !e.domain_exists(domid, pf) {
-                    return Err(Error::NoEnt);
-                }
-                e.domain_mut(domid).quotas.clone()
-            };
-            let name =
-                core::str::from_utf8(a.next().ok_or(Error::Inval)?).map_err(|_| Error::Inval)?;
-            let (q, limit) = quota::parse_name(name).ok_or(Error::Inval)?;
-            Ok(Reply::string(
-                core::str::from_utf8(num(quotas.get(q, limit)).as_bytes()).unwrap_or("0"),
-            ))
+        1 => {
+            let [name] = args(payload)?;
+            let (q, limit) = quota_name(name)?;
+            Ok(Reply::number(e.cfg.quotas.get(q, limit)))
+        }
+        2 => {
+            let [domid, name] = args(payload)?;
+            let quotas = &e.existing_domain(parse_domid(domid)?, pf)?.quotas;
+            let (q, limit) = quota_name(name)?;
+            Ok(Reply::number(quotas.get(q, limit)))
         }
         _ => Err(Error::Inval),
     }
@@ -338,32 +353,28 @@ pub fn do_set_quota(
     payload: &[u8],
     pf: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let n = count_strings(payload);
-    if !(2..=3).contains(&n) {
-        return Err(Error::Inval);
-    }
-    let mut a = strings(payload);
-    let domid = if n == 3 { Some(parse_domid(a.next().ok_or(Error::Inval)?)?) } else { None };
-    let name = core::str::from_utf8(a.next().ok_or(Error::Inval)?).map_err(|_| Error::Inval)?;
-    let val = u32::from_ne_bytes(atoi(a.next().ok_or(Error::Inval)?).to_ne_bytes());
-    let (q, limit) = quota::parse_name(name).ok_or(Error::Inval)?;
+    let (domid, name, val) = match count_strings(payload) {
+        2 => {
+            let [name, val] = args(payload)?;
+            (None, name, val)
+        }
+        3 => {
+            let [domid, name, val] = args(payload)?;
+            (Some(parse_domid(domid)?), name, val)
+        }
+        _ => return Err(Error::Inval),
+    };
+    let (q, limit) = quota_name(name)?;
+    let val = u32::from_ne_bytes(atoi(val).to_ne_bytes());
     if val == quota::QUOTA_DISABLED {
         return Err(Error::Inval);
     }
     match domid {
         None => e.cfg.quotas.set(q, limit, val),
         Some(d) => {
-            if !e.domain_exists(d, pf) {
-                return Err(Error::NoEnt);
-            }
-            e.domain_mut(d).quotas.set(q, limit, val);
+            e.existing_domain(d, pf)?.quotas.set(q, limit, val);
             e.update_blocked_domain(d);
         }
     }
     Ok(Reply::ok())
-}
-
-/// Hard limit helper for reports.
-pub(crate) fn limit_of(q: &Quotas, quota: Quota) -> u32 {
-    q.get(quota, Limit::Hard)
 }

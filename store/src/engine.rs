@@ -108,27 +108,39 @@ pub enum ChangedDomain {
     Changed(DomId, DomainInfo),
 }
 
+/// What [`Platform::map_ring`] is asked to map and serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRequest {
+    /// The connection the ring is served as.
+    pub conn: ConnId,
+    /// The domain whose ring page it is (its grant ref 1).
+    pub domid: DomId,
+    /// The page's frame as the toolstack named it (advisory).
+    pub gfn: u64,
+    /// The domain's end of the event channel to bind; 0 means the port
+    /// the guest wrote into the page's `evtchn_port` (4.21+ start-up
+    /// introduction).
+    pub port: u32,
+    /// The `server_features` word to write into the page before the ring
+    /// is used (the engine's [`Engine::domain_features`]; the platform adds
+    /// the bits it implements itself, such as `RECONNECTION`).
+    pub features: u32,
+}
+
 /// Why a ring could not be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapError;
 
 /// What the engine needs from the platform it runs on.
 pub trait Platform {
-    /// Maps `domid`'s ring page (grant ref 1; `gfn` is advisory) and binds
-    /// the interdomain event channel `port`, serving it as `conn`. Port 0
-    /// means "the port the guest wrote into the page's `evtchn_port`"
-    /// (4.21+ dom0less-style start-up introduction). Before the ring is
-    /// used the platform writes `features` (the engine's
-    /// [`Engine::domain_features`], plus any bit the platform implements
-    /// itself such as `RECONNECTION`) into the page's `server_features`.
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        gfn: u64,
-        port: u32,
-        features: u32,
-    ) -> Result<(), MapError>;
+    /// Maps `ring.domid`'s ring page (grant ref 1; `gfn` is advisory) and
+    /// binds the interdomain event channel `ring.port`, serving it as
+    /// `ring.conn`. Port 0 means "the port the guest wrote into the page's
+    /// `evtchn_port`" (4.21+ dom0less-style start-up introduction). Before
+    /// the ring is used the platform writes `ring.features` (plus any bit
+    /// the platform implements itself such as `RECONNECTION`) into the
+    /// page's `server_features`.
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError>;
     /// Undoes [`Platform::map_ring`]: unmaps the page, closes the channel.
     fn unmap_ring(&mut self, conn: ConnId);
     /// The current info of `domid`.

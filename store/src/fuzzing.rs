@@ -1,33 +1,41 @@
 //! Fuzzing entry point (feature `fuzzing`): arbitrary bytes drive a few
-//! connections of one engine, with domain checks and timer ticks mixed in.
+//! connections of one engine, with domain life-cycle changes and timer
+//! ticks mixed in. The hypervisor is [`HypervisorModel`] (Xen 4.18–4.20
+//! semantics) with domains 0 to [`FUZZ_DOMAINS`]` - 1` created at the start.
 
 use alloc::vec::Vec;
 
-use crate::engine::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use crate::engine::{Config, ConnId, DomId, Engine};
+use crate::model::{HypervisorModel, Semantics};
 
-/// A platform model: every map succeeds, domain states come from the input.
-#[derive(Default)]
-pub struct FakePlatform {
-    /// State reported for every domain by `domain_info`.
-    pub state: Option<DomainState>,
-}
+/// Domains that exist when a run starts (so that `XS_INTRODUCE` from the
+/// input can map their rings).
+pub const FUZZ_DOMAINS: u16 = 9;
 
-impl Platform for FakePlatform {
-    fn map_ring(&mut self, _: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
-        Ok(())
-    }
-    fn unmap_ring(&mut self, _: ConnId) {}
-    fn domain_info(&mut self, _: DomId) -> DomainInfo {
-        DomainInfo::of_state(self.state.unwrap_or(DomainState::Running))
+/// Applies life-cycle change `what` (mod 5: created again, shut down,
+/// killed, dead, destroyed) to domain `domid` of `xen`.
+pub fn change_domain(xen: &mut HypervisorModel, domid: DomId, what: u8) {
+    match what % 5 {
+        0 => {
+            xen.create(domid);
+        }
+        1 => xen.shutdown(domid),
+        2 => xen.kill(domid),
+        3 => xen.dead(domid),
+        _ => xen.destroy(domid),
     }
 }
 
 /// Splits `data` into chunks `[selector, len, bytes…]` and feeds them to a
-/// socket connection and two introduced domains; some selectors run
-/// `check_domains`, `tick` or drain output instead.
+/// socket connection and two introduced domains; some selectors change a
+/// domain's life cycle and run `check_domains`, `tick` or drain output
+/// instead.
 pub fn run(data: &[u8]) {
     let mut e = Engine::new(Config::default());
-    let mut pf = FakePlatform::default();
+    let mut pf = HypervisorModel::new(Semantics::Getdomaininfo418);
+    for d in 0..FUZZ_DOMAINS {
+        pf.create(DomId(d));
+    }
     let mut conns: Vec<ConnId> = Vec::new();
     conns.push(e.connect_socket());
     for d in [1u16, 2] {
@@ -50,15 +58,10 @@ pub fn run(data: &[u8]) {
                 }
             }
             12 => {
-                pf.state = Some(match chunk.first().copied().unwrap_or(0) % 5 {
-                    0 => DomainState::Running,
-                    1 => DomainState::Shutdown,
-                    2 => DomainState::Dying,
-                    3 => DomainState::Dead,
-                    _ => DomainState::Gone,
-                });
+                let what = chunk.first().copied().unwrap_or(0);
+                let domid = chunk.get(1).map_or(1, |&d| u16::from(d) % FUZZ_DOMAINS);
+                change_domain(&mut pf, DomId(domid), what);
                 e.check_domains(now, &mut pf);
-                pf.state = None;
             }
             13 => e.tick(now),
             _ => {

@@ -38,6 +38,7 @@ pub mod perms;
 mod permtab;
 pub mod quota;
 mod record;
+pub mod ring_server;
 pub mod transaction;
 pub mod tree;
 mod txgen;
@@ -46,7 +47,8 @@ pub mod wrl;
 
 pub use engine::{
     ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
-    Platform, Stats,
+    MapRequest, Platform, Stats,
 };
 pub use error::{Error, ProtoError};
 pub use lifecycle::StartReport;
+pub use ring_server::{EngineRing, RingPlatform};

@@ -41,7 +41,9 @@ use alloc::vec::Vec;
 use ring::wire::XsError;
 
 use crate::dispatch::Req;
-use crate::engine::{ChangedDomain, ConnId, DomId, DomainInfo, DomainState, Engine, Platform};
+use crate::engine::{
+    ChangedDomain, ConnId, DomId, DomainInfo, DomainState, Engine, MapRequest, Platform,
+};
 use crate::error::Error;
 use crate::path;
 use crate::perms::{Perm, Who};
@@ -99,12 +101,13 @@ impl Engine {
             self.release_domain(domid, platform);
         }
         let features = self.domain_features(domid);
+        let request = |conn| MapRequest { conn, domid, gfn, port, features };
         let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
         if let Some(conn) = existing {
             if self.domains.get(&domid.0).is_some_and(|d| d.ring_mapped) {
                 platform.unmap_ring(conn);
             }
-            let mapped = platform.map_ring(conn, domid, gfn, port, features).is_ok();
+            let mapped = platform.map_ring(request(conn)).is_ok();
             if let Some(d) = self.domains.get_mut(&domid.0) {
                 d.ring_mapped = mapped;
             }
@@ -118,7 +121,7 @@ impl Engine {
             return Ok(conn);
         }
         let conn = self.alloc_conn(domid, false);
-        if platform.map_ring(conn, domid, gfn, port, features).is_err() {
+        if platform.map_ring(request(conn)).is_err() {
             self.conns.remove(&conn);
             return Err(Error::Io);
         }

@@ -23,7 +23,8 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::engine::{
-    ChangedDomain, ConnId, DomId, DomainCaps, DomainInfo, DomainState, MapError, Platform,
+    ChangedDomain, ConnId, DomId, DomainCaps, DomainInfo, DomainState, MapError, MapRequest,
+    Platform,
 };
 
 /// Which hypervisor interface the model plays.
@@ -222,14 +223,8 @@ impl HypervisorModel {
 }
 
 impl Platform for HypervisorModel {
-    fn map_ring(
-        &mut self,
-        conn: ConnId,
-        domid: DomId,
-        _gfn: u64,
-        port: u32,
-        features: u32,
-    ) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
+        let MapRequest { conn, domid, port, features, .. } = ring;
         let d = self.domains.get(&domid.0).ok_or(MapError)?;
         let port = if port == 0 { d.evtchn_port } else { port };
         if port == 0 || self.fail_map.contains(&domid.0) || self.mapped.contains_key(&conn) {
@@ -342,13 +337,20 @@ mod tests {
         m.create(DomId(5));
         m.create(DomId(6));
         m.fail_map(DomId(6));
-        assert!(m.map_ring(ConnId(1), DomId(5), 0, 0, 7).is_ok());
+        let ring = |conn, domid, port, features| MapRequest {
+            conn: ConnId(conn),
+            domid: DomId(domid),
+            gfn: 0,
+            port,
+            features,
+        };
+        assert!(m.map_ring(ring(1, 5, 0, 7)).is_ok());
         assert_eq!(
             m.mapping_of(DomId(5)),
             Some((ConnId(1), Mapping { domid: DomId(5), port: 105, features: 7 }))
         );
-        assert!(m.map_ring(ConnId(2), DomId(6), 0, 9, 0).is_err());
-        assert!(m.map_ring(ConnId(3), DomId(8), 0, 9, 0).is_err());
+        assert!(m.map_ring(ring(2, 6, 9, 0)).is_err());
+        assert!(m.map_ring(ring(3, 8, 9, 0)).is_err());
         m.unmap_ring(ConnId(1));
         assert_eq!(m.unmap_count(ConnId(1)), 1);
         assert!(m.mapped.is_empty());

@@ -15,10 +15,10 @@ use alloc::vec::Vec;
 use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
 
 use crate::cnum::atoi;
-use crate::dispatch::{count_strings, num, onearg, strings, Reply, Req};
+use crate::dispatch::{count_strings, exact_args, num, onearg, strings, Reply, Req};
 use crate::engine::{DomId, Engine, Platform};
 use crate::error::Error;
-use crate::node::{Node, Value};
+use crate::node::{Node, NodeRef, Value};
 use crate::path::{self, Canonical};
 use crate::perms::{self, Perm, Who, DOMID_ANY, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
 use crate::quota::Quota;
@@ -35,13 +35,34 @@ impl Engine {
         special: bool,
     ) -> Result<Canonical<'a>, Error> {
         let c = path::canonicalize(raw, req.who.domid, special)?;
-        if !req.who.privileged {
-            let d = self.domain_mut(req.who.domid);
-            if d.quotas.exceeds(Quota::PathMax, as_u64(path::quota_len(&c.path))) {
-                return Err(Error::BadPath);
-            }
-        }
+        let len = as_u64(path::quota_len(&c.path));
+        self.check_quota(&req.who, Error::BadPath, |d| d.quotas.exceeds(Quota::PathMax, len))?;
         Ok(c)
+    }
+
+    /// The node named by a single-path request (`READ`, `DIRECTORY`,
+    /// `GET_PERMS`), as the caller sees it, once the caller may read it.
+    fn readable_node(
+        &mut self,
+        req: &Req,
+        payload: &[u8],
+        special: bool,
+    ) -> Result<NodeRef<'_>, Error> {
+        let c = self.canon(req, onearg(payload)?, special)?;
+        self.check_node(req, &c.path, PERM_READ)?;
+        self.peek(req, &c.path).ok_or(Error::NoEnt)
+    }
+
+    /// Canonicalises the path argument of a changing request (`WRITE`,
+    /// `MKDIR`, `RM`) and checks the caller may write the node; says
+    /// whether it exists (the check's `ENOENT` becomes `false`).
+    fn writable<'a>(&mut self, req: &Req, raw: &'a [u8]) -> Result<(Canonical<'a>, bool), Error> {
+        let c = self.canon(req, raw, false)?;
+        match self.check_node(req, &c.path, PERM_WRITE) {
+            Ok(()) => Ok((c, true)),
+            Err(Error::NoEnt) => Ok((c, false)),
+            Err(err) => Err(err),
+        }
     }
 
     /// C `get_node` + `get_node_chk_perm`: Ok if the node exists and the
@@ -91,13 +112,7 @@ impl Engine {
             top = parent;
             missing = missing.saturating_add(1);
         };
-        if !req.who.privileged {
-            let d = self.domain_mut(req.who.domid);
-            let after = d.usage.get(Quota::Nodes).saturating_add(missing);
-            if d.quotas.exceeds(Quota::Nodes, after) {
-                return Err(Error::Quota);
-            }
-        }
+        self.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Nodes, missing))?;
         let inherited = self.peek(req, parent).map(|n| n.perms.clone()).ok_or(Error::NoEnt)?;
         let caller = u32::from(req.who.domid.0);
         let perms = match inherited.first() {
@@ -112,12 +127,8 @@ impl Engine {
         };
         let mut leaf = Node::new(perms.clone());
         leaf.value = Value::from_slice(value);
-        if !req.who.privileged {
-            let d = self.domain_mut(req.who.domid);
-            if d.quotas.exceeds(Quota::NodeSize, as_u64(leaf.size())) {
-                return Err(Error::Quota);
-            }
-        }
+        let size = as_u64(leaf.size());
+        self.check_quota(&req.who, Error::Quota, |d| d.quotas.exceeds(Quota::NodeSize, size))?;
         let name = path::basename(top);
         let link = self.update_node(req, parent, Change::AddChild(name));
         if let Err(e) = link {
@@ -220,9 +231,7 @@ impl Engine {
             let exists = if p.id == DOMID_ANY {
                 any_ok
             } else {
-                u16::try_from(p.id).is_ok_and(|d| {
-                    self.domains.contains_key(&d) || pf.domain_info(DomId(d)).exists()
-                })
+                u16::try_from(p.id).is_ok_and(|d| self.domain_known(DomId(d), pf))
             };
             if !exists {
                 p.bits |= PERM_IGNORE;
@@ -238,9 +247,7 @@ pub fn do_read(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let c = e.canon(req, onearg(payload)?, false)?;
-    e.check_node(req, &c.path, PERM_READ)?;
-    e.peek(req, &c.path).map(|n| Reply::data(n.value)).ok_or(Error::NoEnt)
+    e.readable_node(req, payload, false).map(|n| Reply::data(n.value))
 }
 
 /// `XS_WRITE path\0value`.
@@ -253,12 +260,12 @@ pub fn do_write(
     let nul = payload.iter().position(|&c| c == 0).ok_or(Error::Inval)?;
     let raw = payload.get(..nul).unwrap_or(&[]);
     let value = payload.get(nul.saturating_add(1)..).unwrap_or(&[]);
-    let c = e.canon(req, raw, false)?;
+    let (c, exists) = e.writable(req, raw)?;
     let p: &str = &c.path;
-    match e.check_node(req, p, PERM_WRITE) {
-        Ok(()) => e.update_node(req, p, Change::Value(value))?,
-        Err(Error::NoEnt) => e.create_node(req, p, value)?,
-        Err(err) => return Err(err),
+    if exists {
+        e.update_node(req, p, Change::Value(value))?;
+    } else {
+        e.create_node(req, p, value)?;
     }
     e.notify_changed(req, p);
     Ok(Reply::ok())
@@ -271,14 +278,10 @@ pub fn do_mkdir(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let c = e.canon(req, onearg(payload)?, false)?;
-    match e.check_node(req, &c.path, PERM_WRITE) {
-        Ok(()) => {}
-        Err(Error::NoEnt) => {
-            e.create_node(req, &c.path, &[])?;
-            e.notify_changed(req, &c.path);
-        }
-        Err(err) => return Err(err),
+    let (c, exists) = e.writable(req, onearg(payload)?)?;
+    if !exists {
+        e.create_node(req, &c.path, &[])?;
+        e.notify_changed(req, &c.path);
     }
     Ok(Reply::ok())
 }
@@ -290,16 +293,13 @@ pub fn do_rm(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let c = e.canon(req, onearg(payload)?, false)?;
+    let (c, exists) = e.writable(req, onearg(payload)?)?;
     let p: &str = &c.path;
-    match e.check_node(req, p, PERM_WRITE) {
-        Ok(()) => {}
-        Err(Error::NoEnt) => {
-            let parent = path::parent(p);
-            e.note_read(req, parent)?;
-            return if e.peek(req, parent).is_some() { Ok(Reply::ok()) } else { Err(Error::NoEnt) };
-        }
-        Err(err) => return Err(err),
+    if !exists {
+        // Removing a missing node succeeds when its parent exists.
+        let parent = path::parent(p);
+        e.note_read(req, parent)?;
+        return if e.peek(req, parent).is_some() { Ok(Reply::ok()) } else { Err(Error::NoEnt) };
     }
     if p == "/" {
         return Err(Error::Inval);
@@ -315,9 +315,7 @@ pub fn do_directory(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let c = e.canon(req, onearg(payload)?, false)?;
-    e.check_node(req, &c.path, PERM_READ)?;
-    let n = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
+    let n = e.readable_node(req, payload, false)?;
     let mut out = Reply::buffer(n.children_len());
     n.write_children(&mut out);
     Ok(Reply::framed(out))
@@ -332,12 +330,7 @@ pub fn do_directory_part(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    if count_strings(payload) != 2 {
-        return Err(Error::Inval);
-    }
-    let mut args = strings(payload);
-    let raw = args.next().ok_or(Error::Inval)?;
-    let off_arg = args.next().ok_or(Error::Inval)?;
+    let [raw, off_arg] = exact_args(payload)?;
     let c = e.canon(req, raw, false)?;
     e.check_node(req, &c.path, PERM_READ)?;
     let node = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
@@ -384,9 +377,7 @@ pub fn do_get_perms(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    let c = e.canon(req, onearg(payload)?, true)?;
-    e.check_node(req, &c.path, PERM_READ)?;
-    let n = e.peek(req, &c.path).ok_or(Error::NoEnt)?;
+    let n = e.readable_node(req, payload, true)?;
     let mut out = Reply::buffer(n.perms.len().saturating_mul(8));
     perms::format(n.perms, &mut out);
     Ok(Reply::framed(out))
@@ -404,12 +395,8 @@ pub fn do_set_perms(
     if count < 2 {
         return Err(Error::Inval);
     }
-    if !req.who.privileged {
-        let d = e.domain_mut(req.who.domid);
-        if d.quotas.exceeds(Quota::NodePermissions, as_u64(count.saturating_sub(1))) {
-            return Err(Error::Quota);
-        }
-    }
+    let entries = as_u64(count.saturating_sub(1));
+    e.check_quota(&req.who, Error::Quota, |d| d.quotas.exceeds(Quota::NodePermissions, entries))?;
     let mut args = strings(payload);
     let raw = args.next().ok_or(Error::Inval)?;
     let mut new: Vec<Perm> = args.map(perms::parse_one).collect::<Result<_, _>>()?;

@@ -253,12 +253,9 @@ impl Engine {
     ) -> Result<(), Error> {
         let node = self.peek(req, path).ok_or(Error::NoEnt)?;
         let (old, new, owner) = (node.size(), change.size_after(node), node.owner_dom());
-        if !req.who.privileged {
-            let d = self.domain_mut(req.who.domid);
-            if d.quotas.exceeds(Quota::NodeSize, as_u64(new)) {
-                return Err(Error::Quota);
-            }
-        }
+        self.check_quota(&req.who, Error::Quota, |d| {
+            d.quotas.exceeds(Quota::NodeSize, as_u64(new))
+        })?;
         match req.tx {
             None => {
                 self.generation = self.generation.wrapping_add(1);
@@ -427,14 +424,7 @@ impl Engine {
         if req.tx.is_some() {
             return Err(Error::Busy);
         }
-        if !req.who.privileged {
-            let d = self.domain_mut(req.who.domid);
-            if d.quotas
-                .exceeds(Quota::Transactions, d.usage.get(Quota::Transactions).saturating_add(1))
-            {
-                return Err(Error::Quota);
-            }
-        }
+        self.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Transactions, 1))?;
         let seed = self.cfg.hash_seed;
         let c = self.conns.get_mut(&req.conn).ok_or(Error::NoEnt)?;
         let mut id = c.next_tx;
@@ -581,8 +571,7 @@ impl Engine {
             if add == 0 || self.is_privileged(DomId(dom)) {
                 continue;
             }
-            let d = self.domain_mut(DomId(dom));
-            if d.quotas.exceeds(Quota::Nodes, d.usage.get(Quota::Nodes).saturating_add(add)) {
+            if self.domain_mut(DomId(dom)).exceeds_with(Quota::Nodes, add) {
                 return false;
             }
         }

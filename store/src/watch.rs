@@ -24,7 +24,7 @@ use ring::wire::{MsgType, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEP
 
 use crate::cnum::atoi;
 use crate::conn::{frame, OutMsg};
-use crate::dispatch::{count_strings, strings, Reply, Req};
+use crate::dispatch::{args, count_strings, exact_args, strings, Reply, Req};
 use crate::engine::{ConnId, Engine, Platform};
 use crate::error::Error;
 use crate::path;
@@ -171,13 +171,9 @@ impl Engine {
             }
         }
         let unpriv = !self.is_privileged(domid);
-        if unpriv {
-            let d = self.domain_mut(domid);
-            let mem = d.usage.get(Quota::Memory).saturating_add(as_u64(bytes.len()));
-            if d.quotas.exceeds(Quota::Memory, mem) {
-                self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
-                return;
-            }
+        if unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, as_u64(bytes.len())) {
+            self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
+            return;
         }
         let timeout = self.cfg.watch_event_timeout_ms;
         let expire_ms = (unpriv && timeout != 0).then(|| self.now_ms.saturating_add(timeout));
@@ -224,9 +220,7 @@ pub fn do_watch(
     } else {
         None
     };
-    let mut args = strings(payload);
-    let raw = args.next().ok_or(Error::Inval)?;
-    let token = args.next().ok_or(Error::Inval)?;
+    let [raw, token] = args(payload)?;
     let c = e.canon(req, raw, true)?;
     let conn = e.conns.get(&req.conn).ok_or(Error::NoEnt)?;
     if conn.watches.iter().any(|w| w.path == *c.path && *w.token == *token) {
@@ -234,16 +228,9 @@ pub fn do_watch(
     }
     let prefix_len = if c.relative { path::domain_path(req.who.domid).len() + 1 } else { 0 };
     let w = Watch { path: String::from(&*c.path), token: Box::from(token), prefix_len, depth };
-    if !req.who.privileged {
-        let d = e.domain_mut(req.who.domid);
-        if d.quotas.exceeds(Quota::Watches, d.usage.get(Quota::Watches).saturating_add(1)) {
-            return Err(Error::Quota);
-        }
-        let mem = d.usage.get(Quota::Memory).saturating_add(as_u64(w.size()));
-        if d.quotas.exceeds(Quota::Memory, mem) {
-            return Err(Error::NoMem);
-        }
-    }
+    e.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Watches, 1))?;
+    let size = as_u64(w.size());
+    e.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, size))?;
     let shown = Vec::from(w.path.get(prefix_len..).unwrap_or(&w.path).as_bytes());
     let token = Vec::from(&*w.token);
     let d = e.domain_mut(req.who.domid);
@@ -264,12 +251,7 @@ pub fn do_unwatch(
     payload: &[u8],
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
-    if count_strings(payload) != 2 {
-        return Err(Error::Inval);
-    }
-    let mut args = strings(payload);
-    let raw = args.next().ok_or(Error::Inval)?;
-    let token = args.next().ok_or(Error::Inval)?;
+    let [raw, token] = exact_args(payload)?;
     let c = e.canon(req, raw, true)?;
     let conn = e.conns.get_mut(&req.conn).ok_or(Error::NoEnt)?;
     let i = conn

@@ -2,7 +2,9 @@
 //! plays: shutdown and death notifications, the clean-up of a dead domain,
 //! domid reuse, O(changed) work on 4.21+, and start-up enumeration.
 
-use ring::wire::{Header, MsgType, HEADER_SIZE};
+mod common;
+
+use ring::wire::{Header, MsgType};
 use store::model::{HypervisorModel, Semantics};
 use store::{Config, ConnId, DomId, DomainCaps, Engine, Platform};
 
@@ -47,9 +49,7 @@ impl Rig {
             body.extend_from_slice(a.as_bytes());
             body.push(0);
         }
-        let h = Header { ty: ty as u32, req_id: 7, tx_id: 0, len: body.len() as u32 };
-        let mut bytes = h.to_bytes().to_vec();
-        bytes.extend_from_slice(&body);
+        let bytes = common::request(ty as u32, 7, 0, &body);
         self.e.input(c, &bytes, self.now, &mut self.xen).expect("input");
         let msgs = self.recv(c);
         let (ty, body) =
@@ -65,24 +65,7 @@ impl Rig {
 
     /// Every queued message of `c` as (type, body).
     fn recv(&mut self, c: ConnId) -> Vec<(u32, Vec<u8>)> {
-        let mut bytes = Vec::new();
-        loop {
-            let out = self.e.output(c).to_vec();
-            if out.is_empty() {
-                break;
-            }
-            self.e.output_done(c, out.len());
-            bytes.extend(out);
-        }
-        let mut msgs = Vec::new();
-        let mut rest = &bytes[..];
-        while rest.len() >= HEADER_SIZE {
-            let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
-            let end = HEADER_SIZE + h.len as usize;
-            msgs.push((h.ty, rest[HEADER_SIZE..end].to_vec()));
-            rest = &rest[end..];
-        }
-        msgs
+        common::drain(&mut self.e, c).into_iter().map(|m| (m.ty, m.body)).collect()
     }
 
     /// The paths of the watch events queued on `c`.

@@ -1,6 +1,7 @@
 //! The worked traces of `src/transaction.rs`, one test each.
 mod common;
 use common::*;
+use store::ConnId;
 
 #[test]
 fn trace_1_read_a_write_b_commits() {
@@ -15,14 +16,21 @@ fn trace_1_read_a_write_b_commits() {
     assert_eq!(w.read(s, "/B").body, b"2");
 }
 
-#[test]
-fn trace_2_conflicting_write_is_eagain() {
+/// The start of traces 2 and 3: `/A` holds 1 and `s` has a transaction
+/// `t` that read it; `o` is another client. Returns `(world, s, o, t)`.
+fn transaction_read_a() -> (World, ConnId, ConnId, u32) {
     let mut w = World::new();
     let s = w.sock();
     let o = w.sock();
     ok(&w.write(s, "/A", "1"));
     let t = w.start(s);
     w.one(s, 2, t, "/A");
+    (w, s, o, t)
+}
+
+#[test]
+fn trace_2_conflicting_write_is_eagain() {
+    let (mut w, s, o, t) = transaction_read_a();
     ok(&w.write(o, "/A", "other"));
     ok(&w.write_tx(s, t, "/B", "2"));
     err(&w.one(s, 7, t, "T"), "EAGAIN");
@@ -31,12 +39,7 @@ fn trace_2_conflicting_write_is_eagain() {
 
 #[test]
 fn trace_3_conflicting_delete_is_eagain() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/A", "1"));
-    let t = w.start(s);
-    w.one(s, 2, t, "/A");
+    let (mut w, s, o, t) = transaction_read_a();
     ok(&w.one(o, 13, 0, "/A"));
     ok(&w.write_tx(s, t, "/B", "2"));
     err(&w.one(s, 7, t, "T"), "EAGAIN");

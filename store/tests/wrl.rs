@@ -7,21 +7,7 @@ use store::ConnId;
 
 /// `n` copies of a `WRITE path value` request, as one byte stream.
 fn writes(path: &str, n: usize) -> Vec<u8> {
-    let payload = format!("{path}\0v");
-    let h = ring::wire::Header { ty: 11, req_id: 1, tx_id: 0, len: payload.len() as u32 };
-    let mut one = h.to_bytes().to_vec();
-    one.extend_from_slice(payload.as_bytes());
-    one.repeat(n)
-}
-
-/// A world with guest 5 owning its home, and dom0's socket.
-fn setup() -> (World, ConnId, ConnId) {
-    let mut w = World::new();
-    let s = w.sock();
-    let d = w.dom(5);
-    ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
-    (w, s, d)
+    request(11, 1, 0, format!("{path}\0v").as_bytes()).repeat(n)
 }
 
 /// Feeds `bytes` to `c`, draining the replies, until the engine stops
@@ -44,7 +30,7 @@ fn feed(w: &mut World, c: ConnId, bytes: &[u8], frame: usize) -> usize {
 
 #[test]
 fn xsa_206_guest_is_throttled_while_a_transaction_is_open() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let _t = w.start(s);
     let burst = writes("/local/domain/5/x", 1000);
     let frame = burst.len() / 1000;
@@ -82,7 +68,7 @@ fn xsa_206_guest_is_throttled_while_a_transaction_is_open() {
 
 #[test]
 fn xsa_206_no_limit_without_open_transactions() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let burst = writes("/local/domain/5/x", 100);
     assert_eq!(feed(&mut w, d, &burst, burst.len() / 100), 100);
     assert!(w.e.wants_input(d));
@@ -111,7 +97,7 @@ fn xsa_206_privileged_domain_is_never_limited() {
 
 #[test]
 fn xsa_206_reads_and_transaction_writes_are_free() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let _t = w.start(s);
     ok(&w.write(d, "x", "1"));
     for _ in 0..100 {
@@ -133,7 +119,7 @@ fn xsa_206_toolstack_transaction_commits_despite_a_writing_guest() {
     // The guest writes a node the toolstack's transaction reads, as fast
     // as it is allowed to, every millisecond. Without the limit every
     // commit would conflict; with it the toolstack gets through.
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     ok(&w.write(d, "state", "0"));
     let burst = writes("/local/domain/5/state", 1000);
     let frame = burst.len() / 1000;
@@ -162,7 +148,7 @@ fn xsa_206_toolstack_transaction_commits_despite_a_writing_guest() {
 
 #[test]
 fn xsa_206_released_domain_returns_its_credit() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let _t = w.start(s);
     let burst = writes("/local/domain/5/x", 100);
     feed(&mut w, d, &burst, burst.len() / 100);

@@ -6,20 +6,8 @@ use store::ConnId;
 
 /// `n` copies of one request, as one byte stream, and its size.
 fn repeated(ty: u32, tx: u32, payload: &[u8], n: usize) -> (Vec<u8>, usize) {
-    let h = ring::wire::Header { ty, req_id: 1, tx_id: tx, len: payload.len() as u32 };
-    let mut one = h.to_bytes().to_vec();
-    one.extend_from_slice(payload);
+    let one = request(ty, 1, tx, payload);
     (one.repeat(n), one.len())
-}
-
-/// A world with guest 5 owning its home.
-fn setup() -> (World, ConnId, ConnId) {
-    let mut w = World::new();
-    let s = w.sock();
-    let d = w.dom(5);
-    ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
-    (w, s, d)
 }
 
 /// The hard limit of quota `name` for domain 5.
@@ -29,7 +17,7 @@ fn limit(w: &mut World, s: ConnId, name: &str) -> u64 {
 
 #[test]
 fn xsa_326_a_guest_not_reading_replies_is_flow_controlled() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     ok(&w.write(s, "/big", &"b".repeat(4000)));
     ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
     let (bytes, one) = repeated(2, 0, b"/big\0", 1000);
@@ -51,7 +39,7 @@ fn xsa_326_a_guest_not_reading_replies_is_flow_controlled() {
 
 #[test]
 fn xsa_326_mass_watch_events_are_bounded_and_expire() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     ok(&w.write(s, "/big", ""));
     ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
     ok(&w.args(d, 4, 0, &["/big", "t"]));
@@ -86,7 +74,7 @@ fn xsa_326_mass_watch_events_are_bounded_and_expire() {
 
 #[test]
 fn xsa_326_many_transactions_with_big_nodes_are_bounded() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let hard = limit(&mut w, s, "memory");
     let mem = w.usage(5, "memory");
     // As many transactions as the quota allows.
@@ -130,7 +118,7 @@ fn xsa_326_many_transactions_with_big_nodes_are_bounded() {
 
 #[test]
 fn xsa_326_transaction_nodes_quota() {
-    let (mut w, s, d) = setup();
+    let (mut w, s, d) = guest_5_world();
     let max = limit(&mut w, s, "transaction-nodes");
     let t = w.start(d);
     let mut refused = None;

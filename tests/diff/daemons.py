@@ -1,16 +1,20 @@
-"""Start and stop the daemons under test, each fresh with its own simring dir.
+"""Start and stop the daemons under test, each fresh in its own directory.
 
 `c` and `ox` are Debian's C xenstored 4.17 and oxenstored 4.17 run by the
-peers kit (`peers start c|ox RUNDIR` with SIMRING_DIR set); `ours` is the
-host front end, `xenstored-rs --socket PATH --simring DIR`.
+peers kit (`peers start c|ox RUNDIR`, with SIMRING_DIR set when simulated
+guests are wanted); `ours` is the host front end, `xenstored-rs --socket
+PATH [--simring DIR]`; `null` is the peers kit's server that only answers
+(`peers null SOCKET`, the floor of a benchmark). The differential test and
+the benchmark (`bench/bench.py`) both start their daemons here.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 
-KINDS = ("c", "ox", "ours")
+KINDS = ("c", "ox", "ours", "null")
 START_TIMEOUT_S = 10.0
 
 
@@ -19,17 +23,24 @@ class DaemonError(Exception):
 
 
 class Daemon:
-    """One running daemon instance; use as a context manager."""
+    """One running daemon instance; use as a context manager.
 
-    def __init__(self, kind, workdir, peers, ours_bin):
+    `cpu` pins the daemon (and so its children) to that CPU with taskset;
+    `ours_args` are extra options for our daemon; `simring=False` starts it
+    without a simring directory (socket clients only).
+    """
+
+    def __init__(self, kind, workdir, peers, ours_bin, cpu=None, ours_args=(), simring=True):
         if kind not in KINDS:
             raise ValueError(kind)
         self.kind = kind
         self.peers = peers
         self.ours_bin = ours_bin
+        self.pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        self.ours_args = list(ours_args)
         # Socket paths must fit in sun_path (107 bytes): keep workdir short.
         self.rundir = os.path.join(workdir, kind)
-        self.simring = os.path.join(workdir, kind + "-sr")
+        self.simring = os.path.join(workdir, kind + "-sr") if simring else None
         self.socket = os.path.join(self.rundir, "socket")
         self.proc = None
         self.pid = None
@@ -42,31 +53,45 @@ class Daemon:
         self.stop()
 
     def start(self):
-        """Start the daemon with an empty rundir and simring dir."""
+        """Start the daemon with an empty rundir (and simring dir)."""
         for d in (self.rundir, self.simring):
-            shutil.rmtree(d, ignore_errors=True)
-            os.makedirs(d)
-        if self.kind == "ours":
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
+                os.makedirs(d)
+        if self.kind in ("ours", "null"):
+            if self.kind == "ours":
+                cmd = [self.ours_bin, "--socket", self.socket]
+                cmd += ["--simring", self.simring] if self.simring else []
+                cmd += self.ours_args
+            else:
+                cmd = [self.peers, "null", self.socket]
             log = open(os.path.join(self.rundir, "stdout"), "wb")
-            self.proc = subprocess.Popen(
-                [self.ours_bin, "--socket", self.socket, "--simring", self.simring],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(self.pin + cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
             log.close()
             self.pid = self.proc.pid
             deadline = time.monotonic() + START_TIMEOUT_S
             while not os.path.exists(self.socket):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise DaemonError("ours did not start: %s" % self.log_tail())
+                    raise DaemonError("%s did not start: %s" % (self.kind, self.log_tail()))
                 time.sleep(0.01)
         else:
-            env = dict(os.environ, SIMRING_DIR=self.simring)
-            r = subprocess.run([self.peers, "start", self.kind, self.rundir], env=env,
+            env = dict(os.environ)
+            if self.simring:
+                env["SIMRING_DIR"] = self.simring
+            r = subprocess.run(self.pin + [self.peers, "start", self.kind, self.rundir], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=START_TIMEOUT_S + 5)
             if r.returncode != 0:
                 raise DaemonError("%s did not start: %s" % (self.kind, r.stderr.decode(errors="replace")))
             with open(os.path.join(self.rundir, "pid")) as f:
                 self.pid = int(f.read().strip())
+
+    def rss_kib(self):
+        """The daemon's resident set size (VmRSS) in KiB."""
+        with open("/proc/%d/status" % self.pid) as f:
+            m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+        return int(m.group(1))
 
     def alive(self):
         """Whether the daemon process still runs (a crash is a finding)."""

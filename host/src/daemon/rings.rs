@@ -7,11 +7,11 @@
 //! Bad indices or a protocol violation set the page's `error` field and end
 //! the ring's service for good (the domain stays until it dies, XSA-325).
 //! [`EngineRing`] is the view of the engine and the platform that routine
-//! needs for one connection.
+//! needs for one connection; the platform's part is its
+//! [`RingPlatform`](store::RingPlatform) implementation.
 
-use ring::serve::{self, RingServer, Turn};
-use ring::RingPage;
-use store::{ConnId, Engine, ProtoError};
+use ring::serve::{self, Turn};
+use store::{ConnId, EngineRing};
 
 use super::Daemon;
 use crate::platform::HostPlatform;
@@ -46,7 +46,7 @@ impl Daemon {
     }
 
     /// The engine and platform as the ring of `conn` sees them.
-    fn engine_ring(&mut self, conn: ConnId, now_ms: u64) -> EngineRing<'_> {
+    fn engine_ring(&mut self, conn: ConnId, now_ms: u64) -> EngineRing<'_, HostPlatform> {
         EngineRing { engine: &mut self.engine, platform: &mut self.platform, conn, now_ms }
     }
 
@@ -61,54 +61,6 @@ impl Daemon {
         }
         if turn.notify {
             self.platform.notify(conn);
-        }
-    }
-}
-
-/// One ring connection's view of the engine and the host platform.
-struct EngineRing<'a> {
-    /// The engine serving the connection.
-    engine: &'a mut Engine,
-    /// The platform holding the ring page.
-    platform: &'a mut HostPlatform,
-    /// The connection.
-    conn: ConnId,
-    /// The engine's clock for this turn.
-    now_ms: u64,
-}
-
-impl RingServer for EngineRing<'_> {
-    fn page(&self) -> Option<&RingPage> {
-        self.platform.ring(self.conn).filter(|rc| !rc.ignored).map(|rc| rc.ring.page())
-    }
-
-    fn wants_input(&self) -> bool {
-        self.engine.wants_input(self.conn)
-    }
-
-    fn input(&mut self, bytes: &[u8]) -> Result<usize, ProtoError> {
-        self.engine.input(self.conn, bytes, self.now_ms, self.platform)
-    }
-
-    fn output(&self) -> &[u8] {
-        self.engine.output(self.conn)
-    }
-
-    fn output_done(&mut self, n: usize) {
-        self.engine.output_done(self.conn, n);
-    }
-
-    fn reset(&mut self) {
-        self.engine.reset_connection(self.conn);
-    }
-
-    fn ignore(&mut self) {
-        self.engine.ignore(self.conn);
-    }
-
-    fn stop(&mut self) {
-        if let Some(rc) = self.platform.ring_mut(self.conn) {
-            rc.ignored = true;
         }
     }
 }

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use ring::wire::{Header, HEADER_SIZE};
-use store::{Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, Platform};
+use store::{
+    Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, MapRequest, Platform,
+};
 
 #[derive(Default)]
 pub struct Model {
@@ -16,11 +18,11 @@ pub struct Model {
 }
 
 impl Platform for Model {
-    fn map_ring(&mut self, conn: ConnId, _: DomId, _: u64, _: u32, _: u32) -> Result<(), MapError> {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         if self.fail_map {
             return Err(MapError);
         }
-        self.mapped.push(conn);
+        self.mapped.push(ring.conn);
         Ok(())
     }
     fn unmap_ring(&mut self, conn: ConnId) {
@@ -75,38 +77,14 @@ impl World {
     }
 
     pub fn send(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) {
-        let h = Header { ty, req_id: 42, tx_id: tx, len: payload.len() as u32 };
-        let mut b = h.to_bytes().to_vec();
-        b.extend_from_slice(payload);
+        let b = request(ty, 42, tx, payload);
         let n = self.e.input(c, &b, self.now, &mut self.pf).unwrap();
         assert_eq!(n, b.len(), "input not fully consumed");
     }
 
     /// Drains every queued message of `c`.
     pub fn recv_all(&mut self, c: ConnId) -> Vec<Msg> {
-        let mut bytes = Vec::new();
-        loop {
-            let out = self.e.output(c).to_vec();
-            if out.is_empty() {
-                break;
-            }
-            self.e.output_done(c, out.len());
-            bytes.extend(out);
-        }
-        let mut msgs = Vec::new();
-        let mut rest = &bytes[..];
-        while rest.len() >= HEADER_SIZE {
-            let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
-            let end = HEADER_SIZE + h.len as usize;
-            msgs.push(Msg {
-                ty: h.ty,
-                req_id: h.req_id,
-                tx_id: h.tx_id,
-                body: rest[HEADER_SIZE..end].to_vec(),
-            });
-            rest = &rest[end..];
-        }
-        msgs
+        drain(&mut self.e, c)
     }
 
     /// Sends a request and returns its reply (events are kept aside).
@@ -217,6 +195,52 @@ impl World {
         assert_eq!(r.ty, 6, "{}", r.text());
         r.text().trim_end_matches('\0').parse().unwrap()
     }
+}
+
+/// A world with dom0's socket `s` and guest 5 (`d`) owning its home
+/// `/local/domain/5`; returns `(world, s, d)`.
+pub fn guest_5_world() -> (World, ConnId, ConnId) {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.write(s, "/local/domain/5", ""));
+    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
+    (w, s, d)
+}
+
+/// One request on the wire: header, then `payload`.
+pub fn request(ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> Vec<u8> {
+    let h = Header { ty, req_id, tx_id: tx, len: payload.len() as u32 };
+    let mut b = h.to_bytes().to_vec();
+    b.extend_from_slice(payload);
+    b
+}
+
+/// Takes every message the engine has queued for `c`.
+pub fn drain(e: &mut Engine, c: ConnId) -> Vec<Msg> {
+    let mut bytes = Vec::new();
+    loop {
+        let out = e.output(c).to_vec();
+        if out.is_empty() {
+            break;
+        }
+        e.output_done(c, out.len());
+        bytes.extend(out);
+    }
+    let mut msgs = Vec::new();
+    let mut rest = &bytes[..];
+    while rest.len() >= HEADER_SIZE {
+        let h = Header::from_bytes(rest[..HEADER_SIZE].try_into().unwrap());
+        let end = HEADER_SIZE + h.len as usize;
+        msgs.push(Msg {
+            ty: h.ty,
+            req_id: h.req_id,
+            tx_id: h.tx_id,
+            body: rest[HEADER_SIZE..end].to_vec(),
+        });
+        rest = &rest[end..];
+    }
+    msgs
 }
 
 pub fn ok(m: &Msg) {
