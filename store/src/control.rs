@@ -18,7 +18,7 @@ use crate::quota::{self, Limit, Quota};
 /// engine does not implement).
 const COMMANDS: [(&str, &str); 7] = [
     ("check", ""),
-    ("log", "[on|off|+<switch>|-<switch>]"),
+    ("log", "[on|off|+<switch>|-<switch>|level <level>]"),
     ("memreport", "[<file>]"),
     ("print", "<string>"),
     ("quota", "[set <name> <val>|<domid>|max [-r]]"),
@@ -41,11 +41,7 @@ pub fn do_control(
             Ok(Reply::ok())
         }
         "log" => {
-            match rest.first().copied() {
-                Some("on") => e.log_on = true,
-                Some("off") => e.log_on = false,
-                _ => {}
-            }
+            e.trace.command(rest).map_err(|_| Error::Inval)?;
             Ok(Reply::ok())
         }
         "print" => match rest {

@@ -291,6 +291,20 @@ impl Engine {
                 (error_message(&hdr, e), None)
             }
         };
+        if self.trace.io() {
+            let reply_ty =
+                bytes.first_chunk::<HEADER_SIZE>().map_or(0, |h| Header::from_bytes(h).ty);
+            log::info!(
+                "IN  {conn:?} dom{} type {} req {} tx {} len {} -> OUT type {} len {}",
+                who.domid.0,
+                hdr.ty,
+                hdr.req_id,
+                hdr.tx_id,
+                hdr.len,
+                reply_ty,
+                bytes.len().saturating_sub(HEADER_SIZE)
+            );
+        }
         self.queue_out(conn, OutMsg { bytes, event: false, expire_ms: None, req: serial });
         if let Some((p, t)) = then_event {
             self.send_event(None, conn, &p, &t);

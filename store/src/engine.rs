@@ -262,7 +262,7 @@ pub struct Engine {
     pub(crate) next_req: u64,
     pub(crate) now_ms: u64,
     pub(crate) stats: Stats,
-    pub(crate) log_on: bool,
+    pub(crate) trace: crate::trace::Trace,
     pub(crate) wrl: crate::wrl::Limiter,
 }
 
@@ -282,7 +282,7 @@ impl Engine {
             next_req: 1,
             now_ms: 0,
             stats: Stats::default(),
-            log_on: false,
+            trace: crate::trace::Trace::default(),
             wrl: crate::wrl::Limiter::default(),
         };
         e.setup_structure();

@@ -39,6 +39,7 @@ mod permtab;
 pub mod quota;
 mod record;
 pub mod ring_server;
+pub mod trace;
 pub mod transaction;
 pub mod tree;
 mod txgen;
