@@ -645,7 +645,12 @@ impl Engine {
                 }
                 if let Some(d) = finished {
                     self.pending.remove(&req);
-                    self.domain_mut(d).usage.add(Quota::Outstanding, -1);
+                    // Only a live record is credited: `release_domain` drops
+                    // the pending requests of a domain it forgets, and a
+                    // record must not come back for a dead domain.
+                    if let Some(dom) = self.domains.get_mut(&d.0) {
+                        dom.usage.add(Quota::Outstanding, -1);
+                    }
                     self.update_blocked_domain(d);
                 }
             }

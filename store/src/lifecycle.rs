@@ -299,6 +299,10 @@ impl Engine {
         let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
         self.wrl_domain_destroy(domid);
         self.domains.remove(&domid.0);
+        // Its requests whose watch events still wait on other connections
+        // are forgotten with it, so delivering those events later neither
+        // recreates its record nor credits a new domain with its domid.
+        self.pending.retain(|_, p| p.domid != domid);
         // Drop any SET_TARGET link to the dead domain.
         for c in self.conns.values_mut() {
             if c.target == Some(domid) {

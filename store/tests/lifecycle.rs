@@ -412,3 +412,59 @@ fn the_page_gets_the_domains_own_features() {
         assert_eq!(r.xen.mapped[&c].features, 2, "{s:?}");
     }
 }
+
+/// Guest 5 writes in its home while a dom0 watcher does not read its
+/// events, then dies: its request stays pending until the watcher reads
+/// the event it caused. Returns the watcher.
+fn dead_domain_with_a_pending_request(r: &mut Rig) -> ConnId {
+    r.check();
+    let w = r.watcher([5]);
+    let c = r.guest(5);
+    r.ok(w, MsgType::Watch, &["/local/domain/5", "home"]);
+    r.ok(w, MsgType::Mkdir, &["/local/domain/5"]);
+    r.ok(w, MsgType::SetPerms, &["/local/domain/5", "n5"]);
+    r.events(w);
+    r.ok(c, MsgType::Write, &["/local/domain/5/x", "1"]);
+    r.destroy(5);
+    r.check();
+    w
+}
+
+/// The `outstanding` usage `XS_CONTROL quota <d>` reports (asked on a
+/// connection of its own, so no other connection's events are read).
+fn outstanding(r: &mut Rig, d: u16) -> String {
+    let q = r.e.connect_socket();
+    let report = r.ok(q, MsgType::Control, &["quota", &d.to_string()]);
+    let line = report.lines().find(|l| l.starts_with("outstanding")).expect("outstanding line");
+    line.split(':').nth(1).and_then(|v| v.split_whitespace().next()).unwrap_or("").to_owned()
+}
+
+#[test]
+fn events_a_dead_domain_caused_do_not_bring_its_record_back() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        let w = dead_domain_with_a_pending_request(&mut r);
+        // Reading the event finishes the dead domain's request.
+        assert!(r.events(w).contains(&String::from("/local/domain/5/x")), "{s:?}");
+        assert_eq!(r.req(w, MsgType::Control, &["quota", "5"]).1, "ENOENT\0", "{s:?}");
+        assert!(!r.memory().contains("domain 5:"), "{s:?}: no record for the dead domain");
+    }
+}
+
+#[test]
+fn a_dead_domains_requests_are_not_credited_to_its_successor() {
+    for s in Semantics::ALL {
+        let mut r = Rig::new(s);
+        let w = dead_domain_with_a_pending_request(&mut r);
+        // A new domain 5 sends a request and leaves the reply unread.
+        let c = r.guest(5);
+        let read = common::request(MsgType::GetDomainPath as u32, 1, 0, b"5\0");
+        r.e.input(c, &read, r.now, &mut r.xen).expect("input");
+        assert_eq!(outstanding(&mut r, 5), "1", "{s:?}");
+        // The old domain's event is read: the new domain still owes one.
+        assert!(r.events(w).contains(&String::from("/local/domain/5/x")), "{s:?}");
+        assert_eq!(outstanding(&mut r, 5), "1", "{s:?}");
+        r.recv(c);
+        assert_eq!(outstanding(&mut r, 5), "0", "{s:?}");
+    }
+}
