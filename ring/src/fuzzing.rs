@@ -139,7 +139,7 @@ const ALL_INDICES: Range<usize> = REQ_CONS..RSP_PROD + 4;
 
 /// The ring at `buf` and the `u32` field at `field`.
 fn ring_and_field(buf: usize, field: usize) -> Allowed {
-    [buf..buf + XENSTORE_RING_SIZE, field..field + 4]
+    [buf..buf.saturating_add(XENSTORE_RING_SIZE), field..field.saturating_add(4)]
 }
 
 /// Drives a ring page with arbitrary index values and operations (both
@@ -300,7 +300,7 @@ fn check_consume(page: &mut LocalPage, idx: &RawIndices, requests: bool, n: u32)
         None => cons,
     };
     assert_eq!(field(page, cons_off), expect, "cons moves by what was consumed");
-    [cons_off..cons_off + 4, 0..0]
+    [cons_off..cons_off.saturating_add(4), 0..0]
 }
 
 /// Checks the four size queries against the indices.

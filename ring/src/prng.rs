@@ -22,6 +22,6 @@ impl XorShift {
     /// A number in `0..=max`.
     pub fn below_or(&mut self, max: usize) -> usize {
         let bound = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-        usize::try_from(self.next_u64() % bound).unwrap_or(max)
+        usize::try_from(self.next_u64().checked_rem(bound).unwrap_or(0)).unwrap_or(max)
     }
 }

@@ -188,7 +188,7 @@ impl Arena {
 /// Chunk index and byte offset of handle `h`.
 fn locate(h: Handle) -> (usize, usize) {
     let chunk = (h / CHUNK_UNITS) as usize;
-    let off = (h % CHUNK_UNITS) as usize * UNIT_BYTES;
+    let off = ((h % CHUNK_UNITS) as usize).saturating_mul(UNIT_BYTES);
     (chunk, off)
 }
 

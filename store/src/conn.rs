@@ -96,7 +96,7 @@ pub fn frame(ty: u32, req_id: u32, tx_id: u32, mut buf: Vec<u8>) -> Vec<u8> {
 pub fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let hdr = Header { ty, req_id, tx_id, len };
-    let mut v = Vec::with_capacity(HEADER_SIZE + payload.len());
+    let mut v = Vec::with_capacity(HEADER_SIZE.saturating_add(payload.len()));
     v.extend_from_slice(&hdr.to_bytes());
     v.extend_from_slice(payload);
     v

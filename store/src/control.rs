@@ -146,7 +146,7 @@ fn check(e: &Engine) -> Result<(), Error> {
 /// A human-readable memory report.
 pub fn memreport(e: &Engine) -> String {
     let mut s = String::new();
-    let bytes: usize = e.tree.iter().map(|(p, n)| p.len() + n.size()).sum();
+    let bytes: usize = e.tree.iter().map(|(p, n)| p.len().saturating_add(n.size())).sum();
     let _ = writeln!(s, "nodes: {} ({} bytes)", e.tree.len(), bytes);
     let _ = writeln!(s, "connections: {}", e.conns.len());
     let queued: usize =

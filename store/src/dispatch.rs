@@ -174,7 +174,7 @@ pub static TABLE: [Option<Entry>; 27] = [
 /// The NUL-terminated strings at the start of `payload` (trailing bytes
 /// without a NUL are ignored, as C `get_strings`).
 pub fn strings(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = payload.iter().rposition(|&c| c == 0).map_or(0, |i| i + 1);
+    let end = payload.iter().rposition(|&c| c == 0).map_or(0, |i| i.saturating_add(1));
     payload
         .get(..end)
         .unwrap_or(&[])

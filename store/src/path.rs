@@ -80,14 +80,14 @@ pub fn quota_len(path: &str) -> usize {
         return path.len();
     }
     // The prefix is "/local/domain/" + digits + "/".
-    path.len().saturating_sub(14 + digits + 1)
+    path.len().saturating_sub(digits.saturating_add(15))
 }
 
 /// The parent of a canonical path (`/` for top-level nodes and for `/`).
 /// Special paths `@x/<n>` have parent `@x`; a bare `@x` has parent `/`.
 pub fn parent(path: &str) -> &str {
     match path.get(1..).and_then(|rest| rest.rfind('/')) {
-        Some(i) => path.get(..i + 1).unwrap_or("/"),
+        Some(i) => path.get(..i.saturating_add(1)).unwrap_or("/"),
         None => "/",
     }
 }
@@ -95,7 +95,7 @@ pub fn parent(path: &str) -> &str {
 /// The last segment of a canonical path (`""` for `/`).
 pub fn basename(path: &str) -> &str {
     match path.rfind('/') {
-        Some(i) => path.get(i + 1..).unwrap_or(""),
+        Some(i) => path.get(i.saturating_add(1)..).unwrap_or(""),
         None => path,
     }
 }
@@ -126,7 +126,7 @@ pub fn is_child(child: &str, parent: &str, depth: Option<u32>) -> bool {
     }
     // Levels below `parent`: the number of '/'-separated segments in rest.
     let levels = if parent == "/" {
-        1 + rest.bytes().filter(|&c| c == b'/').count()
+        rest.bytes().filter(|&c| c == b'/').count().saturating_add(1)
     } else {
         rest.bytes().filter(|&c| c == b'/').count()
     };

@@ -553,10 +553,12 @@ impl Engine {
             let new = a.node.as_ref().map(Node::owner);
             if old != new {
                 if let Some(o) = old {
-                    *delta.entry(o).or_default() -= 1;
+                    let d = delta.entry(o).or_default();
+                    *d = d.saturating_sub(1);
                 }
                 if let Some(n) = new {
-                    *delta.entry(n).or_default() += 1;
+                    let d = delta.entry(n).or_default();
+                    *d = d.saturating_add(1);
                     created = true;
                 }
             }

@@ -226,7 +226,8 @@ pub fn do_watch(
     if conn.watches.iter().any(|w| w.path == *c.path && *w.token == *token) {
         return Err(Error::Exist);
     }
-    let prefix_len = if c.relative { path::domain_path(req.who.domid).len() + 1 } else { 0 };
+    let prefix_len =
+        if c.relative { path::domain_path(req.who.domid).len().saturating_add(1) } else { 0 };
     let w = Watch { path: String::from(&*c.path), token: Box::from(token), prefix_len, depth };
     e.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Watches, 1))?;
     let size = as_u64(w.size());
