@@ -127,10 +127,12 @@ fn parse_level(s: &str) -> Option<LevelFilter> {
 
 /// A byte count with an optional `K`/`M` suffix.
 fn parse_size(s: &str) -> Option<u64> {
-    let (digits, mult) = match s.as_bytes().last()? {
-        b'K' | b'k' => (s.get(..s.len() - 1)?, 1024),
-        b'M' | b'm' => (s.get(..s.len() - 1)?, 1024 * 1024),
-        _ => (s, 1),
+    let (digits, mult) = if let Some(d) = s.strip_suffix(['K', 'k']) {
+        (d, 1024)
+    } else if let Some(d) = s.strip_suffix(['M', 'm']) {
+        (d, 1024 * 1024)
+    } else {
+        (s, 1)
     };
     digits.parse::<u64>().ok()?.checked_mul(mult)
 }

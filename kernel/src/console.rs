@@ -31,7 +31,10 @@ pub fn init_ring() -> Result<(), xen::Errno> {
         return Err(xen::Errno(22));
     }
     PORT.store(u32::try_from(port).unwrap_or(0), Ordering::Relaxed);
-    RING.store(usize::try_from(pfn * 4096).map_err(|_| xen::Errno(22))?, Ordering::Release);
+    RING.store(
+        usize::try_from(pfn.saturating_mul(4096)).map_err(|_| xen::Errno(22))?,
+        Ordering::Release,
+    );
     Ok(())
 }
 
@@ -51,8 +54,9 @@ fn write_ring(bytes: &[u8]) {
     if base == 0 {
         return;
     }
-    let cons_ptr = (base + console::OUT_CONS_OFFSET) as *mut u32;
-    let prod_ptr = (base + console::OUT_PROD_OFFSET) as *mut u32;
+    // `base` is a page below 4 GiB (`init_ring`): offsets into it never wrap.
+    let cons_ptr = base.wrapping_add(console::OUT_CONS_OFFSET) as *mut u32;
+    let prod_ptr = base.wrapping_add(console::OUT_PROD_OFFSET) as *mut u32;
     // SAFETY: `base` is the console page from HVM_PARAM_CONSOLE_PFN, mapped
     // by the identity page tables; the index words are 4-aligned and only
     // accessed atomically (xenconsoled writes `out_cons`).
@@ -71,11 +75,12 @@ fn write_ring(bytes: &[u8]) {
         if used >= console::OUT_SIZE {
             return false;
         }
-        let at = base + console::OUT_OFFSET + (p % console::OUT_SIZE) as usize;
+        let at =
+            base.wrapping_add(console::OUT_OFFSET).wrapping_add((p % console::OUT_SIZE) as usize);
         // SAFETY: `at` lies within `out[]` of the console page.
         unsafe { core::ptr::write_volatile(at as *mut u8, byte) };
         p = p.wrapping_add(1);
-        used += 1;
+        used = used.saturating_add(1);
         true
     };
     for &b in bytes {

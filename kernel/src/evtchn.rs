@@ -75,14 +75,14 @@ pub fn scan(
     let mut words = sel.swap(0, Ordering::AcqRel);
     while words != 0 {
         let w = words.trailing_zeros() as usize;
-        words &= words - 1;
+        words &= words.wrapping_sub(1);
         let (Some(p), Some(m)) = (pending.get(w), mask.get(w)) else { continue };
         let ready = p.load(Ordering::Acquire) & !m.load(Ordering::Relaxed);
         let mut taken = p.fetch_and(!ready, Ordering::AcqRel) & ready;
         while taken != 0 {
             let bit = taken.trailing_zeros();
-            taken &= taken - 1;
-            let port = u32::try_from(w * 64).unwrap_or(u32::MAX).saturating_add(bit);
+            taken &= taken.wrapping_sub(1);
+            let port = u32::try_from(w.saturating_mul(64)).unwrap_or(u32::MAX).saturating_add(bit);
             if (port as usize) < EVTCHN_2L_NR_CHANNELS {
                 f(port);
             }

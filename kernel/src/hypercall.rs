@@ -44,15 +44,17 @@ pub struct XenCpuid {
 /// Looks for Xen's CPUID leaves; `None` when not running on Xen.
 pub fn detect() -> Option<XenCpuid> {
     (0..0x100u32).find_map(|k| {
-        let base = XEN_CPUID_FIRST_LEAF + k * XEN_CPUID_LEAF_STEP;
+        // Leaves stay below 0x4001_0000: none of this arithmetic wraps.
+        let base = XEN_CPUID_FIRST_LEAF.wrapping_add(k.wrapping_mul(XEN_CPUID_LEAF_STEP));
+        let leaf = |i: u32| base.wrapping_add(i);
         let r = cpu::cpuid(base, 0);
-        if (r.ebx, r.ecx, r.edx) != XEN_CPUID_SIGNATURE || r.eax < base + 2 {
+        if (r.ebx, r.ecx, r.edx) != XEN_CPUID_SIGNATURE || r.eax < leaf(2) {
             return None;
         }
-        let version = cpu::cpuid(base + 1, 0).eax;
-        let msr = cpu::cpuid(base + 2, 0).ebx;
-        let domid = if r.eax >= base + 4 {
-            let l4 = cpu::cpuid(base + 4, 0);
+        let version = cpu::cpuid(leaf(1), 0).eax;
+        let msr = cpu::cpuid(leaf(2), 0).ebx;
+        let domid = if r.eax >= leaf(4) {
+            let l4 = cpu::cpuid(leaf(4), 0);
             if l4.eax & XEN_HVM_CPUID_DOMID_PRESENT != 0 {
                 u16::try_from(l4.ecx).ok()
             } else {
@@ -100,7 +102,8 @@ pub unsafe fn hypercall(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a
     if nr >= HYPERCALL_MAX || !INSTALLED.load(Ordering::Acquire) {
         return -38; // -ENOSYS: no page yet, or no such slot.
     }
-    let entry = page_addr() + nr * HYPERCALL_STUB_BYTES;
+    // `nr < HYPERCALL_MAX`, so the stub lies inside the page.
+    let entry = page_addr().saturating_add(nr.saturating_mul(HYPERCALL_STUB_BYTES));
     let ret: isize;
     // SAFETY: `entry` is the stub Xen wrote for `nr` in the installed page;
     // the stub only executes VMCALL/VMMCALL and RET. Argument registers are

@@ -163,7 +163,7 @@ pub fn init(upcall_pending_addr: usize) {
         idt
     });
     let ptr = IdtPointer {
-        limit: u16::try_from(core::mem::size_of_val(idt) - 1).unwrap_or(u16::MAX),
+        limit: u16::try_from(core::mem::size_of_val(idt).saturating_sub(1)).unwrap_or(u16::MAX),
         base: idt.as_ptr() as u64,
     };
     #[cfg(target_os = "none")]

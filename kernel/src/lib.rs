@@ -13,12 +13,13 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(
     not(test),
-    warn(
+    deny(
         clippy::indexing_slicing,
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::cast_possible_truncation
+        clippy::cast_possible_truncation,
+        clippy::arithmetic_side_effects
     )
 )]
 

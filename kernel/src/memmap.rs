@@ -59,7 +59,8 @@ pub enum LayoutError {
 
 /// Rounds `x` up to a multiple of `align` (a power of two).
 fn align_up(x: u64, align: u64) -> u64 {
-    x.saturating_add(align - 1) & !(align - 1)
+    let mask = align.saturating_sub(1);
+    x.saturating_add(mask) & !mask
 }
 
 /// Plans the heap and window. `image` is the kernel's physical range,

@@ -101,7 +101,7 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
                 "no usable memory layout: {e:?} (image {image:#x?}, memory map {memmap:?})"
             )),
         };
-    let heap_bytes = layout.heap.end - layout.heap.start;
+    let heap_bytes = layout.heap.end.saturating_sub(layout.heap.start);
     let (Ok(heap_start), Ok(heap_len)) =
         (usize::try_from(layout.heap.start), usize::try_from(heap_bytes))
     else {
@@ -115,7 +115,7 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
         name,
         heap_bytes / 1024,
         layout.heap.start,
-        (image.end - image.start) / 1024,
+        image.end.saturating_sub(image.start) / 1024,
         reservation
     );
 
@@ -125,8 +125,10 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
         Ok(s) => s,
         Err(e) => fatal(format_args!("cannot map shared_info: {e}")),
     };
-    let window_pages = (layout.window.end - layout.window.start) / PAGE_SIZE - 1;
-    let window = Window::new(layout.window.start + PAGE_SIZE, window_pages);
+    // Slot 0 of the window is the shared-info page; the rest hold rings.
+    let window_pages =
+        (layout.window.end.saturating_sub(layout.window.start) / PAGE_SIZE).saturating_sub(1);
+    let window = Window::new(layout.window.start.saturating_add(PAGE_SIZE), window_pages);
     idt::init(shared.upcall_pending_addr());
     if let Err(e) = idt::enable_upcall() {
         fatal(format_args!("cannot set the event callback vector: {e}"));

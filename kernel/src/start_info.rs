@@ -45,20 +45,24 @@ pub enum StartInfoError {
 pub unsafe fn read(paddr: u64) -> Result<BootInfo, StartInfoError> {
     // SAFETY: per the caller, `paddr` is the builder's start info, which is
     // identity-mapped RAM that nothing else writes while we copy it.
-    let si: HvmStartInfo = unsafe { core::ptr::read_volatile(paddr as *const HvmStartInfo) };
+    // The ABI does not promise its alignment, hence the unaligned read.
+    let si: HvmStartInfo = unsafe { core::ptr::read_unaligned(paddr as *const HvmStartInfo) };
     if si.magic != XEN_HVM_START_MAGIC_VALUE {
         return Err(StartInfoError::BadMagic(si.magic));
     }
     let mut info = BootInfo {
-        data_end: paddr + core::mem::size_of::<HvmStartInfo>() as u64,
+        data_end: paddr.saturating_add(core::mem::size_of::<HvmStartInfo>() as u64),
         ..BootInfo::default()
     };
     if si.cmdline_paddr != 0 {
-        let mut len = 0u64;
+        // The address of each byte, up to the NUL; a line running past the
+        // end of the address space is cut there.
+        let mut at = si.cmdline_paddr;
         loop {
             // SAFETY: the command line is a NUL-terminated string in RAM the
-            // builder wrote; we stop at the NUL or at the bound.
-            let b = unsafe { core::ptr::read_volatile((si.cmdline_paddr + len) as *const u8) };
+            // builder wrote; we stop at the NUL, at MAX_CMDLINE_BYTES, or
+            // where the address would wrap.
+            let b = unsafe { core::ptr::read_volatile(at as *const u8) };
             if b == 0 {
                 break;
             }
@@ -66,25 +70,34 @@ pub unsafe fn read(paddr: u64) -> Result<BootInfo, StartInfoError> {
                 info.cmdline_truncated = true;
                 break;
             }
-            len += 1;
+            let Some(next) = at.checked_add(1) else {
+                info.cmdline_truncated = true;
+                break;
+            };
+            at = next;
         }
-        info.data_end = info.data_end.max(si.cmdline_paddr + len + 1);
+        info.data_end = info.data_end.max(at.saturating_add(1));
     }
     if si.version >= 1 && si.memmap_paddr != 0 {
         let n = usize::try_from(si.memmap_entries).unwrap_or(0).min(MAX_MEMMAP_ENTRIES);
-        for i in 0..n {
-            let at = si.memmap_paddr + (i * core::mem::size_of::<HvmMemmapTableEntry>()) as u64;
-            // SAFETY: entry `i < memmap_entries` of the builder's table.
-            let e = unsafe { core::ptr::read_volatile(at as *const HvmMemmapTableEntry) };
+        let entry_bytes = core::mem::size_of::<HvmMemmapTableEntry>() as u64;
+        let mut at = si.memmap_paddr;
+        for _ in 0..n {
+            let Some(end) = at.checked_add(entry_bytes) else { break };
+            // SAFETY: an entry `< memmap_entries` of the builder's table, in
+            // RAM below `end` (no wrap); read unaligned, as for the start
+            // info itself.
+            let e = unsafe { core::ptr::read_unaligned(at as *const HvmMemmapTableEntry) };
             // Cannot fail: at most MAX_MEMMAP_ENTRIES iterations.
             let _ = info.memmap.push(e);
-            info.data_end =
-                info.data_end.max(at + core::mem::size_of::<HvmMemmapTableEntry>() as u64);
+            info.data_end = info.data_end.max(end);
+            at = end;
         }
     }
     if si.modlist_paddr != 0 {
         // Modules are not used, but their list must not end up in the heap.
-        info.data_end = info.data_end.max(si.modlist_paddr + u64::from(si.nr_modules) * 32);
+        let list_bytes = u64::from(si.nr_modules).saturating_mul(32);
+        info.data_end = info.data_end.max(si.modlist_paddr.saturating_add(list_bytes));
     }
     Ok(info)
 }

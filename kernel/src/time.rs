@@ -22,7 +22,7 @@ pub fn scale_delta(delta: u64, t: &VcpuTimeInfo) -> u64 {
     } else {
         delta.checked_shr(u32::from(t.tsc_shift.unsigned_abs())).unwrap_or(0)
     };
-    let ns = (u128::from(shifted) * u128::from(t.tsc_to_system_mul)) >> 32;
+    let ns = u128::from(shifted).saturating_mul(u128::from(t.tsc_to_system_mul)) >> 32;
     u64::try_from(ns).unwrap_or(u64::MAX)
 }
 

@@ -39,7 +39,7 @@ impl Window {
                 continue;
             }
             let bit = (!*word).trailing_zeros() as usize;
-            let idx = w * 64 + bit;
+            let idx = w.saturating_mul(64).saturating_add(bit);
             if idx >= self.slots {
                 return None;
             }
@@ -58,7 +58,7 @@ impl Window {
 
     /// The guest-physical address of a slot.
     pub fn addr(&self, slot: Slot) -> u64 {
-        self.base + slot.0 as u64 * PAGE_SIZE
+        self.base.saturating_add((slot.0 as u64).saturating_mul(PAGE_SIZE))
     }
 }
 

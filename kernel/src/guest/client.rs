@@ -236,7 +236,7 @@ impl<L: Link> Client<L> {
         if len > XENSTORE_PAYLOAD_MAX {
             return Err(ClientError::Proto(ProtoError::TooLong));
         }
-        let end = HEADER_SIZE + len;
+        let end = HEADER_SIZE.saturating_add(len);
         let Some(payload) = self.input.get(HEADER_SIZE..end) else { return Ok(None) };
         let reply = Reply { header, payload: payload.to_vec() };
         self.input.drain(..end);

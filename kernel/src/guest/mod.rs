@@ -101,7 +101,7 @@ pub fn run(start_info_paddr: u64) -> ! {
     if let Err(e) = evtchn::bind_virq(VIRQ_TIMER) {
         fatal(format_args!("cannot bind VIRQ_TIMER: {e}"));
     }
-    let Some(base) = NonNull::new((pfn * PAGE_SIZE) as *mut u8) else {
+    let Some(base) = NonNull::new(pfn.saturating_mul(PAGE_SIZE) as *mut u8) else {
         fatal(format_args!("null ring page"))
     };
     console_line!("{}: domain {}, ring pfn {:#x}, port {}, {:?}", NAME, domid, pfn, port, mode);
@@ -113,11 +113,11 @@ pub fn run(start_info_paddr: u64) -> ! {
     let (mut passed, mut failed) = (0u32, 0u32);
     let mut report = |name: &str, verdict: &steps::Verdict| match verdict {
         Ok(()) => {
-            passed += 1;
+            passed = passed.saturating_add(1);
             console_line!("{}: PASS {}", NAME, name);
         }
         Err(why) => {
-            failed += 1;
+            failed = failed.saturating_add(1);
             console_line!("{}: FAIL {}: {}", NAME, name, why);
         }
     };

@@ -187,7 +187,9 @@ fn expiry<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
     let mut got = 0usize;
     loop {
         match c.next_event(SILENCE_MS) {
-            Ok(e) if e.starts_with(b"data/flood/") && e.ends_with(b"\0fl\0") => got += 1,
+            Ok(e) if e.starts_with(b"data/flood/") && e.ends_with(b"\0fl\0") => {
+                got = got.saturating_add(1)
+            }
             Ok(e) => return Err(format!("unexpected event {:?}", lossy(&e))),
             Err(ClientError::Timeout) => break,
             Err(e) => return Err(format!("{e:?}")),
