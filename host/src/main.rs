@@ -7,6 +7,17 @@
 //! options; SIGTERM or SIGINT stops the daemon cleanly (socket removed,
 //! exit status 0).
 #![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::cast_possible_truncation,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 mod clients;
 mod config;
