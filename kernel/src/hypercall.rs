@@ -132,7 +132,8 @@ pub unsafe fn hypercall(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a
 ///
 /// `T` must be the argument structure Xen expects for `nr`/`cmd`, and the
 /// operation must be one that only reads and writes `*arg` in our memory
-/// (plus hypervisor state).
+/// (plus hypervisor state), or also buffers `*arg` points to, which the
+/// caller then keeps valid for everything Xen does with them.
 pub unsafe fn hypercall_with<T>(nr: usize, cmd: usize, arg: &mut T) -> isize {
     // SAFETY: `arg` is a live exclusive reference; the caller vouches that Xen
     // treats it as a `T` for this command.

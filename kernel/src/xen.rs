@@ -76,8 +76,9 @@ pub fn memory_map(out: &mut [HvmMemmapTableEntry]) -> Result<usize, Errno> {
         pad: 0,
         buffer: raw.as_mut_ptr() as u64,
     };
-    // SAFETY: Xen writes at most `nr_entries` entries into `raw`, which
-    // lives until the call returns.
+    // SAFETY: `m` is the `xen_memory_map` XENMEM_memory_map takes; its
+    // buffer is `raw`, writable for `nr_entries` (16) E820 entries, of which
+    // Xen writes at most that many, and which outlives the call.
     check(unsafe { hypercall_with(nr::MEMORY_OP, XENMEM_MEMORY_MAP, &mut m) })?;
     let n = usize::try_from(m.nr_entries).unwrap_or(0).min(raw.len()).min(out.len());
     for (o, e) in out.iter_mut().zip(raw.iter()).take(n) {
