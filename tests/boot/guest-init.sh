@@ -7,8 +7,14 @@
 # writes control/shutdown; the kernel then runs /sbin/poweroff).
 #
 # Dom0's side of the handshake: it creates /rig/guestdir writable by this
-# domain before unpausing it, and writes data/ping in this domain's home once
-# data/ready appears.
+# domain and /rig/acl readable by it before unpausing it, and writes data/ping
+# in this domain's home once data/ready appears.
+#
+# Then dom0 saves this domain (`xl save -D`, which destroys it) and restores
+# it as a new domain with the same domid; the restored kernel carries on
+# where it was, polling for data/reuse, which dom0 writes in the new domain's
+# home. The second round of tests ("GUEST: reuse: N passed, M failed") checks
+# that the new domain inherited nothing from the old one.
 
 /usr/bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -77,20 +83,27 @@ write_home() {
     ! xenstore-exists data/x
 }
 
+# refused TYPE PATH [VALUE]: xenstore answers the request with EACCES.
+refused() {
+    if [ $# = 3 ]; then
+        printf '%s\000%s' "$2" "$3"
+    else
+        printf '%s\000' "$2"
+    fi >/tmp/p
+    r=$(xs_raw "$1" /tmp/p)
+    echo "reply: $r"
+    [ "$r" = "16 EACCES" ]
+}
+
 # Dom0's nodes are neither writable nor readable by us: EACCES.
 refused_write() {
     ! xenstore-write /local/domain/0/x 1 || return 1
-    printf '%s\000%s' /local/domain/0/x 1 >/tmp/p
-    r=$(xs_raw $XS_WRITE /tmp/p)
-    echo "reply: $r"
-    [ "$r" = "16 EACCES" ]
+    refused $XS_WRITE /local/domain/0/x 1
 }
-refused_read() {
-    printf '/local/domain/0/name\000' >/tmp/p
-    r=$(xs_raw $XS_READ /tmp/p)
-    echo "reply: $r"
-    [ "$r" = "16 EACCES" ]
-}
+refused_read() { refused $XS_READ /local/domain/0/name; }
+
+# Dom0's node whose ACL names us (n0 r<domid>) is readable.
+acl_read() { [ "$(xenstore-read /rig/acl)" = acl ]; }
 
 # Outside our home, in the directory dom0 made writable for us.
 write_outside() {
@@ -130,16 +143,49 @@ dom0_watch() {
     grep -q 'data/ping$' /tmp/w2
 }
 
+# After the restore: xenstore still gives us the same domid.
+same_domid() {
+    d=$(xenstore-read domid) || return 1
+    echo "domid $d, before the save $domid"
+    [ "$d" = "$domid" ]
+}
+
+# Nothing the old domain wrote in its home is in the new one's.
+fresh_home() {
+    ! xenstore-exists data/ready || return 1
+    ! xenstore-exists data/w
+}
+
+# The ACL entries dom0 gave the old domain do not let the new one in
+# (XSA-322): neither /rig/guestdir (b<domid>) nor /rig/acl (r<domid>).
+refused_outside() { refused $XS_WRITE "/rig/guestdir/g$domid" 2; }
+refused_acl() { refused $XS_READ /rig/acl; }
+
 echo "GUEST: up after $(cut -d' ' -f1 /proc/uptime) s"
 t domid domid_ok
 echo "GUEST: domid ${domid:-unknown}"
 t write-home write_home
 t refused-write refused_write
 t refused-read refused_read
+t acl-read acl_read
 t write-outside write_outside
 t own-watch own_watch
 t dom0-watch dom0_watch
 echo "GUEST: $passed passed, $failed failed"
+
+# Wait to be saved and restored as a new domain with the same domid: dom0
+# writes data/reuse in the new domain's home.
+until xenstore-read data/reuse >/dev/null 2>&1; do sleep 1; done
+echo "GUEST: resumed after $(cut -d' ' -f1 /proc/uptime) s"
+passed=0
+failed=0
+t reuse-domid same_domid
+t reuse-fresh-home fresh_home
+t reuse-refused-outside refused_outside
+t reuse-refused-acl refused_acl
+t reuse-write-home write_home
+t reuse-own-watch own_watch
+echo "GUEST: reuse: $passed passed, $failed failed"
 
 # Stay up until dom0 shuts us down.
 while :; do sleep 3600; done

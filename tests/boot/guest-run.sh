@@ -4,7 +4,7 @@
 # /init) and the tiny guest (tests/boot/tiny-pv.S, with as and ld), boots Xen with our stub (or C xenstored in dom0 with --xenstore
 # daemon) through the rig, and runs tests/boot/guest.sh in dom0. For the stub
 # it then checks the stub's own console: every guest ring it mapped was
-# unmapped again.
+# unmapped again, and one domid was served twice (the restored guest).
 #
 #   tests/boot/guest-run.sh [--xen 4.17|4.20] [--xenstore stub|daemon] [--stub FILE]
 #                           [--check FILE]... [--extra FILE[=NAME]]...
@@ -57,8 +57,14 @@ if [ "$xenstore" = stub ]; then
         echo "guest-test: FAILED: guest rings mapped ($(echo $mapped)) and unmapped ($(echo $unmapped)) differ" >&2
         rc=1
     fi
+    # guest.sh restores gtest with its old domid: the stub must have mapped
+    # that domid's ring twice (two domains, one after the other).
     dups=$(uniq -d <<<"$mapped" | tr '\n' ' ')
     echo "guest-test: domids the stub saw twice (reused): ${dups:-none}"
+    if [ -z "$dups" ]; then
+        echo "guest-test: FAILED: the stub never served a reused domid" >&2
+        rc=1
+    fi
 fi
 [ "$rc" = 0 ] && echo "guest-test: Xen $xen with xenstore=$xenstore passed" ||
     echo "guest-test: Xen $xen with xenstore=$xenstore FAILED (log: $log)" >&2

@@ -4,11 +4,15 @@
 # Linux guest as /rig/extra/vmlinuz and /rig/extra/guest.cpio.gz, whose /init
 # is tests/boot/guest-init.sh.
 #
-# One guest ("gtest") runs the guest-side tests through its own ring and is
-# then shut down and destroyed; twenty tiny guests are then created and
-# destroyed at once. Around both, dom0 checks the watches @introduceDomain and
-# @releaseDomain, that the guests' nodes are gone, and that xenstore's memory
-# report and whole tree are back where they were.
+# One guest ("gtest") runs the guest-side tests through its own ring; it is
+# then saved (`xl save -D`, which destroys the domain) and restored as a new
+# domain with the same domid, which must inherit nothing from the old one
+# (nodes, ACL entries, quota usage, watches); the new domain runs a second
+# round of guest-side tests and is then shut down and destroyed. Twenty tiny
+# guests are then created and destroyed at once. Around all of it, dom0
+# checks the watches @introduceDomain and @releaseDomain, that the guests'
+# nodes are gone, and that xenstore's memory report and whole tree are back
+# where they were.
 #
 # RIG_XENSTORE says who serves xenstore: "stub" (ours) or "daemon" (C
 # xenstored in dom0, the reference). Only the memory report differs between
@@ -16,8 +20,10 @@
 
 unset XENSTORED_PATH
 GUEST_DIR=/rig/extra
-# The number of tests guest-init.sh runs (its `t` lines).
-GUEST_TESTS=7
+# The number of tests guest-init.sh runs (its `t` lines) before the save,
+# and after the restore.
+GUEST_TESTS=8
+REUSE_TESTS=6
 # How many tiny guests the create/destroy loop starts.
 LOOP_GUESTS=${LOOP_GUESTS:-20}
 GUEST_LOG=/var/log/xen/console/guest-gtest.log
@@ -75,6 +81,12 @@ memreport() {
 
 # The whole tree with permissions: a guest's life leaves none of it changed.
 tree() { xenstore-ls -fp /; }
+
+# A domain's accounting record in xenstore (`xenstore-control quota DOMID`,
+# the same command in our stub and C xenstored: its nodes, watches,
+# transactions, outstanding requests and memory against their limits); fails
+# when xenstore has no record of the domain.
+quota_record() { xenstore-control quota "$1"; }
 
 # until_true SECONDS COMMAND...: retries COMMAND every 0.2 s for SECONDS.
 # (Shell variables are global: its counters have names of their own.)
@@ -134,15 +146,19 @@ start_watchers() {
 }
 
 # The test guest, created paused so that its directory outside its home can
-# be made writable for it first.
+# be made writable for it, and /rig/acl readable, first. Xenstore's record of
+# the new domain is kept: the domain restored with its domid must start with
+# the same.
 gtest_create() {
-    xenstore-write /rig/guestdir "" || return 1
+    xenstore-write /rig/guestdir "" /rig/acl acl || return 1
     lines $S/intro.out >$S/intro.n
     xl create -p $S/gtest.cfg || return 1
     domid=$(xl domid gtest) || return 1
     echo "$domid" >$S/gtest.domid
     echo "gtest is domain $domid"
     xenstore-chmod /rig/guestdir n0 "b$domid" || return 1
+    xenstore-chmod /rig/acl n0 "r$domid" || return 1
+    quota_record "$domid" | tee $S/record.fresh || return 1
     xl unpause gtest
 }
 gdomid() { cat $S/gtest.domid; }
@@ -175,6 +191,63 @@ gtest_summary() {
 gtest_outside() {
     xenstore-ls -p /rig/guestdir | tee $S/outside.out
     grep -q "^g$(gdomid) = \"1\" .*(n$(gdomid)" $S/outside.out
+}
+
+# Xen no longer has the domain (not even dying).
+domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
+no_record() { ! quota_record "$1"; }
+
+# `xl save -D`: the guest suspends, its state and its domid go to a file, and
+# the domain is destroyed. Xenstore must then forget it: @releaseDomain
+# fires, its nodes are gone inside and outside its home, no ACL names its
+# domid any more (XSA-322), it has no accounting record (quota usage,
+# watches), and the tree is the baseline plus dom0's two nodes in /rig.
+reuse_save() {
+    d=$(gdomid)
+    n=$(lines $S/release.out)
+    xl save -D gtest $S/gtest.save || return 1
+    until_true 10 more_lines $S/release.out $((n + 1)) || { echo "no @releaseDomain"; return 1; }
+    echo "@releaseDomain events: $n before, $(lines $S/release.out) after the save"
+    until_true 10 domain_gone "$d" || { echo "domain $d still exists"; xl list; return 1; }
+    until_true 10 no_record "$d" || { echo "xenstore still has a record of domain $d:"; quota_record "$d"; return 1; }
+    xenstore-ls -fp /rig | tee $S/rig.now
+    ! xenstore-exists "/local/domain/$d" || { echo "/local/domain/$d left"; return 1; }
+    ! xenstore-exists "/rig/guestdir/g$d" || { echo "/rig/guestdir/g$d left"; return 1; }
+    ! grep -E "[nrwb]$d[,)]" $S/rig.now || { echo "an ACL still names domain $d"; return 1; }
+    tree | grep -vE '^/rig/(guestdir|acl) ' >$S/tree.saved || return 1
+    diff $S/tree.base $S/tree.saved
+}
+
+# `xl restore` of that file makes a new domain with the saved domid (libxl
+# refuses a domid destroyed less than LIBXL_DOMID_REUSE_TIMEOUT seconds ago,
+# 60 by default; 0 shortens that to the same second). Restored paused,
+# before its kernel runs, its accounting record must equal the one the old
+# domain had when it was created paused: nothing was inherited. Dom0 then
+# writes data/reuse, which the restored guest waits for, and unpauses it.
+reuse_restore() {
+    d=$(gdomid)
+    n=$(lines $S/intro.out)
+    sleep 1
+    LIBXL_DOMID_REUSE_TIMEOUT=0 xl restore -p $S/gtest.save || return 1
+    rm -f $S/gtest.save
+    nd=$(xl domid gtest) || return 1
+    echo "the restored gtest is domain $nd, the saved one was $d"
+    [ "$nd" = "$d" ] || return 1
+    until_true 10 more_lines $S/intro.out $((n + 1)) || { echo "no @introduceDomain"; return 1; }
+    quota_record "$d" >$S/record.reused || return 1
+    diff $S/record.fresh $S/record.reused || return 1
+    xenstore-write "/local/domain/$d/data/reuse" 1 || return 1
+    xl unpause gtest
+}
+
+reuse_summary_line() { grep -qE '^GUEST: reuse: [0-9]+ passed, [0-9]+ failed' "$GUEST_LOG"; }
+
+# The restored guest printed "GUEST: reuse: N passed, 0 failed" (N = all its
+# tests after the restore).
+reuse_summary() {
+    until_true 90 reuse_summary_line || echo "no reuse summary line after 90 s"
+    tr -d '\r' <"$GUEST_LOG" | sed -n '/^GUEST: resumed/,$p' | grep '^GUEST:'
+    tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: reuse: $REUSE_TESTS passed, 0 failed"
 }
 
 # xl state column of a domain (e.g. "--ps--"), empty once it is gone.
@@ -211,7 +284,7 @@ gtest_nodes_gone() {
     xenstore-ls -fp /rig
     ! xenstore-exists "/local/domain/$d" || return 1
     ! xenstore-exists "/rig/guestdir/g$d" || return 1
-    xenstore-rm /rig/guestdir
+    xenstore-rm /rig/guestdir && xenstore-rm /rig/acl
 }
 
 # LOOP_GUESTS tiny guests (tiny-pv.S: it powers off at once, and
@@ -248,9 +321,11 @@ no_stale_domains() {
 # Every tiny guest was announced and released.
 loop_watches() {
     echo "@introduceDomain: $(lines $S/intro.out) events, @releaseDomain: $(lines $S/release.out) events"
-    # Initial events, then gtest and each tiny guest: one introduction, and
-    # a release at shutdown and another at destruction.
-    more_lines $S/intro.out $((2 + LOOP_GUESTS)) && more_lines $S/release.out $((3 + 2 * LOOP_GUESTS))
+    # Initial events; gtest: two introductions (created, restored) and three
+    # releases or more (destroyed by the save, shut down, destroyed); each
+    # tiny guest: one introduction, and a release at shutdown and another at
+    # destruction.
+    more_lines $S/intro.out $((3 + LOOP_GUESTS)) && more_lines $S/release.out $((4 + 2 * LOOP_GUESTS))
 }
 
 stop_watchers() {
@@ -265,6 +340,9 @@ check guest-introduce-watch intro_seen
 RIG_STEP_TIMEOUT=100 check guest-ping gtest_ping
 RIG_STEP_TIMEOUT=100 check guest-summary gtest_summary
 check guest-outside-node gtest_outside
+RIG_STEP_TIMEOUT=120 check domid-reuse-save reuse_save
+RIG_STEP_TIMEOUT=120 check domid-reuse-restore reuse_restore
+RIG_STEP_TIMEOUT=100 check domid-reuse-guest reuse_summary
 RIG_STEP_TIMEOUT=80 check guest-shutdown-release gtest_shutdown
 check guest-destroy-release gtest_destroy
 check guest-nodes-gone gtest_nodes_gone
