@@ -331,6 +331,8 @@ impl Tree {
         if dir.order().iter().map(|&h| name_in(arena, h)).eq(listed()) {
             return;
         }
+        // Creation-order positions change.
+        self.cache.get_mut().clear_exact();
         let mut taken: Vec<bool> = Vec::new();
         taken.resize(dir.len(), false);
         let mut order: Vec<Handle> = Vec::with_capacity(dir.len());
@@ -421,10 +423,22 @@ impl Tree {
         Some(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
     }
 
-    /// Resolves `path`; `cached`: start from the lookup cache when it
-    /// holds an ancestor (the result's location and parent may then be
-    /// unknown) and remember the deepest directory reached.
+    /// Resolves `path`; `cached`: start from the lookup caches when they
+    /// hold the path or an ancestor (the result's location and parent may
+    /// then be unknown) and remember the deepest directory reached.
+    /// Either way the outcome is remembered for the next lookup of `path`.
     fn find<'p>(&self, path: &'p str, cached: bool) -> Option<Found<'p>> {
+        if let Some(hit) = self.cache.borrow_mut().exact(path, !cached) {
+            return Some(hit);
+        }
+        let found = self.walk(path, cached)?;
+        self.cache.borrow_mut().set_exact(path, &found);
+        Some(found)
+    }
+
+    /// Resolves `path` by walking from its root, or from the directory
+    /// cache when `cached` (see [`Tree::find`]).
+    fn walk<'p>(&self, path: &'p str, cached: bool) -> Option<Found<'p>> {
         let (root, rest) = split(path)?;
         // `cur` is the node at `path[..end]`, `tail` what is left below it.
         let start = if cached { self.cache.borrow().start(path) } else { None };
@@ -535,13 +549,13 @@ impl Tree {
             None => {
                 self.roots.try_reserve(1).map_err(|_| TreeError::Full)?;
                 self.roots.push(h);
-                Ok((h, Some(Slot::Root(self.roots.len().saturating_sub(1)))))
+                Ok((h, Some(Slot::Root(self.roots.len().saturating_sub(1))), None))
             }
             Some(p) => self.link(path, p, name, h, generation).inspect_err(|_| {
                 self.arena.free(h, rec.len());
             }),
         });
-        let (handle, slot) = match made {
+        let (handle, slot, parent_now) = match made {
             Ok(x) => x,
             Err(e) => {
                 if let Some(id) = own {
@@ -555,12 +569,21 @@ impl Tree {
         if parent.is_some() {
             self.gens.stamp(path::parent(path), generation);
         }
-        let new = self.stat(&Loc { slot, handle, perms })?;
+        // A children list grew: sorted positions moved and a remembered
+        // "missing" may be this node. Remember the node instead.
+        let loc = Loc { slot, handle, perms };
+        let mut cache = self.cache.borrow_mut();
+        cache.clear_exact();
+        cache.set_exact(path, &Found::Node { parent: parent_now, loc });
+        drop(cache);
+        let new = self.stat(&loc)?;
         Ok(Put { old: None, new, linked: parent.map(|p| self.owner_of(p.perms)) })
     }
 
     /// Lists record `h`, named `name`, as the last child of `parent`
-    /// (giving the parent a children list if it has none).
+    /// (giving the parent a children list if it has none). Returns `h`,
+    /// where it is listed, and the parent's location now (its record may
+    /// have moved).
     fn link(
         &mut self,
         path: &str,
@@ -568,10 +591,10 @@ impl Tree {
         name: &str,
         h: Handle,
         generation: u64,
-    ) -> Result<(Handle, Option<Slot>), TreeError> {
+    ) -> Result<(Handle, Option<Slot>, Option<Loc>), TreeError> {
         let prec = self.record(parent.handle).ok_or(TreeError::NoParent)?;
-        let dir_id = match prec.dir {
-            Some(d) => d,
+        let (dir_id, parent) = match prec.dir {
+            Some(d) => (d, parent),
             None => {
                 // The parent's record grows: find where it is kept.
                 let parent = match parent.slot {
@@ -584,11 +607,13 @@ impl Tree {
                     .record(parent.handle)
                     .ok_or(TreeError::NoParent)
                     .and_then(|prec| encode(&Record { dir: Some(d), ..prec }));
-                if let Err(e) = bytes.and_then(|b| self.place(parent.slot, old, &b)) {
-                    self.dirs.free(d);
-                    return Err(e);
+                match bytes.and_then(|b| self.place(parent.slot, old, &b)) {
+                    Ok(handle) => (d, Loc { handle, ..parent }),
+                    Err(e) => {
+                        self.dirs.free(d);
+                        return Err(e);
+                    }
                 }
-                d
             }
         };
         let arena = &self.arena;
@@ -597,7 +622,7 @@ impl Tree {
         dir.insert(at, h, name.len()).ok_or(TreeError::Full)?;
         dir.generation = generation;
         let pos = Pos { order: dir.len().saturating_sub(1), sorted: at };
-        Ok((h, Some(Slot::Child { dir: dir_id, pos })))
+        Ok((h, Some(Slot::Child { dir: dir_id, pos }), Some(parent)))
     }
 
     /// The id a new node with `perms` under a parent with `parent` stores:

@@ -210,3 +210,130 @@ fn transaction_reads_see_every_later_change() {
     t.tx_forget_all();
     assert_eq!(t.tx_tracked(), 0);
 }
+
+/// A random mix of creations, value and permission changes, removals and
+/// reorders (records grow, move and get compacted) agrees with a plain
+/// map after every step, so the lookup caches never serve a stale node.
+#[test]
+fn random_changes_agree_with_a_map() {
+    use alloc::collections::BTreeMap;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let segments = ["a", "b", "c", "dd"];
+    let mut t = rooted();
+    // path -> (value, owner, children in creation order)
+    let mut model: BTreeMap<String, (Vec<u8>, u32, Vec<String>)> = BTreeMap::new();
+    model.insert(String::from("/"), (Vec::new(), 0, Vec::new()));
+    let mut last = String::new();
+    for step in 0..20_000u64 {
+        // Half the time a sibling of the last path, as requests go.
+        let mut p = match next(2) {
+            0 if last.len() > 1 => String::from(path::parent(&last)),
+            _ => String::new(),
+        };
+        let depth = if p.len() > 1 { 1 } else { 1 + next(3) };
+        if p == "/" {
+            p.clear();
+        }
+        for _ in 0..depth {
+            p.push('/');
+            p.push_str(segments[next(segments.len() as u64) as usize]);
+        }
+        last.clone_from(&p);
+        let parent = String::from(path::parent(&p));
+        let len = [0, 3, 40, 300][next(4) as usize];
+        let value = vec![b'0' + (step % 10) as u8; len];
+        match next(5) {
+            0 | 1 => {
+                let owner = next(3) as u32;
+                let r = t.insert(&p, &node(owner, &value), step);
+                let parent_exists = model.contains_key(&parent);
+                match model.get_mut(&p) {
+                    Some(e) => {
+                        assert!(r.is_ok(), "{step}: replace {p}");
+                        e.0 = value;
+                        e.1 = owner;
+                    }
+                    None if parent_exists => {
+                        assert!(r.is_ok(), "{step}: create {p}");
+                        model.insert(p.clone(), (value, owner, Vec::new()));
+                        let name = String::from(path::basename(&p));
+                        model.get_mut(&parent).unwrap().2.push(name);
+                    }
+                    None => assert_eq!(r.err(), Some(TreeError::NoParent), "{step}: {p}"),
+                }
+            }
+            2 => {
+                let r = t.set_value(&p, &value, step);
+                match model.get_mut(&p) {
+                    Some(e) => {
+                        assert!(r.is_ok(), "{step}: set {p}");
+                        e.0 = value;
+                    }
+                    None => assert!(r.is_err(), "{step}: set missing {p}"),
+                }
+            }
+            3 => {
+                let r = t.remove(&p, step);
+                match model.get(&p) {
+                    Some(e) if e.2.is_empty() => {
+                        assert!(r.is_ok(), "{step}: remove {p}");
+                        model.remove(&p);
+                        let name = path::basename(&p);
+                        model.get_mut(&parent).unwrap().2.retain(|c| c != name);
+                    }
+                    Some(_) => assert_eq!(r.err(), Some(TreeError::HasChildren), "{step}: {p}"),
+                    None => assert!(r.is_err(), "{step}: remove missing {p}"),
+                }
+            }
+            _ => {
+                let Some(e) = model.get_mut(&parent) else { continue };
+                e.2.reverse();
+                let list: Vec<u8> = e.2.iter().flat_map(|c| c.bytes().chain([0])).collect();
+                t.reorder_children(&parent, &list);
+            }
+        }
+        // Now and then look the touched paths up (which also fills the
+        // caches differently), and check everything at the end.
+        if next(4) != 0 {
+            continue;
+        }
+        for q in [&p, &parent] {
+            match model.get(q.as_str()) {
+                Some((v, owner, kids)) => {
+                    let n = t.get(q).unwrap_or_else(|| panic!("{step}: {q} lost"));
+                    assert_eq!((n.value, n.owner()), (&v[..], *owner), "{step}: {q}");
+                    assert_eq!(&names(&t, q), kids, "{step}: children of {q}");
+                }
+                None => assert!(!t.contains(q), "{step}: {q} still there"),
+            }
+        }
+    }
+    assert_eq!(t.len(), model.len());
+    for (q, (v, owner, kids)) in &model {
+        let n = t.get(q).unwrap();
+        assert_eq!((n.value, n.owner()), (&v[..], *owner), "{q}");
+        assert_eq!(&names(&t, q), kids, "children of {q}");
+    }
+}
+
+#[test]
+fn a_remembered_node_is_not_removed_by_a_stale_position() {
+    let mut t = rooted();
+    t.insert("/d", &node(0, b""), 2).unwrap();
+    t.insert("/d/b", &node(0, b"b"), 3).unwrap();
+    t.insert("/d/c", &node(0, b"c"), 4).unwrap();
+    // `/d/c` is remembered with its place in `/d`; `/d/a` sorts first.
+    t.set_value("/d/c", b"c2", 5).unwrap();
+    t.insert("/d/a", &node(0, b"a"), 6).unwrap();
+    t.remove("/d/c", 7).unwrap();
+    assert!(!t.contains("/d/c"));
+    assert_eq!(t.get("/d/a").unwrap().value, b"a");
+    assert_eq!(t.get("/d/b").unwrap().value, b"b");
+    assert_eq!(names(&t, "/d"), vec!["b", "a"]);
+}
