@@ -8,9 +8,10 @@
 #   make boot-test-all     the stub on Xen 4.17 and 4.20
 #   make guest-test [XEN=4.17|4.20] [XENSTORE=stub|daemon]
 #       the same host, plus guests: a PV Linux guest using xenstore through
-#       its own ring, its shutdown and destruction, 20 tiny guests created and
-#       destroyed (tests/boot/guest-run.sh, tests/boot/guest.sh); the serial
-#       log lands in build/boot/<XEN>-<XENSTORE>-guest.log
+#       its own ring, saved and restored three times with the same domid
+#       (domid reuse), its shutdown and destruction, 20 tiny guests created
+#       and destroyed (tests/boot/guest-run.sh, tests/boot/guest.sh); the
+#       serial log lands in build/boot/<XEN>-<XENSTORE>-guest.log
 #   make guest-test-all    the guest test with the stub on Xen 4.17 and 4.20
 #
 # Another area's dom0 checks can run in the guest test's boot, after its own:
