@@ -90,6 +90,13 @@ pub fn scan(
     }
 }
 
+/// Whether `port` is pending (an event Xen raised that no scan took yet).
+pub fn is_pending(pending: &[AtomicU64; 64], port: u32) -> bool {
+    let word = usize::try_from(port / 64).unwrap_or(usize::MAX);
+    let bit = 1u64.checked_shl(port % 64).unwrap_or(0);
+    pending.get(word).is_some_and(|w| w.load(Ordering::Acquire) & bit != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +122,16 @@ mod tests {
         assert_eq!(pending[0].load(Ordering::Relaxed), 0);
         assert_eq!(pending[2].load(Ordering::Relaxed), 1, "masked bit stays pending");
         assert_eq!(pending[1].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn pending_ports_are_seen_without_being_taken() {
+        let pending = bitmap();
+        pending[1].store(1 << 2, Ordering::Relaxed);
+        assert!(is_pending(&pending, 66));
+        assert!(!is_pending(&pending, 2));
+        assert!(!is_pending(&pending, 4096), "out of range");
+        assert_eq!(pending[1].load(Ordering::Relaxed), 1 << 2);
     }
 
     #[test]

@@ -18,7 +18,12 @@
 //!    stays, XSA-325);
 //! 4. queue what the engine reports ready (new output, flow control lifted);
 //! 5. if nothing is queued, arm the timer for the engine's next deadline
-//!    and sleep with `sti; hlt`.
+//!    or the next ring sweep, whichever is earlier, and sleep with `sti;
+//!    hlt`.
+//!
+//! Every [`SWEEP_INTERVAL_MS`](crate::sweep::SWEEP_INTERVAL_MS), before
+//! step 3, the ring sweep ([`crate::sweep`]) also queues every ring that
+//! has work nobody announced (a guest's lost notification).
 //!
 //! No wake-up is lost: any event after step 1 sets `evtchn_upcall_pending`
 //! again (the selector word was cleared by the scan), which keeps the
@@ -34,6 +39,7 @@ use store::{ConnId, Engine, EngineRing};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
+use crate::sweep::Sweep;
 use crate::{cpu, evtchn, logger, time};
 
 /// Monotonic time from the pvclock.
@@ -87,6 +93,8 @@ pub struct Server {
     queue: VecDeque<ConnId>,
     /// Members of `queue`.
     queued: BTreeSet<ConnId>,
+    /// When to look at every ring again.
+    sweep: Sweep,
     /// Scratch lists reused every round.
     ports: Vec<u32>,
     ready: Vec<ConnId>,
@@ -101,12 +109,14 @@ impl Server {
         clock: Clock,
         virqs: Virqs,
     ) -> Server {
+        let sweep = Sweep::new(clock.now_ms());
         Server {
             engine,
             platform,
             shared,
             clock,
             virqs,
+            sweep,
             queue: VecDeque::new(),
             queued: BTreeSet::new(),
             ports: Vec::new(),
@@ -169,6 +179,9 @@ impl Server {
             }
         }
         self.collect_ready();
+        if self.sweep.due(now) {
+            self.sweep_rings(now);
+        }
         for _ in 0..self.queue.len() {
             let Some(c) = self.queue.pop_front() else { break };
             self.queued.remove(&c);
@@ -220,15 +233,58 @@ impl Server {
         turn.more_input
     }
 
-    /// Arms the single-shot timer for the engine's next deadline.
+    /// Queues every served ring not already queued that has work
+    /// ([`serve::pending_work`]); work on a ring whose port is not pending
+    /// was announced by no event, which is counted and reported
+    /// (rate-limited).
+    fn sweep_rings(&mut self, now: u64) {
+        self.sweep.done(now);
+        let mut conns = core::mem::take(&mut self.ready);
+        conns.clear();
+        self.platform.served_conns(&mut conns);
+        for &conn in &conns {
+            if self.queued.contains(&conn) {
+                continue;
+            }
+            let work = serve::pending_work(&EngineRing {
+                engine: &mut self.engine,
+                platform: &mut self.platform,
+                conn,
+                now_ms: now,
+            });
+            let Some(work) = work else { continue };
+            let Some((domid, port)) = self.platform.ring(conn).map(|rc| (rc.domid, rc.port)) else {
+                continue;
+            };
+            self.enqueue(conn);
+            if evtchn::is_pending(self.shared.pending(), port) {
+                // An event is on its way: the next round would have seen it.
+                continue;
+            }
+            let report = self.sweep.unannounced(now);
+            if report > 0 {
+                log::warn!(
+                    "ring sweep: domain {} had {} that no event announced ({} such rings since the last warning, {} since boot)",
+                    domid,
+                    work,
+                    report,
+                    self.sweep.total_unannounced()
+                );
+            }
+        }
+        conns.clear();
+        self.ready = conns;
+    }
+
+    /// Arms the single-shot timer for the engine's next deadline or the
+    /// next ring sweep, whichever is earlier.
     fn arm_timer(&self) {
         if self.virqs.timer.is_none() {
             return;
         }
-        if let Some(ms) = self.engine.next_deadline() {
-            if let Err(e) = time::set_singleshot(self.clock.deadline_ns(ms)) {
-                log::warn!("cannot arm the timer: {}", e);
-            }
+        let ms = self.sweep.deadline(self.engine.next_deadline());
+        if let Err(e) = time::set_singleshot(self.clock.deadline_ns(ms)) {
+            log::warn!("cannot arm the timer: {}", e);
         }
     }
 }

@@ -92,6 +92,11 @@ impl XenPlatform {
         }
     }
 
+    /// Appends the connections whose ring is mapped and still served.
+    pub fn served_conns(&self, out: &mut Vec<ConnId>) {
+        out.extend(self.conns.iter().filter(|(_, rc)| !rc.dead).map(|(&c, _)| c));
+    }
+
     /// Moves the connections mapped since the last call into `out`.
     pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
         out.append(&mut self.fresh);

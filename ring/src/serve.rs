@@ -30,8 +30,22 @@
 //!
 //! The routine never does I/O itself: it returns a [`Turn`] saying whether
 //! to notify the guest and whether more input is waiting.
+//!
+//! Notification rules of the other side. Linux's xenbus (`xb_write`,
+//! `xb_read` in `drivers/xen/xenbus/xenbus_comms.c`) notifies after writing
+//! requests only if the server had consumed everything before them (`old
+//! req_prod <= req_cons`), and after reading responses only if the ring had
+//! been full. It counts on the server to look at the indices again after
+//! moving its own. So after consuming requests or producing responses a
+//! turn re-reads the other index behind a full fence (a store-to-load
+//! ordering, which x86 does not give for free): either the guest sees our
+//! new index and notifies, or we see its new bytes or space. The guest has
+//! no such fence between its index store and its load, so a tiny window
+//! remains on its side; platforms therefore also look at every ring now and
+//! then ([`pending_work`]), as oxenstored's periodic ring scan does.
 
 use core::fmt;
+use core::sync::atomic::{fence, Ordering};
 
 use crate::decode::ProtoError;
 use crate::page::{RingError, RingPage, XENSTORE_RING_SIZE};
@@ -152,6 +166,58 @@ pub fn flush<S: RingServer + ?Sized>(server: &mut S) -> Turn {
     }
 }
 
+/// Work a ring has for the server that no event may have announced: what
+/// [`pending_work`] finds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// The guest asks for a reconnection.
+    Reconnect,
+    /// Request bytes wait and the engine takes input.
+    Requests(usize),
+    /// Queued output and room for it in the response ring.
+    Responses(usize),
+    /// The indices are inconsistent: a turn stops the ring.
+    BadIndex,
+}
+
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Work::Reconnect => f.write_str("a reconnection request"),
+            Work::Requests(n) => write!(f, "{n} request bytes"),
+            Work::Responses(n) => write!(f, "{n} response bytes to send"),
+            Work::BadIndex => f.write_str("inconsistent ring indices"),
+        }
+    }
+}
+
+/// Looks at `server`'s ring without changing anything: `Some` when a turn
+/// ([`serve`]) would do something now. Platforms call it for rings that
+/// had no event for a while, to recover from a notification the guest
+/// never sent (module docs) or the platform lost.
+pub fn pending_work<S: RingServer + ?Sized>(server: &S) -> Option<Work> {
+    let page = server.page()?;
+    if page.connection() == XENSTORE_RECONNECT {
+        return Some(Work::Reconnect);
+    }
+    if server.wants_input() {
+        match page.requests_available() {
+            Ok(0) => {}
+            Ok(n) => return Some(Work::Requests(n)),
+            Err(_) => return Some(Work::BadIndex),
+        }
+    }
+    let queued = server.output().len();
+    if queued > 0 {
+        match page.responses_space() {
+            Ok(0) => {}
+            Ok(n) => return Some(Work::Responses(n.min(queued))),
+            Err(_) => return Some(Work::BadIndex),
+        }
+    }
+    None
+}
+
 /// The server's half of a ring reconnection: the engine forgets the
 /// connection's state, then the indices restart at 0 and `connection`
 /// says `XENSTORE_CONNECTED` again (in that order: the guest waits for the
@@ -183,6 +249,9 @@ fn read_requests<S: RingServer + ?Sized>(server: &mut S, turn: &mut Turn) -> Res
             // `used <= n <= INPUT_BYTES_PER_TURN`, so it always fits.
             page.consume_requests(u32::try_from(used).unwrap_or(0));
         }
+        // Our new `req_cons` must be visible before the next look at
+        // `req_prod` (module docs: the guest's notification rule).
+        fence(Ordering::SeqCst);
         turn.notify |= used > 0;
         budget = budget.saturating_sub(used);
         if used < n {
@@ -215,6 +284,9 @@ fn write_responses<S: RingServer + ?Sized>(server: &mut S, turn: &mut Turn) -> R
             Ok(n) => {
                 server.output_done(n);
                 turn.notify = true;
+                // Our new `rsp_prod` must be visible before the next look
+                // at `rsp_cons` (module docs).
+                fence(Ordering::SeqCst);
             }
             Err(e) => return Err(Stop::Ring(e)),
         }

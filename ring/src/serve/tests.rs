@@ -10,6 +10,7 @@ use crate::testutil::{encode, XorShift};
 use crate::wire::{Header, XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX};
 use std::boxed::Box;
 use std::cell::RefCell;
+use std::string::ToString;
 use std::vec::Vec;
 
 /// A fake engine and platform for one connection. Each complete request
@@ -475,4 +476,66 @@ fn stop_reasons_display_their_cause() {
     assert_eq!(Stop::Ring(RingError::BadIndex).to_string(), RingError::BadIndex.to_string());
     assert_eq!(Stop::Ring(RingError::BadIndex).code(), XENSTORE_ERROR_RINGIDX);
     assert_eq!(Stop::Proto(ProtoError::TooLong).to_string(), ProtoError::TooLong.to_string());
+}
+
+#[test]
+fn pending_work_finds_requests_nobody_announced() {
+    with_page(|ring| {
+        let mut fake = Fake::new(ring);
+        assert_eq!(pending_work(&fake), None, "an idle ring has no work");
+        // The guest wrote a request but its notification never came.
+        let a = request(1, b"lost");
+        ring.write_requests(&a).unwrap();
+        assert_eq!(pending_work(&fake), Some(Work::Requests(a.len())));
+        // Looking changed nothing; the turn it leads to answers.
+        assert_eq!(ring.requests_available().unwrap(), a.len());
+        serve(&mut fake);
+        assert_eq!(responses(ring), a);
+        assert_eq!(pending_work(&fake), None);
+    });
+}
+
+#[test]
+fn pending_work_ignores_requests_under_flow_control() {
+    with_page(|ring| {
+        let mut fake = Fake::new(ring);
+        fake.out.extend_from_slice(b"queued");
+        fake.out_limit = 1;
+        // The queued output cannot go out (the response ring is full), and
+        // the engine takes no input meanwhile: nothing to do.
+        ring.set_raw_indices(RawIndices {
+            rsp_prod: XENSTORE_RING_SIZE as u32,
+            ..ring.raw_indices()
+        });
+        ring.write_requests(&request(1, b"waits")).unwrap();
+        assert_eq!(pending_work(&fake), None);
+        // The guest reads its responses without a notification: now the
+        // queued output has room.
+        responses(ring);
+        assert_eq!(pending_work(&fake), Some(Work::Responses(6)));
+        flush(&mut fake);
+        assert_eq!(responses(ring), b"queued");
+        assert!(matches!(pending_work(&fake), Some(Work::Requests(_))));
+    });
+}
+
+#[test]
+fn pending_work_sees_reconnection_and_bad_indices_but_not_stopped_rings() {
+    with_page(|ring| {
+        let mut fake = Fake::new(ring);
+        ring.set_connection(XENSTORE_RECONNECT);
+        assert_eq!(pending_work(&fake), Some(Work::Reconnect));
+        ring.set_connection(XENSTORE_CONNECTED);
+        ring.set_raw_indices(RawIndices { req_prod: 5000, ..ring.raw_indices() });
+        assert_eq!(pending_work(&fake), Some(Work::BadIndex));
+        let turn = serve(&mut fake);
+        assert!(turn.stopped.is_some());
+        assert_eq!(pending_work(&fake), None, "a stopped ring is not served");
+    });
+}
+
+#[test]
+fn work_displays_what_was_found() {
+    assert_eq!(Work::Requests(3).to_string(), "3 request bytes");
+    assert_eq!(Work::Reconnect.to_string(), "a reconnection request");
 }
