@@ -1,13 +1,15 @@
 //! Unix socket clients: each one is a privileged (dom0) engine connection.
 //!
-//! Sockets are non-blocking and registered edge-triggered for both
-//! directions, so each client remembers whether the last read or write hit
-//! `WouldBlock`; the poll loop only reads while the engine
-//! [`wants_input`](store::Engine::wants_input) and only writes while there
-//! is output. Bytes read but not yet taken by the engine wait in a bounded
-//! per-client buffer.
+//! Sockets are non-blocking and registered edge-triggered, so each client
+//! remembers whether the last read or write hit `WouldBlock` (a short read
+//! counts: it drained the socket); the poll loop only reads while the
+//! engine [`wants_input`](store::Engine::wants_input) and only writes while
+//! there is output. Writable events are asked for only while a write is
+//! blocked ([`Client::update_interest`]): otherwise every reply the client
+//! reads would wake the daemon for nothing. Bytes read but not yet taken by
+//! the engine wait in a bounded per-client buffer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use mio::net::UnixStream;
@@ -33,6 +35,8 @@ pub struct Client {
     pub stream: UnixStream,
     /// Its engine connection.
     pub conn: ConnId,
+    /// Its poll token.
+    pub token: Token,
     /// Bytes read but not yet consumed by the engine.
     pub inbuf: InBuf,
     /// The socket may have bytes to read (no `WouldBlock` since the last
@@ -44,6 +48,10 @@ pub struct Client {
     /// `inbuf` holds bytes the engine has not been offered since they
     /// arrived or since it last asked for more.
     pub inbuf_fresh: bool,
+    /// Listed in [`Clients`]' active list.
+    active: bool,
+    /// Registered for writable events too (only while a write is blocked).
+    watch_writable: bool,
 }
 
 /// What reading from a client produced.
@@ -125,9 +133,16 @@ impl Client {
         if spare.is_empty() {
             return ReadOutcome::Empty;
         }
+        let room = spare.len();
         match self.stream.read(spare) {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
+                // A short read drained the socket: more bytes will come with
+                // a new edge, so waiting for it saves a read that would
+                // only say `WouldBlock`.
+                if n < room {
+                    self.readable = false;
+                }
                 self.inbuf.filled(n);
                 self.inbuf_fresh = true;
                 ReadOutcome::Data
@@ -142,6 +157,22 @@ impl Client {
                 ReadOutcome::Closed
             }
         }
+    }
+
+    /// Asks for writable events exactly while a write is blocked
+    /// (`WouldBlock` and no writable event since). Watching them all the
+    /// time would queue an event, and wake the daemon, each time the
+    /// client reads a reply.
+    pub fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+        let wanted = !self.writable;
+        if wanted == self.watch_writable {
+            return Ok(());
+        }
+        let interest =
+            if wanted { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        registry.reregister(&mut self.stream, self.token, interest)?;
+        self.watch_writable = wanted;
+        Ok(())
     }
 
     /// Writes as much of `bytes` as the socket takes: `Ok(n)` bytes were
@@ -163,23 +194,47 @@ impl Client {
 }
 
 /// All socket clients, by poll token and by engine connection.
+///
+/// A client lives in a slot of a table of [`MAX_SOCKET_CLIENTS`]; its
+/// token names the slot and how many clients the slot has had before
+/// (`FIRST_CLIENT_TOKEN + slot + MAX_SOCKET_CLIENTS * reuse`), so finding
+/// a client costs no hashing, and a readiness event left over for a
+/// closed client never reaches the next one in its slot.
 #[derive(Default)]
 pub struct Clients {
-    /// Clients by token.
-    by_token: HashMap<Token, Client>,
+    /// Clients by slot.
+    slots: Vec<Option<Client>>,
+    /// How often each slot was handed out.
+    reuses: Vec<usize>,
+    /// Free slots below `slots.len()`.
+    free: Vec<usize>,
+    /// Connected clients.
+    count: usize,
     /// Tokens by engine connection.
-    by_conn: HashMap<ConnId, Token>,
-    /// The next token to try.
-    next_token: usize,
+    by_conn: BTreeMap<ConnId, Token>,
     /// Clients that may have work for the next round: an event arrived, the
     /// engine reported them ready, or the last round stopped at its budget.
-    pub active: BTreeSet<Token>,
+    /// Each at most once ([`Client::active`]).
+    active: Vec<Token>,
+}
+
+/// The slot a token names, if it is a client token.
+fn slot_of(token: Token) -> Option<usize> {
+    let n = token.0.checked_sub(FIRST_CLIENT_TOKEN)?;
+    n.checked_rem(MAX_SOCKET_CLIENTS)
+}
+
+/// The token of the `reuse`-th client of `slot`; `None` once a slot was
+/// reused so often that tokens would wrap (after 2^54 clients).
+fn token_of(slot: usize, reuse: usize) -> Option<Token> {
+    let t = reuse.checked_mul(MAX_SOCKET_CLIENTS)?.checked_add(slot)?;
+    t.checked_add(FIRST_CLIENT_TOKEN).map(Token)
 }
 
 impl Clients {
     /// Whether another client may be accepted.
     pub fn is_full(&self) -> bool {
-        self.by_token.len() >= MAX_SOCKET_CLIENTS
+        self.count >= MAX_SOCKET_CLIENTS
     }
 
     /// Registers `stream` as the client of `conn` and returns its token.
@@ -189,38 +244,59 @@ impl Clients {
         mut stream: UnixStream,
         conn: ConnId,
     ) -> io::Result<Token> {
-        let token = self.free_token();
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let full = || io::Error::other("no free client slot");
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.slots.len() < MAX_SOCKET_CLIENTS => {
+                self.slots.push(None);
+                self.reuses.push(0);
+                self.slots.len().saturating_sub(1)
+            }
+            None => return Err(full()),
+        };
+        let reuse = self.reuses.get(slot).copied().unwrap_or(0);
+        let Some(token) = token_of(slot, reuse) else {
+            // Retire a slot whose tokens are used up rather than reuse one.
+            return Err(full());
+        };
+        if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
+            self.free.push(slot);
+            return Err(e);
+        }
+        if let Some(r) = self.reuses.get_mut(slot) {
+            *r = reuse.saturating_add(1);
+        }
         let client = Client {
             stream,
             conn,
+            token,
             inbuf: InBuf::new(),
             readable: true,
             writable: true,
             inbuf_fresh: false,
+            active: false,
+            watch_writable: false,
         };
-        self.by_token.insert(token, client);
-        self.by_conn.insert(conn, token);
-        self.active.insert(token);
-        Ok(token)
-    }
-
-    /// Picks a token no client uses (tokens are reused only after wrapping).
-    fn free_token(&mut self) -> Token {
-        loop {
-            let candidate = Token(self.next_token.max(FIRST_CLIENT_TOKEN));
-            self.next_token = candidate.0.wrapping_add(1);
-            if !self.by_token.contains_key(&candidate) {
-                return candidate;
-            }
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(client);
         }
+        self.count = self.count.saturating_add(1);
+        self.by_conn.insert(conn, token);
+        self.activate(token);
+        Ok(token)
     }
 
     /// Deregisters and drops the client at `token`, returning its connection.
     pub fn remove(&mut self, registry: &Registry, token: Token) -> Option<ConnId> {
-        let mut client = self.by_token.remove(&token)?;
+        self.get_mut(token)?;
+        let slot = slot_of(token)?;
+        let mut client = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        self.count = self.count.saturating_sub(1);
         self.by_conn.remove(&client.conn);
-        self.active.remove(&token);
+        if client.active {
+            self.active.retain(|t| *t != token);
+        }
         // The socket is closed right after; a failed deregistration changes
         // nothing because closing removes it from epoll anyway.
         let _ = registry.deregister(&mut client.stream);
@@ -229,20 +305,48 @@ impl Clients {
 
     /// The client at `token`.
     pub fn get_mut(&mut self, token: Token) -> Option<&mut Client> {
-        self.by_token.get_mut(&token)
+        let slot = slot_of(token)?;
+        self.slots.get_mut(slot)?.as_mut().filter(|c| c.token == token)
+    }
+
+    /// Lists the client at `token` for the next round (once).
+    pub fn activate(&mut self, token: Token) {
+        if let Some(c) = self.get_mut(token) {
+            if !c.active {
+                c.active = true;
+                self.active.push(token);
+            }
+        }
+    }
+
+    /// Whether some client is listed for the next round.
+    pub fn any_active(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    /// Moves the clients listed for this round into `out` (emptied
+    /// first), unlisting them.
+    pub fn take_active(&mut self, out: &mut Vec<Token>) {
+        out.clear();
+        std::mem::swap(&mut self.active, out);
+        for &token in out.iter() {
+            if let Some(c) = self.get_mut(token) {
+                c.active = false;
+            }
+        }
     }
 
     /// Records a readiness event for the client at `token`. Hang-ups and
     /// errors count as readable, so the next read reports them.
     pub fn mark(&mut self, token: Token, event: &mio::event::Event) {
-        if let Some(client) = self.by_token.get_mut(&token) {
-            self.active.insert(token);
+        if let Some(client) = self.get_mut(token) {
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 client.readable = true;
             }
             if event.is_writable() || event.is_write_closed() || event.is_error() {
                 client.writable = true;
             }
+            self.activate(token);
         }
     }
 
@@ -255,6 +359,53 @@ impl Clients {
     pub fn drain(&mut self) -> Vec<(Token, ConnId)> {
         self.by_conn.clear();
         self.active.clear();
-        self.by_token.drain().map(|(t, c)| (t, c.conn)).collect()
+        self.free.clear();
+        self.count = 0;
+        let out =
+            self.slots.iter_mut().filter_map(Option::take).map(|c| (c.token, c.conn)).collect();
+        self.slots.clear();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_name_a_slot_and_its_reuse() {
+        assert_eq!(token_of(0, 0), Some(Token(FIRST_CLIENT_TOKEN)));
+        let t = token_of(5, 3).unwrap();
+        assert_eq!(t.0, FIRST_CLIENT_TOKEN + 5 + 3 * MAX_SOCKET_CLIENTS);
+        assert_eq!(slot_of(t), Some(5));
+        assert_eq!(slot_of(Token(FIRST_CLIENT_TOKEN - 1)), None);
+        assert_eq!(token_of(0, usize::MAX), None);
+    }
+
+    #[test]
+    fn a_slot_reused_gets_a_new_token_and_old_events_miss() {
+        let poll = mio::Poll::new().unwrap();
+        let mut clients = Clients::default();
+        let (a, _peer_a) = UnixStream::pair().unwrap();
+        let ta = clients.add(poll.registry(), a, ConnId(1)).unwrap();
+        assert!(clients.any_active());
+        let mut round = Vec::new();
+        clients.take_active(&mut round);
+        assert_eq!(round, vec![ta]);
+        assert!(!clients.any_active());
+        assert_eq!(clients.remove(poll.registry(), ta), Some(ConnId(1)));
+        let (b, _peer_b) = UnixStream::pair().unwrap();
+        let tb = clients.add(poll.registry(), b, ConnId(2)).unwrap();
+        assert_ne!(ta, tb);
+        assert_eq!(slot_of(ta), slot_of(tb));
+        assert!(clients.get_mut(ta).is_none());
+        assert_eq!(clients.get_mut(tb).map(|c| c.conn), Some(ConnId(2)));
+        assert_eq!(clients.token_of(ConnId(2)), Some(tb));
+        assert_eq!(clients.token_of(ConnId(1)), None);
+        // Listed once however often it is activated.
+        clients.activate(tb);
+        clients.take_active(&mut round);
+        assert_eq!(round, vec![tb]);
+        assert_eq!(clients.drain(), vec![(tb, ConnId(2))]);
     }
 }

@@ -57,6 +57,18 @@ impl HostPlatform {
         self.rings.get(&conn)
     }
 
+    /// Whether any ring is mapped.
+    pub fn has_rings(&self) -> bool {
+        !self.rings.is_empty()
+    }
+
+    /// Puts the connections of the rings still served into `out` (emptied
+    /// first).
+    pub fn served_rings(&self, out: &mut Vec<ConnId>) {
+        out.clear();
+        out.extend(self.rings.iter().filter(|(_, rc)| !rc.ignored).map(|(conn, _)| *conn));
+    }
+
     /// Signals the guest of `conn` (a no-op without simring).
     pub fn notify(&self, conn: ConnId) {
         if let (Some(simring), Some(rc)) = (&self.simring, self.rings.get(&conn)) {

@@ -56,6 +56,30 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn replies_held_up_by_a_full_socket_are_sent_once_the_client_reads() {
+    let d = Daemon::start(&[]);
+    let mut c = d.connect();
+    let value = vec![b'v'; 4000];
+    let mut write = b"/big\0".to_vec();
+    write.extend_from_slice(&value);
+    assert_eq!(c.request(XS_WRITE, &write), (XS_WRITE, b"OK\0".to_vec()));
+    // About 1.2 MB of replies: far more than the socket buffers hold, so
+    // the daemon's writes block until the client reads.
+    let mut batch = Vec::new();
+    for i in 0..300u32 {
+        batch.extend(frame(XS_READ, i, 0, 5, b"/big\0"));
+    }
+    c.send_raw(&batch);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for i in 0..300u32 {
+        let reply = c.recv().expect("every reply arrives");
+        assert_eq!((reply.ty, reply.req_id), (XS_READ, i));
+        assert_eq!(reply.payload, value);
+    }
+    assert_eq!(c.request(XS_READ, b"/nope\0"), (XS_ERROR, b"ENOENT\0".to_vec()));
+}
+
+#[test]
 fn a_request_split_across_writes_is_reassembled() {
     let d = Daemon::start(&[]);
     let mut c = d.connect();

@@ -80,6 +80,15 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// The queued messages not yet being sent: all but a partly sent
+    /// front one, which must go out whole. Only these may be dropped or
+    /// stand in for a duplicate event.
+    pub fn unsent(&self) -> impl Iterator<Item = &OutMsg> {
+        self.out.iter().skip(usize::from(self.out_off > 0))
+    }
+}
+
 /// Completes a message built in a buffer whose first `HEADER_SIZE` bytes
 /// are reserved for the header (`Reply::buffer`).
 pub fn frame(ty: u32, req_id: u32, tx_id: u32, mut buf: Vec<u8>) -> Vec<u8> {

@@ -264,6 +264,10 @@ pub struct Engine {
     pub(crate) stats: Stats,
     pub(crate) trace: crate::trace::Trace,
     pub(crate) wrl: crate::wrl::Limiter,
+    /// No queued message expires before this (it may be earlier than the
+    /// true earliest expiry, never later): [`Engine::tick`] scans the
+    /// queues only once it has passed.
+    pub(crate) expiry_bound: Option<u64>,
 }
 
 impl Engine {
@@ -284,6 +288,7 @@ impl Engine {
             stats: Stats::default(),
             trace: crate::trace::Trace::default(),
             wrl: crate::wrl::Limiter::default(),
+            expiry_bound: None,
         };
         e.setup_structure();
         e
@@ -425,12 +430,21 @@ impl Engine {
         }
     }
 
-    /// Re-evaluates flow control of every connection of `domid`.
+    /// Re-evaluates flow control of every connection of `domid`, as
+    /// [`Engine::update_blocked`] on each of them.
     pub(crate) fn update_blocked_domain(&mut self, domid: DomId) {
-        let ids: Vec<ConnId> =
-            self.conns.iter().filter(|(_, c)| c.domid == domid).map(|(id, _)| *id).collect();
-        for id in ids {
-            self.update_blocked(id);
+        if !self.conns.values().any(|c| c.domid == domid) {
+            return;
+        }
+        self.report_memory(domid);
+        let blocked = self.flow_blocked(domid);
+        for (id, c) in self.conns.iter_mut().filter(|(_, c)| c.domid == domid) {
+            let wake = c.blocked && !blocked;
+            c.blocked = blocked;
+            if wake && !c.in_ready {
+                c.in_ready = true;
+                self.ready.push(*id);
+            }
         }
     }
 
@@ -548,14 +562,12 @@ impl Engine {
     }
 
     /// When [`Engine::tick`] next has work: expiring a watch event, or
-    /// letting a write-rate limited domain be read again.
+    /// letting a write-rate limited domain be read again. Cheap: the
+    /// expiry part is a bound kept as events are queued, so it may be
+    /// early (then `tick` finds nothing to expire and tightens it), never
+    /// late.
     pub fn next_deadline(&self) -> Option<u64> {
-        let expiry = self
-            .conns
-            .values()
-            .flat_map(|c| c.out.iter().skip(usize::from(c.out_off > 0)).filter_map(|m| m.expire_ms))
-            .min();
-        match (expiry, self.wrl_next_wakeup()) {
+        match (self.expiry_bound, self.wrl_next_wakeup()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -563,20 +575,30 @@ impl Engine {
 
     /// Drops unread watch events older than `watch_event_timeout_ms`, and
     /// lets write-rate limited domains whose credit recovered be read
-    /// again (they are reported by [`Engine::take_ready`]).
+    /// again (they are reported by [`Engine::take_ready`]). Does nothing
+    /// before [`Engine::next_deadline`].
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
         self.wrl_tick(now_ms);
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        if self.expiry_bound.is_some_and(|t| t <= now_ms) {
+            self.expire_events(now_ms);
+        }
+    }
+
+    /// Drops the queued events that expired by `now_ms` (never the one
+    /// being sent) and recomputes [`Engine::expiry_bound`] exactly.
+    fn expire_events(&mut self, now_ms: u64) {
+        let expired = |m: &OutMsg| m.expire_ms.is_some_and(|t| t <= now_ms);
+        let ids: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.unsent().any(expired)).map(|(id, _)| *id).collect();
         for id in ids {
-            let expired: Vec<OutMsg> = match self.conns.get_mut(&id) {
+            let gone: Vec<OutMsg> = match self.conns.get_mut(&id) {
                 Some(c) => {
-                    let partial = c.out_off > 0;
-                    let mut keep = alloc::collections::VecDeque::new();
+                    let first = usize::from(c.out_off > 0);
+                    let mut keep = alloc::collections::VecDeque::with_capacity(c.out.len());
                     let mut gone = Vec::new();
                     for (i, m) in c.out.drain(..).enumerate() {
-                        let sending = partial && i == 0;
-                        if !sending && m.expire_ms.is_some_and(|t| t <= now_ms) {
+                        if i >= first && expired(&m) {
                             gone.push(m);
                         } else {
                             keep.push_back(m);
@@ -587,11 +609,13 @@ impl Engine {
                 }
                 None => continue,
             };
-            for m in expired {
+            for m in gone {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
                 self.release_out(id, m, false);
             }
         }
+        self.expiry_bound =
+            self.conns.values().flat_map(|c| c.unsent().filter_map(|m| m.expire_ms)).min();
     }
 
     /// The connection serving `domid`, if it is introduced.
@@ -616,6 +640,9 @@ impl Engine {
         let domid = c.domid;
         let bytes = msg.bytes.len();
         let reply = !msg.event;
+        if let Some(t) = msg.expire_ms {
+            self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
+        }
         c.out.push_back(msg);
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
@@ -631,10 +658,9 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        self.domain_mut(domid)
-            .usage
-            .add(Quota::Memory, crate::transaction::delta(m.bytes.len(), 0));
+        let freed = crate::transaction::delta(m.bytes.len(), 0);
         if m.event {
+            self.domain_mut(domid).usage.add(Quota::Memory, freed);
             if let Some(req) = m.req {
                 let mut finished = None;
                 if let Some(p) = self.pending.get_mut(&req) {
@@ -666,8 +692,10 @@ impl Engine {
                     }
                 }
             }
+            let d = self.domain_mut(domid);
+            d.usage.add(Quota::Memory, freed);
             if !keep {
-                self.domain_mut(domid).usage.add(Quota::Outstanding, -1);
+                d.usage.add(Quota::Outstanding, -1);
             }
         }
         self.update_blocked_domain(domid);

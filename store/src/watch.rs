@@ -159,16 +159,8 @@ impl Engine {
             return;
         }
         let domid = c.domid;
-        if p.first() != Some(&b'@') {
-            let partial = c.out_off > 0;
-            let dup = c
-                .out
-                .iter()
-                .enumerate()
-                .any(|(i, m)| m.event && !(partial && i == 0) && m.bytes == bytes);
-            if dup {
-                return;
-            }
+        if p.first() != Some(&b'@') && c.unsent().any(|m| m.event && m.bytes == bytes) {
+            return;
         }
         let unpriv = !self.is_privileged(domid);
         if unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, as_u64(bytes.len())) {

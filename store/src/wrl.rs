@@ -228,6 +228,13 @@ impl Limiter {
         }
     }
 
+    /// When [`Limiter::log_periodic`] will next log, if limiting was in
+    /// force recently.
+    pub fn log_deadline_ms(&self) -> Option<u64> {
+        let s = self.last_warning_s?.saturating_add(WRL_LOGEVERY_S).saturating_add(1);
+        Some(s.saturating_mul(1000))
+    }
+
     /// When `c`'s credit will be back to zero, if it is negative: the
     /// moment its domain may be read from again.
     pub fn wakeup_ms(&self, c: &Credit) -> Option<u64> {
@@ -319,12 +326,14 @@ impl Engine {
         }
     }
 
-    /// The earliest moment a throttled domain may be read from again.
+    /// The earliest moment a throttled domain may be read from again, or
+    /// the end of limiting is to be logged.
     pub(crate) fn wrl_next_wakeup(&self) -> Option<u64> {
         self.wrl
             .throttled_domains()
             .filter_map(|id| self.domains.get(&id).and_then(|d| d.wrl.as_ref()))
             .filter_map(|c| self.wrl.wakeup_ms(c))
+            .chain(self.wrl.log_deadline_ms())
             .min()
     }
 }
@@ -358,6 +367,8 @@ mod tests {
         l.debit(7, &mut c, 0);
         assert!(c.throttled());
         assert_eq!(l.delays(), 1);
+        // "Not in force recently" is due once 120 whole seconds passed.
+        assert_eq!(l.log_deadline_ms(), Some(121_000));
         assert_eq!(l.throttled_domains().collect::<alloc::vec::Vec<_>>(), [7]);
         // One write at 200/s with one domain: 5 ms.
         assert_eq!(l.wakeup_ms(&c), Some(5));
@@ -367,6 +378,10 @@ mod tests {
         assert!(!c.throttled());
         assert_eq!(l.throttled_domains().count(), 0);
         assert_eq!(l.wakeup_ms(&c), None);
+        l.log_periodic(120_999);
+        assert_eq!(l.log_deadline_ms(), Some(121_000));
+        l.log_periodic(121_000);
+        assert_eq!(l.log_deadline_ms(), None);
     }
 
     #[test]

@@ -59,10 +59,33 @@ fn unread_events_expire_for_unprivileged_watchers() {
     w.events(d);
     ok(&w.args(s, 14, 0, &["/tool", "n0", "r8"]));
     w.e.tick(1_000);
-    assert!(w.e.next_deadline().is_some());
+    assert_eq!(w.e.next_deadline(), Some(20_000));
     w.e.tick(20_000);
     assert!(w.events(d).is_empty());
     assert_eq!(w.e.next_deadline(), None);
+}
+
+#[test]
+fn events_read_in_time_do_not_expire_and_leave_no_deadline() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(8);
+    ok(&w.args(d, 4, 0, &["/tool", "t"]));
+    w.events(d);
+    ok(&w.args(s, 14, 0, &["/tool", "n0", "r8"]));
+    assert_eq!(w.events(d).len(), 1);
+    w.now = 5_000;
+    ok(&w.write(s, "/tool", "x"));
+    // The bound still names the first event's expiry; at that time
+    // nothing expires and the second event's expiry takes its place.
+    assert_eq!(w.e.next_deadline(), Some(20_000));
+    w.e.tick(20_000);
+    assert_eq!(w.e.next_deadline(), Some(25_000));
+    w.e.tick(24_999);
+    assert_eq!(w.events(d).len(), 1);
+    w.e.tick(25_000);
+    assert_eq!(w.e.next_deadline(), None);
+    assert_eq!(w.e.stats().events_dropped, 0);
 }
 
 #[test]

@@ -154,6 +154,10 @@ fn xsa_206_released_domain_returns_its_credit() {
     feed(&mut w, d, &burst, burst.len() / 100);
     assert!(w.e.next_deadline().is_some());
     ok(&w.one(s, 9, 0, "5"));
+    // No wake-up is left for the domain; only the log line saying that
+    // limiting ended is due, 120 whole seconds after it was last in force.
+    assert_eq!(w.e.next_deadline(), Some(121_000));
+    w.e.tick(121_000);
     assert_eq!(w.e.next_deadline(), None);
     // A new domain with the domid starts with a fresh burst.
     let d2 = w.dom(5);

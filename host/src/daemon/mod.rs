@@ -5,13 +5,17 @@
 //! may still have work ("readable"/"writable" until `WouldBlock`). A loop
 //! round:
 //! 1. polls (timeout 0 when some source still has work, else until the
-//!    engine's next deadline) and records readiness;
-//! 2. accepts clients, drains the event channel (routing `notify` to rings,
+//!    engine's next deadline) and records readiness; while some source
+//!    still has work, up to [`ROUNDS_PER_POLL`] rounds skip this step;
+//! 2. after a poll that returned events (or [`rings::RING_SWEEP_MS`]
+//!    after the last look), queues every ring with work no event
+//!    announced; accepts clients, drains the event channel (routing `notify` to rings,
 //!    `virq 3` to [`Engine::check_domains`]);
 //! 3. serves each socket client and each ring with pending work, at most a
 //!    bounded number of bytes each (fairness), only while the engine
 //!    [`wants_input`](Engine::wants_input), flushing its output afterwards;
-//! 4. calls [`Engine::tick`] and flushes every connection
+//! 4. calls [`Engine::tick`] once its [deadline](Engine::next_deadline)
+//!    has passed (as the kernel does), and flushes every connection
 //!    [`take_ready`](Engine::take_ready) reports (watch events, connections
 //!    that left flow control).
 //!
@@ -54,6 +58,14 @@ const ACCEPTS_PER_ROUND: usize = 64;
 /// Event datagrams handled per loop round, for the same reason.
 const DATAGRAMS_PER_ROUND: usize = 256;
 
+/// Rounds run back to back without polling while some source still has
+/// work (a client that has not reported `WouldBlock` yet, a ring with
+/// leftovers, ...). A client that sends its next request as soon as it
+/// has the reply is then served with one read and one write per request,
+/// no `epoll_wait`; polling at least every so many rounds keeps new
+/// clients, events and signals from waiting long.
+const ROUNDS_PER_POLL: u32 = 8;
+
 /// How often one round drains [`Engine::take_ready`]: each pass can only
 /// make more connections ready by freeing flow control, so this settles in a
 /// few passes; anything left is picked up by the next round.
@@ -81,6 +93,8 @@ pub struct Daemon {
     epoch: Instant,
     /// Scratch list for [`Engine::take_ready`].
     ready: Vec<ConnId>,
+    /// Scratch list of the socket clients served in a round.
+    round_tokens: Vec<Token>,
     /// The listener may have connections waiting.
     listener_readable: bool,
     /// `evtchn-server` may have datagrams waiting.
@@ -89,6 +103,12 @@ pub struct Daemon {
     check_domains: bool,
     /// `take_ready` may still report connections.
     more_ready: bool,
+    /// Rounds run since the last poll.
+    rounds_since_poll: u32,
+    /// When the rings are next looked at if no event comes first.
+    next_sweep_ms: u64,
+    /// Scratch list of the rings a sweep looks at.
+    sweep_conns: Vec<ConnId>,
 }
 
 impl Daemon {
@@ -123,10 +143,14 @@ impl Daemon {
             signals,
             epoch: Instant::now(),
             ready: Vec::new(),
+            round_tokens: Vec::new(),
             listener_readable: true,
             evtchn_readable: true,
             check_domains: false,
             more_ready: false,
+            rounds_since_poll: 0,
+            next_sweep_ms: rings::RING_SWEEP_MS,
+            sweep_conns: Vec::new(),
         };
         if daemon.platform.simring.is_some() {
             daemon.introduce_dom0(opts.dom0_port);
@@ -151,6 +175,14 @@ impl Daemon {
         log::info!("serving on {}", self.socket_path.display());
         loop {
             let timeout = self.poll_timeout();
+            if timeout == Some(Duration::ZERO) && self.rounds_since_poll < ROUNDS_PER_POLL {
+                // Some source still has work: serve it again without asking
+                // the kernel first.
+                self.rounds_since_poll = self.rounds_since_poll.saturating_add(1);
+                self.round();
+                continue;
+            }
+            self.rounds_since_poll = 0;
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -167,6 +199,12 @@ impl Daemon {
                         }
                     }
                     token => self.clients.mark(token, event),
+                }
+            }
+            if self.platform.has_rings() {
+                let now = self.now_ms();
+                if !events.is_empty() || now >= self.next_sweep_ms {
+                    self.sweep_rings(now);
                 }
             }
             self.round();
@@ -187,7 +225,9 @@ impl Daemon {
         }
         self.serve_sockets(now);
         self.serve_rings(now);
-        self.engine.tick(now);
+        if self.engine.next_deadline().is_some_and(|t| t <= now) {
+            self.engine.tick(now);
+        }
         self.flush_ready();
     }
 
@@ -198,11 +238,15 @@ impl Daemon {
             || self.check_domains
             || self.more_ready
             || !self.platform.pending.is_empty()
-            || !self.clients.active.is_empty()
+            || self.clients.any_active()
         {
             return Some(Duration::ZERO);
         }
-        let deadline = self.engine.next_deadline()?;
+        let sweep = self.platform.has_rings().then_some(self.next_sweep_ms);
+        let deadline = match (self.engine.next_deadline(), sweep) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(Duration::from_millis(deadline.saturating_sub(self.now_ms())))
     }
 

@@ -16,9 +16,38 @@ use store::{ConnId, EngineRing};
 use super::Daemon;
 use crate::platform::HostPlatform;
 
+/// Longest time a ring's unannounced work waits while nothing else wakes
+/// the daemon, in milliseconds (the kernel's sweep interval).
+pub(super) const RING_SWEEP_MS: u64 = 2_000;
+
 impl Daemon {
+    /// Queues for a turn every ring with work no event announced
+    /// ([`serve::pending_work`]: requests or room for responses a guest
+    /// did not notify about, a reconnection, bad indices). Done after
+    /// every poll that returned events, as C xenstored looks at every
+    /// connection each time its loop wakes, and at least every
+    /// [`RING_SWEEP_MS`] (a lost notification never stalls a guest).
+    pub(super) fn sweep_rings(&mut self, now: u64) {
+        self.next_sweep_ms = now.saturating_add(RING_SWEEP_MS);
+        let mut conns = std::mem::take(&mut self.sweep_conns);
+        self.platform.served_rings(&mut conns);
+        for &conn in &conns {
+            if self.platform.pending.contains(&conn) {
+                continue;
+            }
+            if let Some(work) = serve::pending_work(&self.engine_ring(conn, now)) {
+                log::debug!("{}: {work} without an event", self.describe(conn));
+                self.platform.pending.insert(conn);
+            }
+        }
+        self.sweep_conns = conns;
+    }
+
     /// Serves every ring that had an event, became ready or has leftovers.
     pub(super) fn serve_rings(&mut self, now: u64) {
+        if self.platform.pending.is_empty() {
+            return;
+        }
         let pending = std::mem::take(&mut self.platform.pending);
         for conn in pending {
             let turn = serve::serve(&mut self.engine_ring(conn, now));

@@ -40,13 +40,15 @@ impl Daemon {
     /// Serves every active socket client once; those that still have work
     /// stay active for the next round.
     pub(super) fn serve_sockets(&mut self, now: u64) {
-        let active = std::mem::take(&mut self.clients.active);
-        for token in active {
+        let mut active = std::mem::take(&mut self.round_tokens);
+        self.clients.take_active(&mut active);
+        for &token in &active {
             self.serve_socket(token, now);
             if self.has_work(token) {
-                self.clients.active.insert(token);
+                self.clients.activate(token);
             }
         }
+        self.round_tokens = active;
     }
 
     /// Whether the next round can do something for the client at `token`
@@ -91,11 +93,14 @@ impl Daemon {
     }
 
     /// The engine has output for the client at `token`, or let it out of
-    /// flow control: write, and offer its buffered input again.
+    /// flow control: write, and offer its buffered input again (and read
+    /// on if its socket may hold more) in the next round.
     pub(super) fn socket_ready(&mut self, token: Token) {
         if let Some(client) = self.clients.get_mut(token) {
-            client.inbuf_fresh = true;
-            self.clients.active.insert(token);
+            if client.readable || !client.inbuf.is_empty() {
+                client.inbuf_fresh = true;
+                self.clients.activate(token);
+            }
         }
         self.flush_socket(token);
     }
@@ -106,20 +111,20 @@ impl Daemon {
             return;
         };
         let conn = client.conn;
-        loop {
+        let written = loop {
             let out = self.engine.output(conn);
             if out.is_empty() {
-                return;
+                break Ok(());
             }
             match client.write_some(out) {
-                Ok(0) => return,
+                Ok(0) => break Ok(()),
                 Ok(n) => self.engine.output_done(conn, n),
-                Err(e) => {
-                    log::debug!("write to socket client {conn:?} failed: {e}");
-                    self.close_client(token);
-                    return;
-                }
+                Err(e) => break Err(e),
             }
+        };
+        if let Err(e) = written.and_then(|()| client.update_interest(self.poll.registry())) {
+            log::debug!("write to socket client {conn:?} failed: {e}");
+            self.close_client(token);
         }
     }
 
