@@ -89,6 +89,30 @@ impl Dir {
         }
     }
 
+    /// Whether a child `name` belongs at name-order index `at` (a hint
+    /// from an earlier [`Dir::find`]): it sorts after the child before
+    /// `at` and before the child at `at`. Two comparisons instead of a
+    /// search.
+    pub fn fits_at<'a>(
+        &self,
+        at: usize,
+        name: &[u8],
+        name_of: impl Fn(Handle) -> &'a [u8],
+    ) -> bool {
+        let (order, sorted) = (self.order(), self.sorted());
+        let name_at =
+            |i: usize| sorted.get(i).and_then(|&p| order.get(p as usize)).map(|&h| name_of(h));
+        if at > self.len() {
+            return false;
+        }
+        let after_prev = match at.checked_sub(1) {
+            None => true,
+            Some(prev) => name_at(prev).is_some_and(|n| n < name),
+        };
+        let before_next = at == self.len() || name_at(at).is_some_and(|n| name < n);
+        after_prev && before_next
+    }
+
     /// Appends child `h`, named `name_len` bytes, at name-order index
     /// `sorted` (from [`Dir::find`]). `None` if the index is out of range
     /// or the list is full.
@@ -203,6 +227,25 @@ mod tests {
         let name = names[h as usize];
         let at = d.find(name, |h| names[h as usize]).unwrap_err();
         d.insert(at, h, name.len()).unwrap();
+    }
+
+    #[test]
+    fn an_insertion_hint_is_used_only_where_the_name_sorts() {
+        let n = names();
+        let mut d = Dir::default();
+        // Sorted: a, b, c.
+        for h in [0, 2, 3] {
+            add(&mut d, &n, h);
+        }
+        let name_of = |h: Handle| n[h as usize];
+        assert!(d.fits_at(1, b"ab", name_of));
+        assert!(d.fits_at(0, b"0", name_of));
+        assert!(d.fits_at(3, b"d", name_of));
+        assert!(!d.fits_at(0, b"ab", name_of));
+        assert!(!d.fits_at(2, b"ab", name_of));
+        assert!(!d.fits_at(1, b"b", name_of), "an existing name fits nowhere");
+        assert!(!d.fits_at(4, b"d", name_of));
+        assert!(Dir::default().fits_at(0, b"x", name_of));
     }
 
     #[test]

@@ -128,8 +128,10 @@ struct Loc {
 enum Found<'p> {
     /// The node exists (`parent` is `None` for roots).
     Node { parent: Option<Loc>, loc: Loc },
-    /// Only the last segment is missing (`parent` is `None` for roots).
-    Missing { parent: Option<Loc>, name: &'p str },
+    /// Only the last segment is missing (`parent` is `None` for roots);
+    /// `at` is where its name would go in the parent's children list, if
+    /// the parent has one.
+    Missing { parent: Option<Loc>, name: &'p str, at: Option<usize> },
 }
 
 /// All nodes.
@@ -222,8 +224,8 @@ impl Tree {
         }
         // A new node under a known directory needs no exact location.
         let found = match self.find(path, true) {
-            Some(Found::Missing { parent: Some(p), name }) => {
-                Found::Missing { parent: Some(p), name }
+            Some(Found::Missing { parent: Some(p), name, at }) => {
+                Found::Missing { parent: Some(p), name, at }
             }
             _ => self.find(path, false).ok_or(TreeError::NoParent)?,
         };
@@ -235,7 +237,9 @@ impl Tree {
                 self.stamp(path, &loc, generation);
                 Ok(Put { old: Some(old), new: self.stat(&loc)?, linked: None })
             }
-            Found::Missing { parent, name } => self.create(path, parent, name, node, generation),
+            Found::Missing { parent, name, at } => {
+                self.create(path, parent, name, at, node, generation)
+            }
         }
     }
 
@@ -414,13 +418,15 @@ impl Tree {
         })
     }
 
-    fn child(&self, parent: &Loc, name: &str) -> Option<Loc> {
-        let dir_id = self.record(parent.handle)?.dir?;
-        let dir = self.dirs.get(dir_id)?;
-        let pos = dir.find(name.as_bytes(), |h| self.name_of(h)).ok()?;
-        let handle = *dir.order().get(pos.order)?;
-        let perms = self.record(handle)?.perms.unwrap_or(parent.perms);
-        Some(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
+    /// Child `name` of `parent`; if there is none, where its name would
+    /// go in the parent's children list (`None`: no list).
+    fn child(&self, parent: &Loc, name: &str) -> Result<Loc, Option<usize>> {
+        let dir_id = self.record(parent.handle).and_then(|r| r.dir).ok_or(None)?;
+        let dir = self.dirs.get(dir_id).ok_or(None)?;
+        let pos = dir.find(name.as_bytes(), |h| self.name_of(h)).map_err(Some)?;
+        let handle = *dir.order().get(pos.order).ok_or(None)?;
+        let perms = self.record(handle).ok_or(None)?.perms.unwrap_or(parent.perms);
+        Ok(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
     }
 
     /// Resolves `path`; `cached`: start from the lookup caches when they
@@ -446,7 +452,8 @@ impl Tree {
             Some((handle, perms, end, tail)) => (Loc { slot: None, handle, perms }, end, tail),
             None => {
                 let Some(r) = self.root(root) else {
-                    return rest.is_empty().then_some(Found::Missing { parent: None, name: root });
+                    let missing = Found::Missing { parent: None, name: root, at: None };
+                    return rest.is_empty().then_some(missing);
                 };
                 (r, root.len(), rest)
             }
@@ -455,19 +462,19 @@ impl Tree {
         let mut parent: Option<(usize, Loc)> = None;
         while let Some(seg) = segments.next() {
             match self.child(&cur, seg) {
-                Some(next) => {
+                Ok(next) => {
                     parent = Some((end, cur));
                     cur = next;
                     end = end.saturating_add(1).saturating_add(seg.len());
                 }
-                None => {
+                Err(at) => {
                     if segments.peek().is_some() {
                         return None;
                     }
                     if cached {
                         self.remember(path, end, &cur);
                     }
-                    return Some(Found::Missing { parent: Some(cur), name: seg });
+                    return Some(Found::Missing { parent: Some(cur), name: seg, at });
                 }
             }
         }
@@ -532,12 +539,14 @@ impl Tree {
         self.gens.stamp(path, generation);
     }
 
-    /// Creates node `name` under `parent` (a root if `None`).
+    /// Creates node `name` under `parent` (a root if `None`); `at` is
+    /// where a lookup found its name goes in the parent's list (checked).
     fn create(
         &mut self,
         path: &str,
         parent: Option<Loc>,
         name: &str,
+        at: Option<usize>,
         node: &Node,
         generation: u64,
     ) -> Result<Put, TreeError> {
@@ -551,7 +560,7 @@ impl Tree {
                 self.roots.push(h);
                 Ok((h, Some(Slot::Root(self.roots.len().saturating_sub(1))), None))
             }
-            Some(p) => self.link(path, p, name, h, generation).inspect_err(|_| {
+            Some(p) => self.link(path, p, (name, at), h, generation).inspect_err(|_| {
                 self.arena.free(h, rec.len());
             }),
         });
@@ -581,14 +590,15 @@ impl Tree {
     }
 
     /// Lists record `h`, named `name`, as the last child of `parent`
-    /// (giving the parent a children list if it has none). Returns `h`,
+    /// (giving the parent a children list if it has none); `at` is a hint
+    /// of its place in name order, used only if it fits. Returns `h`,
     /// where it is listed, and the parent's location now (its record may
     /// have moved).
     fn link(
         &mut self,
         path: &str,
         parent: Loc,
-        name: &str,
+        (name, at): (&str, Option<usize>),
         h: Handle,
         generation: u64,
     ) -> Result<(Handle, Option<Slot>, Option<Loc>), TreeError> {
@@ -618,7 +628,11 @@ impl Tree {
         };
         let arena = &self.arena;
         let dir = self.dirs.get_mut(dir_id).ok_or(TreeError::NoParent)?;
-        let at = dir.find(name.as_bytes(), |h| name_in(arena, h)).err().ok_or(TreeError::Full)?;
+        let name_of = |h| name_in(arena, h);
+        let at = match at.filter(|&at| dir.fits_at(at, name.as_bytes(), name_of)) {
+            Some(at) => at,
+            None => dir.find(name.as_bytes(), name_of).err().ok_or(TreeError::Full)?,
+        };
         dir.insert(at, h, name.len()).ok_or(TreeError::Full)?;
         dir.generation = generation;
         let pos = Pos { order: dir.len().saturating_sub(1), sorted: at };

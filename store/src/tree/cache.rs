@@ -40,6 +40,8 @@ struct Exact {
     loc: Option<Loc>,
     /// For a missing node: the length of its name (the end of `path`).
     name_len: usize,
+    /// For a missing node: where its name goes in the parent's list.
+    at: Option<usize>,
 }
 
 impl Exact {
@@ -103,7 +105,7 @@ impl LookupCache {
             Some(loc) => Found::Node { parent: e.parent, loc },
             None => {
                 let name = path.get(path.len().saturating_sub(e.name_len)..)?;
-                Found::Missing { parent: e.parent, name }
+                Found::Missing { parent: e.parent, name, at: e.at }
             }
         };
         self.recent = i;
@@ -123,9 +125,9 @@ impl LookupCache {
             e.path.clear();
             e.path.push_str(path);
         }
-        (e.parent, e.loc, e.name_len) = match *found {
-            Found::Node { parent, loc } => (parent, Some(loc), 0),
-            Found::Missing { parent, name } => (parent, None, name.len()),
+        (e.parent, e.loc, e.name_len, e.at) = match *found {
+            Found::Node { parent, loc } => (parent, Some(loc), 0, None),
+            Found::Missing { parent, name, at } => (parent, None, name.len(), at),
         };
         e.valid = true;
         self.recent = i;
@@ -178,11 +180,12 @@ mod tests {
     fn exact_outcomes_keep_the_two_most_recent_paths() {
         let mut c = LookupCache::default();
         c.set_exact("/a", &Found::Node { parent: None, loc: loc(1, true) });
-        c.set_exact("/a/b", &Found::Missing { parent: Some(loc(1, true)), name: "b" });
+        let missing = Found::Missing { parent: Some(loc(1, true)), name: "b", at: Some(4) };
+        c.set_exact("/a/b", &missing);
         assert_eq!(handle_of(c.exact("/a", true)), Some(1));
         match c.exact("/a/b", true) {
-            Some(Found::Missing { parent: Some(p), name }) => {
-                assert_eq!((p.handle, name), (1, "b"))
+            Some(Found::Missing { parent: Some(p), name, at }) => {
+                assert_eq!((p.handle, name, at), (1, "b", Some(4)));
             }
             _ => panic!("missing /a/b not remembered"),
         }
