@@ -254,9 +254,34 @@ impl Tree {
             return Err(TreeError::TooBig);
         }
         let (parent, loc) = self.existing(path)?;
-        let loc = self.rewrite(loc, parent, Some(value), None)?;
+        let loc = if self.overwrite_value(loc.handle, value) {
+            loc
+        } else {
+            self.rewrite(loc, parent, Some(value), None)?
+        };
         self.stamp(path, &loc, generation);
         Ok(())
+    }
+
+    /// Replaces the value of record `h` where it is stored when the new
+    /// value has the old one's length (a value ends its record); false
+    /// otherwise.
+    fn overwrite_value(&mut self, h: Handle, value: &[u8]) -> bool {
+        let Some(rec) = self.record(h) else {
+            return false;
+        };
+        if rec.value.len() != value.len() {
+            return false;
+        }
+        let len = rec.len();
+        let start = len.saturating_sub(value.len());
+        match self.arena.get_mut(h, len).get_mut(start..) {
+            Some(dst) if dst.len() == value.len() => {
+                dst.copy_from_slice(value);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Replaces the permissions of the node at `path` without a new
@@ -646,6 +671,10 @@ impl Tree {
         perms: &[Perm],
         parent: Option<PermId>,
     ) -> Result<Option<PermId>, TreeError> {
+        // Most nodes get their parent's list: no need to intern it.
+        if parent.is_some_and(|p| **self.perms.get(p) == *perms) {
+            return Ok(None);
+        }
         let id = self.perms.intern(perms).ok_or(TreeError::Full)?;
         if Some(id) == parent {
             self.perms.release(id);
