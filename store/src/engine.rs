@@ -268,6 +268,17 @@ pub struct Engine {
     /// true earliest expiry, never later): [`Engine::tick`] scans the
     /// queues only once it has passed.
     pub(crate) expiry_bound: Option<u64>,
+    /// How many connections are flow-controlled (`Conn::blocked`).
+    pub(crate) blocked_conns: usize,
+}
+
+/// `count` after one connection's blocked flag went from `was` to `is`.
+fn recount(count: usize, was: bool, is: bool) -> usize {
+    match (was, is) {
+        (false, true) => count.saturating_add(1),
+        (true, false) => count.saturating_sub(1),
+        _ => count,
+    }
 }
 
 impl Engine {
@@ -289,6 +300,7 @@ impl Engine {
             trace: crate::trace::Trace::default(),
             wrl: crate::wrl::Limiter::default(),
             expiry_bound: None,
+            blocked_conns: 0,
         };
         e.setup_structure();
         e
@@ -423,6 +435,7 @@ impl Engine {
         let mut wake = false;
         if let Some(c) = self.conns.get_mut(&conn) {
             wake = c.blocked && !blocked;
+            self.blocked_conns = recount(self.blocked_conns, c.blocked, blocked);
             c.blocked = blocked;
         }
         if wake {
@@ -433,6 +446,11 @@ impl Engine {
     /// Re-evaluates flow control of every connection of `domid`, as
     /// [`Engine::update_blocked`] on each of them.
     pub(crate) fn update_blocked_domain(&mut self, domid: DomId) {
+        // The privileged domain is never blocked: with no connection
+        // blocked either, nothing can change.
+        if self.blocked_conns == 0 && self.is_privileged(domid) {
+            return;
+        }
         if !self.conns.values().any(|c| c.domid == domid) {
             return;
         }
@@ -440,6 +458,7 @@ impl Engine {
         let blocked = self.flow_blocked(domid);
         for (id, c) in self.conns.iter_mut().filter(|(_, c)| c.domid == domid) {
             let wake = c.blocked && !blocked;
+            self.blocked_conns = recount(self.blocked_conns, c.blocked, blocked);
             c.blocked = blocked;
             if wake && !c.in_ready {
                 c.in_ready = true;
@@ -558,7 +577,14 @@ impl Engine {
             return;
         }
         self.clear_conn_state(conn);
-        self.conns.remove(&conn);
+        self.remove_conn(conn);
+    }
+
+    /// Drops connection `conn` from the table.
+    pub(crate) fn remove_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            self.blocked_conns = recount(self.blocked_conns, c.blocked, false);
+        }
     }
 
     /// When [`Engine::tick`] next has work: expiring a watch event, or

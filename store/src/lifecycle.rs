@@ -122,7 +122,7 @@ impl Engine {
         }
         let conn = self.alloc_conn(domid, false);
         if platform.map_ring(request(conn)).is_err() {
-            self.conns.remove(&conn);
+            self.remove_conn(conn);
             return Err(Error::Io);
         }
         let d = self.domain_mut(domid);
@@ -290,7 +290,7 @@ impl Engine {
             self.domains.get(&domid.0).map_or((None, false), |d| (d.conn, d.ring_mapped));
         if let Some(c) = conn {
             self.clear_conn_state(c);
-            self.conns.remove(&c);
+            self.remove_conn(c);
             if mapped {
                 platform.unmap_ring(c);
             }

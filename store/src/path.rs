@@ -21,9 +21,9 @@ pub use ring::wire::{XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX};
 use crate::engine::DomId;
 use crate::error::Error;
 
-/// Whether every byte is in the node-name character set.
-pub fn valid_chars(s: &[u8]) -> bool {
-    s.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'/' | b'_' | b'@'))
+/// Whether `c` is in the node-name character set.
+pub fn valid_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'/' | b'_' | b'@')
 }
 
 /// The home directory of `domid`: `/local/domain/<domid>`.
@@ -42,7 +42,7 @@ pub struct Canonical<'a> {
 /// Canonicalises `raw` (the request argument without its NUL) for `domid`.
 /// Does not apply the `path-max` quota: see [`quota_len`].
 pub fn canonicalize(raw: &[u8], domid: DomId, allow_special: bool) -> Result<Canonical<'_>, Error> {
-    if raw.is_empty() || !valid_chars(raw) {
+    if raw.is_empty() || !well_formed(raw) {
         return Err(Error::BadPath);
     }
     let s = core::str::from_utf8(raw).map_err(|_| Error::BadPath)?;
@@ -56,11 +56,25 @@ pub fn canonicalize(raw: &[u8], domid: DomId, allow_special: bool) -> Result<Can
     } else {
         Cow::Borrowed(s)
     };
-    let p: &str = &path;
-    if (p.ends_with('/') && p != "/") || p.contains("//") || p.len() > XENSTORE_ABS_PATH_MAX {
+    if path.len() > XENSTORE_ABS_PATH_MAX {
         return Err(Error::BadPath);
     }
     Ok(Canonical { path, relative })
+}
+
+/// One pass over a path argument: only [`valid_char`]s, no empty segment
+/// (`//`) and no trailing `/` unless it is the root itself. A relative
+/// path cannot form `//` with the home prefix (it does not start with
+/// `/`), so checking the argument checks the canonical path.
+fn well_formed(raw: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &c in raw {
+        if !valid_char(c) || (c == b'/' && prev == b'/') {
+            return false;
+        }
+        prev = c;
+    }
+    prev != b'/' || raw == b"/"
 }
 
 /// The length the `path-max` quota applies to: the whole path, minus a
@@ -150,9 +164,19 @@ mod tests {
 
     #[test]
     fn bad_paths_are_einval() {
-        for p in
-            ["", "/a//b", "/a/", "a/", "/a b", "/a\u{e9}", "@introduceDomain", "/local/domain/3/"]
-        {
+        for p in [
+            "",
+            "/a//b",
+            "//",
+            "//a",
+            "/a/",
+            "a/",
+            "a//b",
+            "/a b",
+            "/a\u{e9}",
+            "@introduceDomain",
+            "/local/domain/3/",
+        ] {
             assert_eq!(canon(p), Err(Error::BadPath), "{p:?}");
         }
         assert_eq!(canon("/").unwrap(), "/");
