@@ -49,7 +49,20 @@ rig_wait() {
     n=0
     while kill -0 "$1" 2>/dev/null; do
         if [ "$n" -ge "$2" ]; then
+            # The pid may be the stuck command itself (the subshell execs
+            # its last command), and a process in uninterruptible sleep (a
+            # xenbus wait on a stub that does not answer) survives kill -9:
+            # never `wait` for it unboundedly, say what it is stuck in.
             kill -9 "$1" 2>/dev/null
+            k=0
+            while kill -0 "$1" 2>/dev/null && [ "$k" -lt 5 ]; do
+                sleep 1
+                k=$((k + 1))
+            done
+            if kill -0 "$1" 2>/dev/null; then
+                echo "RIG: pid $1 cannot be killed (state $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null), wchan $(cat "/proc/$1/wchan" 2>/dev/null))"
+                return 124
+            fi
             wait "$1" 2>/dev/null
             return 124
         fi
