@@ -9,8 +9,8 @@
 //!    still has work, up to [`ROUNDS_PER_POLL`] rounds skip this step;
 //! 2. after a poll that returned events (or [`rings::RING_SWEEP_MS`]
 //!    after the last look), queues every ring with work no event
-//!    announced; accepts clients, drains the event channel (routing `notify` to rings,
-//!    `virq 3` to [`Engine::check_domains`]);
+//!    announced; accepts clients, drains the event channel (routing
+//!    `notify` to rings, `virq 3` to [`Engine::check_domains`]);
 //! 3. serves each socket client and each ring with pending work, at most a
 //!    bounded number of bytes each (fairness), only while the engine
 //!    [`wants_input`](Engine::wants_input), flushing its output afterwards;
