@@ -75,7 +75,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The run's own archive: configuration, check script, harness and stub.
+# /init and the harness come from this checkout, not from the cached base
+# (which other checkouts sharing the cache may have built from their own
+# versions): Linux unpacks the archives in order, so these replace the
+# base's copies.
 mkdir -p "$work/overlay/rig"
+install -m 0755 "$HERE/dom0-init.sh" "$work/overlay/init"
+install -m 0644 "$HERE/dom0-harness.sh" "$work/overlay/rig/harness.sh"
 {
     echo "RIG_XENSTORE=$xenstore"
     echo "RIG_STUB_MEM=$stub_mem"

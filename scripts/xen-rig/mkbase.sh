@@ -10,8 +10,10 @@
 # when the unpacked tree or the init script is newer than the archive.
 #
 # Each boot appends a small second archive (see boot.sh) with the run's
-# configuration, check script and stub kernel; Linux unpacks concatenated
-# archives in order.
+# configuration, check script and stub kernel, and its own /init and
+# harness (the cache may be shared by several checkouts, and the base then
+# holds whichever checkout's copies built it last); Linux unpacks
+# concatenated archives in order, later files replacing earlier ones.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
