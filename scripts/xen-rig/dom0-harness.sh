@@ -1,41 +1,72 @@
-# Sourced by dom0's /init before the check script: the one helper checks use.
+# Sourced by dom0's /init before the check script: the helpers checks use.
 #
 #   check NAME COMMAND [ARGS...]
 #
 # runs COMMAND (a program or a shell function) with its output captured and a
-# time limit of $RIG_STEP_TIMEOUT seconds (default 60), records PASS or FAIL
-# for NAME in /run/rig/results and prints "RIG: PASS NAME" or "RIG: FAIL NAME"
-# followed by the command's last output lines.
+# time limit of $RIG_STEP_TIMEOUT seconds (default 300), records PASS or FAIL
+# for NAME in /run/rig/results and prints "RIG: PASS NAME (T s)" or
+# "RIG: FAIL NAME ..." followed by the command's last output lines.
+#
+# Time limits in checks are hang detectors, never a stand-in for an event:
+# a check waits for the thing itself (until_true below, a watch, a process
+# exit) and its limit is many times what a loaded machine needs (QEMU TCG
+# on a busy host runs several times slower than on an idle one).
 
 check() {
     name=$1
     shift
     out=/run/rig/check.out
+    t0=$(cut -d' ' -f1 /proc/uptime)
     ("$@") >"$out" 2>&1 &
-    rig_wait $! "${RIG_STEP_TIMEOUT:-60}"
+    rig_wait $! "${RIG_STEP_TIMEOUT:-300}"
     rc=$?
+    took=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
     if [ "$rc" = 0 ]; then
         echo "PASS $name" >>/run/rig/results
-        echo "RIG: PASS $name"
+        echo "RIG: PASS $name ($took s)"
         [ -n "${RIG_VERBOSE:-}" ] && sed 's/^/    /' "$out"
     else
         echo "FAIL $name" >>/run/rig/results
-        [ "$rc" = 124 ] && echo "RIG: FAIL $name (timed out)" || echo "RIG: FAIL $name (exit $rc)"
+        [ "$rc" = 124 ] && echo "RIG: FAIL $name (timed out after $took s)" || echo "RIG: FAIL $name (exit $rc, $took s)"
         tail -n 20 "$out" | sed 's/^/    /'
     fi
     return 0
 }
 
+# until_true SECONDS COMMAND...: runs COMMAND (output discarded) every 0.2 s
+# until it succeeds; fails when it has not within SECONDS. (Shell variables
+# are global: its counters have names of their own.)
+until_true() {
+    ut_limit=$(($1 * 5))
+    shift
+    ut_tries=0
+    until "$@" >/dev/null 2>&1; do
+        ut_tries=$((ut_tries + 1))
+        [ "$ut_tries" -le "$ut_limit" ] || return 1
+        sleep 0.2
+    done
+}
+
+# domain_gone NAME|DOMID: Xen no longer has the domain, not even dying
+# (`xl list` names a dying domain whose xenstore entries are gone "(null)",
+# so a domid is the reliable argument once the name may be gone).
+domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
+
 # stub_idle: the xenstore stub domain sleeps when nobody talks to it. Its
-# CPU time (xl list's Time(s)) may grow by less than 0.5 s over 5 idle
-# seconds; a spinning stub would add 5 s. (A single look at the state letters
-# is not enough: `xl list` itself asks xenstore, so the stub may be caught
-# running while it answers.)
+# CPU time (xl list's Time(s)) is read twice, about 5 s apart, and may grow
+# by less than 0.5 s plus a tenth of the time that really passed (dom0's
+# uptime, which a loaded host stretches); a spinning stub grows by about
+# the whole interval. (A single look at the state letters is not enough:
+# `xl list` itself asks xenstore, so the stub may be caught running while it
+# answers.)
 stub_idle() {
+    u0=$(cut -d' ' -f1 /proc/uptime)
     t0=$(xl list Xenstore | awk 'NR == 2 { print $6 }')
     sleep 5
     t1=$(xl list Xenstore | awk 'NR == 2 { print $6 }')
+    u1=$(cut -d' ' -f1 /proc/uptime)
     xl list Xenstore
-    echo "stub CPU time: $t0 s -> $t1 s"
-    [ -n "$t0" ] && [ -n "$t1" ] && awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 0.5) }'
+    echo "stub CPU time: $t0 s -> $t1 s over $u0 s -> $u1 s of dom0 uptime"
+    [ -n "$t0" ] && [ -n "$t1" ] &&
+        awk -v a="$t0" -v b="$t1" -v u0="$u0" -v u1="$u1" 'BEGIN { exit !(b - a < 0.5 + (u1 - u0) / 10) }'
 }
