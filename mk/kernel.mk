@@ -47,7 +47,7 @@ kernel-boot-check: image hostile-guest
 		--stub-args '--param "-w watch-event=2 --log-level debug"' \
 		--extra $(GUEST_ELF) --check kernel/checks/watch-expiry.sh \
 		--check kernel/checks/hostile-guest.sh --check kernel/checks/guest-lifecycle.sh \
-		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 600
+		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 1800
 
 ## The kernel's guest checks on both Xen versions (part of `make test`).
 kernel-boot-check-all: image hostile-guest

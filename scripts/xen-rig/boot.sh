@@ -16,7 +16,8 @@
 #     --extra FILE[=NAME]    place FILE in dom0 as /rig/extra/NAME (default: its
 #                            base name), e.g. a guest kernel; may be repeated
 #     --log FILE             serial log (default build/boot/<xen>-<xenstore>.log)
-#     --timeout SEC          kill QEMU after SEC seconds (default 240)
+#     --timeout SEC          kill QEMU after SEC seconds (default 900: only a hang
+#                            takes that long, even on a loaded host)
 #     --interactive          dom0 shell on the serial console instead of checks
 #
 # Exit status: 0 when dom0 printed "N passed, 0 failed" with N > 0, 1 otherwise.
@@ -32,7 +33,7 @@ stub_args=
 checks=()
 extras=()
 log=
-timeout_s=240
+timeout_s=900
 interactive=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -87,8 +88,8 @@ install -m 0644 "$HERE/dom0-harness.sh" "$work/overlay/rig/harness.sh"
     echo "RIG_STUB_MEM=$stub_mem"
     printf 'RIG_STUB_ARGS=%q\n' "$stub_args"
     echo "RIG_INTERACTIVE=$interactive"
-    echo "RIG_XS_TIMEOUT=${RIG_XS_TIMEOUT:-30}"
-    echo "RIG_CHECK_TIMEOUT=${RIG_CHECK_TIMEOUT:-$((timeout_s - 30))}"
+    echo "RIG_XS_TIMEOUT=${RIG_XS_TIMEOUT:-120}"
+    echo "RIG_CHECK_TIMEOUT=${RIG_CHECK_TIMEOUT:-$((timeout_s - 60))}"
     echo "RIG_VERBOSE=${RIG_VERBOSE:-}"
 } >"$work/overlay/rig/rig.conf"
 # /rig/check.sh (dom0's /init sources it) runs each check script in order,
@@ -125,7 +126,10 @@ gunzip -c "$ROOT/boot/xen-$xen-amd64.gz" >"$work/xen"
 kver=$(ls "$ROOT/lib/modules" | head -n1)
 cp "$ROOT/boot/vmlinuz-$kver" "$work/vmlinuz"
 rig_unlock
-xen_cmdline="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot dom0_mem=1024M,max:1024M dom0_max_vcpus=1"
+# conring_size: checks read guests' port-0xE9 lines back with `xl dmesg`; a
+# ring of 1 MiB keeps every line of a boot (the default 16 KiB could lose
+# one while dom0 is slow to look).
+xen_cmdline="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot conring_size=1M dom0_mem=1024M,max:1024M dom0_max_vcpus=1"
 dom0_cmdline="console=hvc0 earlyprintk=xen quiet"
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 3072
     -display none -vga none -no-reboot

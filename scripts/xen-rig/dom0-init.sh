@@ -8,7 +8,7 @@
 #   RIG_XENSTORE     stub (our kernel via init-xenstore-domain) | daemon (C xenstored in dom0)
 #   RIG_STUB_MEM     the stub's memory in MiB (--memory)
 #   RIG_STUB_ARGS    extra init-xenstore-domain arguments (e.g. --param "...")
-#   RIG_XS_TIMEOUT   seconds to wait for xenstore to come up
+#   RIG_XS_TIMEOUT   seconds to wait for xenstore to come up (a hang detector)
 #   RIG_CHECK_TIMEOUT seconds the whole check script may run
 #   RIG_INTERACTIVE  1 for a shell instead of the check script
 
@@ -33,7 +33,7 @@ done
 mount -t xenfs xenfs /proc/xen
 
 . /rig/rig.conf
-: "${RIG_XENSTORE:=stub}" "${RIG_STUB_MEM:=8}" "${RIG_XS_TIMEOUT:=30}" "${RIG_CHECK_TIMEOUT:=300}"
+: "${RIG_XENSTORE:=stub}" "${RIG_STUB_MEM:=8}" "${RIG_XS_TIMEOUT:=120}" "${RIG_CHECK_TIMEOUT:=840}"
 export RIG_XENSTORE XEN_VER
 echo "RIG: dom0 up after $(cut -d' ' -f1 /proc/uptime) s, Xen $XEN_VER, xenstore=$RIG_XENSTORE"
 
@@ -101,7 +101,7 @@ start_xenstore() {
         return 1
         ;;
     esac
-    timeout 30 xen-init-dom0 >/run/rig/xen-init-dom0.log 2>&1 || {
+    timeout 120 xen-init-dom0 >/run/rig/xen-init-dom0.log 2>&1 || {
         cat /run/rig/xen-init-dom0.log
         return 1
     }

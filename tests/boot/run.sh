@@ -45,7 +45,7 @@ log=$REPO/build/boot/$xen-$xenstore.log
 
 rc=0
 "$REPO/scripts/xen-rig/boot.sh" --xen "$xen" --xenstore "$xenstore" --stub "$stub" \
-    --check "$HERE/check.sh" --log "$log" --timeout "${BOOT_TIMEOUT:-180}" || rc=1
+    --check "$HERE/check.sh" --log "$log" --timeout "${BOOT_TIMEOUT:-900}" || rc=1
 
 if [ "$xenstore" = stub ]; then
     console=$(tr -d '\r' <"$log" | grep -aE '\(d[0-9]+\) ' | sed -E 's/^.*\((d[0-9]+)\) /(\1) /' || true)
