@@ -9,12 +9,16 @@
 #       --extra build/xs-hostile-guest.elf --check kernel/checks/watch-expiry.sh
 #
 # The guest (command line `expiry`) watches data/flood, prints "flood me"
-# and leaves its ring unread for 12 s while dom0 writes 60 nodes under
-# data/flood: about 30 events fit in the ring, the rest wait in the stub.
-# With a 2 s timeout the stub must drop them by itself, woken by its timer
-# alone, and log "N unread watch events expired (timer wake-up)" before the
-# guest reads again; the guest then sees fewer than 60 events. Dom0 stays
-# silent while it waits, so only the timer can wake the stub.
+# and stops reading its ring. Dom0 then writes 60 nodes under data/flood in
+# one xenstore-write, which is one transaction: all 60 events fire at its
+# commit, about 30 fill the guest's ring, the rest wait in the stub. The
+# guest sees its ring full and leaves it unread for 10 s more. With a 2 s
+# timeout the stub must drop the waiting events by itself, woken by its
+# timer alone, and log "N unread watch events expired (timer wake-up)"
+# before the guest reads again; the guest then sees fewer than 60 events.
+# Dom0 stays silent after the commit, so only the timer can wake the stub.
+# No step depends on how fast dom0 or the stub are: the guest waits for the
+# flood itself, and dom0 for the guest's lines.
 GUEST=/rig/extra/xs-hostile-guest.elf
 
 cat >/tmp/hostile-exp.cfg <<CFG
@@ -31,14 +35,11 @@ console_time() {
     xl dmesg | grep -a "($1) " | grep -a "$2" | head -n 1 | sed -n 's/.*(d[0-9]*) \[ *\([0-9.]*\)\].*/\1/p'
 }
 
-# Waits up to 60 s for a (dDOMID) line matching PATTERN.
+has_line() { xl dmesg | grep -a "($1) " | grep -aq "$2"; }
+
+# Waits for a (dDOMID) line matching PATTERN (up to 240 s: a hang).
 wait_line() {
-    i=0
-    while [ $i -lt 60 ]; do
-        xl dmesg | grep -a "($1) " | grep -aq "$2" && return 0
-        i=$((i + 1))
-        sleep 1
-    done
+    until_true 240 has_line "$1" "$2" && return 0
     echo "no line matching '$2' from $1"
     return 1
 }
@@ -48,16 +49,19 @@ expiry_run() {
     *watch-event=*debug*) ;;
     *) echo "the stub needs --stub-args '--param \"-w watch-event=2 --log-level debug\"'"; return 1 ;;
     esac
-    xl create /tmp/hostile-exp.cfg || return 1
+    xl_create /tmp/hostile-exp.cfg || return 1
     g=d$(xl domid hostile-exp) || return 1
     s=d$(xl domid Xenstore) || return 1
     wait_line "$g" 'hostile-guest: flood me' || return 1
     home=/local/domain/${g#d}
     i=1
+    set --
     while [ $i -le 60 ]; do
-        xenstore-write "$home/data/flood/$i" x || return 1
+        set -- "$@" "$home/data/flood/$i" x
         i=$((i + 1))
     done
+    # One process, one transaction (xenstore-write wraps its writes in one).
+    xenstore-write "$@" || return 1
     echo "flooded at $(cut -d' ' -f1 /proc/uptime) s dom0 uptime"
     wait_line "$g" 'hostile-guest: [0-9]* passed' || return 1
     xl dmesg | grep -a "($g) " | grep -a 'hostile-guest:'
@@ -71,7 +75,10 @@ expiry_run() {
 }
 
 expiry_destroy() {
-    xl destroy hostile-exp && sleep 2 && xenstore-write /expiry-done 1 && [ "$(xenstore-read /expiry-done)" = 1 ]
+    d=$(xl domid hostile-exp) || return 1
+    xl destroy hostile-exp || return 1
+    until_true 120 domain_gone "$d" || { echo "domain $d still exists"; xl list; return 1; }
+    xenstore-write /expiry-done 1 && [ "$(xenstore-read /expiry-done)" = 1 ]
 }
 
 check watch-event-expiry expiry_run

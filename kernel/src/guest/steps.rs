@@ -12,12 +12,14 @@
 //! `data/flood`, says `flood me`, and stops reading its ring while dom0
 //! writes [`FLOOD_EVENTS`] nodes under it; the events that did not fit in
 //! the ring wait in the stub, which must drop them once they are older than
-//! its `-w watch-event=` timeout. Then the guest reads what is left.
+//! its `-w watch-event=` timeout. The guest waits for its ring to fill up
+//! (the flood has arrived, however long dom0 took), leaves it unread for
+//! [`EXPIRY_GRACE_MS`] more, then reads what is left.
 
 use alloc::format;
 use alloc::string::String;
 
-use ring::page::RawIndices;
+use ring::page::{RawIndices, XENSTORE_RING_SIZE};
 use ring::wire::{
     XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX,
     XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION,
@@ -33,10 +35,17 @@ pub const SILENCE_MS: u64 = 2_000;
 
 /// How many nodes dom0 writes under `data/flood` in the expiry mode.
 pub const FLOOD_EVENTS: usize = 60;
-/// How long the guest leaves its ring unread in the expiry mode: long
-/// enough for dom0's writes and a short `-w watch-event=` timeout, shorter
-/// than the default 20 s timeout.
-pub const UNREAD_MS: u64 = 12_000;
+/// How long the guest waits for dom0's flood to fill its ring after saying
+/// `flood me`: only a hang detector (dom0 may be slow on a loaded host).
+pub const FLOOD_WAIT_MS: u64 = 600_000;
+/// The ring counts as full when less than this is free: no flood event
+/// (about 33 bytes with its header) fits any more.
+pub const FULL_SLACK: usize = 64;
+/// How long the guest leaves its full ring unread: five times the short
+/// `-w watch-event=2` timeout the boot check gives the stub, so the events
+/// queued behind the full ring expire first; shorter than the default
+/// 20 s timeout.
+pub const EXPIRY_GRACE_MS: u64 = 10_000;
 
 /// What the run checks, chosen by the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +191,16 @@ fn expiry<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
     let e = c.next_event(REPLY_TIMEOUT_MS).map_err(|e| format!("no registration event: {e:?}"))?;
     check(e == b"data/flood\0fl\0", || format!("registration event {:?}", lossy(&e)))?;
     note("flood me");
-    c.sleep(UNREAD_MS);
+    let full = |p: &ring::RingPage| {
+        let i = p.raw_indices();
+        let unread = usize::try_from(i.rsp_prod.wrapping_sub(i.rsp_cons)).unwrap_or(usize::MAX);
+        unread >= XENSTORE_RING_SIZE.saturating_sub(FULL_SLACK)
+    };
+    if !c.wait_for(FLOOD_WAIT_MS, full) {
+        return Err(String::from("the ring never filled up: no flood from dom0"));
+    }
+    note("ring full");
+    c.sleep(EXPIRY_GRACE_MS);
     note("reading events");
     let mut got = 0usize;
     loop {
