@@ -111,12 +111,13 @@ write_outside() {
     [ "$(xenstore-read "/rig/guestdir/g$domid")" = 1 ]
 }
 
-# wait_lines FILE N: waits up to 30 s for FILE to hold N lines.
+# wait_lines FILE N: waits for FILE to hold N lines (a watch's events);
+# gives up after 120 s, which only a hang takes.
 wait_lines() {
     n=0
     while [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
         n=$((n + 1))
-        [ "$n" -le 300 ] || return 1
+        [ "$n" -le 1200 ] || return 1
         sleep 0.1
     done
 }

@@ -91,41 +91,50 @@ tree() { xenstore-ls -fp /; }
 # when xenstore has no record of the domain.
 quota_record() { xenstore-control quota "$1"; }
 
-# until_true SECONDS COMMAND...: retries COMMAND every 0.2 s for SECONDS.
-# (Shell variables are global: its counters have names of their own.)
-until_true() {
-    ut_limit=$(($1 * 5))
-    shift
-    ut_tries=0
-    until "$@" >/dev/null 2>&1; do
-        ut_tries=$((ut_tries + 1))
-        [ "$ut_tries" -le "$ut_limit" ] || return 1
-        sleep 0.2
-    done
-}
+# Waiting: every wait below is for the event itself (a file growing, a node
+# appearing, a process exiting), with until_true from the rig's harness and a
+# limit that only a hang reaches (120 s for what takes well under a second
+# on an idle machine, 300 s for a Linux guest's boot or tests).
 
 lines() { wc -l <"$1"; }
+not_exists() { ! xenstore-exists "$1"; }
 more_lines() { [ "$(lines "$1")" -ge "$2" ]; }
 same_memreport() { memreport >$S/mem.now && cmp -s "$1" $S/mem.now; }
 
-# back_to BASE: the memory report returns to BASE within 20 s (clients such as
-# xl's monitor close their connections and watches asynchronously).
+# Dom0's clients of a guest that is gone have let go of it: xl's monitoring
+# process of each domain (`xl create`/`xl restore` leave one behind) has
+# exited, and xenconsoled has closed the guest's console log, which it does
+# after dropping its watch on the guest's console (its other per-domain
+# xenstore state). Only then is xenstore's memory report comparable.
+xl_monitors_gone() { ! pidof xl >/dev/null; }
+consoles_released() {
+    ! ls -l /proc/"$(cat /run/xenconsoled.pid)"/fd 2>/dev/null | grep -q '/var/log/xen/console/guest-\(gtest\|tiny\)\.log'
+}
+clients_settled() { xl_monitors_gone && consoles_released; }
+settled_and_same() { clients_settled && same_memreport "$1"; }
+
+# back_to BASE: once dom0's clients have let go of the guests, the memory
+# report returns to BASE.
 back_to() {
     echo "before:"
     cat "$1"
-    if until_true 20 same_memreport "$1"; then
+    if until_true 120 settled_and_same "$1"; then
         echo "after: the same"
         return 0
     fi
     echo "after:"
     cat $S/mem.now
     [ -f "$1.raw" ] && diff "$1.raw" $S/mr.raw
+    pidof xl && echo "xl processes still running"
+    consoles_released || echo "xenconsoled still has a guest console log open"
     return 1
 }
 
-# tree_back_to BASE: the whole tree (with permissions) equals BASE.
+# tree_back_to BASE: the whole tree (with permissions) equals BASE (waiting
+# for xenstore to finish removing dead domains' nodes).
+same_tree() { tree >$S/tree.now && cmp -s "$1" $S/tree.now; }
 tree_back_to() {
-    tree >$S/tree.now || return 1
+    until_true 120 same_tree "$1"
     diff "$1" $S/tree.now && echo "tree unchanged ($(lines "$1") lines)"
 }
 
@@ -141,7 +150,7 @@ start_watchers() {
     echo $! >$S/intro.pid
     xenstore-watch @releaseDomain >$S/release.out 2>&1 &
     echo $! >$S/release.pid
-    until_true 10 more_lines $S/intro.out 1 && until_true 10 more_lines $S/release.out 1 || return 1
+    until_true 120 more_lines $S/intro.out 1 && until_true 120 more_lines $S/release.out 1 || return 1
     memreport >$S/mem.base || return 1
     cp $S/mr.raw $S/mem.base.raw
     tree >$S/tree.base || return 1
@@ -155,7 +164,7 @@ start_watchers() {
 gtest_create() {
     xenstore-write /rig/guestdir "" /rig/acl acl || return 1
     lines $S/intro.out >$S/intro.n
-    xl create -p $S/gtest.cfg || return 1
+    xl_create -p $S/gtest.cfg || return 1
     domid=$(xl domid gtest) || return 1
     echo "$domid" >$S/gtest.domid
     echo "gtest is domain $domid"
@@ -168,14 +177,14 @@ gdomid() { cat $S/gtest.domid; }
 
 intro_seen() {
     cat $S/intro.out
-    until_true 10 more_lines $S/intro.out $(($(cat $S/intro.n) + 1))
+    until_true 120 more_lines $S/intro.out $(($(cat $S/intro.n) + 1))
 }
 
 # The guest says data/ready once its watch on data/ping is set; dom0 then
 # writes data/ping.
 gtest_ping() {
     home=/local/domain/$(gdomid)
-    until_true 90 xenstore-read "$home/data/ready" || return 1
+    until_true 300 xenstore-read "$home/data/ready" || return 1
     xenstore-write "$home/data/ping" pong
 }
 
@@ -184,7 +193,7 @@ summary_line() { grep -qE '^GUEST: [0-9]+ passed, [0-9]+ failed' "$GUEST_LOG"; }
 # The guest printed "GUEST: N passed, 0 failed" (N = all its tests) on its
 # console, and the domid it read is the one xl gave it.
 gtest_summary() {
-    until_true 90 summary_line || echo "no summary line after 90 s"
+    until_true 300 summary_line || echo "no summary line after 300 s"
     tr -d '\r' <"$GUEST_LOG" | grep '^GUEST:'
     tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: domid $(gdomid)" || return 1
     tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: $GUEST_TESTS passed, 0 failed"
@@ -196,8 +205,6 @@ gtest_outside() {
     grep -q "^g$(gdomid) = \"1\" .*(n$(gdomid)" $S/outside.out
 }
 
-# Xen no longer has the domain (not even dying).
-domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
 no_record() { ! quota_record "$1"; }
 
 # forgotten DOMID N: after the domain is destroyed, @releaseDomain fired
@@ -205,12 +212,12 @@ no_record() { ! quota_record "$1"; }
 # accounting record of it (quota usage, watches) and its nodes are gone
 # inside and outside its home.
 forgotten() {
-    until_true 10 more_lines $S/release.out $(($2 + 1)) || { echo "no @releaseDomain"; return 1; }
+    until_true 120 more_lines $S/release.out $(($2 + 1)) || { echo "no @releaseDomain"; return 1; }
     echo "@releaseDomain events: $2 before, $(lines $S/release.out) after"
-    until_true 10 domain_gone "$1" || { echo "domain $1 still exists"; xl list; return 1; }
-    until_true 10 no_record "$1" || { echo "xenstore still has a record of domain $1:"; quota_record "$1"; return 1; }
+    until_true 120 domain_gone "$1" || { echo "domain $1 still exists"; xl list; return 1; }
+    until_true 120 no_record "$1" || { echo "xenstore still has a record of domain $1:"; quota_record "$1"; return 1; }
     ! xenstore-exists "/local/domain/$1" || { echo "/local/domain/$1 left"; return 1; }
-    ! xenstore-exists "/rig/guestdir/g$1" || { echo "/rig/guestdir/g$1 left"; return 1; }
+    until_true 120 not_exists "/rig/guestdir/g$1" || { echo "/rig/guestdir/g$1 left"; return 1; }
 }
 
 # `xl save -D`: the guest suspends, its state and its domid go to a file, and
@@ -232,12 +239,13 @@ reuse_save() {
     fi
     tree | grep -vE '^/rig/(guestdir|acl) ' >$S/tree.saved || return 1
     diff $S/tree.base $S/tree.saved || return 1
-    until_true 20 memreport_settled || return 1
+    until_true 120 clients_settled || { echo "dom0's clients still hold the saved domain"; pidof xl; return 1; }
+    until_true 120 memreport_settled || return 1
     cp $S/mem.now $S/mem.saved && cp $S/mr.raw $S/mem.saved.raw
 }
 
-# The memory report is the same twice in a row, a second apart (the xl
-# process that watched the saved domain exits asynchronously).
+# The memory report is the same twice in a row (taken once dom0's clients
+# have let go of the saved domain: see clients_settled).
 memreport_settled() {
     memreport >$S/mem.prev || return 1
     sleep 1
@@ -253,12 +261,15 @@ memreport_settled() {
 restore_gtest() {
     d=$(gdomid)
     n=$(lines $S/intro.out)
+    # libxl compares whole seconds of CLOCK_MONOTONIC (refused while now -
+    # destroyed <= timeout): wait for the next second, however long.
     sleep 1
-    LIBXL_DOMID_REUSE_TIMEOUT=0 xl restore -p $S/gtest.save || return 1
+    export LIBXL_DOMID_REUSE_TIMEOUT=0
+    xl_restore gtest -p $S/gtest.save || return 1
     nd=$(xl domid gtest) || return 1
     echo "the restored gtest is domain $nd, the saved one was $d"
     [ "$nd" = "$d" ] || return 1
-    until_true 10 more_lines $S/intro.out $((n + 1)) || { echo "no @introduceDomain"; return 1; }
+    until_true 120 more_lines $S/intro.out $((n + 1)) || { echo "no @introduceDomain"; return 1; }
     quota_record "$d" >$S/record.reused || return 1
     diff $S/record.fresh $S/record.reused || return 1
     xenstore-write "/local/domain/$d/data/reuse" 1 || return 1
@@ -270,7 +281,7 @@ restore_gtest() {
 reuse_summaries() { tr -d '\r' <"$GUEST_LOG" | grep -c '^GUEST: reuse: [0-9]* passed, [0-9]* failed'; }
 reuse_summaries_reach() { [ "$(reuse_summaries)" -ge "$1" ]; }
 reuse_summary() {
-    until_true 90 reuse_summaries_reach "$1" || echo "no reuse summary line $1 after 90 s"
+    until_true 300 reuse_summaries_reach "$1" || echo "no reuse summary line $1 after 300 s"
     tr -d '\r' <"$GUEST_LOG" | grep -E '^GUEST: (resumed|reuse)'
     [ "$(tr -d '\r' <"$GUEST_LOG" | grep -cx "GUEST: reuse: $REUSE_TESTS passed, 0 failed")" = "$1" ]
 }
@@ -308,9 +319,9 @@ is_shutdown() { case $(xl_state "$1") in *s*) return 0 ;; esac; return 1; }
 gtest_shutdown() {
     n=$(lines $S/release.out)
     xl shutdown gtest || return 1
-    until_true 60 is_shutdown gtest || { xl list; return 1; }
+    until_true 300 is_shutdown gtest || { xl list; return 1; }
     xl list
-    until_true 10 more_lines $S/release.out $((n + 1)) || return 1
+    until_true 120 more_lines $S/release.out $((n + 1)) || return 1
     echo "@releaseDomain events: $n before, $(lines $S/release.out) after shutdown"
     # The domain still exists, and so do its nodes (the toolstack removes
     # them on destruction).
@@ -321,15 +332,16 @@ gtest_shutdown() {
 gtest_destroy() {
     n=$(lines $S/release.out)
     xl destroy gtest || return 1
-    until_true 10 more_lines $S/release.out $((n + 1)) || return 1
+    until_true 120 more_lines $S/release.out $((n + 1)) || return 1
     echo "@releaseDomain events: $n before, $(lines $S/release.out) after destroy"
-    ! xl list gtest >/dev/null 2>&1
+    until_true 120 domain_gone "$(gdomid)" || { echo "domain $(gdomid) still exists"; xl list; return 1; }
 }
 
 # No node of the guest is left: its home (libxl removes it) and the node it
 # wrote in /rig/guestdir (xenstored deletes a dead domain's nodes).
 gtest_nodes_gone() {
     d=$(gdomid)
+    until_true 120 not_exists "/rig/guestdir/g$d"
     xenstore-ls -fp /rig
     ! xenstore-exists "/local/domain/$d" || return 1
     ! xenstore-exists "/rig/guestdir/g$d" || return 1
@@ -345,11 +357,11 @@ create_destroy_loop() {
     i=0
     while [ "$i" -lt "$LOOP_GUESTS" ]; do
         i=$((i + 1))
-        xl create -q $S/tiny.cfg || return 1
+        xl_create -q $S/tiny.cfg >$S/tiny-create.out || { cat $S/tiny-create.out; return 1; }
         d=$(xl domid tiny) || return 1
         echo "$d" >>$S/loop.domids
         xenstore-exists "/local/domain/$d" || { echo "guest $i (domain $d): no home"; return 1; }
-        until_true 10 is_shutdown tiny || { echo "guest $i (domain $d) did not power off"; xl list; return 1; }
+        until_true 120 is_shutdown tiny || { echo "guest $i (domain $d) did not power off"; xl list; return 1; }
         xl destroy tiny || return 1
         ! xenstore-exists "/local/domain/$d" || { echo "guest $i (domain $d): home left"; return 1; }
     done
@@ -375,8 +387,9 @@ loop_watches() {
     # after each but the last restore, then one at its shutdown and another
     # at its destruction; each tiny guest: one introduction, and a release at
     # shutdown and another at destruction.
-    more_lines $S/intro.out $((2 + REUSE_ROUNDS + LOOP_GUESTS)) &&
-        more_lines $S/release.out $((3 + REUSE_ROUNDS + 2 * LOOP_GUESTS))
+    # The watchers print each event asynchronously: wait for the last ones.
+    until_true 120 more_lines $S/intro.out $((2 + REUSE_ROUNDS + LOOP_GUESTS)) &&
+        until_true 120 more_lines $S/release.out $((3 + REUSE_ROUNDS + 2 * LOOP_GUESTS))
 }
 
 stop_watchers() {
@@ -388,21 +401,21 @@ echo "RIG: guest.sh: starts after $(cut -d' ' -f1 /proc/uptime) s"
 check guest-watchers start_watchers
 check guest-create gtest_create
 check guest-introduce-watch intro_seen
-RIG_STEP_TIMEOUT=100 check guest-ping gtest_ping
-RIG_STEP_TIMEOUT=100 check guest-summary gtest_summary
+RIG_STEP_TIMEOUT=400 check guest-ping gtest_ping
+RIG_STEP_TIMEOUT=400 check guest-summary gtest_summary
 check guest-outside-node gtest_outside
-RIG_STEP_TIMEOUT=120 check domid-reuse-save reuse_save
-RIG_STEP_TIMEOUT=$((REUSE_ROUNDS * 150)) check domid-reuse-rounds reuse_rounds
-RIG_STEP_TIMEOUT=120 check domid-reuse-restore reuse_last
-RIG_STEP_TIMEOUT=100 check domid-reuse-guest reuse_summary "$REUSE_ROUNDS"
-RIG_STEP_TIMEOUT=80 check guest-shutdown-release gtest_shutdown
+RIG_STEP_TIMEOUT=600 check domid-reuse-save reuse_save
+RIG_STEP_TIMEOUT=$((REUSE_ROUNDS * 600)) check domid-reuse-rounds reuse_rounds
+RIG_STEP_TIMEOUT=600 check domid-reuse-restore reuse_last
+RIG_STEP_TIMEOUT=400 check domid-reuse-guest reuse_summary "$REUSE_ROUNDS"
+RIG_STEP_TIMEOUT=400 check guest-shutdown-release gtest_shutdown
 check guest-destroy-release gtest_destroy
 check guest-nodes-gone gtest_nodes_gone
 check guest-memory-back back_to $S/mem.base
 check guest-tree-back tree_back_to $S/tree.base
 memreport >$S/mem.loopbase && cp $S/mr.raw $S/mem.loopbase.raw
 echo "RIG: guest.sh: loop starts after $(cut -d' ' -f1 /proc/uptime) s"
-RIG_STEP_TIMEOUT=300 check loop-create-destroy create_destroy_loop
+RIG_STEP_TIMEOUT=$((LOOP_GUESTS * 120)) check loop-create-destroy create_destroy_loop
 echo "RIG: guest.sh: loop done after $(cut -d' ' -f1 /proc/uptime) s"
 check loop-watches loop_watches
 check loop-no-stale-domains no_stale_domains
