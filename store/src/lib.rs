@@ -38,6 +38,7 @@ pub mod path;
 pub mod perms;
 mod permtab;
 pub mod quota;
+pub mod ratelimit;
 mod record;
 pub mod ring_server;
 pub mod trace;
