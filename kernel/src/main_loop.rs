@@ -14,8 +14,10 @@
 //!    response bytes out as fit, one notification. A connection with more
 //!    input waiting goes to the back of the queue, so a busy guest cannot
 //!    starve others. Bad indices or a protocol violation set the page's
-//!    `error` field and end the ring's service for good (the domain record
-//!    stays, XSA-325);
+//!    `error` field and end the ring's service until the guest reconnects
+//!    it (the domain record stays, XSA-325); reconnections are
+//!    rate-limited per domain, a deferred one is reported ready by the
+//!    engine when it may be honoured (`store::reconnect`);
 //! 4. queue what the engine reports ready (new output, flow control lifted);
 //! 5. if nothing is queued, arm the timer for the engine's next deadline
 //!    or the next ring sweep, whichever is earlier, and sleep with `sti;
@@ -35,7 +37,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use ring::serve;
-use store::{ConnId, Engine, EngineRing};
+use store::{ConnId, Engine, EngineRing, RingLog, RingName};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
@@ -95,6 +97,8 @@ pub struct Server {
     queued: BTreeSet<ConnId>,
     /// When to look at every ring again.
     sweep: Sweep,
+    /// The log lines about ring turns.
+    ring_log: RingLog,
     /// Scratch lists reused every round.
     ports: Vec<u32>,
     ready: Vec<ConnId>,
@@ -117,6 +121,7 @@ impl Server {
             clock,
             virqs,
             sweep,
+            ring_log: RingLog::default(),
             queue: VecDeque::new(),
             queued: BTreeSet::new(),
             ports: Vec::new(),
@@ -218,15 +223,8 @@ impl Server {
             conn,
             now_ms: now,
         });
-        let ring = self.platform.ring(conn);
-        if let (true, Some(rc)) = (turn.reconnected, ring) {
-            log::info!("domain {} reconnects its ring", rc.domid);
-        }
-        match (turn.stopped, ring) {
-            (Some(why), Some(rc)) => log::warn!("domain {}: {}; connection ignored", rc.domid, why),
-            (Some(why), None) => log::warn!("connection {:?}: {}; connection ignored", conn, why),
-            (None, _) => {}
-        }
+        let domid = self.platform.ring(conn).map(|rc| rc.domid);
+        self.ring_log.turn(now, RingName { domid, conn }, &turn);
         if turn.notify {
             self.platform.notify(conn);
         }
@@ -241,7 +239,7 @@ impl Server {
         self.sweep.done(now);
         let mut conns = core::mem::take(&mut self.ready);
         conns.clear();
-        self.platform.served_conns(&mut conns);
+        self.platform.ring_conns(&mut conns);
         for &conn in &conns {
             if self.queued.contains(&conn) {
                 continue;

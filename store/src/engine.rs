@@ -270,6 +270,8 @@ pub struct Engine {
     pub(crate) expiry_bound: Option<u64>,
     /// How many connections are flow-controlled (`Conn::blocked`).
     pub(crate) blocked_conns: usize,
+    /// Deferred ring reconnections (`reconnect.rs`).
+    pub(crate) reconnects: crate::reconnect::Reconnects,
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -301,6 +303,7 @@ impl Engine {
             wrl: crate::wrl::Limiter::default(),
             expiry_bound: None,
             blocked_conns: 0,
+            reconnects: crate::reconnect::Reconnects::default(),
         };
         e.setup_structure();
         e
@@ -394,6 +397,12 @@ impl Engine {
             return false;
         };
         !c.ignored && !self.flow_blocked(c.domid)
+    }
+
+    /// Whether `conn` is ignored after a protocol violation (until a ring
+    /// reconnection, [`Engine::reset_connection`]).
+    pub fn is_ignored(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.ignored)
     }
 
     /// Whether `domid` has reached its `outstanding` or `memory` quota, or
@@ -587,25 +596,27 @@ impl Engine {
         }
     }
 
-    /// When [`Engine::tick`] next has work: expiring a watch event, or
-    /// letting a write-rate limited domain be read again. Cheap: the
-    /// expiry part is a bound kept as events are queued, so it may be
-    /// early (then `tick` finds nothing to expire and tightens it), never
-    /// late.
+    /// When [`Engine::tick`] next has work: expiring a watch event,
+    /// letting a write-rate limited domain be read again, or honouring a
+    /// deferred ring reconnection. Cheap: the expiry part is a bound kept
+    /// as events are queued, so it may be early (then `tick` finds nothing
+    /// to expire and tightens it), never late.
     pub fn next_deadline(&self) -> Option<u64> {
-        match (self.expiry_bound, self.wrl_next_wakeup()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.expiry_bound, self.wrl_next_wakeup(), self.reconnect_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Drops unread watch events older than `watch_event_timeout_ms`, and
     /// lets write-rate limited domains whose credit recovered be read
-    /// again (they are reported by [`Engine::take_ready`]). Does nothing
-    /// before [`Engine::next_deadline`].
+    /// again and rings whose reconnection was deferred be reconnected
+    /// (both are reported by [`Engine::take_ready`]). Does nothing before
+    /// [`Engine::next_deadline`].
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
         self.wrl_tick(now_ms);
+        self.reconnect_tick(now_ms);
         if self.expiry_bound.is_some_and(|t| t <= now_ms) {
             self.expire_events(now_ms);
         }

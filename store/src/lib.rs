@@ -39,6 +39,7 @@ pub mod perms;
 mod permtab;
 pub mod quota;
 pub mod ratelimit;
+pub mod reconnect;
 mod record;
 pub mod ring_server;
 pub mod trace;
@@ -54,4 +55,4 @@ pub use engine::{
 };
 pub use error::{Error, ProtoError};
 pub use lifecycle::StartReport;
-pub use ring_server::{EngineRing, RingPlatform};
+pub use ring_server::{EngineRing, RingLog, RingName, RingPlatform};

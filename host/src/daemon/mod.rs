@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
-use store::{Config, ConnId, DomId, Engine};
+use store::{Config, ConnId, DomId, Engine, RingLog};
 
 use crate::clients::Clients;
 use crate::options::Options;
@@ -109,6 +109,8 @@ pub struct Daemon {
     next_sweep_ms: u64,
     /// Scratch list of the rings a sweep looks at.
     sweep_conns: Vec<ConnId>,
+    /// The log lines about ring turns.
+    ring_log: RingLog,
 }
 
 impl Daemon {
@@ -151,6 +153,7 @@ impl Daemon {
             rounds_since_poll: 0,
             next_sweep_ms: rings::RING_SWEEP_MS,
             sweep_conns: Vec::new(),
+            ring_log: RingLog::default(),
         };
         if daemon.platform.simring.is_some() {
             daemon.introduce_dom0(opts.dom0_port);
