@@ -36,8 +36,10 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use log::Level;
 use ring::serve;
-use store::{ConnId, Engine, EngineRing, RingLog, RingName};
+use store::ratelimit::LogGate;
+use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
@@ -99,6 +101,8 @@ pub struct Server {
     sweep: Sweep,
     /// The log lines about ring turns.
     ring_log: RingLog,
+    /// The log lines about expired watch events.
+    expired_log: LogGate,
     /// Scratch lists reused every round.
     ports: Vec<u32>,
     ready: Vec<ConnId>,
@@ -122,6 +126,7 @@ impl Server {
             virqs,
             sweep,
             ring_log: RingLog::default(),
+            expired_log: LogGate::guest(),
             queue: VecDeque::new(),
             queued: BTreeSet::new(),
             ports: Vec::new(),
@@ -175,8 +180,12 @@ impl Server {
             self.engine.tick(now);
             let dropped = self.engine.stats().events_dropped.saturating_sub(before);
             if dropped > 0 {
-                // Debug level: guests can make this happen at will.
-                log::debug!(
+                // Debug level and rate-limited: guests can make this
+                // happen at will.
+                log_limited!(
+                    self.expired_log,
+                    now,
+                    Level::Debug,
                     "{} unread watch events expired{}",
                     dropped,
                     if timer_only { " (timer wake-up)" } else { "" }
@@ -259,16 +268,17 @@ impl Server {
                 // An event is on its way: the next round would have seen it.
                 continue;
             }
-            let report = self.sweep.unannounced(now);
-            if report > 0 {
-                log::warn!(
-                    "ring sweep: domain {} had {} that no event announced ({} such rings since the last warning, {} since boot)",
-                    domid,
-                    work,
-                    report,
-                    self.sweep.total_unannounced()
-                );
-            }
+            self.sweep.unannounced();
+            let total = self.sweep.total_unannounced();
+            log_limited!(
+                self.sweep.warnings,
+                now,
+                Level::Warn,
+                "ring sweep: domain {} had {} that no event announced ({} such rings since boot)",
+                domid,
+                work,
+                total
+            );
         }
         conns.clear();
         self.ready = conns;

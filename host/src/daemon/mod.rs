@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
+use store::ratelimit::LogGate;
 use store::{Config, ConnId, DomId, Engine, RingLog};
 
 use crate::clients::Clients;
@@ -111,6 +112,8 @@ pub struct Daemon {
     sweep_conns: Vec<ConnId>,
     /// The log lines about ring turns.
     ring_log: RingLog,
+    /// The log lines about work a sweep found.
+    sweep_log: LogGate,
 }
 
 impl Daemon {
@@ -154,6 +157,7 @@ impl Daemon {
             next_sweep_ms: rings::RING_SWEEP_MS,
             sweep_conns: Vec::new(),
             ring_log: RingLog::default(),
+            sweep_log: LogGate::guest(),
         };
         if daemon.platform.simring.is_some() {
             daemon.introduce_dom0(opts.dom0_port);

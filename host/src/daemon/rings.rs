@@ -14,8 +14,9 @@
 //! needs for one connection; the platform's part is its
 //! [`RingPlatform`](store::RingPlatform) implementation.
 
+use log::Level;
 use ring::serve::{self, Turn};
-use store::{ConnId, EngineRing, RingName};
+use store::{log_limited, ConnId, EngineRing, RingName};
 
 use super::Daemon;
 use crate::platform::HostPlatform;
@@ -40,7 +41,8 @@ impl Daemon {
                 continue;
             }
             if let Some(work) = serve::pending_work(&self.engine_ring(conn, now)) {
-                log::debug!("{}: {work} without an event", self.ring_name(conn));
+                let ring = self.ring_name(conn);
+                log_limited!(self.sweep_log, now, Level::Debug, "{ring}: {work} without an event");
                 self.platform.pending.insert(conn);
             }
         }
