@@ -2,7 +2,7 @@
 # End-to-end suite with Debian's clients against one daemon:
 #   1. test-xenstore (all tests, then a `-r 10` random run),
 #   2. the xenstore-* CLI (xenstore_cli.sh),
-#   3. simulated guests over simring (simring_guests.py).
+#   3. simulated guests over simring (simring_guests.py, simring_reconnect.py).
 #
 # Usage: peer_suite.sh ours PATH/TO/xenstored-rs | peer_suite.sh c
 # Environment: PEERS = the xen-peers `peers` script (required).
@@ -73,6 +73,7 @@ step "test-xenstore: all 12 tests" xs_tests
 step "test-xenstore: -r 10 random run" xs_tests -r 10
 step "xenstore-* CLI" timeout 120 "$here/xenstore_cli.sh"
 step "simring guests" timeout 300 python3 "$here/simring_guests.py"
+step "simring reconnection" timeout 300 python3 "$here/simring_reconnect.py"
 
 stop
 if [ -n "$daemon_pid" ] && [ -s "$run/stderr" ]; then
