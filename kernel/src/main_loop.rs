@@ -240,7 +240,7 @@ impl Server {
         turn.more_input
     }
 
-    /// Queues every served ring not already queued that has work
+    /// Queues every mapped ring not already queued that has work
     /// ([`serve::pending_work`]); work on a ring whose port is not pending
     /// was announced by no event, which is counted and reported
     /// (rate-limited).
