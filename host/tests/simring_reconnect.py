@@ -2,7 +2,8 @@
 """Simulated guests reconnecting rings that reported an error.
 
 Usage: simring_reconnect.py   (environment as for simring_guests.py:
-XENSTORED_PATH, SIMRING_DIR, SIMRING_PY_DIR; XS_REFERENCE=c skips it all, C
+XENSTORED_PATH, SIMRING_DIR, and SIMRING_PY_DIR = where simring.py is, by
+default tests/peers/ of this repository; XS_REFERENCE=c skips it all, C
 xenstored neither advertises nor honours reconnection)
 
 After the daemon sets a ring's error field (2 = XENSTORE_ERROR_RINGIDX for
@@ -19,15 +20,19 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.environ["SIMRING_PY_DIR"])
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("SIMRING_PY_DIR") or os.path.join(HERE, "..", "..", "tests", "peers"))
 import simring  # noqa: E402
-from simring import Control, Guest, XS  # noqa: E402
+from simring import Control, Guest, XS, XsTimeout  # noqa: E402
 
 DIR = os.environ["SIMRING_DIR"]
 REFERENCE_C = os.environ.get("XS_REFERENCE") == "c"
 FAILED = []
 RINGIDX, PROTO = 2, 3
-# Cycles of the storm case: well beyond the daemon's burst of 8.
+# The daemon's reconnection limit per domain (store/src/reconnect.rs):
+# a burst, then one per period.
+RECONNECT_BURST, RECONNECT_PERIOD_S = 8, 0.25
+# Cycles of the storm case: well beyond the burst.
 STORM_CYCLES = 40
 
 
@@ -74,10 +79,26 @@ def new_guest(ctl, domid):
     return g
 
 
-def wait_error(g, code, timeout=5.0):
+def send_raw(g, data):
+    """Puts raw bytes into the guest's request ring (the method doing it is
+    `send_bytes` in current simring.py, `_send` in older copies)."""
+    send = getattr(g, "send_bytes", None) or getattr(g, "_send")
+    send(data, time.monotonic() + 5)
+
+
+def no_event(g, timeout=0.5):
+    """True if no watch event arrives within `timeout` (older simring.py
+    returns None then, current simring.py raises XsTimeout)."""
+    try:
+        return g.wait_event(timeout) is None
+    except XsTimeout:
+        return True
+
+
+def wait_error(g, code, timeout=10.0):
     deadline = time.monotonic() + timeout
     while g.error == 0 and time.monotonic() < deadline:
-        g._wait(deadline)
+        time.sleep(0.01)
     eq(g.error, code, "error field")
 
 
@@ -87,20 +108,17 @@ def break_ring(g, how):
         g.set("req_prod", g.get("req_cons") + 2000)
         g.notify()
     else:
-        hdr = simring.HDR.pack(XS["WRITE"], 77, 0, 5000)
-        g._send(hdr, time.monotonic() + 2)
+        send_raw(g, simring.HDR.pack(XS["WRITE"], 77, 0, 5000))
     wait_error(g, how)
 
 
 def reconnect(g, timeout=10.0):
-    """The guest's half of a reconnection; returns how long it took."""
-    start = time.monotonic()
+    """The guest's half of a reconnection."""
     g.set_connection(simring.XENSTORE_RECONNECT)
     g.notify()
     g.wait_connection(simring.XENSTORE_CONNECTED, timeout=timeout)
     g.rx = bytearray()
     g.events = []
-    return time.monotonic() - start
 
 
 CTL = Control()
@@ -115,19 +133,19 @@ def after_error_the_ring_is_served_again(domid, how):
     # Without a reconnection the ring stays unserved, even with consistent
     # indices and the error field cleared by the guest itself.
     g.set("req_prod", g.get("req_cons"))
-    g.set_error(0)
+    g.set("error", 0)
     cons = g.get("req_cons")
     try:
         r = g.request("READ", b"domid\0", timeout=1.0)
         raise AssertionError("served before reconnecting: %r" % (r,))
-    except simring.XsTimeout:
+    except XsTimeout:
         pass
     eq(g.get("req_cons"), cons, "requests consumed before reconnecting")
     reconnect(g)
     eq(g.error, 0, "error field cleared")
     eq(g.indices(), dict(req_cons=0, req_prod=0, rsp_cons=0, rsp_prod=0), "indices reset")
     check(CTL.write("/local/domain/%d/w" % domid, "changed").ok, "dom0 write")
-    eq(g.wait_event(0.5), None, "watch dropped by the reconnection")
+    check(no_event(g), "watch dropped by the reconnection")
     r = g.read("w")
     eq((r.err, r.payload), (None, b"changed"), "served after reconnect")
     eq(CTL.is_domain_introduced(domid).payload.rstrip(b"\0"), b"T", "still introduced")
@@ -148,16 +166,19 @@ def a_ring_with_an_oversize_length_is_served_again_after_reconnecting():
 def a_reconnect_storm_is_rate_limited_and_others_are_served():
     g = new_guest(CTL, 42)
     other = new_guest(CTL, 43)
-    slowest = 0.0
+    start = time.monotonic()
     for i in range(STORM_CYCLES):
         break_ring(g, RINGIDX if i % 2 == 0 else PROTO)
-        slowest = max(slowest, reconnect(g))
+        reconnect(g)
         # The bystander and dom0 are served between every cycle.
         eq(other.write("n", str(i)).err, None, "other guest write %d" % i)
         eq(CTL.read("/local/domain/43/n").payload, str(i).encode(), "dom0 read %d" % i)
-    # Beyond the burst, reconnections wait for the rate (one per 250 ms):
-    # some had to wait, none was dropped.
-    check(slowest >= 0.1, "no reconnection was deferred (slowest %.3f s)" % slowest)
+    # Every reconnection was honoured (none dropped), but no faster than
+    # the limit allows, however fast this machine is.
+    took = time.monotonic() - start
+    least = (STORM_CYCLES - RECONNECT_BURST - 1) * RECONNECT_PERIOD_S
+    check(took >= least, "%d reconnections in %.2f s, the limit allows no less than %.2f s"
+          % (STORM_CYCLES, took, least))
     r = g.read("domid")
     eq((r.err, r.payload), (None, b"42"), "served after the storm")
 
