@@ -89,6 +89,12 @@ impl Conn {
     }
 }
 
+/// The heap a queued message of `len` bytes (header included) takes:
+/// its buffer and its slot in the queue.
+pub fn queued_bytes(len: usize) -> usize {
+    len.saturating_add(core::mem::size_of::<OutMsg>())
+}
+
 /// Completes a message built in a buffer whose first `HEADER_SIZE` bytes
 /// are reserved for the header (`Reply::buffer`).
 pub fn frame(ty: u32, req_id: u32, tx_id: u32, mut buf: Vec<u8>) -> Vec<u8> {

@@ -17,6 +17,7 @@ use ring::wire::{
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
+use crate::budget::MemoryBudget;
 use crate::conn::{Conn, OutMsg};
 use crate::domain::Domain;
 use crate::quota::{self, Limit, Quota, Quotas};
@@ -185,6 +186,9 @@ pub struct Config {
     pub hash_seed: u64,
     /// Global quotas (defaults as C's table in `quota.rs`).
     pub quotas: Quotas,
+    /// The global memory budget in real heap bytes (`budget.rs`); `None`:
+    /// only the quotas bound memory.
+    pub budget: Option<MemoryBudget>,
 }
 
 impl Default for Config {
@@ -198,6 +202,7 @@ impl Default for Config {
             keep_orphans: false,
             hash_seed: 0x005e_ed0f_c0ff_ee00,
             quotas: Quotas::default(),
+            budget: None,
         }
     }
 }
@@ -283,7 +288,10 @@ fn recount(count: usize, was: bool, is: bool) -> usize {
 
 impl Engine {
     /// An engine with the initial tree of C's `setup_structure`.
-    pub fn new(cfg: Config) -> Engine {
+    pub fn new(mut cfg: Config) -> Engine {
+        if let Some(b) = cfg.budget {
+            b.cap_quotas(&mut cfg.quotas);
+        }
         let tree = Tree::new(cfg.hash_seed);
         let mut e = Engine {
             cfg,
@@ -647,6 +655,12 @@ impl Engine {
     /// The connection serving `domid`, if it is introduced.
     pub fn domain_conn(&self, domid: DomId) -> Option<ConnId> {
         self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn)
+    }
+
+    /// Whether the budget lets a caller take `bytes` more heap now
+    /// (always, without a budget).
+    pub(crate) fn heap_allows(&self, privileged: bool, bytes: usize) -> bool {
+        self.cfg.budget.is_none_or(|b| b.allows(privileged, bytes))
     }
 
     /// Whether `domid` is the privileged domain.

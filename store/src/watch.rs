@@ -20,7 +20,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ring::wire::{MsgType, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEPTH};
+use ring::wire::{MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEPTH};
 
 use crate::cnum::atoi;
 use crate::conn::{frame, OutMsg};
@@ -143,6 +143,13 @@ impl Engine {
     pub(crate) fn send_event(&mut self, req: Option<u64>, conn: ConnId, p: &[u8], token: &[u8]) {
         let len = p.len().saturating_add(token.len()).saturating_add(2);
         if len > XENSTORE_PAYLOAD_MAX {
+            self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
+            return;
+        }
+        // Over the budget the event is dropped before it is built.
+        let watcher_privileged = self.conns.get(&conn).is_some_and(|c| self.is_privileged(c.domid));
+        let cost = crate::conn::queued_bytes(len.saturating_add(HEADER_SIZE));
+        if !self.heap_allows(watcher_privileged, cost) {
             self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
             return;
         }
