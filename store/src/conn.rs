@@ -3,15 +3,18 @@
 //!
 //! Framing is `ring::decode::Decoder` (check-then-parse; a header
 //! announcing more than `XENSTORE_PAYLOAD_MAX` bytes is a protocol
-//! violation). The decoder is boxed (it holds one maximal payload) and
-//! lent out of the connection while its message is handled, so the
-//! payload is never copied.
+//! violation). An idle connection holds only the decoder's header state:
+//! a message wholly in the bytes the platform hands over is handled in
+//! place, and only a payload that arrives in pieces is gathered in a heap
+//! buffer ([`HeapPayload`]) of exactly its announced length, allocated
+//! fallibly when its first byte arrives and freed once the message is
+//! handled. So a payload is copied at most once. The decoder is lent out
+//! of the connection while its message is handled.
 
-use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use ring::decode::Decoder;
+use ring::decode::{Decoder, PayloadBuf};
 use ring::wire::{Header, HEADER_SIZE};
 
 use crate::engine::DomId;
@@ -31,6 +34,32 @@ pub struct OutMsg {
     pub req: Option<u64>,
 }
 
+/// Heap storage for a payload that arrives in pieces: nothing while no
+/// such payload is in progress, exactly its length while one is.
+#[derive(Default)]
+pub struct HeapPayload(Vec<u8>);
+
+impl PayloadBuf for HeapPayload {
+    fn prepare(&mut self, len: usize) -> bool {
+        self.0 = Vec::new();
+        self.0.try_reserve_exact(len).is_ok()
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        // Never past the prepared room: appending never allocates.
+        let room = self.0.capacity().saturating_sub(self.0.len());
+        self.0.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn release(&mut self) {
+        self.0 = Vec::new();
+    }
+}
+
 /// One client connection.
 pub struct Conn {
     /// The domain the connection speaks for.
@@ -39,9 +68,9 @@ pub struct Conn {
     pub socket: bool,
     /// Protocol violation seen: nothing more is read or written.
     pub ignored: bool,
-    /// Input framing; `None` only while the engine handles a message it
-    /// holds.
-    pub decoder: Option<Box<Decoder>>,
+    /// Input framing (a fresh decoder stands in while the engine handles
+    /// a message the connection's own decoder holds).
+    pub decoder: Decoder<HeapPayload>,
     /// Replies and events not yet fully handed to the platform.
     pub out: VecDeque<OutMsg>,
     /// Bytes of the front message already sent.
@@ -67,7 +96,7 @@ impl Conn {
             domid,
             socket,
             ignored: false,
-            decoder: Some(Box::new(Decoder::new())),
+            decoder: Decoder::default(),
             out: VecDeque::new(),
             out_off: 0,
             watches: Vec::new(),

@@ -360,28 +360,36 @@ impl Engine {
                 break;
             }
             // Lend the decoder out so the payload is handled in place.
-            let Some(mut dec) = self.conns.get_mut(&conn).and_then(|c| c.decoder.take()) else {
+            let Some(mut dec) = self.conns.get_mut(&conn).map(|c| core::mem::take(&mut c.decoder))
+            else {
                 break;
             };
             let rest = bytes.get(used..).unwrap_or(&[]);
             let (n, state) = dec.push(rest);
             used = used.saturating_add(n);
             let outcome = match state {
-                Decoded::Incomplete => Ok(()),
+                Decoded::Incomplete => Ok(true),
+                // No memory for a split payload now: the rest stays with
+                // the platform, which offers it again later (its periodic
+                // look at every ring, or the next event).
+                Decoded::NoMemory => Ok(false),
                 Decoded::Error(e) => Err(e),
-                Decoded::Message => {
-                    let (hdr, payload) = dec.message();
+                Decoded::Message(hdr, payload) => {
                     self.process(conn, hdr, payload, platform);
-                    dec.reset();
-                    Ok(())
+                    Ok(true)
                 }
             };
+            dec.reset();
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.decoder = Some(dec);
+                c.decoder = dec;
             }
-            if let Err(e) = outcome {
-                self.ignore(conn);
-                return Err(e);
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.ignore(conn);
+                    return Err(e);
+                }
             }
         }
         self.update_blocked(conn);
@@ -552,9 +560,7 @@ impl Engine {
         self.delete_all_transactions(conn);
         let msgs: Vec<OutMsg> = match self.conns.get_mut(&conn) {
             Some(c) => {
-                if let Some(d) = c.decoder.as_mut() {
-                    d.clear();
-                }
+                c.decoder.clear();
                 c.out_off = 0;
                 c.out.drain(..).collect()
             }
