@@ -8,8 +8,9 @@
 //! place, and only a payload that arrives in pieces is gathered in a heap
 //! buffer ([`HeapPayload`]) of exactly its announced length, allocated
 //! fallibly when its first byte arrives and freed once the message is
-//! handled. So a payload is copied at most once. The decoder is lent out
-//! of the connection while its message is handled.
+//! handled. So a payload is copied at most once, and an idle introduced
+//! domain costs a few hundred bytes (`tests/idle_domains.rs`). The decoder
+//! is lent out of the connection while its message is handled.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -32,6 +33,99 @@ pub struct OutMsg {
     /// The request this reply answers or this event was caused by, for the
     /// `outstanding` accounting.
     pub req: Option<u64>,
+}
+
+impl OutMsg {
+    /// Whether it is an unread event that has expired by `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expire_ms.is_some_and(|t| t <= now_ms)
+    }
+}
+
+/// A connection's queue of replies and watch events, in sending order.
+///
+/// Only the unsent messages (all but a partly sent front one, which must
+/// go out whole) may be dropped or stand in for a duplicate event. An
+/// empty queue holds no memory.
+#[derive(Default)]
+pub struct OutQueue {
+    /// The messages.
+    msgs: VecDeque<OutMsg>,
+    /// Bytes of the front message already sent.
+    off: usize,
+}
+
+impl OutQueue {
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Every queued message, the one being sent first.
+    pub fn iter(&self) -> impl Iterator<Item = &OutMsg> {
+        self.msgs.iter()
+    }
+
+    /// The queued messages not yet being sent.
+    pub fn unsent(&self) -> impl Iterator<Item = &OutMsg> {
+        self.msgs.iter().skip(usize::from(self.off > 0))
+    }
+
+    /// The next bytes to send (empty when nothing is queued).
+    pub fn pending(&self) -> &[u8] {
+        self.msgs.front().and_then(|m| m.bytes.get(self.off..)).unwrap_or(&[])
+    }
+
+    /// Queues `msg` last.
+    pub fn push(&mut self, msg: OutMsg) {
+        self.msgs.push_back(msg);
+    }
+
+    /// `n` more bytes of [`OutQueue::pending`] were sent. Returns the front
+    /// message once all of it was.
+    pub fn sent(&mut self, n: usize) -> Option<OutMsg> {
+        let len = self.msgs.front()?.bytes.len();
+        self.off = self.off.saturating_add(n).min(len);
+        if self.off < len {
+            return None;
+        }
+        self.off = 0;
+        let m = self.msgs.pop_front();
+        self.release_if_empty();
+        m
+    }
+
+    /// Removes and returns every queued message (the connection is reset
+    /// or goes away).
+    pub fn take_all(&mut self) -> VecDeque<OutMsg> {
+        core::mem::take(self).msgs
+    }
+
+    /// Removes and returns the unsent events expired by `now_ms`, keeping
+    /// the others in order.
+    pub fn remove_expired(&mut self, now_ms: u64) -> Vec<OutMsg> {
+        let first = usize::from(self.off > 0);
+        let mut keep = VecDeque::with_capacity(self.msgs.len());
+        let mut gone = Vec::new();
+        for (i, m) in self.msgs.drain(..).enumerate() {
+            if i >= first && m.expired(now_ms) {
+                gone.push(m);
+            } else {
+                keep.push_back(m);
+            }
+        }
+        self.msgs = keep;
+        self.release_if_empty();
+        gone
+    }
+
+    /// Gives the queue's memory back once nothing is queued: an idle
+    /// connection holds none.
+    fn release_if_empty(&mut self) {
+        if self.msgs.is_empty() {
+            self.take_all();
+        }
+    }
 }
 
 /// Heap storage for a payload that arrives in pieces: nothing while no
@@ -72,9 +166,7 @@ pub struct Conn {
     /// a message the connection's own decoder holds).
     pub decoder: Decoder<HeapPayload>,
     /// Replies and events not yet fully handed to the platform.
-    pub out: VecDeque<OutMsg>,
-    /// Bytes of the front message already sent.
-    pub out_off: usize,
+    pub out: OutQueue,
     /// Registered watches, in creation order.
     pub watches: Vec<Watch>,
     /// Open transactions.
@@ -97,8 +189,7 @@ impl Conn {
             socket,
             ignored: false,
             decoder: Decoder::default(),
-            out: VecDeque::new(),
-            out_off: 0,
+            out: OutQueue::default(),
             watches: Vec::new(),
             txs: Vec::new(),
             next_tx: 1,
@@ -106,15 +197,6 @@ impl Conn {
             in_ready: false,
             blocked: false,
         }
-    }
-}
-
-impl Conn {
-    /// The queued messages not yet being sent: all but a partly sent
-    /// front one, which must go out whole. Only these may be dropped or
-    /// stand in for a duplicate event.
-    pub fn unsent(&self) -> impl Iterator<Item = &OutMsg> {
-        self.out.iter().skip(usize::from(self.out_off > 0))
     }
 }
 

@@ -492,28 +492,15 @@ impl Engine {
         if c.ignored {
             return &[];
         }
-        c.out.front().and_then(|m| m.bytes.get(c.out_off..)).unwrap_or(&[])
+        c.out.pending()
     }
 
     /// `n` bytes of [`Engine::output`] were sent.
     pub fn output_done(&mut self, conn: ConnId, n: usize) {
-        let done = {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                return;
-            };
-            let Some(front) = c.out.front() else {
-                return;
-            };
-            c.out_off = c.out_off.saturating_add(n).min(front.bytes.len());
-            if c.out_off < front.bytes.len() {
-                return;
-            }
-            c.out_off = 0;
-            c.out.pop_front()
+        let Some(m) = self.conns.get_mut(&conn).and_then(|c| c.out.sent(n)) else {
+            return;
         };
-        if let Some(m) = done {
-            self.release_out(conn, m, true);
-        }
+        self.release_out(conn, m, true);
         if self.conns.get(&conn).is_some_and(|c| !c.out.is_empty()) {
             self.mark_ready(conn);
         }
@@ -558,11 +545,10 @@ impl Engine {
     pub(crate) fn clear_conn_state(&mut self, conn: ConnId) {
         self.delete_all_watches(conn);
         self.delete_all_transactions(conn);
-        let msgs: Vec<OutMsg> = match self.conns.get_mut(&conn) {
+        let msgs = match self.conns.get_mut(&conn) {
             Some(c) => {
                 c.decoder.clear();
-                c.out_off = 0;
-                c.out.drain(..).collect()
+                c.out.take_all()
             }
             None => return,
         };
@@ -620,26 +606,15 @@ impl Engine {
     /// Drops the queued events that expired by `now_ms` (never the one
     /// being sent) and recomputes [`Engine::expiry_bound`] exactly.
     fn expire_events(&mut self, now_ms: u64) {
-        let expired = |m: &OutMsg| m.expire_ms.is_some_and(|t| t <= now_ms);
-        let ids: Vec<ConnId> =
-            self.conns.iter().filter(|(_, c)| c.unsent().any(expired)).map(|(id, _)| *id).collect();
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.out.unsent().any(|m| m.expired(now_ms)))
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
-            let gone: Vec<OutMsg> = match self.conns.get_mut(&id) {
-                Some(c) => {
-                    let first = usize::from(c.out_off > 0);
-                    let mut keep = alloc::collections::VecDeque::with_capacity(c.out.len());
-                    let mut gone = Vec::new();
-                    for (i, m) in c.out.drain(..).enumerate() {
-                        if i >= first && expired(&m) {
-                            gone.push(m);
-                        } else {
-                            keep.push_back(m);
-                        }
-                    }
-                    c.out = keep;
-                    gone
-                }
-                None => continue,
+            let Some(gone) = self.conns.get_mut(&id).map(|c| c.out.remove_expired(now_ms)) else {
+                continue;
             };
             for m in gone {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
@@ -647,7 +622,7 @@ impl Engine {
             }
         }
         self.expiry_bound =
-            self.conns.values().flat_map(|c| c.unsent().filter_map(|m| m.expire_ms)).min();
+            self.conns.values().flat_map(|c| c.out.unsent().filter_map(|m| m.expire_ms)).min();
     }
 
     /// The connection serving `domid`, if it is introduced.
@@ -675,7 +650,7 @@ impl Engine {
         if let Some(t) = msg.expire_ms {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
         }
-        c.out.push_back(msg);
+        c.out.push(msg);
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
         if reply {

@@ -159,7 +159,7 @@ impl Engine {
             return;
         }
         let domid = c.domid;
-        if p.first() != Some(&b'@') && c.unsent().any(|m| m.event && m.bytes == bytes) {
+        if p.first() != Some(&b'@') && c.out.unsent().any(|m| m.event && m.bytes == bytes) {
             return;
         }
         let unpriv = !self.is_privileged(domid);
