@@ -12,14 +12,19 @@
 //! domain costs a few hundred bytes (`tests/idle_domains.rs`). The decoder
 //! is lent out of the connection while its message is handled.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::hash::{BuildHasher, Hasher as _};
+
+use hashbrown::HashTable;
 
 use ring::decode::{Decoder, PayloadBuf};
 use ring::wire::{Header, HEADER_SIZE};
 
 use crate::engine::DomId;
 use crate::transaction::Transaction;
+use crate::tree::Hasher;
 use crate::watch::Watch;
 
 /// A queued message for the peer.
@@ -40,19 +45,82 @@ impl OutMsg {
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expire_ms.is_some_and(|t| t <= now_ms)
     }
+
+    /// The path and token of a watch event that identical events are
+    /// de-duplicated against: every event but the special `@…` ones.
+    fn dedup_key(&self) -> Option<(&[u8], &[u8])> {
+        if !self.event {
+            return None;
+        }
+        let payload = self.bytes.get(HEADER_SIZE..)?;
+        if payload.first() == Some(&b'@') {
+            return None;
+        }
+        let nul = payload.iter().position(|&b| b == 0)?;
+        let (path, rest) = payload.split_at_checked(nul)?;
+        let token = rest.get(1..)?.strip_suffix(&[0])?;
+        Some((path, token))
+    }
 }
 
-/// A connection's queue of replies and watch events, in sending order.
+/// The keyed hash of a watch event's path and token (guests choose both).
+fn event_hash(seed: u64, path: &[u8], token: &[u8]) -> u64 {
+    let mut h = Hasher::with_seed(seed).build_hasher();
+    h.write(path);
+    h.write_u8(0);
+    h.write(token);
+    h.finish()
+}
+
+/// The unsent de-duplicable events of an [`OutQueue`], by content.
+#[derive(Default)]
+struct EventIndex {
+    /// The sequence number of the queue's front message (a message's is
+    /// `head` plus its position).
+    head: u64,
+    /// `(hash, sequence number)` of each unsent de-duplicable event.
+    table: HashTable<(u64, u64)>,
+}
+
+impl EventIndex {
+    /// Adds the event at queue position `at`, of hash `hash`.
+    fn insert(&mut self, hash: u64, at: usize) {
+        let seq = self.head.wrapping_add(u64::try_from(at).unwrap_or(u64::MAX));
+        self.table.insert_unique(hash, (hash, seq), |&(h, _)| h);
+    }
+
+    /// Whether the table holds an event of hash `hash` whose queue
+    /// position `is_it` accepts.
+    fn find(&self, hash: u64, mut is_it: impl FnMut(usize) -> bool) -> bool {
+        let head = self.head;
+        let found = self.table.find(hash, |&(h, seq)| {
+            h == hash && usize::try_from(seq.wrapping_sub(head)).is_ok_and(&mut is_it)
+        });
+        found.is_some()
+    }
+}
+
+/// A connection's queue of replies and watch events, in sending order,
+/// with an index of its unsent de-duplicable events so that an identical
+/// event is found in O(1) (C scans the whole queue).
 ///
 /// Only the unsent messages (all but a partly sent front one, which must
-/// go out whole) may be dropped or stand in for a duplicate event. An
-/// empty queue holds no memory.
+/// go out whole) may be dropped or stand in for a duplicate event. The
+/// index maps the keyed hash of each such event's path and token to its
+/// sequence number; it is kept as messages are queued, start being sent,
+/// expire or are dropped. An empty queue holds no memory.
 #[derive(Default)]
 pub struct OutQueue {
     /// The messages.
     msgs: VecDeque<OutMsg>,
     /// Bytes of the front message already sent.
     off: usize,
+    /// The index, once a de-duplicable event was queued (boxed: most
+    /// connections never have one).
+    index: Option<Box<EventIndex>>,
+    /// Queued events compared byte for byte with a new one (a work
+    /// counter: at most one per event, barring a 64-bit hash collision).
+    compared: u64,
 }
 
 impl OutQueue {
@@ -76,21 +144,52 @@ impl OutQueue {
         self.msgs.front().and_then(|m| m.bytes.get(self.off..)).unwrap_or(&[])
     }
 
-    /// Queues `msg` last.
-    pub fn push(&mut self, msg: OutMsg) {
+    /// Queues `msg` last (indexing it if it is a de-duplicable event;
+    /// `seed` keys the hash).
+    pub fn push(&mut self, msg: OutMsg, seed: u64) {
+        if let Some((path, token)) = msg.dedup_key() {
+            let hash = event_hash(seed, path, token);
+            self.index.get_or_insert_default().insert(hash, self.msgs.len());
+        }
         self.msgs.push_back(msg);
     }
 
+    /// Whether an unsent event with this path and token is queued: one
+    /// hash look-up, and a byte comparison only with an event of the same
+    /// hash.
+    pub fn has_event(&mut self, seed: u64, path: &[u8], token: &[u8]) -> bool {
+        let Some(index) = self.index.as_deref() else {
+            return false;
+        };
+        let (msgs, compared) = (&self.msgs, &mut self.compared);
+        index.find(event_hash(seed, path, token), |at| {
+            *compared = compared.saturating_add(1);
+            msgs.get(at).and_then(OutMsg::dedup_key) == Some((path, token))
+        })
+    }
+
+    /// Queued events compared byte for byte by [`OutQueue::has_event`].
+    pub fn compared(&self) -> u64 {
+        self.compared
+    }
+
     /// `n` more bytes of [`OutQueue::pending`] were sent. Returns the front
-    /// message once all of it was.
-    pub fn sent(&mut self, n: usize) -> Option<OutMsg> {
+    /// message once all of it was; a message that started being sent no
+    /// longer stands in for a duplicate.
+    pub fn sent(&mut self, n: usize, seed: u64) -> Option<OutMsg> {
         let len = self.msgs.front()?.bytes.len();
+        if self.off == 0 && n > 0 {
+            self.unindex_front(seed);
+        }
         self.off = self.off.saturating_add(n).min(len);
         if self.off < len {
             return None;
         }
         self.off = 0;
         let m = self.msgs.pop_front();
+        if let Some(index) = self.index.as_mut() {
+            index.head = index.head.wrapping_add(1);
+        }
         self.release_if_empty();
         m
     }
@@ -98,12 +197,15 @@ impl OutQueue {
     /// Removes and returns every queued message (the connection is reset
     /// or goes away).
     pub fn take_all(&mut self) -> VecDeque<OutMsg> {
-        core::mem::take(self).msgs
+        let compared = self.compared;
+        let all = core::mem::take(self).msgs;
+        self.compared = compared;
+        all
     }
 
     /// Removes and returns the unsent events expired by `now_ms`, keeping
     /// the others in order.
-    pub fn remove_expired(&mut self, now_ms: u64) -> Vec<OutMsg> {
+    pub fn remove_expired(&mut self, now_ms: u64, seed: u64) -> Vec<OutMsg> {
         let first = usize::from(self.off > 0);
         let mut keep = VecDeque::with_capacity(self.msgs.len());
         let mut gone = Vec::new();
@@ -115,12 +217,42 @@ impl OutQueue {
             }
         }
         self.msgs = keep;
+        if !gone.is_empty() {
+            self.reindex(seed);
+        }
         self.release_if_empty();
         gone
     }
 
-    /// Gives the queue's memory back once nothing is queued: an idle
-    /// connection holds none.
+    /// Drops the front message's index entry, if it has one.
+    fn unindex_front(&mut self, seed: u64) {
+        let (Some(index), Some(front)) = (self.index.as_mut(), self.msgs.front()) else {
+            return;
+        };
+        let Some((path, token)) = front.dedup_key() else {
+            return;
+        };
+        let head = index.head;
+        let hash = event_hash(seed, path, token);
+        if let Ok(entry) = index.table.find_entry(hash, |&(_, seq)| seq == head) {
+            entry.remove();
+        }
+    }
+
+    /// Rebuilds the index after messages left from the middle of the queue.
+    fn reindex(&mut self, seed: u64) {
+        self.index = None;
+        let first = usize::from(self.off > 0);
+        for (at, m) in self.msgs.iter().enumerate().skip(first) {
+            if let Some((path, token)) = m.dedup_key() {
+                let hash = event_hash(seed, path, token);
+                self.index.get_or_insert_default().insert(hash, at);
+            }
+        }
+    }
+
+    /// Gives the queue's and the index's memory back once nothing is
+    /// queued: an idle connection holds none.
     fn release_if_empty(&mut self) {
         if self.msgs.is_empty() {
             self.take_all();

@@ -497,7 +497,8 @@ impl Engine {
 
     /// `n` bytes of [`Engine::output`] were sent.
     pub fn output_done(&mut self, conn: ConnId, n: usize) {
-        let Some(m) = self.conns.get_mut(&conn).and_then(|c| c.out.sent(n)) else {
+        let seed = self.cfg.hash_seed;
+        let Some(m) = self.conns.get_mut(&conn).and_then(|c| c.out.sent(n, seed)) else {
             return;
         };
         self.release_out(conn, m, true);
@@ -612,8 +613,10 @@ impl Engine {
             .filter(|(_, c)| c.out.unsent().any(|m| m.expired(now_ms)))
             .map(|(id, _)| *id)
             .collect();
+        let seed = self.cfg.hash_seed;
         for id in ids {
-            let Some(gone) = self.conns.get_mut(&id).map(|c| c.out.remove_expired(now_ms)) else {
+            let Some(gone) = self.conns.get_mut(&id).map(|c| c.out.remove_expired(now_ms, seed))
+            else {
                 continue;
             };
             for m in gone {
@@ -638,6 +641,7 @@ impl Engine {
     /// Queues a reply or event on `conn`, charging its memory to the
     /// connection's domain and the `outstanding` count for replies.
     pub(crate) fn queue_out(&mut self, conn: ConnId, msg: OutMsg) {
+        let seed = self.cfg.hash_seed;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -650,7 +654,7 @@ impl Engine {
         if let Some(t) = msg.expire_ms {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
         }
-        c.out.push(msg);
+        c.out.push(msg, seed);
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
         if reply {

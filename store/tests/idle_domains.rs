@@ -20,7 +20,7 @@ const DOMAINS: u16 = 500;
 
 /// Live heap bytes the store may keep per idle introduced domain,
 /// everything included (domain record, connection, the tables' share).
-/// Measured: 713 B/domain, most of it the connection (152 B) and the
+/// Measured: 742 B/domain, most of it the connection (168 B) and the
 /// domain record (232 B) in half-full B-tree nodes. It was 5 050 B/domain
 /// while each connection kept a boxed decoder with room for a maximal
 /// payload and its emptied output queue's buffer.
