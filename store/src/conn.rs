@@ -40,7 +40,26 @@ pub struct OutMsg {
     pub req: Option<u64>,
 }
 
+/// What one entry of [`OutQueue`]'s event index costs: its bucket and its
+/// control byte.
+const INDEX_ENTRY_BYTES: usize = core::mem::size_of::<(u64, u64)>() + 1;
+
 impl OutMsg {
+    /// The memory a queued message holds, as charged to its connection's
+    /// domain: its buffer's capacity, its slot in the queue and, for an
+    /// event that stands in for duplicates, its entry in the event index.
+    /// (The spare capacity of the queue and of the index is not counted.)
+    pub fn charge(&self) -> usize {
+        OutMsg::charge_for(self.bytes.capacity(), self.dedup_key().is_some())
+    }
+
+    /// [`OutMsg::charge`] of a message whose buffer has `capacity` bytes,
+    /// `indexed` when it is a de-duplicable event.
+    pub fn charge_for(capacity: usize, indexed: bool) -> usize {
+        let index = if indexed { INDEX_ENTRY_BYTES } else { 0 };
+        capacity.saturating_add(core::mem::size_of::<OutMsg>()).saturating_add(index)
+    }
+
     /// Whether it is an unread event that has expired by `now_ms`.
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expire_ms.is_some_and(|t| t <= now_ms)

@@ -323,8 +323,8 @@ impl Engine {
         if len <= SMALL_REPLY_BYTES {
             return false;
         }
-        let bytes = crate::transaction::as_u64(len.saturating_add(HEADER_SIZE));
-        self.domain_mut(domid).exceeds_with(Quota::Memory, bytes)
+        let charge = OutMsg::charge_for(len.saturating_add(HEADER_SIZE), false);
+        self.domain_mut(domid).exceeds_with(Quota::Memory, crate::transaction::as_u64(charge))
     }
 }
 

@@ -638,8 +638,9 @@ impl Engine {
         domid == self.cfg.priv_domid
     }
 
-    /// Queues a reply or event on `conn`, charging its memory to the
-    /// connection's domain and the `outstanding` count for replies.
+    /// Queues a reply or event on `conn`, charging its memory
+    /// ([`OutMsg::charge`]) to the connection's domain and the
+    /// `outstanding` count for replies.
     pub(crate) fn queue_out(&mut self, conn: ConnId, msg: OutMsg) {
         let seed = self.cfg.hash_seed;
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -649,7 +650,7 @@ impl Engine {
             return;
         }
         let domid = c.domid;
-        let bytes = msg.bytes.len();
+        let bytes = msg.charge();
         let reply = !msg.event;
         if let Some(t) = msg.expire_ms {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
@@ -669,7 +670,7 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        let freed = crate::transaction::delta(m.bytes.len(), 0);
+        let freed = crate::transaction::delta(m.charge(), 0);
         if m.event {
             self.domain_mut(domid).usage.add(Quota::Memory, freed);
             if let Some(req) = m.req {

@@ -16,8 +16,10 @@
 //!   O(1) with the output queue's event index (`conn::OutQueue`); events
 //!   longer than `XENSTORE_PAYLOAD_MAX` are dropped (XSA-324); unread
 //!   events of unprivileged watchers expire. An unprivileged watcher's
-//!   events are refused at its memory quota before any other work, so a
-//!   guest that never reads its ring costs a writer O(1) per event.
+//!   queued events are charged to its domain in real bytes
+//!   (`OutMsg::charge`) and refused at its memory quota before any other
+//!   work, so a guest that never reads its ring costs a writer O(1) per
+//!   event and holds no more than its quota.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -161,8 +163,8 @@ impl Engine {
         let domid = c.domid;
         let dedup = p.first() != Some(&b'@');
         let unpriv = !self.is_privileged(domid);
-        let size = as_u64(HEADER_SIZE.saturating_add(len));
-        if unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, size) {
+        let charge = OutMsg::charge_for(HEADER_SIZE.saturating_add(len), dedup);
+        if unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, as_u64(charge)) {
             self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
             return;
         }

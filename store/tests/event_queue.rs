@@ -1,6 +1,7 @@
 //! Watch events on a watcher's output queue: the work de-duplication does
-//! per event (counted, never timed), and the index it uses staying true as
-//! events are sent, expire or are dropped.
+//! per event (counted, never timed), the index it uses staying true as
+//! events are sent, expire or are dropped, and the memory a watcher that
+//! never reads may make the store hold.
 mod common;
 use common::*;
 use store::ConnId;
@@ -110,4 +111,33 @@ fn expired_and_dropped_events_leave_the_index() {
     w.events(d);
     ok(&w.write(s, "/local/domain/5/j", "4"));
     assert_eq!(drain_events(&mut w, d), [("/local/domain/5/j".into(), "t".into())]);
+}
+
+#[test]
+fn a_silent_watcher_holds_no_more_event_memory_than_its_quota() {
+    let (mut w, s, d) = silent_watcher("/data");
+    let base = w.queued_bytes();
+    let mem = w.usage(5, "memory");
+    let quota = mem + 20_000;
+    ok(&w.args(s, 26, 0, &["5", "memory", &quota.to_string()]));
+    // dom0's nodes are charged to dom0: only the guest's events count.
+    for i in 0..100 {
+        ok(&w.write(s, &format!("/data/n{i}"), "x"));
+    }
+    assert!(w.e.stats().events_dropped > 0);
+    let used = w.usage(5, "memory");
+    assert!(used <= quota, "memory {used} over its quota {quota}");
+    // What is charged is real memory: each queued event's buffer, its
+    // slot in the queue (64 bytes) and its index entry, not just the bytes
+    // it will send.
+    let queued = w.queued_bytes() - base;
+    let n = drain_events(&mut w, d).len() as u64;
+    assert!(n > 0);
+    assert!(
+        used - mem >= queued + 64 * n,
+        "{} charged for {n} events of {queued} bytes",
+        used - mem
+    );
+    // Reading them gives every byte back.
+    assert_eq!(w.usage(5, "memory"), mem);
 }
