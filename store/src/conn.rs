@@ -385,4 +385,99 @@ mod tests {
         assert_eq!((h.ty, h.req_id, h.tx_id, h.len), (2, 7, 3, 3));
         assert_eq!(&msg[HEADER_SIZE..], b"/a\0");
     }
+
+    /// An event's wire bytes.
+    fn event(path: &[u8], token: &[u8]) -> Vec<u8> {
+        let payload = [path, b"\0", token, b"\0"].concat();
+        encode(15, 0, 0, &payload)
+    }
+
+    /// The queue against a plain list scanned as before the index: after
+    /// random pushes (only of events not already unsent, as `send_event`
+    /// does), partial and whole sends, expiries and resets, the index
+    /// finds exactly the unsent events a scan finds, and the queue holds
+    /// the same messages in the same order.
+    #[test]
+    fn the_event_index_agrees_with_a_scan_of_the_unsent_queue() {
+        let paths: [&[u8]; 4] = [b"/a", b"/b/c", b"@releaseDomain", b"x"];
+        let tokens: [&[u8]; 3] = [b"t", b"", b"tok"];
+        let seed = 0x1234;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        let mut q = OutQueue::default();
+        // The model: (bytes, event, expiry) and the front's sent bytes.
+        let mut model: VecDeque<(Vec<u8>, bool, Option<u64>)> = VecDeque::new();
+        let mut off = 0usize;
+        let mut checks = 0;
+        for step in 0..20_000 {
+            match next(10) {
+                0..=4 => {
+                    let (p, t) = (paths[next(4) as usize], tokens[next(3) as usize]);
+                    let bytes = event(p, t);
+                    let special = p.first() == Some(&b'@');
+                    let unsent = model.iter().skip(usize::from(off > 0));
+                    let queued = unsent.clone().any(|m| m.1 && m.0 == bytes);
+                    if !special {
+                        checks += 1;
+                        assert_eq!(q.has_event(seed, p, t), queued, "step {step}");
+                    }
+                    if special || !queued {
+                        let expire_ms = (next(2) == 0).then(|| next(100));
+                        model.push_back((bytes.clone(), true, expire_ms));
+                        q.push(OutMsg { bytes, event: true, expire_ms, req: None }, seed);
+                    }
+                }
+                5 => {
+                    let bytes = encode(2, 1, 0, b"reply\0");
+                    model.push_back((bytes.clone(), false, None));
+                    q.push(OutMsg { bytes, event: false, expire_ms: None, req: Some(1) }, seed);
+                }
+                6..=7 => {
+                    let n = next(40) as usize;
+                    let got = q.sent(n, seed).map(|m| m.bytes);
+                    let want = model.front().map(|m| m.0.len()).and_then(|len| {
+                        off = (off + n).min(len);
+                        (off == len).then(|| {
+                            off = 0;
+                            model.pop_front().map(|m| m.0)
+                        })?
+                    });
+                    assert_eq!(got, want, "step {step}");
+                }
+                8 => {
+                    let now = next(100);
+                    let gone: Vec<Vec<u8>> =
+                        q.remove_expired(now, seed).into_iter().map(|m| m.bytes).collect();
+                    let mut want = Vec::new();
+                    let mut keep = VecDeque::new();
+                    for (i, m) in model.drain(..).enumerate() {
+                        if i >= usize::from(off > 0) && m.2.is_some_and(|t| t <= now) {
+                            want.push(m.0);
+                        } else {
+                            keep.push_back(m);
+                        }
+                    }
+                    model = keep;
+                    assert_eq!(gone, want, "step {step}");
+                }
+                _ if next(20) == 0 => {
+                    q.take_all();
+                    model.clear();
+                    off = 0;
+                }
+                _ => {}
+            }
+            let bytes: Vec<&[u8]> = q.iter().map(|m| &m.bytes[..]).collect();
+            let want: Vec<&[u8]> = model.iter().map(|m| &m.0[..]).collect();
+            assert_eq!(bytes, want, "step {step}");
+            assert_eq!(q.pending(), model.front().map_or(&[][..], |m| &m.0[off..]));
+        }
+        // A look-up compares at most one queued event.
+        assert!(q.compared() > 0 && q.compared() <= checks);
+    }
 }
