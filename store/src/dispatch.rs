@@ -326,11 +326,11 @@ impl Engine {
         if len <= SMALL_REPLY_BYTES {
             return false;
         }
-        let bytes = len.saturating_add(HEADER_SIZE);
-        if !self.heap_allows(who.privileged, crate::conn::queued_bytes(bytes)) {
+        let charge = OutMsg::charge_for(len.saturating_add(HEADER_SIZE), false);
+        if !self.heap_allows(who.privileged, charge) {
             return true;
         }
-        !who.privileged && self.domain_mut(who.domid).exceeds_with(Quota::Memory, as_u64(bytes))
+        !who.privileged && self.domain_mut(who.domid).exceeds_with(Quota::Memory, as_u64(charge))
     }
 }
 
