@@ -5,19 +5,18 @@
 #   3. simulated guests over simring (simring_guests.py).
 #
 # Usage: peer_suite.sh ours PATH/TO/xenstored-rs | peer_suite.sh c
-# Environment: PEERS = the xen-peers `peers` script (required).
+# Environment: PEERS = the peers kit's front end (default tests/peers/peers).
 # "c" runs the suite against C xenstored 4.17 to confirm the expectations.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${PEERS:?set PEERS to the xen-peers peers script}"
-peers_dir=$(cd "$(dirname "$PEERS")" && pwd)
+: "${PEERS:=$here/../../tests/peers/peers}"
 kind=${1:?usage: peer_suite.sh ours BINARY | c}
 
 work=$(mktemp -d /tmp/xs-host-test.XXXXXX)
 run=$work/run
 sr=$work/sr
 mkdir -p "$run" "$sr"
-export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr SIMRING_PY_DIR=$peers_dir
+export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr
 daemon_pid=
 # A lower watch quota than the default (128), checked by simring_guests.py.
 watch_quota=50

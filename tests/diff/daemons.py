@@ -1,7 +1,7 @@
 """Start and stop the daemons under test, each fresh in its own directory.
 
 `c` and `ox` are Debian's C xenstored 4.17 and oxenstored 4.17 run by the
-peers kit (`peers start c|ox RUNDIR`, with SIMRING_DIR set when simulated
+project's peers kit, tests/peers/ (`peers start c|ox RUNDIR`, with SIMRING_DIR set when simulated
 guests are wanted); `ours` is the host front end, `xenstored-rs --socket
 PATH [--simring DIR]`; `null` is the peers kit's server that only answers
 (`peers null SOCKET`, the floor of a benchmark). The differential test and

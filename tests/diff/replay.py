@@ -22,6 +22,10 @@ import time
 
 import corpus
 
+# The simring guest library of the peers kit (tests/peers/simring.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers"))
+import simring  # noqa: E402
+
 SYNC_TYPE = "GET_DOMAIN_PATH"
 SYNC_PAYLOAD = b"0\0"
 DEFAULT_TIMEOUT_S = 1.0
@@ -32,13 +36,6 @@ INVALID_TX = 0xfffffff0
 # Types newer than simring.py's table (xs_wire.h, Xen 4.21/4.22).
 EXTRA_TYPES = {23: "GET_FEATURE", 24: "SET_FEATURE", 25: "GET_QUOTA", 26: "SET_QUOTA"}
 CONNECT_RETRY_S = 2.0
-
-
-def load_simring(peers):
-    """Import simring.py from beside the peers script."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(peers)))
-    import simring
-    return simring
 
 
 def render_bytes(data):
@@ -87,7 +84,7 @@ class Symbols:
 class Replayer:
     """Drives the connections of one entry against one daemon."""
 
-    def __init__(self, simring, daemon):
+    def __init__(self, daemon):
         self.sr = simring
         self.daemon = daemon
         self.conns = {}
@@ -133,11 +130,11 @@ class Replayer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                hdr, body = c._recv_msg(deadline)
+                hdr, body = c.recv_msg(deadline)
             except self.sr.XsTimeout:
                 out.append("%s< (no reply)" % name)
                 return
-            except (self.sr.RingError, OSError) as e:
+            except (self.sr.RingError, self.sr.Closed, OSError) as e:
                 self.dead[name] = self._why_dead(c, e)
                 out.append("%s< (%s)" % (name, self.dead[name]))
                 return
@@ -148,15 +145,15 @@ class Replayer:
     def _why_dead(self, c, exc):
         if isinstance(c, self.sr.Guest) and c.error:
             return "ring error=%d" % c.error
-        if "closed" in str(exc) or isinstance(exc, OSError):
+        if isinstance(exc, (self.sr.Closed, OSError)):
             return "closed by daemon"
         return "ring failure"
 
     def send(self, name, c, data, out):
         try:
-            c._send(data, time.monotonic() + DEFAULT_TIMEOUT_S)
+            c.send_bytes(data, time.monotonic() + DEFAULT_TIMEOUT_S)
             return True
-        except (self.sr.RingError, self.sr.XsTimeout, OSError) as e:
+        except (self.sr.RingError, self.sr.XsTimeout, self.sr.Closed, OSError) as e:
             self.dead[name] = self._why_dead(c, e)
             out.append("%s> (%s)" % (name, self.dead[name]))
             return False
@@ -281,21 +278,21 @@ class Replayer:
 
 
 def _remember_last_body(c):
-    """Wrap c._recv_msg so the last received payload is kept for save=."""
-    inner = c._recv_msg
+    """Wrap c.recv_msg so the last received payload is kept for save=."""
+    inner = c.recv_msg
 
     def recv(deadline):
         hdr, body = inner(deadline)
         if hdr[0] != XS_WATCH_EVENT:
             c._last_body = body
         return hdr, body
-    c._recv_msg = recv
+    c.recv_msg = recv
 
 
-def replay(simring, daemon, entry):
+def replay(daemon, entry):
     """Run entry against daemon; returns [(step, [lines])] plus a final
     pseudo-step with the events drained at the end and daemon liveness."""
-    r = Replayer(simring, daemon)
+    r = Replayer(daemon)
     transcript = []
     try:
         for step in entry.steps:
