@@ -15,7 +15,10 @@ import subprocess
 import time
 
 KINDS = ("c", "ox", "ours", "null")
-START_TIMEOUT_S = 10.0
+# Seconds a daemon may take to come up or to exit: generous, so that only a
+# daemon that really fails to start or stop reaches them.
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
 
 
 class DaemonError(Exception):
@@ -81,7 +84,7 @@ class Daemon:
                 env["SIMRING_DIR"] = self.simring
             r = subprocess.run(self.pin + [self.peers, "start", self.kind, self.rundir], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=START_TIMEOUT_S + 5)
+                               timeout=START_TIMEOUT_S + 30)
             if r.returncode != 0:
                 raise DaemonError("%s did not start: %s" % (self.kind, r.stderr.decode(errors="replace")))
             with open(os.path.join(self.rundir, "pid")) as f:
@@ -118,12 +121,12 @@ class Daemon:
             pass
         if self.proc is not None:
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         else:
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + STOP_TIMEOUT_S
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
             if self.alive():
