@@ -49,8 +49,14 @@ ours)
         -w watch-event="$event_timeout" \
         --log-level "${XS_LOG_LEVEL:-warn}" 2>"$run/stderr" &
     daemon_pid=$!
-    for _ in $(seq 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
-    [ -S "$run/socket" ] || { cat "$run/stderr"; exit 1; }
+    # The pid file is written once the socket listens. The deadline is
+    # generous: only a daemon that does not start reaches it.
+    deadline=$((SECONDS + 60))
+    until [ -s "$run/pid" ]; do
+        kill -0 "$daemon_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] ||
+            { echo "not ok - daemon did not start"; cat "$run/stderr"; exit 1; }
+        sleep 0.05
+    done
     ;;
 *) echo "usage: peer_suite.sh ours BINARY | c" >&2; exit 2 ;;
 esac
@@ -67,11 +73,11 @@ step() { # step NAME COMMAND...
 }
 
 test_xenstore=$("$PEERS" bin test-xenstore)
-xs_tests() { timeout 300 "$test_xenstore" "$@" >"$work/test-xenstore.out" 2>&1 || { cat "$work/test-xenstore.out"; return 1; }; }
+xs_tests() { timeout 600 "$test_xenstore" "$@" >"$work/test-xenstore.out" 2>&1 || { cat "$work/test-xenstore.out"; return 1; }; }
 step "test-xenstore: all 12 tests" xs_tests
 step "test-xenstore: -r 10 random run" xs_tests -r 10
-step "xenstore-* CLI" timeout 120 "$here/xenstore_cli.sh"
-step "simring guests" timeout 300 python3 "$here/simring_guests.py"
+step "xenstore-* CLI" timeout 600 "$here/xenstore_cli.sh"
+step "simring guests" timeout 600 python3 "$here/simring_guests.py"
 
 stop
 if [ -n "$daemon_pid" ] && [ -s "$run/stderr" ]; then
