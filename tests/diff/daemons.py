@@ -15,10 +15,12 @@ import subprocess
 import time
 
 KINDS = ("c", "ox", "ours", "null")
-# Seconds a daemon may take to come up or to exit: generous, so that only a
-# daemon that really fails to start or stop reaches them.
+# Seconds a daemon may take to come up: generous, so that only a daemon
+# that really fails to start reaches it.
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
+# Seconds given to SIGTERM before SIGKILL. Nothing is judged by it (the
+# transcript is complete by then), and oxenstored sometimes ignores SIGTERM.
+STOP_TIMEOUT_S = 5.0
 
 
 class DaemonError(Exception):
