@@ -19,6 +19,7 @@
 extern crate alloc;
 
 mod arena;
+pub mod budget;
 pub mod cnum;
 pub mod conn;
 pub mod control;
@@ -49,6 +50,7 @@ mod txgen;
 pub mod watch;
 pub mod wrl;
 
+pub use budget::MemoryBudget;
 pub use engine::{
     ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
     MapRequest, Platform, Stats,

@@ -100,11 +100,10 @@ impl RingServer for Fake<'_> {
             used += n;
             match state {
                 Decoded::Incomplete => {}
-                Decoded::Message => {
-                    let (h, payload) = self.decoder.message();
+                Decoded::NoMemory => break,
+                Decoded::Message(h, payload) => {
                     let reply = encode(h, payload);
                     self.out.extend_from_slice(&reply);
-                    self.decoder.reset();
                 }
                 Decoded::Error(e) => {
                     self.ignored = true;
