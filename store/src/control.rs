@@ -141,6 +141,16 @@ pub fn memreport(e: &Engine) -> String {
     let mut s = String::new();
     let mut bytes = 0usize;
     e.tree.for_each_node(|len, n| bytes = bytes.saturating_add(len).saturating_add(n.size()));
+    if let Some(b) = e.cfg.budget {
+        let _ = writeln!(
+            s,
+            "heap: {} bytes used, limit {} (guests {}, one domain {})",
+            (b.meter)(),
+            b.limit,
+            b.limit_for(false),
+            b.domain_share()
+        );
+    }
     let _ = writeln!(s, "nodes: {} ({} bytes)", e.tree.len(), bytes);
     let _ = writeln!(s, "connections: {}", e.conns.len());
     let queued: usize =

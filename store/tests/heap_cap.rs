@@ -289,7 +289,11 @@ fn guests_cannot_take_the_stub_heap() {
     let now = w.now;
     w.e.check_domains(now, &mut w.pf);
     phase("attackers forgotten");
-    println!("{}", w.e.memreport());
+    // memreport shows the heap the budget measures.
+    let report = w.args(s, 0, 0, &["memreport"]).text();
+    println!("{report}");
+    let line = report.lines().find(|l| l.starts_with("heap: ")).expect("a heap line");
+    assert!(line.contains(&format!("limit {}", budget.limit)), "{line}");
     ok(&w.write(s, "/tool/still", ""));
     let after = meter();
     println!("baseline {} after {}", kib(baseline), kib(after));
