@@ -13,8 +13,10 @@
 //!    ([`INPUT_BYTES_PER_TURN`](ring::serve::INPUT_BYTES_PER_TURN)), as many
 //!    response bytes out as fit, one notification. A connection with more
 //!    input waiting goes to the back of the queue, so a busy guest cannot
-//!    starve others. Bad indices or a protocol violation set the page's
-//!    `error` field and end the ring's service until the guest reconnects
+//!    starve others; the privileged domain's ring, when an event or the
+//!    engine queues it, goes to the front. Bad indices or a protocol
+//!    violation set the page's `error` field and end the ring's service
+//!    until the guest reconnects
 //!    it (the domain record stays, XSA-325); reconnections are
 //!    rate-limited per domain, a deferred one is reported ready by the
 //!    engine when it may be honoured (`store::reconnect`);
@@ -199,8 +201,9 @@ impl Server {
         for _ in 0..self.queue.len() {
             let Some(c) = self.queue.pop_front() else { break };
             self.queued.remove(&c);
-            if self.serve(c, now) {
-                self.enqueue(c);
+            if self.serve(c, now) && self.queued.insert(c) {
+                // More input: back of the queue, whoever it is.
+                self.queue.push_back(c);
             }
         }
         self.collect_ready();
@@ -217,9 +220,16 @@ impl Server {
         self.ready = ready;
     }
 
+    /// Queues `c` for a turn. The privileged domain's ring (the
+    /// toolstack) goes to the front: however many guests are busy, its
+    /// requests wait for no guest's turn.
     fn enqueue(&mut self, c: ConnId) {
         if self.queued.insert(c) {
-            self.queue.push_back(c);
+            if self.engine.domain_conn(self.engine.config().priv_domid) == Some(c) {
+                self.queue.push_front(c);
+            } else {
+                self.queue.push_back(c);
+            }
         }
     }
 
