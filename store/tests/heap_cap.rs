@@ -191,6 +191,24 @@ fn guests_cannot_take_the_stub_heap() {
         ok(&w.recv_all(g3)[0]);
     }
 
+    // 0. Small nodes are charged as C counts them (path, header, value),
+    // which is more than our records take: never less than the heap.
+    let (d12, g12) = guests[11];
+    let (heap0, charged0) = (meter(), w.usage(d12, "memory"));
+    for i in 0..300 {
+        let mut payload = format!("s{i}\0").into_bytes();
+        payload.extend_from_slice(b"0123456789abcdef");
+        assert!(send(&mut w, g12, 11, 0, &payload));
+        ok(&w.recv_all(g12)[0]);
+    }
+    let grew = (meter() - heap0) as f64;
+    let charged = (w.usage(d12, "memory") - charged0) as f64;
+    println!(
+        "guest {d12}: 300 small nodes, heap +{grew}, charged +{charged} ({:.2})",
+        charged / grew
+    );
+    assert!(charged / grew >= 0.75, "charged {charged} vs heap {grew}");
+
     // 1. Transactions (as many as allowed), each with READs of missing
     // paths 1020 components deep (about 2 KiB) until the guest is
     // refused.
