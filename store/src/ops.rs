@@ -25,6 +25,10 @@ use crate::quota::Quota;
 use crate::transaction::{as_u64, Change};
 use crate::watch::Match;
 
+/// Heap one created node may take at most: its record (header, name),
+/// its parent's children-list entries and its share of the tree's tables.
+const NODE_GROWTH_BYTES: usize = 160;
+
 impl Engine {
     /// Canonicalises a path argument and applies the `path-max` quota
     /// (unprivileged callers only, as C 4.22 `canonicalize`).
@@ -122,6 +126,15 @@ impl Engine {
             .map_or(p.len(), |i| plen.saturating_add(1).saturating_add(i));
         let top = p.get(..top_end).unwrap_or(p);
         self.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Nodes, missing))?;
+        // A deep path creates up to a node per component: their heap is
+        // asked of the budget first (`budget.rs`).
+        let growth = usize::try_from(missing)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(NODE_GROWTH_BYTES)
+            .saturating_add(p.len());
+        if !self.heap_allows(req.who.privileged, growth) {
+            return Err(Error::NoMem);
+        }
         let inherited = self.peek(req, parent).map(|n| n.perms.clone()).ok_or(Error::NoEnt)?;
         let caller = u32::from(req.who.domid.0);
         let perms = match inherited.first() {
