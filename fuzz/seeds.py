@@ -156,12 +156,12 @@ def heap_seeds():
         s = S(sem, ballast=("BelowGuests", 100))
         first = 2 if sem == "4.21" else 1
         for g in range(8):
-            s.op("Fill", first + g, 0, g, 255, v(1900), 1, 0)
+            s.op("Fill", first + g, 0, g, 40, v(1900), 1, 0)
         seeds[f"guests-fill-{sem}"] = s.b
     # The same, from an empty heap (quotas, then the budget).
     s = S("4.18")
     for g in range(8):
-        s.op("Fill", 1 + g, 0, g, 120, v(1800 + g), 1, 0)
+        s.op("Fill", 1 + g, 0, g, 110, v(1800 + g), 1, 0)
     s.op("Control", 0, 0)
     seeds["guests-fill-empty"] = s.b
     # dom0 fills the reserve, then a guest tries.
