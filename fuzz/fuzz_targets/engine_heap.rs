@@ -114,21 +114,17 @@ unsafe impl GlobalAlloc for Capped {
         unsafe { System.dealloc(ptr, layout) }
     }
 
+    /// Counted as the stub's allocator does it (`linked_list_allocator`
+    /// has no realloc of its own: a new block, a copy, the old block
+    /// freed), so a growing vector needs its old and new blocks at once
+    /// under the cap.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > layout.size() {
-            Capped::take(new_size - layout.size());
-        }
+        Capped::take(new_size);
         // SAFETY: `ptr` came from `System` with `layout`; `new_size` is the
         // caller's (non-zero) new size.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if p.is_null() {
-            // The block is unchanged: give the bytes counted back.
-            if new_size > layout.size() {
-                LIVE.fetch_sub(new_size - layout.size(), SeqCst);
-            }
-        } else if new_size < layout.size() {
-            LIVE.fetch_sub(layout.size() - new_size, SeqCst);
-        }
+        // The old block is gone, or (on failure) the new one never was.
+        LIVE.fetch_sub(if p.is_null() { new_size } else { layout.size() }, SeqCst);
         p
     }
 }
