@@ -412,7 +412,18 @@ impl Engine {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
-        !c.ignored && !self.flow_blocked(c.domid)
+        !c.ignored && !self.flow_blocked(c.domid) && !self.held_for_memory(c)
+    }
+
+    /// Whether `c` is not read because it has unsent output while the heap
+    /// is over its caller's admission line (`budget.rs`). Every request
+    /// would be answered `ENOMEM`, and such small replies are queued
+    /// whatever the budget says: a client that does not read (the
+    /// privileged domain has no `outstanding` quota) would grow the heap
+    /// by one reply per request. It is read again once its output is sent.
+    fn held_for_memory(&self, c: &Conn) -> bool {
+        !c.out.is_empty()
+            && !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
     }
 
     /// Whether `conn` is ignored after a protocol violation (until a ring
@@ -519,7 +530,14 @@ impl Engine {
             return;
         };
         self.release_out(conn, m, true);
-        if self.conns.get(&conn).is_some_and(|c| !c.out.is_empty()) {
+        // More to send; or all sent while the heap is over the caller's
+        // line, when the connection may have been held for memory
+        // (`held_for_memory`) and can be read again.
+        let wake = self.conns.get(&conn).is_some_and(|c| {
+            !c.out.is_empty()
+                || !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
+        });
+        if wake {
             self.mark_ready(conn);
         }
     }
