@@ -192,7 +192,7 @@ impl Dirs {
             }
         }
         let id = DirId::try_from(self.len).ok()?;
-        if self.len % DIRS_PER_CHUNK == 0 {
+        if self.len.is_multiple_of(DIRS_PER_CHUNK) {
             let mut chunk = Vec::new();
             chunk.try_reserve_exact(DIRS_PER_CHUNK).ok()?;
             self.chunks.try_reserve(1).ok()?;
