@@ -113,6 +113,18 @@ impl Dir {
         after_prev && before_next
     }
 
+    /// The heap one more child may allocate: the vector's next block when
+    /// it is full (it doubles, and the old block is freed only after the
+    /// copy), else nothing.
+    pub fn insert_growth(&self) -> usize {
+        let (len, cap) = (self.kids.len(), self.kids.capacity());
+        if len.saturating_add(2) <= cap {
+            return 0;
+        }
+        let next = cap.saturating_mul(2).max(len.saturating_add(2)).max(4);
+        next.saturating_mul(core::mem::size_of::<Handle>())
+    }
+
     /// Appends child `h`, named `name_len` bytes, at name-order index
     /// `sorted` (from [`Dir::find`]). `None` if the index is out of range
     /// or the list is full.

@@ -131,7 +131,8 @@ impl Engine {
         let growth = usize::try_from(missing)
             .unwrap_or(usize::MAX)
             .saturating_mul(NODE_GROWTH_BYTES)
-            .saturating_add(p.len());
+            .saturating_add(p.len())
+            .saturating_add(self.tree.child_growth(parent));
         if !self.heap_allows(req.who.privileged, growth) {
             return Err(Error::NoMem);
         }

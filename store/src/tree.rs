@@ -405,6 +405,16 @@ impl Tree {
         self.gens.clear();
     }
 
+    /// The heap that listing one more child under `parent` may allocate
+    /// (its children vector's next block; 0 when it has room or `parent`
+    /// is missing), for the memory budget.
+    pub fn child_growth(&self, parent: &str) -> usize {
+        self.locate(parent)
+            .and_then(|loc| self.record(loc.handle)?.dir)
+            .and_then(|d| self.dirs.get(d))
+            .map_or(0, Dir::insert_growth)
+    }
+
     /// Number of paths tracked for transactions.
     pub fn tx_tracked(&self) -> usize {
         self.gens.len()

@@ -173,7 +173,9 @@ fn a_deep_write_asks_the_budget_for_the_nodes_it_creates() {
 /// The slab is now chunked; what remains is one directory's own list: a
 /// directory with thousands of children (only the privileged domain can
 /// make one: a guest stops at its 1000-node quota) keeps them in one
-/// vector that still doubles, 64 KiB at 4096 children.
+/// vector that still doubles, 64 KiB at 4096 children. The budget is
+/// asked for that block (`Tree::child_growth`), so it is refused near the
+/// limit, but one request can still take more than the headroom.
 #[test]
 #[ignore = "open: a directory's children vector doubles without asking the budget (privileged domain only)"]
 fn one_small_write_never_grows_the_heap_by_more_than_the_headroom() {
@@ -197,4 +199,28 @@ fn one_small_write_never_grows_the_heap_by_more_than_the_headroom() {
     }
     let (grew, at) = worst;
     assert!(grew <= REQUEST_HEADROOM, "directory {at}: one write grew the heap by {grew} bytes");
+}
+
+/// A new child whose directory's vector must double asks the budget for
+/// the new block: near the limit the write is refused, and nothing grows.
+#[test]
+fn listing_a_child_asks_the_budget_for_the_directory_growth() {
+    let _serial = serial();
+    static METER: AtomicUsize = AtomicUsize::new(0);
+    fn meter() -> usize {
+        METER.load(SeqCst)
+    }
+    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
+    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let s = w.sock();
+    // 4096 children fill the vector: the next one needs its next block.
+    for i in 0..4096 {
+        ok(&w.write(s, &format!("/wide/{i}"), ""));
+    }
+    // Room for the request, not for the block.
+    METER.store(budget.limit - REQUEST_HEADROOM - 1024, SeqCst);
+    let r = w.write(s, "/wide/next", "");
+    assert_eq!((r.ty, r.text()), (16, String::from("ENOMEM\0")));
+    METER.store(0, SeqCst);
+    ok(&w.write(s, "/wide/next", ""));
 }
