@@ -43,7 +43,7 @@ rc=0
 "$REPO/scripts/xen-rig/boot.sh" --xen "$xen" --xenstore "$xenstore" --stub "$stub" \
     --check "$HERE/guest.sh" --extra "$guest/vmlinuz" --extra "$guest/guest.cpio.gz" \
     --extra "$guest/tiny-pv.elf" "${more[@]}" \
-    --log "$log" --timeout "${GUEST_TIMEOUT:-420}" || rc=1
+    --log "$log" --timeout "${GUEST_TIMEOUT:-900}" || rc=1
 
 # The stub logs "domain N ring mapped, ..." when it grant-maps a guest's ring
 # and "domain N ring unmapped" when the domain is gone: each guest domain

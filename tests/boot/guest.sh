@@ -285,7 +285,7 @@ restore_gtest() {
 reuse_summaries() { tr -d '\r' <"$GUEST_LOG" | grep -c '^GUEST: reuse: [0-9]* passed, [0-9]* failed'; }
 reuse_summaries_reach() { [ "$(reuse_summaries)" -ge "$1" ]; }
 reuse_summary() {
-    until_true 90 reuse_summaries_reach "$1" || echo "no reuse summary line $1 after 90 s"
+    until_true 300 reuse_summaries_reach "$1" || echo "no reuse summary line $1 after 300 s"
     tr -d '\r' <"$GUEST_LOG" | grep -E '^GUEST: (resumed|reuse)'
     [ "$(tr -d '\r' <"$GUEST_LOG" | grep -cx "GUEST: reuse: $REUSE_TESTS passed, 0 failed")" = "$1" ]
 }
@@ -409,7 +409,7 @@ check guest-outside-node gtest_outside
 RIG_STEP_TIMEOUT=120 check domid-reuse-save reuse_save
 RIG_STEP_TIMEOUT=$((REUSE_ROUNDS * 150)) check domid-reuse-rounds reuse_rounds
 RIG_STEP_TIMEOUT=120 check domid-reuse-restore reuse_last
-RIG_STEP_TIMEOUT=100 check domid-reuse-guest reuse_summary "$REUSE_ROUNDS"
+RIG_STEP_TIMEOUT=320 check domid-reuse-guest reuse_summary "$REUSE_ROUNDS"
 RIG_STEP_TIMEOUT=80 check guest-shutdown-release gtest_shutdown
 check guest-destroy-release gtest_destroy
 check guest-nodes-gone gtest_nodes_gone
