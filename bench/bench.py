@@ -40,7 +40,7 @@ TARGETS = {"rt": 1.5, "fill": 3.0, "rss": 0.4}
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--ours", default=os.path.join(REPO, "target", "release", "xenstored-rs"))
-    p.add_argument("--peers", default=os.path.join(REPO, "..", "shared", "tools", "xen-peers", "peers"))
+    p.add_argument("--peers", default=os.path.join(REPO, "tests", "peers", "peers"))
     p.add_argument("--rt", type=int, default=10000)
     p.add_argument("--fill", type=int, default=100000)
     p.add_argument("--runs", type=int, default=3)

@@ -8,7 +8,11 @@ values (zero, the 2^32 wrap, a full ring, inconsistent indices) for
 `engine_ops` starts from an empty corpus: its input is `arbitrary`'s own
 encoding, which libFuzzer explores well from nothing. `engine_bytes` gets
 the `decode` streams wrapped in `store::fuzzing::run`'s
-`[selector, len, bytes]` chunks.
+`[selector, len, bytes]` chunks. `engine_heap` gets scenarios that take
+the heap to the budget's limits (guests filling their shares, dom0 filling
+the reserve, deep paths, watch floods, split payloads, transactions) in
+`arbitrary`'s encoding of its `Setup` and `Op`s (see `HeapSeed`), since
+reaching a limit by mutation alone takes hundreds of well-formed writes.
 """
 
 import pathlib
@@ -83,6 +87,139 @@ def ring_page_seeds():
     }
 
 
+class HeapSeed:
+    """`arbitrary` 1.x encoding of `fuzz_targets/engine_heap.rs` inputs:
+    integers little-endian, `bool` one byte, an enum's variant a `u32`
+    scaled to the variant count, struct fields in order. Variant lists
+    must follow the Rust declarations."""
+
+    OPS = (
+        "Write Mkdir Read Rm Directory DirectoryPart SetPerms Watch Watches Unwatch "
+        "TxStart TxEnd Fill Split Flush Other Control Introduce Release Lifecycle "
+        "Tick Drain Reading Reset Connect Disconnect"
+    ).split()
+    PATHS = ["Fixed", "Home", "Deep", "Sibling"]
+    BALLAST = ["None", "Kib", "BelowGuests", "BelowLimit"]
+    SEMANTICS = {"4.17": 0, "4.18": 1, "4.21": 2}
+
+    @staticmethod
+    def variant(names, name):
+        k, n = names.index(name), len(names)
+        return struct.pack("<I", ((k << 32) + n - 1) // n)
+
+    def __init__(self, semantics="4.18", guests=8, reading=0xFF, dom0_lazy=False,
+                 ballast=("None",)):
+        kind, *arg = ballast
+        self.b = bytes([self.SEMANTICS[semantics], (guests - 1) % 8, reading, int(dom0_lazy)])
+        self.b += self.variant(self.BALLAST, kind)
+        if kind == "Kib":
+            self.b += struct.pack("<H", arg[0])
+        elif kind != "None":
+            self.b += bytes([arg[0]])
+
+    @classmethod
+    def path(cls, kind, *a):
+        """Fixed(k) | Home(d) | Deep(first, depth, rel, home) |
+        Sibling(base, i, rel, home)."""
+        v = cls.variant(cls.PATHS, kind)
+        if kind in ("Fixed", "Home"):
+            return v + bytes([a[0]])
+        first, n, rel, home = a
+        n = n[1] if isinstance(n, tuple) else n
+        return v + bytes([first]) + struct.pack("<H", n) + bytes([int(rel), home])
+
+    @staticmethod
+    def value(n, byte=ord("v")):
+        return struct.pack("<HB", n, byte)
+
+    def op(self, name, *fields):
+        """`fields`: ints are u8 unless given as ("H", n); bytes as is."""
+        self.b += self.variant(self.OPS, name)
+        for f in fields:
+            if isinstance(f, bytes):
+                self.b += f
+            elif isinstance(f, tuple):
+                self.b += struct.pack("<" + f[0], f[1])
+            else:
+                self.b += bytes([int(f) & 0xFF])
+        return self
+
+
+def heap_seeds():
+    """Conns: 0 is dom0's socket; before 4.21, 1-8 are guests 1-8 in
+    order (on 4.21+, 1 is dom0's ring and 2-9 the guests)."""
+    S, v, H = HeapSeed, HeapSeed.value, (lambda n: ("H", n))
+    seeds = {}
+    # Guests fill their homes with big values, all eight, near the guests'
+    # limit.
+    for sem in ("4.17", "4.18", "4.21"):
+        s = S(sem, ballast=("BelowGuests", 100))
+        first = 2 if sem == "4.21" else 1
+        for g in range(8):
+            s.op("Fill", first + g, 0, g, 40, v(1900), 1, 0)
+        seeds[f"guests-fill-{sem}"] = s.b
+    # The same, from an empty heap (quotas, then the budget).
+    s = S("4.18")
+    for g in range(8):
+        s.op("Fill", 1 + g, 0, g, 110, v(1800 + g), 1, 0)
+    s.op("Control", 0, 0)
+    seeds["guests-fill-empty"] = s.b
+    # dom0 fills the reserve, then a guest tries.
+    s = S("4.18", ballast=("BelowLimit", 120))
+    s.op("Fill", 0, 0, 1, 60, v(2048), 0, 0).op("Fill", 1, 0, 2, 10, v(2048), 1, 0)
+    s.op("Control", 0, 0)
+    seeds["dom0-fill"] = s.b
+    # Deep chains written and removed, absolute and relative, in and out of
+    # transactions.
+    s = S("4.18", ballast=("BelowGuests", 60))
+    for g in range(1, 5):
+        s.op("Write", g, 0, S.path("Deep", 0, H(1000), 1, 0), v(100))
+        s.op("TxStart", g)
+        s.op("Read", g, 1, S.path("Deep", 1, H(1020), 1, 0))
+        s.op("Write", g, 1, S.path("Deep", 2, H(1020), 0, g), v(50))
+        s.op("Rm", g, 1, S.path("Home", g))
+        s.op("TxEnd", g, 1, 1)
+        s.op("Rm", g, 0, S.path("Deep", 0, H(1), 1, 0))
+    seeds["deep"] = s.b
+    # Watch flood: guest 3 watches its home 128 times and never reads;
+    # dom0 and guest 4 (given write access) write there.
+    s = S("4.18", reading=0xF7, ballast=("BelowGuests", 120))
+    s.op("Watches", 3, S.path("Home", 3), 0, 127)
+    s.op("SetPerms", 0, 0, S.path("Home", 3), 3, H(1 << 4), 1)
+    s.op("Fill", 0, 0, 0, 100, v(1500), 0, 3).op("Fill", 4, 0, 1, 100, v(1500), 0, 3)
+    s.op("Tick", H(250)).op("Drain", 3, H(4096))
+    seeds["watch-flood"] = s.b
+    # Split payloads held by every guest at the guests' limit.
+    s = S("4.18", ballast=("BelowGuests", 8))
+    for g in range(1, 9):
+        s.op("Split", g, S.path("Sibling", 0, H(g), 1, 0), v(4000), H(3000))
+    for g in range(1, 9):
+        s.op("Fill", g, 0, 0, 20, v(2000), 1, 0)
+    for g in range(1, 9):
+        s.op("Flush", g)
+    seeds["split"] = s.b
+    # Transactions holding deep reads, then domains destroyed.
+    s = S("4.21", ballast=("BelowGuests", 120))
+    for g in range(2, 6):
+        for _ in range(3):
+            s.op("TxStart", g)
+        for i in range(20):
+            s.op("Read", g, 1 + i % 3, S.path("Deep", i, H(1000), 1, 0))
+    for d in range(1, 5):
+        s.op("Lifecycle", d, 4)
+    s.op("Lifecycle", 1, 0).op("Introduce", 0, 5)
+    seeds["tx-lifecycle"] = s.b
+    # Directory listings of a big directory and a big subtree removed.
+    s = S("4.18", ballast=("Kib", 1500))
+    s.op("Fill", 0, 0, 0, 255, v(10), 0, 1)
+    for k in range(4):
+        s.op("Directory", 1, 0, S.path("Fixed", 9))
+        s.op("DirectoryPart", 0, 0, S.path("Home", 1), H(k * 500))
+    s.op("Rm", 0, 0, S.path("Home", 1))
+    seeds["directory-rm"] = s.b
+    return seeds
+
+
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "corpus")
     for target, seeds in (("decode", decode_seeds()), ("ring_page", ring_page_seeds())):
@@ -101,6 +238,10 @@ def main():
                 for i in range(0, len(stream), 255)
             )
             (d / f"seed-{name}-{sel}").write_bytes(chunks + b"\xe0\x00")
+    d = root / "engine_heap"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, data in heap_seeds().items():
+        (d / f"seed-{name}").write_bytes(data)
 
 
 if __name__ == "__main__":

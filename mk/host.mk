@@ -10,10 +10,10 @@
 #                        reference the expectations were taken from)
 #   make host-deps       install what the tests need (idempotent)
 #
-# The xen-peers kit (Debian's C xenstored, test-xenstore, simring.py) lives
-# beside the repository; override PEERS to use another copy.
+# The peers kit (tests/peers/: Debian's C xenstored and test-xenstore,
+# simring.py) downloads and builds what it needs into $(CACHE)/peers.
 
-PEERS ?= $(CURDIR)/../shared/tools/xen-peers/peers
+PEERS ?= $(CURDIR)/tests/peers/peers
 HOST_BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/xenstored-rs
 
 .PHONY: host host-deps host-test host-test-c

@@ -3,11 +3,11 @@
 #   make image     build/xenstore-stubdom-rs.elf and build/xenstore-stubdom-rs.gz
 #                  (the .gz is what XENSTORE_DOMAIN_KERNEL points at)
 #   make hostile-guest build/xs-hostile-guest.elf: the PVH test guest that
-#                  kernel/checks/hostile-guest.sh boots under the stub
+#                  kernel/checks/hostile-*.sh boot under the stub
 #   make kernel-test   the kernel's host unit tests and clippy for both targets
 #   make kernel-boot-check [XEN=4.20]   boot the stub on Xen with the guest
-#                  checks of kernel/checks/ (hostile guest, watch expiry,
-#                  guest life cycle)
+#                  checks of kernel/checks/ (hostile guest, ring
+#                  reconnection, watch expiry, guest life cycle)
 #   make kernel-boot-check-all   the same on Xen 4.17 and 4.20 (in `make test`)
 #
 # The kernel is built for x86_64-unknown-none in release mode with
@@ -46,7 +46,8 @@ kernel-boot-check: image hostile-guest
 	scripts/xen-rig/boot.sh --xen $(or $(XEN),4.17) --stub $(KERNEL_GZ) --stub-mem 4 \
 		--stub-args '--param "-w watch-event=2 --log-level debug"' \
 		--extra $(GUEST_ELF) --check kernel/checks/watch-expiry.sh \
-		--check kernel/checks/hostile-guest.sh --check kernel/checks/guest-lifecycle.sh \
+		--check kernel/checks/hostile-guest.sh --check kernel/checks/hostile-reconnect.sh \
+		--check kernel/checks/guest-lifecycle.sh \
 		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 1800
 
 ## The kernel's guest checks on both Xen versions (part of `make test`).

@@ -161,11 +161,10 @@ impl World {
             rest = &rest[used..];
             match state {
                 Decoded::Incomplete => {}
-                Decoded::Message => {
-                    let (h, _) = p.out.message();
+                Decoded::Message(h, _) => {
                     assert!(MsgType::from_u32(h.ty).is_some(), "reply of unknown type {}", h.ty);
-                    p.out.reset();
                 }
+                Decoded::NoMemory => panic!("fixed payload storage never runs out"),
                 Decoded::Error(e) => panic!("engine output is not well-framed: {e}"),
             }
         }

@@ -2,13 +2,14 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use store::Config;
+use store::{Config, MemoryBudget};
 
 use crate::options::Options;
 
 /// Builds the engine configuration: quota overrides (`-Q name=value` sets
 /// the hard limit, `-q name=value` the soft one, as C's `parse_quota`), the
-/// watch-event timeout, and a random key for the engine's node-name hasher.
+/// watch-event timeout, the memory budget (`-M`, measured by the daemon's
+/// counting allocator), and a random key for the engine's node-name hasher.
 pub fn engine_config(opts: &Options) -> Result<Config, String> {
     let mut config = Config::default();
     for q in &opts.quotas {
@@ -20,6 +21,8 @@ pub fn engine_config(opts: &Options) -> Result<Config, String> {
         config.watch_event_timeout_ms = u64::from(secs).saturating_mul(1000);
     }
     config.hash_seed = random_seed();
+    config.budget =
+        opts.memory_budget.map(|heap| MemoryBudget::for_heap(heap, crate::heap::live_bytes));
     Ok(config)
 }
 
@@ -45,6 +48,19 @@ mod tests {
         assert_eq!(config.quotas.get(Quota::Nodes, Limit::Hard), 7);
         assert_eq!(config.quotas.get(Quota::Memory, Limit::Soft), 99);
         assert_eq!(config.watch_event_timeout_ms, 3000);
+        assert!(config.budget.is_none());
+    }
+
+    #[test]
+    fn a_memory_budget_caps_the_memory_quota() {
+        let opts = Options::parse(["-M", "4M"], &Environment::default()).unwrap();
+        let config = engine_config(&opts).unwrap();
+        let budget = config.budget.unwrap();
+        assert!(budget.limit < 4 << 20);
+        let engine = store::Engine::new(config);
+        let hard = engine.config().quotas.get(Quota::Memory, Limit::Hard);
+        assert_eq!(hard as usize, budget.domain_share());
+        assert!(crate::heap::live_bytes() > 0);
     }
 
     #[test]

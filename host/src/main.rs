@@ -22,6 +22,7 @@
 mod clients;
 mod config;
 mod daemon;
+mod heap;
 mod logger;
 mod options;
 mod platform;

@@ -35,6 +35,9 @@ Options:
   -w, --timeout watch-event=SECONDS
                              drop watch events unread for SECONDS (default 20)
   -F, --pid-file PATH        write the daemon's pid to PATH
+  -M, --memory-budget SIZE   live heap bytes the daemon may use, as the stub's
+                             heap (SIZE in bytes, or with K or M); requests that
+                             would go past it get ENOMEM (default: no budget)
   --simring DIR              serve simulated guests over the simring convention in DIR
   --event PORT               dom0's event channel port under --simring
                              (default: $XSSHIM_DOM0_PORT, else 1)
@@ -67,6 +70,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// The simring directory, if simulated guests are served.
     pub simring: Option<PathBuf>,
+    /// The memory budget's heap size in bytes (`None`: no budget).
+    pub memory_budget: Option<usize>,
     /// dom0's event channel port for the simring convention.
     pub dom0_port: u32,
     /// The most verbose level logged.
@@ -124,6 +129,7 @@ impl Options {
         let mut pid_file = None;
         let mut simring = None;
         let mut dom0_port = None;
+        let mut memory_budget = None;
         let mut log_level = log::LevelFilter::Info;
         let mut help = false;
 
@@ -144,6 +150,9 @@ impl Options {
                     pid_file = Some(PathBuf::from(value(&mut parser)?))
                 }
                 Long("simring") => simring = Some(PathBuf::from(value(&mut parser)?)),
+                Short('M') | Long("memory-budget") => {
+                    memory_budget = Some(parse_size(&string_value(&mut parser)?)?)
+                }
                 Long("event") => {
                     dom0_port = Some(parse_u32("--event", &string_value(&mut parser)?)?)
                 }
@@ -165,6 +174,7 @@ impl Options {
             watch_event_timeout_secs,
             pid_file,
             simring,
+            memory_budget,
             dom0_port,
             log_level,
             help,
@@ -203,6 +213,20 @@ fn parse_timeout(text: &str) -> Result<u32, String> {
         Some(("watch-event", secs)) => parse_u32("watch-event", secs),
         _ => Err(format!("timeout {text:?}: expected watch-event=SECONDS")),
     }
+}
+
+/// Parses a size in bytes, optionally with a `K` or `M` suffix.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let bad = || format!("size {text:?}: expected bytes, or a number with K or M");
+    let (digits, unit) = match text.trim().strip_suffix(['K', 'k']) {
+        Some(d) => (d, 1024usize),
+        None => match text.trim().strip_suffix(['M', 'm']) {
+            Some(d) => (d, 1024 * 1024),
+            None => (text.trim(), 1),
+        },
+    };
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(unit).ok_or_else(bad)
 }
 
 /// Parses a `log` level name, case-insensitively.

@@ -26,8 +26,6 @@ pub struct RingConn {
     pub port: u32,
     /// The mapped page.
     pub ring: SharedRing,
-    /// The connection violated the protocol and is no longer served.
-    pub ignored: bool,
 }
 
 /// The host's implementation of the engine's platform.
@@ -62,11 +60,11 @@ impl HostPlatform {
         !self.rings.is_empty()
     }
 
-    /// Puts the connections of the rings still served into `out` (emptied
+    /// Puts the connections of the mapped rings into `out` (emptied
     /// first).
-    pub fn served_rings(&self, out: &mut Vec<ConnId>) {
+    pub fn ring_conns(&self, out: &mut Vec<ConnId>) {
         out.clear();
-        out.extend(self.rings.iter().filter(|(_, rc)| !rc.ignored).map(|(conn, _)| *conn));
+        out.extend(self.rings.keys().copied());
     }
 
     /// Signals the guest of `conn` (a no-op without simring).
@@ -89,14 +87,8 @@ impl HostPlatform {
 }
 
 impl RingPlatform for HostPlatform {
-    fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
-        self.rings.get(&conn).filter(|rc| !rc.ignored).map(|rc| rc.ring.page())
-    }
-
-    fn stop_serving(&mut self, conn: ConnId) {
-        if let Some(rc) = self.rings.get_mut(&conn) {
-            rc.ignored = true;
-        }
+    fn ring_page(&self, conn: ConnId) -> Option<&RingPage> {
+        self.rings.get(&conn).map(|rc| rc.ring.page())
     }
 }
 
@@ -117,7 +109,7 @@ impl Platform for HostPlatform {
             page.set_connection(XENSTORE_CONNECTED);
         }
         log::debug!("serving domain {} on port {port} as {conn:?}", domid.0);
-        self.rings.insert(conn, RingConn { domid, port, ring, ignored: false });
+        self.rings.insert(conn, RingConn { domid, port, ring });
         // The guest may have queued requests before it was introduced.
         self.pending.insert(conn);
         self.notify(conn);

@@ -2,22 +2,21 @@
 # End-to-end suite with Debian's clients against one daemon:
 #   1. test-xenstore (all tests, then a `-r 10` random run),
 #   2. the xenstore-* CLI (xenstore_cli.sh),
-#   3. simulated guests over simring (simring_guests.py).
+#   3. simulated guests over simring (simring_guests.py, simring_reconnect.py).
 #
 # Usage: peer_suite.sh ours PATH/TO/xenstored-rs | peer_suite.sh c
-# Environment: PEERS = the xen-peers `peers` script (required).
+# Environment: PEERS = the peers kit's front end (default tests/peers/peers).
 # "c" runs the suite against C xenstored 4.17 to confirm the expectations.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${PEERS:?set PEERS to the xen-peers peers script}"
-peers_dir=$(cd "$(dirname "$PEERS")" && pwd)
+: "${PEERS:=$here/../../tests/peers/peers}"
 kind=${1:?usage: peer_suite.sh ours BINARY | c}
 
 work=$(mktemp -d /tmp/xs-host-test.XXXXXX)
 run=$work/run
 sr=$work/sr
 mkdir -p "$run" "$sr"
-export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr SIMRING_PY_DIR=$peers_dir
+export XENSTORED_PATH=$run/socket SIMRING_DIR=$sr
 daemon_pid=
 # A lower watch quota than the default (128), checked by simring_guests.py.
 watch_quota=50
@@ -50,8 +49,14 @@ ours)
         -w watch-event="$event_timeout" \
         --log-level "${XS_LOG_LEVEL:-warn}" 2>"$run/stderr" &
     daemon_pid=$!
-    for _ in $(seq 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
-    [ -S "$run/socket" ] || { cat "$run/stderr"; exit 1; }
+    # The pid file is written once the socket listens. The deadline is
+    # generous: only a daemon that does not start reaches it.
+    deadline=$((SECONDS + 60))
+    until [ -s "$run/pid" ]; do
+        kill -0 "$daemon_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] ||
+            { echo "not ok - daemon did not start"; cat "$run/stderr"; exit 1; }
+        sleep 0.05
+    done
     ;;
 *) echo "usage: peer_suite.sh ours BINARY | c" >&2; exit 2 ;;
 esac
@@ -68,11 +73,12 @@ step() { # step NAME COMMAND...
 }
 
 test_xenstore=$("$PEERS" bin test-xenstore)
-xs_tests() { timeout 300 "$test_xenstore" "$@" >"$work/test-xenstore.out" 2>&1 || { cat "$work/test-xenstore.out"; return 1; }; }
+xs_tests() { timeout 600 "$test_xenstore" "$@" >"$work/test-xenstore.out" 2>&1 || { cat "$work/test-xenstore.out"; return 1; }; }
 step "test-xenstore: all 12 tests" xs_tests
 step "test-xenstore: -r 10 random run" xs_tests -r 10
-step "xenstore-* CLI" timeout 120 "$here/xenstore_cli.sh"
-step "simring guests" timeout 300 python3 "$here/simring_guests.py"
+step "xenstore-* CLI" timeout 600 "$here/xenstore_cli.sh"
+step "simring guests" timeout 600 python3 "$here/simring_guests.py"
+step "simring reconnection" timeout 600 python3 "$here/simring_reconnect.py"
 
 stop
 if [ -n "$daemon_pid" ] && [ -s "$run/stderr" ]; then

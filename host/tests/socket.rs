@@ -59,6 +59,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn replies_held_up_by_a_full_socket_are_sent_once_the_client_reads() {
     let d = Daemon::start(&[]);
     let mut c = d.connect();
+    let mut other = d.connect();
     let value = vec![b'v'; 4000];
     let mut write = b"/big\0".to_vec();
     write.extend_from_slice(&value);
@@ -70,7 +71,10 @@ fn replies_held_up_by_a_full_socket_are_sent_once_the_client_reads() {
         batch.extend(frame(XS_READ, i, 0, 5, b"/big\0"));
     }
     c.send_raw(&batch);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Before reading anything: the daemon, with replies it cannot write
+    // yet, still serves everybody else. Once this answer is here it has
+    // also had the batch (it was sent first).
+    assert_eq!(other.request(XS_READ, b"/nope\0"), (XS_ERROR, b"ENOENT\0".to_vec()));
     for i in 0..300u32 {
         let reply = c.recv().expect("every reply arrives");
         assert_eq!((reply.ty, reply.req_id), (XS_READ, i));
@@ -83,13 +87,17 @@ fn replies_held_up_by_a_full_socket_are_sent_once_the_client_reads() {
 fn a_request_split_across_writes_is_reassembled() {
     let d = Daemon::start(&[]);
     let mut c = d.connect();
+    let mut other = d.connect();
     let value = vec![b'v'; 4000];
     let mut payload = b"/split\0".to_vec();
     payload.extend_from_slice(&value);
     let bytes = frame(XS_WRITE, 1, 0, u32::try_from(payload.len()).unwrap(), &payload);
     for chunk in bytes.chunks(333) {
         c.send_raw(chunk);
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        // A round trip on another connection: by its answer the daemon has
+        // had its turn at this chunk before the next one is sent, so it
+        // sees the message in pieces.
+        assert_eq!(other.request(XS_READ, b"/nope\0"), (XS_ERROR, b"ENOENT\0".to_vec()));
     }
     assert_eq!(c.recv().unwrap().payload, b"OK\0");
     assert_eq!(c.request(XS_READ, b"/split\0"), (XS_READ, value));

@@ -17,7 +17,8 @@ expect() { # expect NAME WANT GOT
     fi
 }
 
-t() { timeout 10 "$@"; }
+# Every command has a deadline, generous so that only a hang reaches it.
+t() { timeout 60 "$@"; }
 
 t xenstore-write /cli/a 1 /cli/b "two words"
 expect "write exits 0" 0 $?
@@ -46,9 +47,12 @@ t xenstore-rm /cli/b
 expect "rm" "a" "$(t xenstore-list /cli)"
 
 watch_out=$(mktemp)
-timeout 5 xenstore-watch -n 3 /cli/w >"$watch_out" 2>&1 &
+timeout 120 xenstore-watch -n 3 /cli/w >"$watch_out" 2>&1 &
 watcher=$!
-sleep 0.5
+# The watch is in place once its initial event has been printed
+# (xenstore-watch flushes each line); only then write.
+deadline=$((SECONDS + 60))
+until [ -s "$watch_out" ] || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.05; done
 t xenstore-write /cli/w/x 1
 t xenstore-write /cli/w 2
 wait "$watcher"

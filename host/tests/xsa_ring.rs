@@ -2,8 +2,6 @@
 //! alone: hostile message lengths arriving over a connection.
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 
 #[test]
@@ -27,15 +25,15 @@ fn xsa_38_payload_limit_is_exactly_4096() {
 fn xsa_420_gigabyte_lengths_drop_the_client_at_once() {
     // Lengths of 1-2 GiB (negative as 32-bit ints) and above: the header
     // alone ends the connection, with no wait for a payload that never
-    // comes, and everybody else is served.
+    // comes (a daemon that waited would never close: recv() fails the test
+    // on its timeout rather than returning None), and everybody else is
+    // served.
     let d = Daemon::start(&[]);
     let mut good = d.connect();
     for len in [0x4000_0000u32, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
         let mut bad = d.connect();
-        let start = Instant::now();
         bad.send_raw(&frame(XS_WRITE, 1, 0, len, b"/x\0"));
         assert_eq!(bad.recv(), None, "len {len:#x}");
-        assert!(start.elapsed() < Duration::from_secs(2), "len {len:#x} waited");
         assert_eq!(good.request(XS_WRITE, b"/ok\0\x31"), (XS_WRITE, b"OK\0".to_vec()));
     }
 }

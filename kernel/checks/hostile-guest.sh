@@ -32,54 +32,17 @@ cmdline = "$2"
 CFG
 }
 
-# One round of dom0 traffic while the guest runs: dom0 must be served
-# during the guest's misbehaviour. Then looks for the guest's summary line.
-probe_and_look() {
-    hr_i=$((hr_i + 1))
-    xenstore-write /hostile-probe/$name "$hr_i" || { echo "dom0 write failed at $hr_i" >&2; return 2; }
-    [ "$(xenstore-read /hostile-probe/$name)" = "$hr_i" ] || { echo "dom0 read failed at $hr_i" >&2; return 2; }
-    xl dmesg | grep -a "(d$domid)" | grep -aq 'hostile-guest: [0-9]* passed'
-}
-
-# Boots guest NAME, waits for its summary line while dom0 keeps reading and
-# writing xenstore (up to 240 s: only a hang takes that long), prints the
-# guest's lines and checks the summary.
+# Boots guest NAME and waits for its summary line while dom0 keeps using
+# xenstore (guest_summary in dom0-harness.sh), then checks the summary.
 hostile_run() {
-    name=$1
-    xl_create /tmp/$name.cfg || return 1
-    domid=$(xl domid "$name") || return 1
-    hr_i=0
-    while :; do
-        probe_and_look
-        case $? in
-        0) break ;;
-        2) return 1 ;;
-        esac
-        [ "$hr_i" -lt 240 ] || { echo "no summary line from d$domid"; break; }
-        sleep 1
-    done
-    xl dmesg | grep -a "(d$domid)" | grep -a 'hostile-guest:'
-    xl dmesg | grep -a "(d$domid)" | grep -aq "hostile-guest: $STEPS passed, 0 failed"
+    xl_create /tmp/$1.cfg || return 1
+    domid=$(xl domid "$1") || return 1
+    guest_summary "$domid" /hostile-probe/$1 240 || return 1
+    guest_passed "$domid" $STEPS
 }
 
-# The stub keeps no record of the domain (quota usage, watches, ring).
-no_record() { ! xenstore-control quota "$1"; }
-
-# Destroys guest NAME; Xen must free it (the stub unmapped its ring), the
-# stub must forget it, its home must be gone and xenstore must still work.
-hostile_destroy() {
-    name=$1
-    domid=$(xl domid "$name") || return 1
-    xl destroy "$name" || return 1
-    until_true 120 domain_gone "$domid" || { echo "domain $domid still exists"; xl list; return 1; }
-    ! xl list | grep -q "$name" || return 1
-    until_true 120 no_record "$domid" || { echo "the stub still has a record of domain $domid:"; xenstore-control quota "$domid"; return 1; }
-    xenstore-write /hostile-probe/after "$name" || return 1
-    [ "$(xenstore-read /hostile-probe/after)" = "$name" ] || return 1
-    # The toolstack removes the home.
-    ! xenstore-read /local/domain/$domid/domid 2>/dev/null
-}
-
+# Destroys guest NAME: Xen and the stub let go of it, xenstore still works.
+hostile_destroy() { destroy_released "$1" /hostile-probe/after; }
 
 hostile_cfg hostile-idx ""
 hostile_cfg hostile-big "oversize"

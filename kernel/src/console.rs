@@ -7,7 +7,13 @@
 //! once that runs; until then the ring fills and further bytes are dropped:
 //! the console never blocks the stub. `CONSOLEIO_write` is refused to the
 //! stub on release Xen builds, so it is not used.
+//!
+//! Output goes out a line at a time ([`write_line`], which the logger and
+//! [`console_line!`](crate::console_line) use): one `rep outsb` to port
+//! 0xE9 (one trap to Xen rather than one per byte), one copy into the ring
+//! and one event-channel notification per line.
 
+use core::fmt;
 use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
 use crate::abi::hvm::{console, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
@@ -38,13 +44,63 @@ pub fn init_ring() -> Result<(), xen::Errno> {
     Ok(())
 }
 
-/// Writes `bytes` to every console.
+/// Longest line written whole (newline included); longer ones are cut.
+pub const LINE_BYTES: usize = 256;
+
+/// Writes `bytes` to every console, in one piece each.
 pub fn write(bytes: &[u8]) {
-    for &b in bytes {
-        // SAFETY: port 0xE9 is Xen's debug console; writing it only logs.
-        unsafe { cpu::outb(DEBUG_PORT, b) };
-    }
+    // SAFETY: port 0xE9 is Xen's debug console; writing it only logs.
+    unsafe { cpu::outsb(DEBUG_PORT, bytes) };
     write_ring(bytes);
+}
+
+/// Formats `args` and writes the result with a newline, as one piece
+/// ([`write`]); a line longer than [`LINE_BYTES`] is cut.
+pub fn write_line(args: fmt::Arguments<'_>) {
+    let mut line = Line::default();
+    // `Line` never fails; a formatting trait that does just ends the line.
+    let _ = fmt::Write::write_fmt(&mut line, args);
+    write(line.finish());
+}
+
+/// A line being formatted: up to [`LINE_BYTES`] - 1 bytes of text, then
+/// the newline.
+struct Line {
+    /// The text, then the newline.
+    buf: [u8; LINE_BYTES],
+    /// Bytes of text so far (below `LINE_BYTES`).
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line { buf: [0; LINE_BYTES], len: 0 }
+    }
+}
+
+impl Line {
+    /// The text and its newline.
+    fn finish(&mut self) -> &[u8] {
+        let end = self.len.min(LINE_BYTES.saturating_sub(1));
+        if let Some(b) = self.buf.get_mut(end) {
+            *b = b'\n';
+        }
+        self.buf.get(..=end).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = LINE_BYTES.saturating_sub(1).saturating_sub(self.len);
+        let take = s.len().min(room);
+        let end = self.len.saturating_add(take);
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..end), s.as_bytes().get(..take))
+        {
+            dst.copy_from_slice(src);
+            self.len = end;
+        }
+        Ok(())
+    }
 }
 
 /// Copies as much of `bytes` as fits into the PV console ring, translating
@@ -98,22 +154,37 @@ fn write_ring(bytes: &[u8]) {
     }
 }
 
-/// A `fmt::Write` sink over [`write`].
-pub struct Writer;
-
-impl core::fmt::Write for Writer {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        write(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// Prints a line on the console whatever the log level: used for the
-/// markers the boot tests look for.
+/// Prints a line on the console whatever the log level ([`write_line`]):
+/// used for the markers the boot tests look for.
 #[macro_export]
 macro_rules! console_line {
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        let _ = writeln!($crate::console::Writer, $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::console::write_line(format_args!($($arg)*))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write as _;
+
+    #[test]
+    fn a_line_ends_in_one_newline() {
+        let mut l = Line::default();
+        write!(l, "a {} c", 42).unwrap();
+        assert_eq!(l.finish(), b"a 42 c\n");
+        assert_eq!(Line::default().finish(), b"\n");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_and_still_ends_in_a_newline() {
+        let mut l = Line::default();
+        for _ in 0..100 {
+            l.write_str("abcdefg").unwrap();
+        }
+        let out = l.finish();
+        assert_eq!(out.len(), LINE_BYTES);
+        assert_eq!(out.last(), Some(&b'\n'));
+        assert!(out[..LINE_BYTES - 1].iter().all(|b| b.is_ascii_lowercase()));
+    }
 }

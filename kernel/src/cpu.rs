@@ -59,6 +59,28 @@ pub unsafe fn outb(port: u16, byte: u8) {
     unsafe { asm!("out dx, al", in("dx") port, in("al") byte, options(nomem, nostack)) };
 }
 
+/// Writes `bytes` to an I/O port with one `rep outsb`: under Xen a single
+/// trap (the emulator repeats the write for the whole string, or restarts
+/// the instruction for what is left) instead of one per byte.
+///
+/// # Safety
+///
+/// As [`outb`].
+pub unsafe fn outsb(port: u16, bytes: &[u8]) {
+    // SAFETY: the caller guarantees the port is harmless to write; the
+    // instruction reads `bytes.len()` bytes from `bytes.as_ptr()` (DF is
+    // clear, as the ABI guarantees at every call) and writes no memory.
+    unsafe {
+        asm!(
+            "rep outsb",
+            in("dx") port,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+}
+
 /// Disables maskable interrupts.
 pub fn cli() {
     #[cfg(target_os = "none")]

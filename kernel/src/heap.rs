@@ -1,9 +1,11 @@
 //! The kernel heap: one region of RAM (planned by [`crate::memmap`]) under
 //! `linked_list_allocator`.
 //!
-//! Running out of heap aborts (the `alloc` default), which crashes the
-//! stub; the engine's per-domain memory quota and the fixed connection
-//! limits keep guests from driving it there.
+//! Running out of heap panics (the `alloc` default in `no_std`), which
+//! crashes the stub. The engine never drives it there: [`used`] is the
+//! meter of its memory budget (`store::budget`), set from [`size`] at
+//! start, which refuses requests before the heap runs short and keeps a
+//! reserve for the privileged domain and a margin for fragmentation.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,6 +36,14 @@ pub unsafe fn init(start: usize, size: usize) {
 /// Bytes given to the heap.
 pub fn size() -> usize {
     HEAP_BYTES.load(Ordering::Relaxed)
+}
+
+/// Bytes currently allocated from the heap (the engine's meter).
+pub fn used() -> usize {
+    #[cfg(target_os = "none")]
+    return ALLOCATOR.lock().used();
+    #[cfg(not(target_os = "none"))]
+    0
 }
 
 /// Bytes currently free in the heap.

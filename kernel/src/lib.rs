@@ -8,8 +8,8 @@
 //!
 //! Pure parts (command line, layout planning, event scanning, pvclock math,
 //! domctl versions) are unit-tested on the host: `cargo test -p kernel`.
-//! Sources of the ABI facts: Xen's `xen/include/public/` headers, digested
-//! in `/work/shared/docs/xen-abi.md`.
+//! Sources of the ABI facts: Xen's `xen/include/public/` headers (4.17 to
+//! 4.22), `docs/misc/pvh.pandoc` and `docs/misc/xenstore-ring.txt`.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(
     not(test),

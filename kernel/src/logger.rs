@@ -1,18 +1,16 @@
 //! The `log` facade on the Xen console (hermit's `logging.rs` pattern).
 //!
 //! Each record becomes one line, `[<ms>] <LEVEL> <message>`, written in one
-//! piece so lines stay whole and greppable. The level comes from
-//! `--log-level`.
+//! piece ([`console::write_line`]) so lines stay whole and greppable and
+//! cost one trap to Xen each. The level comes from `--log-level`. Lines a
+//! guest can trigger at will are rate-limited where they are logged
+//! (`store::ratelimit`).
 
-use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
-use crate::console::Writer;
-
-/// Longest line kept intact; longer messages are cut.
-const LINE_BYTES: usize = 256;
+use crate::console;
 
 /// The console logger.
 struct ConsoleLogger;
@@ -31,16 +29,12 @@ impl Log for ConsoleLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut line = heapless::String::<LINE_BYTES>::new();
-        let _ = write!(
-            line,
+        console::write_line(format_args!(
             "[{}] {} {}",
             NOW_MS.load(Ordering::Relaxed),
             record.level(),
             record.args()
-        );
-        let _ = Writer.write_str(&line);
-        let _ = Writer.write_str("\n");
+        ));
     }
 
     fn flush(&self) {}

@@ -13,9 +13,13 @@
 //!    ([`INPUT_BYTES_PER_TURN`](ring::serve::INPUT_BYTES_PER_TURN)), as many
 //!    response bytes out as fit, one notification. A connection with more
 //!    input waiting goes to the back of the queue, so a busy guest cannot
-//!    starve others. Bad indices or a protocol violation set the page's
-//!    `error` field and end the ring's service for good (the domain record
-//!    stays, XSA-325);
+//!    starve others; the privileged domain's ring, when an event or the
+//!    engine queues it, goes to the front. Bad indices or a protocol
+//!    violation set the page's `error` field and end the ring's service
+//!    until the guest reconnects
+//!    it (the domain record stays, XSA-325); reconnections are
+//!    rate-limited per domain, a deferred one is reported ready by the
+//!    engine when it may be honoured (`store::reconnect`);
 //! 4. queue what the engine reports ready (new output, flow control lifted);
 //! 5. if nothing is queued, arm the timer for the engine's next deadline
 //!    or the next ring sweep, whichever is earlier, and sleep with `sti;
@@ -34,8 +38,10 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use log::Level;
 use ring::serve;
-use store::{ConnId, Engine, EngineRing};
+use store::ratelimit::LogGate;
+use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
 
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
@@ -95,6 +101,10 @@ pub struct Server {
     queued: BTreeSet<ConnId>,
     /// When to look at every ring again.
     sweep: Sweep,
+    /// The log lines about ring turns.
+    ring_log: RingLog,
+    /// The log lines about expired watch events.
+    expired_log: LogGate,
     /// Scratch lists reused every round.
     ports: Vec<u32>,
     ready: Vec<ConnId>,
@@ -117,6 +127,8 @@ impl Server {
             clock,
             virqs,
             sweep,
+            ring_log: RingLog::default(),
+            expired_log: LogGate::guest(),
             queue: VecDeque::new(),
             queued: BTreeSet::new(),
             ports: Vec::new(),
@@ -170,8 +182,12 @@ impl Server {
             self.engine.tick(now);
             let dropped = self.engine.stats().events_dropped.saturating_sub(before);
             if dropped > 0 {
-                // Debug level: guests can make this happen at will.
-                log::debug!(
+                // Debug level and rate-limited: guests can make this
+                // happen at will.
+                log_limited!(
+                    self.expired_log,
+                    now,
+                    Level::Debug,
                     "{} unread watch events expired{}",
                     dropped,
                     if timer_only { " (timer wake-up)" } else { "" }
@@ -185,8 +201,9 @@ impl Server {
         for _ in 0..self.queue.len() {
             let Some(c) = self.queue.pop_front() else { break };
             self.queued.remove(&c);
-            if self.serve(c, now) {
-                self.enqueue(c);
+            if self.serve(c, now) && self.queued.insert(c) {
+                // More input: back of the queue, whoever it is.
+                self.queue.push_back(c);
             }
         }
         self.collect_ready();
@@ -203,9 +220,16 @@ impl Server {
         self.ready = ready;
     }
 
+    /// Queues `c` for a turn. The privileged domain's ring (the
+    /// toolstack) goes to the front: however many guests are busy, its
+    /// requests wait for no guest's turn.
     fn enqueue(&mut self, c: ConnId) {
         if self.queued.insert(c) {
-            self.queue.push_back(c);
+            if self.engine.domain_conn(self.engine.config().priv_domid) == Some(c) {
+                self.queue.push_front(c);
+            } else {
+                self.queue.push_back(c);
+            }
         }
     }
 
@@ -218,22 +242,15 @@ impl Server {
             conn,
             now_ms: now,
         });
-        let ring = self.platform.ring(conn);
-        if let (true, Some(rc)) = (turn.reconnected, ring) {
-            log::info!("domain {} reconnects its ring", rc.domid);
-        }
-        match (turn.stopped, ring) {
-            (Some(why), Some(rc)) => log::warn!("domain {}: {}; connection ignored", rc.domid, why),
-            (Some(why), None) => log::warn!("connection {:?}: {}; connection ignored", conn, why),
-            (None, _) => {}
-        }
+        let domid = self.platform.ring(conn).map(|rc| rc.domid);
+        self.ring_log.turn(now, RingName { domid, conn }, &turn);
         if turn.notify {
             self.platform.notify(conn);
         }
         turn.more_input
     }
 
-    /// Queues every served ring not already queued that has work
+    /// Queues every mapped ring not already queued that has work
     /// ([`serve::pending_work`]); work on a ring whose port is not pending
     /// was announced by no event, which is counted and reported
     /// (rate-limited).
@@ -241,7 +258,7 @@ impl Server {
         self.sweep.done(now);
         let mut conns = core::mem::take(&mut self.ready);
         conns.clear();
-        self.platform.served_conns(&mut conns);
+        self.platform.ring_conns(&mut conns);
         for &conn in &conns {
             if self.queued.contains(&conn) {
                 continue;
@@ -261,16 +278,17 @@ impl Server {
                 // An event is on its way: the next round would have seen it.
                 continue;
             }
-            let report = self.sweep.unannounced(now);
-            if report > 0 {
-                log::warn!(
-                    "ring sweep: domain {} had {} that no event announced ({} such rings since the last warning, {} since boot)",
-                    domid,
-                    work,
-                    report,
-                    self.sweep.total_unannounced()
-                );
-            }
+            self.sweep.unannounced();
+            let total = self.sweep.total_unannounced();
+            log_limited!(
+                self.sweep.warnings,
+                now,
+                Level::Warn,
+                "ring sweep: domain {} had {} that no event announced ({} such rings since boot)",
+                domid,
+                work,
+                total
+            );
         }
         conns.clear();
         self.ready = conns;

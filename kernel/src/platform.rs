@@ -35,8 +35,6 @@ pub struct RingConn {
     pub port: u32,
     /// The mapped page.
     pub page: RingPage,
-    /// Set once the ring is no longer served (protocol or index error).
-    pub dead: bool,
     /// Where the page is mapped.
     slot: Slot,
     /// The grant handle for the unmap.
@@ -92,9 +90,9 @@ impl XenPlatform {
         }
     }
 
-    /// Appends the connections whose ring is mapped and still served.
-    pub fn served_conns(&self, out: &mut Vec<ConnId>) {
-        out.extend(self.conns.iter().filter(|(_, rc)| !rc.dead).map(|(&c, _)| c));
+    /// Appends the connections whose ring is mapped.
+    pub fn ring_conns(&self, out: &mut Vec<ConnId>) {
+        out.extend(self.conns.keys().copied());
     }
 
     /// Moves the connections mapped since the last call into `out`.
@@ -114,14 +112,8 @@ impl XenPlatform {
 }
 
 impl RingPlatform for XenPlatform {
-    fn served_page(&self, conn: ConnId) -> Option<&RingPage> {
-        self.conns.get(&conn).filter(|rc| !rc.dead).map(|rc| &rc.page)
-    }
-
-    fn stop_serving(&mut self, conn: ConnId) {
-        if let Some(rc) = self.conns.get_mut(&conn) {
-            rc.dead = true;
-        }
+    fn ring_page(&self, conn: ConnId) -> Option<&RingPage> {
+        self.conns.get(&conn).map(|rc| &rc.page)
     }
 }
 
@@ -169,10 +161,7 @@ impl Platform for XenPlatform {
         page.set_server_features(features | self.own_features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
-        self.conns.insert(
-            conn,
-            RingConn { domid: domid.0, port: local, page, dead: false, slot, handle },
-        );
+        self.conns.insert(conn, RingConn { domid: domid.0, port: local, page, slot, handle });
         self.ports.insert(local, conn);
         self.fresh.push(conn);
         let _ = evtchn::send(local);

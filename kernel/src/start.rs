@@ -5,7 +5,7 @@
 //! version 0xNN`, `heap N KiB`, `ready in N ms`.
 
 use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
-use store::{Config, DomId, Engine};
+use store::{Config, DomId, Engine, MemoryBudget};
 
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
 use crate::domctl::DomainQuery;
@@ -65,6 +65,16 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         config.watch_event_timeout_ms = u64::from(secs) * 1000;
     }
     config.hash_seed ^= cpu::rdtsc() ^ boot_tsc.rotate_left(17);
+    // The meter counts the whole heap in use, start-up's share included.
+    let budget = MemoryBudget::for_heap(heap::size(), heap::used);
+    console_line!(
+        "{}: memory budget {} KiB (guests {} KiB, {} KiB per domain)",
+        NAME,
+        budget.limit / 1024,
+        budget.limit_for(false) / 1024,
+        budget.domain_share() / 1024
+    );
+    config.budget = Some(budget);
     for &(name, value) in &opts.quotas {
         if config.set_quota(name, value).is_err() {
             log::warn!("ignoring unknown quota {}={}", name, value);

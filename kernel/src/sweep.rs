@@ -11,29 +11,30 @@
 //! asks [`ring::serve::pending_work`] about every ring not already queued,
 //! and gives a turn to those with work. Work found on a ring whose port
 //! is not pending was announced by nobody: that is counted and reported
-//! with a warning at most every [`SWEEP_WARN_INTERVAL_MS`].
+//! with a warning through a [`LogGate`] at [`SWEEP_WARN_RATE`] (a guest can
+//! cause it at will by never notifying).
 //!
 //! One wake-up every two seconds that reads a few words per ring keeps the
 //! stub idle in the boot checks' sense (far below 0.5 s of CPU per 5 s).
 
+use store::ratelimit::{LogGate, Rate};
+
 /// How often every mapped ring is looked at, in milliseconds.
 pub const SWEEP_INTERVAL_MS: u64 = 2_000;
 
-/// At most one warning about unannounced work per this many milliseconds
-/// (guests can cause it at will by never notifying).
-pub const SWEEP_WARN_INTERVAL_MS: u64 = 60_000;
+/// Warnings about unannounced work: one a minute (a race of the guest's,
+/// rare in a well-behaved one, so one line says enough).
+pub const SWEEP_WARN_RATE: Rate = Rate { burst: 1, refill_ms: 60_000 };
 
 /// When the next sweep is due, and what sweeps found.
 #[derive(Debug)]
 pub struct Sweep {
     /// The next sweep is due at this time (ms).
     next_ms: u64,
-    /// When a warning was last printed.
-    last_warn_ms: Option<u64>,
     /// Rings found with work no event announced, since boot.
     unannounced: u64,
-    /// Of those, how many were not reported in a warning yet.
-    unreported: u64,
+    /// The warnings about them.
+    pub warnings: LogGate,
 }
 
 impl Sweep {
@@ -41,9 +42,8 @@ impl Sweep {
     pub fn new(now_ms: u64) -> Sweep {
         Sweep {
             next_ms: now_ms.saturating_add(SWEEP_INTERVAL_MS),
-            last_warn_ms: None,
             unannounced: 0,
-            unreported: 0,
+            warnings: LogGate::new(SWEEP_WARN_RATE),
         }
     }
 
@@ -63,19 +63,9 @@ impl Sweep {
         engine_ms.map_or(self.next_ms, |d| d.min(self.next_ms))
     }
 
-    /// Counts a ring found with work that no event announced; returns how
-    /// many such rings to name in a warning now (0: stay quiet, the
-    /// warning interval has not passed since the last one).
-    pub fn unannounced(&mut self, now_ms: u64) -> u64 {
+    /// Counts a ring found with work that no event announced.
+    pub fn unannounced(&mut self) {
         self.unannounced = self.unannounced.saturating_add(1);
-        self.unreported = self.unreported.saturating_add(1);
-        let quiet =
-            self.last_warn_ms.is_some_and(|t| now_ms.saturating_sub(t) < SWEEP_WARN_INTERVAL_MS);
-        if quiet {
-            return 0;
-        }
-        self.last_warn_ms = Some(now_ms);
-        core::mem::take(&mut self.unreported)
     }
 
     /// Rings found with work no event announced, since boot.
@@ -110,10 +100,14 @@ mod tests {
     #[test]
     fn warnings_are_rate_limited_and_count_what_they_skipped() {
         let mut s = Sweep::new(0);
-        assert_eq!(s.unannounced(10), 1, "the first finding is reported");
-        assert_eq!(s.unannounced(20), 0);
-        assert_eq!(s.unannounced(SWEEP_WARN_INTERVAL_MS), 0);
-        assert_eq!(s.unannounced(10 + SWEEP_WARN_INTERVAL_MS), 3, "with the two kept quiet");
+        let warn = |s: &mut Sweep, now| {
+            s.unannounced();
+            s.warnings.admit(now)
+        };
+        assert_eq!(warn(&mut s, 10), Some(0), "the first finding is reported");
+        assert_eq!(warn(&mut s, 20), None);
+        assert_eq!(warn(&mut s, 10 + SWEEP_WARN_RATE.refill_ms - 1), None);
+        assert_eq!(warn(&mut s, 10 + SWEEP_WARN_RATE.refill_ms), Some(2), "after two kept quiet");
         assert_eq!(s.total_unannounced(), 4);
     }
 }

@@ -4,8 +4,9 @@
 //! followed by exactly `len` payload bytes (`xs_wire.h`). Bytes arrive in
 //! arbitrary pieces, so the [`Decoder`] keeps what it has of the current
 //! message and says, after each [`Decoder::push`], whether it needs more
-//! ([`Decoded::Incomplete`]), holds a whole message ([`Decoded::Message`]),
-//! or has seen a protocol violation ([`Decoded::Error`]).
+//! ([`Decoded::Incomplete`]), has a whole message ([`Decoded::Message`]),
+//! could not get room for a payload ([`Decoded::NoMemory`]), or has seen a
+//! protocol violation ([`Decoded::Error`]).
 //!
 //! Rules it implements:
 //! * Check, then parse: the header is checked as soon as its 16 bytes are
@@ -15,10 +16,20 @@
 //!   [`Decoder::clear`].
 //! * One message at a time: `push` never consumes bytes past the end of the
 //!   message it completes, so the caller can apply flow control between
-//!   messages. After `Message`, read [`Decoder::message`], then call
-//!   [`Decoder::reset`] before pushing more.
-//! * No allocation: the payload buffer is a fixed `XENSTORE_PAYLOAD_MAX`
-//!   bytes inside the decoder.
+//!   messages. The message borrows the decoder (or the pushed bytes) until
+//!   the caller is done with it; [`Decoder::reset`] then gives back the
+//!   payload's storage at once (the next `push` would too).
+//! * Small when idle: the decoder itself holds only the header state. A
+//!   message whose payload is wholly in the bytes pushed is returned in
+//!   place, never copied. Only a payload that arrives in pieces is
+//!   gathered in a [`PayloadBuf`], prepared for exactly the header's `len`
+//!   (already checked) when its first byte arrives; storage that cannot be
+//!   had is [`Decoded::NoMemory`]: nothing past the header is taken, and a
+//!   later `push` tries again. So a payload is copied at most once.
+//!
+//! The crate does not allocate: [`FixedPayload`] is storage for one maximal
+//! payload inside the decoder (about 4.1 KiB); allocating platforms
+//! implement [`PayloadBuf`] over heap memory.
 
 use core::fmt;
 
@@ -48,151 +59,258 @@ impl fmt::Display for ProtoError {
     }
 }
 
-/// What the decoder holds after a [`Decoder::push`].
+/// What a [`Decoder::push`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decoded {
+pub enum Decoded<'a> {
     /// The current message is not complete yet: push more bytes.
     Incomplete,
-    /// A whole message is ready: read it with [`Decoder::message`].
-    Message,
+    /// A whole message: its header and payload (borrowed from the pushed
+    /// bytes or from the decoder's storage).
+    Message(Header, &'a [u8]),
+    /// The payload arrives in pieces and storage for it could not be had
+    /// now: nothing past the header was taken. Push the rest again later.
+    NoMemory,
     /// The stream violated the protocol; nothing more will be decoded.
     Error(ProtoError),
 }
 
-/// Incremental decoder for one connection's input stream.
+/// Storage for a payload that arrives in pieces.
 ///
-/// It is about 4.1 KiB (one maximal payload), so platforms usually keep it
-/// boxed inside the connection.
-pub struct Decoder {
+/// The decoder calls [`prepare`](PayloadBuf::prepare) once per such
+/// payload with its exact length (never above [`XENSTORE_PAYLOAD_MAX`]),
+/// appends no more than that, and calls [`release`](PayloadBuf::release)
+/// once the message was handled or dropped.
+pub trait PayloadBuf {
+    /// Empties the storage and makes room for `len` bytes; `false` when that
+    /// memory cannot be had now.
+    fn prepare(&mut self, len: usize) -> bool;
+    /// Appends `bytes` (the decoder stays within the prepared length).
+    fn append(&mut self, bytes: &[u8]);
+    /// The bytes appended since [`prepare`](PayloadBuf::prepare).
+    fn bytes(&self) -> &[u8];
+    /// Drops the bytes held, giving back whatever memory can be given back.
+    fn release(&mut self);
+}
+
+/// Room for one maximal payload inside the decoder: never fails, never
+/// allocates (platforms without a heap, tests, fuzzing).
+pub struct FixedPayload {
+    /// The storage; the first `len` bytes are valid.
+    buf: [u8; XENSTORE_PAYLOAD_MAX],
+    /// How many bytes are held.
+    len: usize,
+}
+
+impl FixedPayload {
+    /// Empty storage.
+    pub const fn new() -> FixedPayload {
+        FixedPayload { buf: [0; XENSTORE_PAYLOAD_MAX], len: 0 }
+    }
+}
+
+impl Default for FixedPayload {
+    fn default() -> Self {
+        FixedPayload::new()
+    }
+}
+
+impl PayloadBuf for FixedPayload {
+    fn prepare(&mut self, len: usize) -> bool {
+        self.len = 0;
+        len <= XENSTORE_PAYLOAD_MAX
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    fn release(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Where a [`Decoder`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Gathering a header (`header_len` bytes of it so far; 0 = idle).
+    Header,
+    /// The header is in and passed its checks; no payload byte is held and
+    /// no storage is prepared.
+    Body,
+    /// Payload bytes are being gathered in the prepared storage.
+    Filling,
+    /// The message last returned lives in the storage, until the next
+    /// `push` or `reset`.
+    Delivered,
+    /// A protocol violation was seen (sticky until `clear`).
+    Failed(ProtoError),
+}
+
+/// Incremental decoder for one connection's input stream, gathering
+/// split payloads in `B`.
+///
+/// With [`FixedPayload`] it is about 4.1 KiB; with heap storage it is a few
+/// dozen bytes while no split message is in progress.
+pub struct Decoder<B = FixedPayload> {
     /// Header bytes received so far (the first `header_len` are valid).
     header: [u8; HEADER_SIZE],
     /// How many header bytes have been received.
-    header_len: usize,
-    /// Payload bytes received so far (the first `payload_len` are valid).
-    payload: [u8; XENSTORE_PAYLOAD_MAX],
-    /// How many payload bytes have been received.
-    payload_len: usize,
-    /// The parsed header once all of its bytes are in and it passed checks.
-    parsed: Option<Header>,
+    header_len: u8,
     /// Where the decoder stands.
-    state: Decoded,
+    stage: Stage,
+    /// Storage of a payload that arrives in pieces.
+    buf: B,
 }
 
-impl Default for Decoder {
+impl<B: PayloadBuf + Default> Default for Decoder<B> {
     fn default() -> Self {
-        Decoder::new()
+        Decoder::with_storage(B::default())
     }
 }
 
-impl Decoder {
-    /// An empty decoder, waiting for the first header byte.
-    pub const fn new() -> Decoder {
-        Decoder {
-            header: [0; HEADER_SIZE],
-            header_len: 0,
-            payload: [0; XENSTORE_PAYLOAD_MAX],
-            payload_len: 0,
-            parsed: None,
-            state: Decoded::Incomplete,
-        }
+impl Decoder<FixedPayload> {
+    /// An empty decoder with room for one maximal payload inside it.
+    pub const fn new() -> Decoder<FixedPayload> {
+        Decoder::with_storage(FixedPayload::new())
+    }
+}
+
+/// The payload length `h` announces, if it is within the protocol's limit.
+fn checked_len(h: &Header) -> Option<usize> {
+    usize::try_from(h.len).ok().filter(|&len| len <= XENSTORE_PAYLOAD_MAX)
+}
+
+impl<B: PayloadBuf> Decoder<B> {
+    /// An empty decoder gathering split payloads in `buf`.
+    pub const fn with_storage(buf: B) -> Decoder<B> {
+        Decoder { header: [0; HEADER_SIZE], header_len: 0, stage: Stage::Header, buf }
     }
 
-    /// Feeds `bytes` and returns how many of them were taken, with the new
-    /// state. Bytes past the end of a completed message are not taken.
-    /// While a message is waiting to be [`reset`](Decoder::reset) or after a
-    /// protocol error, nothing is taken and the state is returned again.
-    pub fn push(&mut self, bytes: &[u8]) -> (usize, Decoded) {
-        if self.state != Decoded::Incomplete {
-            return (0, self.state);
-        }
-        let mut consumed = 0;
-        if self.parsed.is_none() {
-            consumed = self.fill_header(bytes);
-            if self.header_len < HEADER_SIZE {
-                return (consumed, self.state);
+    /// Feeds `bytes` and returns how many of them were taken, with what was
+    /// found. Bytes past the end of a completed message are not taken;
+    /// after a protocol error nothing is taken and the error is returned
+    /// again. A message returned earlier is forgotten first.
+    pub fn push<'a>(&'a mut self, bytes: &'a [u8]) -> (usize, Decoded<'a>) {
+        self.reset();
+        let mut taken = 0;
+        match self.stage {
+            Stage::Failed(e) => return (0, Decoded::Error(e)),
+            Stage::Header => {
+                if self.header_len == 0 {
+                    if let Some(found) = Self::whole(bytes) {
+                        if let Decoded::Error(e) = found.1 {
+                            self.stage = Stage::Failed(e);
+                        }
+                        return found;
+                    }
+                }
+                taken = self.fill_header(bytes);
+                if usize::from(self.header_len) < HEADER_SIZE {
+                    return (taken, Decoded::Incomplete);
+                }
+                if checked_len(&self.header()).is_none() {
+                    self.stage = Stage::Failed(ProtoError::TooLong);
+                    return (taken, Decoded::Error(ProtoError::TooLong));
+                }
+                self.stage = Stage::Body;
             }
-            let header = Header::from_bytes(&self.header);
-            if usize::try_from(header.len).map_or(true, |len| len > XENSTORE_PAYLOAD_MAX) {
-                self.state = Decoded::Error(ProtoError::TooLong);
-                return (consumed, self.state);
+            Stage::Body | Stage::Filling | Stage::Delivered => {}
+        }
+        let header = self.header();
+        let len = checked_len(&header).unwrap_or(0);
+        let rest = bytes.get(taken..).unwrap_or(&[]);
+        if self.stage == Stage::Body {
+            if let Some(payload) = rest.get(..len) {
+                // The whole payload is here: no storage needed.
+                self.header_len = 0;
+                self.stage = Stage::Header;
+                return (taken.saturating_add(len), Decoded::Message(header, payload));
             }
-            self.parsed = Some(header);
+            if rest.is_empty() {
+                return (taken, Decoded::Incomplete);
+            }
+            if !self.buf.prepare(len) {
+                return (taken, Decoded::NoMemory);
+            }
+            self.stage = Stage::Filling;
         }
-        let rest = bytes.get(consumed..).unwrap_or(&[]);
-        consumed = consumed.saturating_add(self.fill_payload(rest));
-        if self.payload_len == self.wanted() {
-            self.state = Decoded::Message;
+        let missing = len.saturating_sub(self.buf.bytes().len());
+        let piece = rest.get(..missing).unwrap_or(rest);
+        self.buf.append(piece);
+        taken = taken.saturating_add(piece.len());
+        if self.buf.bytes().len() < len {
+            return (taken, Decoded::Incomplete);
         }
-        (consumed, self.state)
+        self.stage = Stage::Delivered;
+        (taken, Decoded::Message(header, self.buf.bytes()))
     }
 
-    /// The message framed by the last [`push`](Decoder::push) that returned
-    /// [`Decoded::Message`]. Before that, it is a default header and an
-    /// empty payload.
-    pub fn message(&self) -> (Header, &[u8]) {
-        match (self.state, self.parsed) {
-            (Decoded::Message, Some(header)) => {
-                (header, self.payload.get(..self.payload_len).unwrap_or(&[]))
-            }
-            _ => (Header::default(), &[]),
-        }
+    /// A message (or an oversize header) wholly at the front of `bytes`,
+    /// returned in place; `None` when `bytes` holds less.
+    fn whole(bytes: &[u8]) -> Option<(usize, Decoded<'_>)> {
+        let (raw, rest) = bytes.split_first_chunk::<HEADER_SIZE>()?;
+        let header = Header::from_bytes(raw);
+        let Some(len) = checked_len(&header) else {
+            return Some((HEADER_SIZE, Decoded::Error(ProtoError::TooLong)));
+        };
+        let payload = rest.get(..len)?;
+        Some((HEADER_SIZE.saturating_add(len), Decoded::Message(header, payload)))
     }
 
-    /// Forgets a completed message so the next one can be decoded. It does
-    /// nothing while a message is incomplete, and does not leave the error
-    /// state (use [`clear`](Decoder::clear) for that).
+    /// Forgets the message last returned by [`push`](Decoder::push),
+    /// giving back its storage. It does nothing while a message is
+    /// incomplete, and does not leave the error state (use
+    /// [`clear`](Decoder::clear) for that).
     pub fn reset(&mut self) {
-        if self.state == Decoded::Message {
+        if self.stage == Stage::Delivered {
             self.clear();
         }
     }
 
     /// Whether bytes of a message that is not complete yet are held (a
-    /// header or payload prefix). A completed message waiting for
-    /// [`reset`](Decoder::reset) is not partial.
+    /// header or payload prefix). A message already returned, or a header
+    /// that violated the protocol, is not partial.
     pub fn has_partial(&self) -> bool {
-        self.state != Decoded::Message && self.header_len > 0
+        match self.stage {
+            Stage::Header => self.header_len > 0,
+            Stage::Body | Stage::Filling => true,
+            Stage::Delivered | Stage::Failed(_) => false,
+        }
     }
 
-    /// Drops everything held, including a protocol error: the state of a
-    /// fresh decoder. Used when a ring is reconnected.
+    /// Drops everything held, including a protocol error, and gives back
+    /// the payload's storage: the state of a fresh decoder. Used when a
+    /// ring is reconnected.
     pub fn clear(&mut self) {
         self.header_len = 0;
-        self.payload_len = 0;
-        self.parsed = None;
-        self.state = Decoded::Incomplete;
+        self.stage = Stage::Header;
+        self.buf.release();
+    }
+
+    /// The header gathered so far (meaningful once all of it is in).
+    fn header(&self) -> Header {
+        Header::from_bytes(&self.header)
     }
 
     /// Copies header bytes from the front of `bytes`; returns how many.
     fn fill_header(&mut self, bytes: &[u8]) -> usize {
-        let dst = self.header.get_mut(self.header_len..).unwrap_or(&mut []);
+        let have = usize::from(self.header_len);
+        let dst = self.header.get_mut(have..).unwrap_or(&mut []);
         let n = dst.len().min(bytes.len());
         if let (Some(dst), Some(src)) = (dst.get_mut(..n), bytes.get(..n)) {
             dst.copy_from_slice(src);
-            self.header_len = self.header_len.saturating_add(n);
+            // `have + n <= HEADER_SIZE`, which fits a u8.
+            self.header_len = u8::try_from(have.saturating_add(n)).unwrap_or(u8::MAX);
         }
         n
-    }
-
-    /// Copies payload bytes from the front of `bytes`, up to the announced
-    /// length; returns how many.
-    fn fill_payload(&mut self, bytes: &[u8]) -> usize {
-        let missing = self.wanted().saturating_sub(self.payload_len);
-        let n = missing.min(bytes.len());
-        let end = self.payload_len.saturating_add(n);
-        if let (Some(dst), Some(src)) =
-            (self.payload.get_mut(self.payload_len..end), bytes.get(..n))
-        {
-            dst.copy_from_slice(src);
-            self.payload_len = end;
-            return n;
-        }
-        0
-    }
-
-    /// The payload length announced by the parsed header (0 before it).
-    fn wanted(&self) -> usize {
-        self.parsed.and_then(|h| usize::try_from(h.len).ok()).unwrap_or(0)
     }
 }
 
@@ -206,6 +324,39 @@ mod tests {
         Header { ty, req_id, tx_id: 7, len: len as u32 }
     }
 
+    /// Storage that counts its use and can refuse to prepare.
+    #[derive(Default)]
+    struct Counted {
+        inner: FixedPayload,
+        prepared: Vec<usize>,
+        releases: usize,
+        refuse: bool,
+        held: bool,
+    }
+
+    impl PayloadBuf for Counted {
+        fn prepare(&mut self, len: usize) -> bool {
+            if self.refuse {
+                return false;
+            }
+            self.prepared.push(len);
+            self.held = true;
+            self.inner.prepare(len)
+        }
+        fn append(&mut self, bytes: &[u8]) {
+            assert!(self.held, "append before prepare");
+            self.inner.append(bytes);
+        }
+        fn bytes(&self) -> &[u8] {
+            self.inner.bytes()
+        }
+        fn release(&mut self) {
+            self.releases += 1;
+            self.held = false;
+            self.inner.release();
+        }
+    }
+
     /// Feeds `stream` in pieces of `chunk` bytes; returns every message.
     fn decode_all(stream: &[u8], chunk: usize) -> Vec<(Header, Vec<u8>)> {
         let mut d = Decoder::new();
@@ -214,16 +365,13 @@ mod tests {
             let mut piece = piece;
             while !piece.is_empty() {
                 let (n, state) = d.push(piece);
-                piece = &piece[n..];
                 match state {
-                    Decoded::Incomplete => assert!(piece.is_empty()),
-                    Decoded::Message => {
-                        let (h, p) = d.message();
-                        out.push((h, p.to_vec()));
-                        d.reset();
-                    }
-                    Decoded::Error(e) => panic!("unexpected {e}"),
+                    Decoded::Incomplete => assert_eq!(n, piece.len()),
+                    Decoded::Message(h, p) => out.push((h, p.to_vec())),
+                    other => panic!("unexpected {other:?}"),
                 }
+                d.reset();
+                piece = &piece[n..];
             }
         }
         assert!(!d.has_partial());
@@ -241,13 +389,11 @@ mod tests {
             if i + 1 < stream.len() {
                 assert_eq!(state, Decoded::Incomplete);
                 assert!(d.has_partial());
-                assert_eq!(d.message(), (Header::default(), &[][..]));
             } else {
-                assert_eq!(state, Decoded::Message);
+                assert_eq!(state, Decoded::Message(h, &b"/foo\0"[..]));
                 assert!(!d.has_partial());
             }
         }
-        assert_eq!(d.message(), (h, &b"/foo\0"[..]));
     }
 
     #[test]
@@ -264,12 +410,8 @@ mod tests {
         let mut rest = &stream[..];
         for (h, p) in &want {
             let (n, state) = d.push(rest);
-            assert_eq!(state, Decoded::Message);
             assert_eq!(n, HEADER_SIZE + p.len(), "push must stop at the end of one message");
-            assert_eq!(d.message(), (*h, &p[..]));
-            // Pushing again before reset takes nothing.
-            assert_eq!(d.push(&rest[n..]), (0, Decoded::Message));
-            d.reset();
+            assert_eq!(state, Decoded::Message(*h, &p[..]));
             rest = &rest[n..];
         }
         assert!(rest.is_empty());
@@ -283,8 +425,9 @@ mod tests {
         let payload: Vec<u8> = (0..XENSTORE_PAYLOAD_MAX).map(|i| (i * 7) as u8).collect();
         let h = header(11, 1, XENSTORE_PAYLOAD_MAX);
         let stream = encode(h, &payload);
-        let got = decode_all(&stream, 1000);
-        assert_eq!(got, [(h, payload)]);
+        for chunk in [1000, stream.len()] {
+            assert_eq!(decode_all(&stream, chunk), [(h, payload.clone())]);
+        }
     }
 
     #[test]
@@ -292,25 +435,32 @@ mod tests {
         let h = header(11, 1, XENSTORE_PAYLOAD_MAX + 1);
         let mut stream = encode(h, &[]);
         stream.extend_from_slice(&[0xaa; 32]);
-        let mut d = Decoder::new();
-        let (n, state) = d.push(&stream);
-        assert_eq!(n, HEADER_SIZE);
-        assert_eq!(state, Decoded::Error(ProtoError::TooLong));
+        for first in [stream.len(), 10] {
+            let mut d = Decoder::with_storage(Counted::default());
+            let (mut n, mut state) = d.push(&stream[..first]);
+            if first < HEADER_SIZE {
+                assert_eq!((n, state), (first, Decoded::Incomplete));
+                (n, state) = d.push(&stream[first..]);
+                n += first;
+            }
+            assert_eq!(n, HEADER_SIZE);
+            assert_eq!(state, Decoded::Error(ProtoError::TooLong));
+            assert!(d.buf.prepared.is_empty(), "nothing is allocated for it");
+            assert!(!d.has_partial());
+            // The error is sticky and takes nothing, even after reset().
+            d.reset();
+            assert_eq!(d.push(&stream[n..]), (0, Decoded::Error(ProtoError::TooLong)));
+            // clear() gives a working decoder back.
+            d.clear();
+            let good = encode(header(2, 5, 0), &[]);
+            assert_eq!(d.push(&good), (HEADER_SIZE, Decoded::Message(header(2, 5, 0), &[][..])));
+        }
         assert_eq!(ProtoError::TooLong.code(), XENSTORE_ERROR_PROTO);
-        // The error is sticky and takes nothing, even after reset().
-        d.reset();
-        assert_eq!(d.push(&stream[n..]), (0, Decoded::Error(ProtoError::TooLong)));
-        assert_eq!(d.message(), (Header::default(), &[][..]));
         // The largest possible length is refused the same way.
-        let mut d2 = Decoder::new();
-        let huge = header(2, 1, 0).to_bytes();
-        let mut huge = huge;
+        let mut huge = header(2, 1, 0).to_bytes();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(d2.push(&huge), (HEADER_SIZE, Decoded::Error(ProtoError::TooLong)));
-        // clear() gives a working decoder back.
-        d.clear();
-        let good = encode(header(2, 5, 0), &[]);
-        assert_eq!(d.push(&good), (HEADER_SIZE, Decoded::Message));
+        let mut d = Decoder::new();
+        assert_eq!(d.push(&huge), (HEADER_SIZE, Decoded::Error(ProtoError::TooLong)));
     }
 
     #[test]
@@ -321,26 +471,25 @@ mod tests {
         let mut d = Decoder::new();
         assert_eq!(d.push(&stream[..15]), (15, Decoded::Incomplete));
         assert!(d.has_partial());
-        assert_eq!(d.push(&stream[15..]), (1, Decoded::Message));
-        assert_eq!(d.message(), (h, &[][..]));
-        d.reset();
+        assert_eq!(d.push(&stream[15..]), (1, Decoded::Message(h, &[][..])));
         assert!(!d.has_partial());
-        assert_eq!(d.push(&stream[16..]), (16, Decoded::Message));
+        assert_eq!(d.push(&stream[16..]), (16, Decoded::Message(h, &[][..])));
     }
 
     #[test]
     fn clear_drops_a_partial_message() {
         let stream = encode(header(2, 1, 10), b"0123456789");
-        let mut d = Decoder::new();
+        let mut d = Decoder::with_storage(Counted::default());
         assert_eq!(d.push(&stream[..20]), (20, Decoded::Incomplete));
         assert!(d.has_partial());
-        // reset() keeps a partial message; clear() drops it.
+        // reset() keeps a partial message; clear() drops it and its storage.
         d.reset();
         assert!(d.has_partial());
         d.clear();
         assert!(!d.has_partial());
-        assert_eq!(d.push(&stream), (stream.len(), Decoded::Message));
-        assert_eq!(d.message().1, b"0123456789");
+        assert!(!d.buf.held);
+        let (n, state) = d.push(&stream);
+        assert_eq!((n, state), (stream.len(), Decoded::Message(header(2, 1, 10), b"0123456789")));
     }
 
     #[test]
@@ -348,5 +497,57 @@ mod tests {
         let mut d = Decoder::new();
         assert_eq!(d.push(&[]), (0, Decoded::Incomplete));
         assert!(!d.has_partial());
+    }
+
+    #[test]
+    fn a_whole_message_is_returned_in_place_without_storage() {
+        let h = header(2, 1, 4);
+        let mut stream = encode(h, b"abc\0");
+        stream.extend(encode(h, b"xyz\0"));
+        let mut d = Decoder::with_storage(Counted::default());
+        let (n, state) = d.push(&stream);
+        let Decoded::Message(_, payload) = state else { panic!("{state:?}") };
+        assert_eq!(payload.as_ptr(), stream[HEADER_SIZE..].as_ptr(), "not copied");
+        // The header alone, then its payload whole: still no storage.
+        assert_eq!(d.push(&stream[n..n + HEADER_SIZE]), (HEADER_SIZE, Decoded::Incomplete));
+        let (m, state) = d.push(&stream[n + HEADER_SIZE..]);
+        assert_eq!((m, state), (4, Decoded::Message(h, b"xyz\0")));
+        assert!(d.buf.prepared.is_empty());
+    }
+
+    #[test]
+    fn a_split_payload_gets_storage_of_its_exact_length_until_reset() {
+        let h = header(2, 1, 300);
+        let payload: Vec<u8> = (0..300).map(|i| i as u8).collect();
+        let stream = encode(h, &payload);
+        let mut d = Decoder::with_storage(Counted::default());
+        assert_eq!(d.push(&stream[..100]), (100, Decoded::Incomplete));
+        assert_eq!(d.buf.prepared, [300]);
+        assert_eq!(d.push(&stream[100..]), (216, Decoded::Message(h, &payload[..])));
+        assert!(d.buf.held, "the message lives in the storage");
+        d.reset();
+        assert!(!d.buf.held, "reset gives the storage back");
+        // Without reset, the next push gives it back first.
+        assert_eq!(d.push(&stream[..100]), (100, Decoded::Incomplete));
+        assert_eq!(d.push(&stream[100..]).1, Decoded::Message(h, &payload[..]));
+        assert!(d.buf.held);
+        assert_eq!(d.push(&[]), (0, Decoded::Incomplete));
+        assert!(!d.buf.held);
+        assert_eq!(d.buf.prepared, [300, 300]);
+    }
+
+    #[test]
+    fn no_memory_takes_nothing_past_the_header_and_retries() {
+        let h = header(2, 1, 40);
+        let payload = [7u8; 40];
+        let stream = encode(h, &payload);
+        let mut d = Decoder::with_storage(Counted { refuse: true, ..Counted::default() });
+        assert_eq!(d.push(&stream[..30]), (HEADER_SIZE, Decoded::NoMemory));
+        assert!(d.has_partial(), "the header is kept");
+        assert_eq!(d.push(&stream[HEADER_SIZE..30]), (0, Decoded::NoMemory));
+        d.buf.refuse = false;
+        assert_eq!(d.push(&stream[HEADER_SIZE..30]), (14, Decoded::Incomplete));
+        assert_eq!(d.push(&stream[30..]), (26, Decoded::Message(h, &payload[..])));
+        assert_eq!(d.buf.prepared, [40]);
     }
 }

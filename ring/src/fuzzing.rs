@@ -13,7 +13,7 @@
 
 use core::ops::Range;
 
-use crate::decode::{Decoded, Decoder};
+use crate::decode::{Decoded, Decoder, FixedPayload, PayloadBuf};
 use crate::page::{LocalPage, RawIndices, RingPage, XENSTORE_RING_SIZE, XEN_PAGE_SIZE};
 use crate::prng::XorShift;
 use crate::wire::{Header, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
@@ -30,12 +30,14 @@ fn split_seed(data: &[u8]) -> (u64, &[u8]) {
 /// sizes come from the seed, and checks every result against a
 /// straightforward parse of the whole stream: the same messages in the same
 /// order, `TooLong` exactly at the first oversize header, no byte taken
-/// past a message's end, and a partial message held only when the stream
-/// stops inside one.
+/// past a message's end, a partial message held only when the stream
+/// stops inside one, and storage that is refused now and then
+/// ([`Decoded::NoMemory`]) costing nothing but a retry.
 pub fn decode(data: &[u8]) {
     let (seed, stream) = split_seed(data);
     let mut rng = XorShift::new(seed);
-    let mut dec = Decoder::new();
+    let mut dec =
+        Decoder::with_storage(Flaky { inner: FixedPayload::new(), rng: XorShift::new(!seed) });
     // How many stream bytes the decoder has taken so far.
     let mut taken = 0usize;
     // Where the next message starts, according to the reference parse.
@@ -48,17 +50,24 @@ pub fn decode(data: &[u8]) {
         taken = taken.saturating_add(n);
         let want = reference_message(stream, next);
         match (state, want) {
-            (Decoded::Message, Reference::Message(h, payload, end)) => {
+            (Decoded::Message(got_h, got_payload), Reference::Message(h, payload, end)) => {
                 assert_eq!(taken, end, "a message must end where the reference says");
-                assert_eq!(dec.message(), (h, payload));
+                assert_eq!((got_h, got_payload), (h, payload));
                 assert!(!dec.has_partial());
                 next = end;
-                dec.reset();
+                if rng.below_or(1) == 0 {
+                    // Otherwise the next push forgets it.
+                    dec.reset();
+                }
             }
-            (Decoded::Error(_), Reference::TooLong(end)) => {
+            (Decoded::Error(e), Reference::TooLong(end)) => {
                 assert_eq!(taken, end, "only the oversize header is taken");
-                assert_eq!(dec.push(chunk), (0, state), "errors are sticky");
+                assert_eq!(dec.push(chunk), (0, Decoded::Error(e)), "errors are sticky");
                 return;
+            }
+            (Decoded::NoMemory, Reference::Message(..) | Reference::Incomplete) => {
+                assert!(taken <= next.saturating_add(HEADER_SIZE), "no payload byte taken");
+                assert!(dec.has_partial(), "the header is kept");
             }
             (Decoded::Incomplete, Reference::Incomplete) => {
                 assert_eq!(n, chunk.len(), "Incomplete must take everything");
@@ -73,6 +82,32 @@ pub fn decode(data: &[u8]) {
             }
             (state, _) => panic!("decoder said {state:?}, the reference parse disagrees"),
         }
+    }
+}
+
+/// Payload storage that refuses one `prepare` in four.
+struct Flaky {
+    /// The storage once granted.
+    inner: FixedPayload,
+    /// Decides the refusals.
+    rng: XorShift,
+}
+
+impl PayloadBuf for Flaky {
+    fn prepare(&mut self, len: usize) -> bool {
+        self.rng.below_or(3) != 0 && self.inner.prepare(len)
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        self.inner.append(bytes);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.inner.bytes()
+    }
+
+    fn release(&mut self) {
+        self.inner.release();
     }
 }
 

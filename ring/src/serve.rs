@@ -7,11 +7,15 @@
 //! that [`serve`] needs for one connection. A turn, in order:
 //! 1. *Reconnection* (`docs/misc/xenstore-ring.txt`, feature
 //!    `XENSTORE_SERVER_FEATURE_RECONNECTION`): when the guest has set
-//!    `connection` to `XENSTORE_RECONNECT`, the engine drops the
-//!    connection's partial input, queued output, watches and transactions
-//!    ([`RingServer::reset`]), the server zeroes the four indices and only
-//!    then writes `XENSTORE_CONNECTED` back, since the guest touches nothing
-//!    else until it sees that.
+//!    `connection` to `XENSTORE_RECONNECT`, and the reconnection rate limit
+//!    lets it through ([`RingServer::admit_reconnect`]), the engine drops
+//!    the connection's partial input, queued output, watches and
+//!    transactions ([`RingServer::reset`]), the server zeroes the four
+//!    indices and the `error` field and only then writes
+//!    `XENSTORE_CONNECTED` back, since the guest touches nothing else until
+//!    it sees that. A request beyond the limit is deferred: the turn ends
+//!    there, leaving the ring alone, and the engine asks for another turn
+//!    when the limit allows.
 //! 2. *Requests*: at most [`INPUT_BYTES_PER_TURN`] bytes, so that a busy
 //!    guest cannot starve the others. Bytes are peeked, handed to the
 //!    engine, and only the ones it took are consumed: under flow control
@@ -20,13 +24,17 @@
 //! 4. The guest is owed one notification if the turn reconnected, consumed
 //!    or produced anything, or stopped the ring.
 //!
-//! Violations stop the ring for good: inconsistent indices
-//! ([`RingError::BadIndex`], `XENSTORE_ERROR_RINGIDX`) or a framing
+//! Violations stop the ring until the guest reconnects it: inconsistent
+//! indices ([`RingError::BadIndex`], `XENSTORE_ERROR_RINGIDX`) or a framing
 //! violation reported by the engine ([`ProtoError`], e.g.
-//! `XENSTORE_ERROR_PROTO`) set the page's `error` field, the engine ignores
-//! the connection, and the platform never hands the page out again
-//! ([`RingServer::stop`]). The domain itself stays until it dies (XSA-325),
-//! as with `ignore_connection` in C xenstored's `domain.c`.
+//! `XENSTORE_ERROR_PROTO`) set the page's `error` field and the engine
+//! ignores the connection ([`RingServer::ignore`]), as `ignore_connection`
+//! in C xenstored's `domain.c` does. From then on a turn looks at nothing
+//! but the `connection` field ([`RingServer::failed`]): the spec allows a
+//! reconnection after an error ("there is no guarantee this will
+//! succeed"), and it is how a kdump or kexec kernel taking over from a
+//! crashed one gets its xenstore back. The domain itself stays until it
+//! dies either way (XSA-325).
 //!
 //! The routine never does I/O itself: it returns a [`Turn`] saying whether
 //! to notify the guest and whether more input is waiting.
@@ -49,7 +57,7 @@ use core::sync::atomic::{fence, Ordering};
 
 use crate::decode::ProtoError;
 use crate::page::{RingError, RingPage, XENSTORE_RING_SIZE};
-use crate::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
+use crate::wire::{XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_RECONNECT};
 
 /// Request bytes taken from one ring per turn: one ring's worth, so a busy
 /// guest cannot starve the others.
@@ -62,9 +70,12 @@ pub const INPUT_BYTES_PER_TURN: usize = XENSTORE_RING_SIZE;
 /// that can change the platform ([`input`](RingServer::input) may introduce
 /// or release domains), so a ring unmapped meanwhile is simply left alone.
 pub trait RingServer {
-    /// The ring page while it is mapped and still served; `None` once it is
-    /// unmapped or after [`stop`](RingServer::stop).
+    /// The ring page while it is mapped; `None` once it is unmapped.
     fn page(&self) -> Option<&RingPage>;
+
+    /// Whether the connection failed ([`ignore`](RingServer::ignore)) and
+    /// only a reconnection revives it.
+    fn failed(&self) -> bool;
 
     /// Whether the engine takes input now (false while flow-controlled or
     /// ignored).
@@ -80,20 +91,26 @@ pub trait RingServer {
     /// `n` bytes of [`output`](RingServer::output) were written to the ring.
     fn output_done(&mut self, n: usize);
 
+    /// The guest asks for a reconnection: whether the rate limit lets it
+    /// through now (counting it). `false` defers it; the implementation
+    /// then arranges another turn for when it would be let through.
+    fn admit_reconnect(&mut self) -> bool;
+
+    /// Whether [`admit_reconnect`](RingServer::admit_reconnect) would let a
+    /// reconnection through now (counting nothing).
+    fn reconnect_ready(&self) -> bool;
+
     /// The guest reconnected its ring: drop partial input, queued output,
-    /// watches and transactions.
+    /// watches and transactions, and serve the connection again if it had
+    /// failed.
     fn reset(&mut self);
 
-    /// The connection violated the protocol: ignore it from now on (a
-    /// no-op if the engine already does).
+    /// The connection violated the protocol: ignore it until the guest
+    /// reconnects its ring (a no-op if the engine already does).
     fn ignore(&mut self);
-
-    /// Never serve this ring again: [`page`](RingServer::page) returns
-    /// `None` from now on, and a later reconnection request is not honoured.
-    fn stop(&mut self);
 }
 
-/// Why a ring stopped being served.
+/// Why a ring stopped being served (until the guest reconnects it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     /// The page's indices were inconsistent.
@@ -126,6 +143,9 @@ impl fmt::Display for Stop {
 pub struct Turn {
     /// The guest's reconnection request was honoured.
     pub reconnected: bool,
+    /// The guest's reconnection request waits for the rate limit; nothing
+    /// else was done.
+    pub deferred: bool,
     /// Notify the guest: the turn reconnected, consumed requests, produced
     /// responses or stopped the ring.
     pub notify: bool,
@@ -143,9 +163,18 @@ pub fn serve<S: RingServer + ?Sized>(server: &mut S) -> Turn {
         return turn;
     };
     if page.connection() == XENSTORE_RECONNECT {
+        if !server.admit_reconnect() {
+            // The guest reads nothing but `connection` until we answer, so
+            // there is nothing else to do meanwhile.
+            turn.deferred = true;
+            return turn;
+        }
         reconnect(server);
         turn.reconnected = true;
         turn.notify = true;
+    }
+    if server.failed() {
+        return turn;
     }
     if let Err(why) = read_requests(server, &mut turn) {
         return fail(server, turn, why);
@@ -160,6 +189,9 @@ pub fn serve<S: RingServer + ?Sized>(server: &mut S) -> Turn {
 /// connections the engine reports ready outside their turn.
 pub fn flush<S: RingServer + ?Sized>(server: &mut S) -> Turn {
     let mut turn = Turn::default();
+    if server.failed() {
+        return turn;
+    }
     match write_responses(server, &mut turn) {
         Ok(()) => turn,
         Err(why) => fail(server, turn, why),
@@ -170,7 +202,8 @@ pub fn flush<S: RingServer + ?Sized>(server: &mut S) -> Turn {
 /// [`pending_work`] finds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Work {
-    /// The guest asks for a reconnection.
+    /// The guest asks for a reconnection, and the rate limit lets it
+    /// through.
     Reconnect,
     /// Request bytes wait and the engine takes input.
     Requests(usize),
@@ -198,7 +231,11 @@ impl fmt::Display for Work {
 pub fn pending_work<S: RingServer + ?Sized>(server: &S) -> Option<Work> {
     let page = server.page()?;
     if page.connection() == XENSTORE_RECONNECT {
-        return Some(Work::Reconnect);
+        // A deferred request gets its turn from the engine, not from here.
+        return server.reconnect_ready().then_some(Work::Reconnect);
+    }
+    if server.failed() {
+        return None;
     }
     if server.wants_input() {
         match page.requests_available() {
@@ -219,13 +256,16 @@ pub fn pending_work<S: RingServer + ?Sized>(server: &S) -> Option<Work> {
 }
 
 /// The server's half of a ring reconnection: the engine forgets the
-/// connection's state, then the indices restart at 0 and `connection`
-/// says `XENSTORE_CONNECTED` again (in that order: the guest waits for the
-/// latter before touching the ring).
+/// connection's state (and serves it again if it had failed), then the
+/// indices restart at 0, the `error` field says `XENSTORE_ERROR_NONE`
+/// ("connection is valid") and `connection` says `XENSTORE_CONNECTED` again
+/// (in that order: the guest waits for the latter before touching the
+/// ring).
 fn reconnect<S: RingServer + ?Sized>(server: &mut S) {
     server.reset();
     if let Some(page) = server.page() {
         page.reset_indices();
+        page.set_error(XENSTORE_ERROR_NONE);
         page.set_connection(XENSTORE_CONNECTED);
     }
 }
@@ -293,14 +333,14 @@ fn write_responses<S: RingServer + ?Sized>(server: &mut S, turn: &mut Turn) -> R
     }
 }
 
-/// Stops the ring: the engine ignores the connection, the page's `error`
-/// field says why, the platform stops serving it and the guest is notified.
+/// Stops the ring until the guest reconnects it: the engine ignores the
+/// connection, the page's `error` field says why and the guest is
+/// notified.
 fn fail<S: RingServer + ?Sized>(server: &mut S, mut turn: Turn, why: Stop) -> Turn {
     server.ignore();
     if let Some(page) = server.page() {
         page.set_error(why.code());
     }
-    server.stop();
     turn.notify = true;
     turn.more_input = false;
     turn.stopped = Some(why);

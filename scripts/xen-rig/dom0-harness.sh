@@ -52,6 +52,45 @@ until_true() {
 # so a domid is the reliable argument once the name may be gone).
 domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
 
+# no_record DOMID: xenstore keeps no accounting record of the domain (quota
+# usage, watches, ring): `xenstore-control quota DOMID` fails.
+no_record() { ! xenstore-control quota "$1"; }
+
+# guest_summary DOMID PROBE_NODE SECONDS: waits for a test guest's summary
+# line ("hostile-guest: N passed, M failed") on the Xen console while dom0
+# writes and reads PROBE_NODE once a second (dom0 must be served whatever
+# the guest does). Fails at once when dom0 is not served; SECONDS only
+# catches a hang. Prints the guest's lines.
+guest_summary() {
+    gs_i=0
+    while :; do
+        gs_i=$((gs_i + 1))
+        xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
+        [ "$(xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
+        xl dmesg | grep -a "(d$1)" | grep -aq 'hostile-guest: [0-9]* passed' && break
+        [ "$gs_i" -lt "$3" ] || { echo "no summary line from d$1 after $3 rounds"; break; }
+        sleep 1
+    done
+    xl dmesg | grep -a "(d$1)" | grep -a 'hostile-guest:'
+}
+
+# guest_passed DOMID STEPS: the guest's summary says STEPS passed, 0 failed.
+guest_passed() { xl dmesg | grep -a "(d$1)" | grep -aq "hostile-guest: $2 passed, 0 failed"; }
+
+# destroy_released NAME PROBE_NODE: destroys guest NAME; Xen must free it
+# (xenstore unmapped its ring), xenstore must forget it and its home, and
+# must still answer dom0.
+destroy_released() {
+    dr_id=$(xl domid "$1") || return 1
+    xl destroy "$1" || return 1
+    until_true 120 domain_gone "$dr_id" || { echo "domain $dr_id still exists"; xl list; return 1; }
+    until_true 120 no_record "$dr_id" || { echo "xenstore still has a record of domain $dr_id:"; xenstore-control quota "$dr_id"; return 1; }
+    xenstore-write "$2" "$1" || return 1
+    [ "$(xenstore-read "$2")" = "$1" ] || return 1
+    # The toolstack removes the home.
+    ! xenstore-read "/local/domain/$dr_id/domid" 2>/dev/null
+}
+
 # xl_create [OPTIONS] CONFIG, xl_restore NAME [OPTIONS] FILE: `xl create`
 # and `xl restore`, judged by their outcome when xl's monitoring child dies.
 # After the domain is built and unpaused, xl forks a child that becomes the

@@ -26,17 +26,18 @@ pub const UNIT_BYTES: usize = 4;
 
 /// Bytes per chunk. A record never spans chunks, so this bounds the size
 /// of one record.
-pub const CHUNK_BYTES: usize = 64 * 1024;
+pub const CHUNK_BYTES: usize = 16 * 1024;
 
 /// Units per chunk.
-const CHUNK_UNITS: u32 = 64 * 1024 / 4;
+const CHUNK_UNITS: u32 = 16 * 1024 / 4;
 const _: () = assert!(CHUNK_UNITS as usize * UNIT_BYTES == CHUNK_BYTES);
+const CHUNK_UNITS_USIZE: usize = CHUNK_BYTES / UNIT_BYTES;
 
 /// The largest record, in units.
 const MAX_UNITS: usize = CHUNK_BYTES / UNIT_BYTES;
 
 /// Free space below which the arena is never compacted.
-const COMPACT_MIN_FREE_BYTES: usize = 256 * 1024;
+const COMPACT_MIN_FREE_BYTES: usize = CHUNK_BYTES;
 
 /// End of a free list.
 const NONE: u32 = u32::MAX;
@@ -162,6 +163,70 @@ impl Arena {
         }
     }
 
+    /// Compacts in place: slides the live records `live` (every live
+    /// handle, ascending) towards the start of the arena, keeping their
+    /// order, and writes each one's new handle over its old one. Emptied
+    /// chunks go back to the allocator, so compaction needs no memory
+    /// beyond `live` itself (a copy into a fresh arena would need the
+    /// live bytes again). `len_of` reads a record's length from its
+    /// bytes.
+    pub fn slide(&mut self, live: &mut [Handle], len_of: impl Fn(&[u8]) -> usize) {
+        let mut cursor = 0usize;
+        // Chunk tails skipped because a record did not fit (listed free
+        // only at the end: they may still hold records not yet moved).
+        let mut tails: Vec<(usize, usize)> = Vec::new();
+        let mut live_units = 0usize;
+        for h in live.iter_mut() {
+            let n = units(len_of(self.tail(*h)));
+            let used = cursor % CHUNK_UNITS_USIZE;
+            if used.saturating_add(n) > CHUNK_UNITS_USIZE {
+                let rest = CHUNK_UNITS_USIZE.saturating_sub(used);
+                tails.push((cursor, rest));
+                cursor = cursor.saturating_add(rest);
+            }
+            let Ok(new) = u32::try_from(cursor) else { return };
+            self.move_record(*h, new, n.saturating_mul(UNIT_BYTES));
+            *h = new;
+            cursor = cursor.saturating_add(n);
+            live_units = live_units.saturating_add(n);
+        }
+        self.top = u32::try_from(cursor).unwrap_or(self.top);
+        self.free.clear();
+        self.free_bytes = 0;
+        self.live_bytes = live_units.saturating_mul(UNIT_BYTES);
+        self.chunks.truncate(cursor.div_ceil(CHUNK_UNITS_USIZE));
+        self.chunks.shrink_to_fit();
+        self.free.shrink_to_fit();
+        for (at, n) in tails {
+            if let Ok(h) = u32::try_from(at) {
+                self.push_free(h, n);
+                self.free_bytes = self.free_bytes.saturating_add(n.saturating_mul(UNIT_BYTES));
+            }
+        }
+    }
+
+    /// Copies `bytes` bytes of record `from` to `to`, which is not after
+    /// it (overlap allowed).
+    fn move_record(&mut self, from: Handle, to: Handle, bytes: usize) {
+        let ((fc, fo), (tc, tof)) = (locate(from), locate(to));
+        let src = fo..fo.saturating_add(bytes);
+        if fc == tc {
+            if let Some(c) = self.chunks.get_mut(fc) {
+                if src.end <= c.len() && tof.saturating_add(bytes) <= c.len() {
+                    c.copy_within(src, tof);
+                }
+            }
+            return;
+        }
+        let split = fc.min(self.chunks.len());
+        let (lower, upper) = self.chunks.split_at_mut(split);
+        let dst = lower.get_mut(tc).and_then(|c| c.get_mut(tof..tof.saturating_add(bytes)));
+        let src = upper.first().and_then(|c| c.get(src));
+        if let (Some(d), Some(s)) = (dst, src) {
+            d.copy_from_slice(s);
+        }
+    }
+
     fn push_free(&mut self, h: Handle, n: usize) {
         if self.free.len() <= n {
             self.free.resize(n.saturating_add(1), NONE);
@@ -228,6 +293,36 @@ mod tests {
         assert_eq!(a.alloc(8).map(|h| locate(h).0), Some(0));
         assert_eq!(a.alloc(CHUNK_BYTES + 1), None);
         assert_eq!(a.get(u32::MAX, 4), b"");
+    }
+
+    #[test]
+    fn sliding_keeps_live_records_and_gives_chunks_back() {
+        let mut a = Arena::new();
+        // Records whose first byte is their length.
+        let mut hs: Vec<(Handle, u8)> = Vec::new();
+        for i in 0..40_000u32 {
+            let len = 5 + (i % 200) as u8;
+            let h = a.alloc(len as usize).unwrap();
+            a.get_mut(h, len as usize).fill(len);
+            hs.push((h, len));
+        }
+        let chunks_before = a.chunks.len();
+        let (keep, gone): (Vec<_>, Vec<_>) = hs.iter().partition(|(h, _)| h % 7 == 0);
+        for (h, len) in &gone {
+            a.free(*h, *len as usize);
+        }
+        let mut live: Vec<Handle> = keep.iter().map(|(h, _)| *h).collect();
+        a.slide(&mut live, |b| b.first().copied().unwrap_or(0) as usize);
+        for (new, (_, len)) in live.iter().zip(&keep) {
+            assert!(a.get(*new, *len as usize).iter().all(|b| b == len));
+        }
+        assert!(a.chunks.len() * 5 < chunks_before, "{} of {chunks_before}", a.chunks.len());
+        // New records go after the live ones, not over them.
+        let h = a.alloc(300).unwrap();
+        a.get_mut(h, 300).fill(0);
+        for (new, (_, len)) in live.iter().zip(&keep) {
+            assert!(a.get(*new, *len as usize).iter().all(|b| b == len));
+        }
     }
 
     #[test]

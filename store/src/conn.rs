@@ -3,19 +3,28 @@
 //!
 //! Framing is `ring::decode::Decoder` (check-then-parse; a header
 //! announcing more than `XENSTORE_PAYLOAD_MAX` bytes is a protocol
-//! violation). The decoder is boxed (it holds one maximal payload) and
-//! lent out of the connection while its message is handled, so the
-//! payload is never copied.
+//! violation). An idle connection holds only the decoder's header state:
+//! a message wholly in the bytes the platform hands over is handled in
+//! place, and only a payload that arrives in pieces is gathered in a heap
+//! buffer ([`HeapPayload`]) of exactly its announced length, allocated
+//! fallibly when its first byte arrives and freed once the message is
+//! handled. So a payload is copied at most once, and an idle introduced
+//! domain costs a few hundred bytes (`tests/idle_domains.rs`). The decoder
+//! is lent out of the connection while its message is handled.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::hash::{BuildHasher, Hasher as _};
 
-use ring::decode::Decoder;
+use hashbrown::HashTable;
+
+use ring::decode::{Decoder, PayloadBuf};
 use ring::wire::{Header, HEADER_SIZE};
 
 use crate::engine::DomId;
 use crate::transaction::Transaction;
+use crate::tree::Hasher;
 use crate::watch::Watch;
 
 /// A queued message for the peer.
@@ -31,6 +40,271 @@ pub struct OutMsg {
     pub req: Option<u64>,
 }
 
+/// What one entry of [`OutQueue`]'s event index costs: its bucket and its
+/// control byte.
+const INDEX_ENTRY_BYTES: usize = core::mem::size_of::<(u64, u64)>() + 1;
+
+impl OutMsg {
+    /// The memory a queued message holds, as charged to its connection's
+    /// domain: its buffer's capacity, its slot in the queue and, for an
+    /// event that stands in for duplicates, its entry in the event index.
+    /// (The spare capacity of the queue and of the index is not counted.)
+    pub fn charge(&self) -> usize {
+        OutMsg::charge_for(self.bytes.capacity(), self.dedup_key().is_some())
+    }
+
+    /// [`OutMsg::charge`] of a message whose buffer has `capacity` bytes,
+    /// `indexed` when it is a de-duplicable event.
+    pub fn charge_for(capacity: usize, indexed: bool) -> usize {
+        let index = if indexed { INDEX_ENTRY_BYTES } else { 0 };
+        capacity.saturating_add(core::mem::size_of::<OutMsg>()).saturating_add(index)
+    }
+
+    /// Whether it is an unread event that has expired by `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expire_ms.is_some_and(|t| t <= now_ms)
+    }
+
+    /// The path and token of a watch event that identical events are
+    /// de-duplicated against: every event but the special `@…` ones.
+    fn dedup_key(&self) -> Option<(&[u8], &[u8])> {
+        if !self.event {
+            return None;
+        }
+        let payload = self.bytes.get(HEADER_SIZE..)?;
+        if payload.first() == Some(&b'@') {
+            return None;
+        }
+        let nul = payload.iter().position(|&b| b == 0)?;
+        let (path, rest) = payload.split_at_checked(nul)?;
+        let token = rest.get(1..)?.strip_suffix(&[0])?;
+        Some((path, token))
+    }
+}
+
+/// The keyed hash of a watch event's path and token (guests choose both).
+fn event_hash(seed: u64, path: &[u8], token: &[u8]) -> u64 {
+    let mut h = Hasher::with_seed(seed).build_hasher();
+    h.write(path);
+    h.write_u8(0);
+    h.write(token);
+    h.finish()
+}
+
+/// The unsent de-duplicable events of an [`OutQueue`], by content.
+#[derive(Default)]
+struct EventIndex {
+    /// The sequence number of the queue's front message (a message's is
+    /// `head` plus its position).
+    head: u64,
+    /// `(hash, sequence number)` of each unsent de-duplicable event.
+    table: HashTable<(u64, u64)>,
+}
+
+impl EventIndex {
+    /// Adds the event at queue position `at`, of hash `hash`.
+    fn insert(&mut self, hash: u64, at: usize) {
+        let seq = self.head.wrapping_add(u64::try_from(at).unwrap_or(u64::MAX));
+        self.table.insert_unique(hash, (hash, seq), |&(h, _)| h);
+    }
+
+    /// Whether the table holds an event of hash `hash` whose queue
+    /// position `is_it` accepts.
+    fn find(&self, hash: u64, mut is_it: impl FnMut(usize) -> bool) -> bool {
+        let head = self.head;
+        let found = self.table.find(hash, |&(h, seq)| {
+            h == hash && usize::try_from(seq.wrapping_sub(head)).is_ok_and(&mut is_it)
+        });
+        found.is_some()
+    }
+}
+
+/// A connection's queue of replies and watch events, in sending order,
+/// with an index of its unsent de-duplicable events so that an identical
+/// event is found in O(1) (C scans the whole queue).
+///
+/// Only the unsent messages (all but a partly sent front one, which must
+/// go out whole) may be dropped or stand in for a duplicate event. The
+/// index maps the keyed hash of each such event's path and token to its
+/// sequence number; it is kept as messages are queued, start being sent,
+/// expire or are dropped. An empty queue holds no memory.
+#[derive(Default)]
+pub struct OutQueue {
+    /// The messages.
+    msgs: VecDeque<OutMsg>,
+    /// Bytes of the front message already sent.
+    off: usize,
+    /// The index, once a de-duplicable event was queued (boxed: most
+    /// connections never have one).
+    index: Option<Box<EventIndex>>,
+    /// Queued events compared byte for byte with a new one (a work
+    /// counter: at most one per event, barring a 64-bit hash collision).
+    compared: u64,
+}
+
+impl OutQueue {
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Every queued message, the one being sent first.
+    pub fn iter(&self) -> impl Iterator<Item = &OutMsg> {
+        self.msgs.iter()
+    }
+
+    /// The queued messages not yet being sent.
+    pub fn unsent(&self) -> impl Iterator<Item = &OutMsg> {
+        self.msgs.iter().skip(usize::from(self.off > 0))
+    }
+
+    /// The next bytes to send (empty when nothing is queued).
+    pub fn pending(&self) -> &[u8] {
+        self.msgs.front().and_then(|m| m.bytes.get(self.off..)).unwrap_or(&[])
+    }
+
+    /// Queues `msg` last (indexing it if it is a de-duplicable event;
+    /// `seed` keys the hash).
+    pub fn push(&mut self, msg: OutMsg, seed: u64) {
+        if let Some((path, token)) = msg.dedup_key() {
+            let hash = event_hash(seed, path, token);
+            self.index.get_or_insert_default().insert(hash, self.msgs.len());
+        }
+        self.msgs.push_back(msg);
+    }
+
+    /// Whether an unsent event with this path and token is queued: one
+    /// hash look-up, and a byte comparison only with an event of the same
+    /// hash.
+    pub fn has_event(&mut self, seed: u64, path: &[u8], token: &[u8]) -> bool {
+        let Some(index) = self.index.as_deref() else {
+            return false;
+        };
+        let (msgs, compared) = (&self.msgs, &mut self.compared);
+        index.find(event_hash(seed, path, token), |at| {
+            *compared = compared.saturating_add(1);
+            msgs.get(at).and_then(OutMsg::dedup_key) == Some((path, token))
+        })
+    }
+
+    /// Queued events compared byte for byte by [`OutQueue::has_event`].
+    pub fn compared(&self) -> u64 {
+        self.compared
+    }
+
+    /// `n` more bytes of [`OutQueue::pending`] were sent. Returns the front
+    /// message once all of it was; a message that started being sent no
+    /// longer stands in for a duplicate.
+    pub fn sent(&mut self, n: usize, seed: u64) -> Option<OutMsg> {
+        let len = self.msgs.front()?.bytes.len();
+        if self.off == 0 && n > 0 {
+            self.unindex_front(seed);
+        }
+        self.off = self.off.saturating_add(n).min(len);
+        if self.off < len {
+            return None;
+        }
+        self.off = 0;
+        let m = self.msgs.pop_front();
+        if let Some(index) = self.index.as_mut() {
+            index.head = index.head.wrapping_add(1);
+        }
+        self.release_if_empty();
+        m
+    }
+
+    /// Removes and returns every queued message (the connection is reset
+    /// or goes away).
+    pub fn take_all(&mut self) -> VecDeque<OutMsg> {
+        let compared = self.compared;
+        let all = core::mem::take(self).msgs;
+        self.compared = compared;
+        all
+    }
+
+    /// Removes and returns the unsent events expired by `now_ms`, keeping
+    /// the others in order.
+    pub fn remove_expired(&mut self, now_ms: u64, seed: u64) -> Vec<OutMsg> {
+        let first = usize::from(self.off > 0);
+        let mut keep = VecDeque::with_capacity(self.msgs.len());
+        let mut gone = Vec::new();
+        for (i, m) in self.msgs.drain(..).enumerate() {
+            if i >= first && m.expired(now_ms) {
+                gone.push(m);
+            } else {
+                keep.push_back(m);
+            }
+        }
+        self.msgs = keep;
+        if !gone.is_empty() {
+            self.reindex(seed);
+        }
+        self.release_if_empty();
+        gone
+    }
+
+    /// Drops the front message's index entry, if it has one.
+    fn unindex_front(&mut self, seed: u64) {
+        let (Some(index), Some(front)) = (self.index.as_mut(), self.msgs.front()) else {
+            return;
+        };
+        let Some((path, token)) = front.dedup_key() else {
+            return;
+        };
+        let head = index.head;
+        let hash = event_hash(seed, path, token);
+        if let Ok(entry) = index.table.find_entry(hash, |&(_, seq)| seq == head) {
+            entry.remove();
+        }
+    }
+
+    /// Rebuilds the index after messages left from the middle of the queue.
+    fn reindex(&mut self, seed: u64) {
+        self.index = None;
+        let first = usize::from(self.off > 0);
+        for (at, m) in self.msgs.iter().enumerate().skip(first) {
+            if let Some((path, token)) = m.dedup_key() {
+                let hash = event_hash(seed, path, token);
+                self.index.get_or_insert_default().insert(hash, at);
+            }
+        }
+    }
+
+    /// Gives the queue's and the index's memory back once nothing is
+    /// queued: an idle connection holds none.
+    fn release_if_empty(&mut self) {
+        if self.msgs.is_empty() {
+            self.take_all();
+        }
+    }
+}
+
+/// Heap storage for a payload that arrives in pieces: nothing while no
+/// such payload is in progress, exactly its length while one is.
+#[derive(Default)]
+pub struct HeapPayload(Vec<u8>);
+
+impl PayloadBuf for HeapPayload {
+    fn prepare(&mut self, len: usize) -> bool {
+        self.0 = Vec::new();
+        self.0.try_reserve_exact(len).is_ok()
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        // Never past the prepared room: appending never allocates.
+        let room = self.0.capacity().saturating_sub(self.0.len());
+        self.0.extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn release(&mut self) {
+        self.0 = Vec::new();
+    }
+}
+
 /// One client connection.
 pub struct Conn {
     /// The domain the connection speaks for.
@@ -39,13 +313,11 @@ pub struct Conn {
     pub socket: bool,
     /// Protocol violation seen: nothing more is read or written.
     pub ignored: bool,
-    /// Input framing; `None` only while the engine handles a message it
-    /// holds.
-    pub decoder: Option<Box<Decoder>>,
+    /// Input framing (a fresh decoder stands in while the engine handles
+    /// a message the connection's own decoder holds).
+    pub decoder: Decoder<HeapPayload>,
     /// Replies and events not yet fully handed to the platform.
-    pub out: VecDeque<OutMsg>,
-    /// Bytes of the front message already sent.
-    pub out_off: usize,
+    pub out: OutQueue,
     /// Registered watches, in creation order.
     pub watches: Vec<Watch>,
     /// Open transactions.
@@ -67,9 +339,8 @@ impl Conn {
             domid,
             socket,
             ignored: false,
-            decoder: Some(Box::new(Decoder::new())),
-            out: VecDeque::new(),
-            out_off: 0,
+            decoder: Decoder::default(),
+            out: OutQueue::default(),
             watches: Vec::new(),
             txs: Vec::new(),
             next_tx: 1,
@@ -77,15 +348,6 @@ impl Conn {
             in_ready: false,
             blocked: false,
         }
-    }
-}
-
-impl Conn {
-    /// The queued messages not yet being sent: all but a partly sent
-    /// front one, which must go out whole. Only these may be dropped or
-    /// stand in for a duplicate event.
-    pub fn unsent(&self) -> impl Iterator<Item = &OutMsg> {
-        self.out.iter().skip(usize::from(self.out_off > 0))
     }
 }
 
@@ -122,5 +384,100 @@ mod tests {
         let h = Header::from_bytes(&h);
         assert_eq!((h.ty, h.req_id, h.tx_id, h.len), (2, 7, 3, 3));
         assert_eq!(&msg[HEADER_SIZE..], b"/a\0");
+    }
+
+    /// An event's wire bytes.
+    fn event(path: &[u8], token: &[u8]) -> Vec<u8> {
+        let payload = [path, b"\0", token, b"\0"].concat();
+        encode(15, 0, 0, &payload)
+    }
+
+    /// The queue against a plain list scanned as before the index: after
+    /// random pushes (only of events not already unsent, as `send_event`
+    /// does), partial and whole sends, expiries and resets, the index
+    /// finds exactly the unsent events a scan finds, and the queue holds
+    /// the same messages in the same order.
+    #[test]
+    fn the_event_index_agrees_with_a_scan_of_the_unsent_queue() {
+        let paths: [&[u8]; 4] = [b"/a", b"/b/c", b"@releaseDomain", b"x"];
+        let tokens: [&[u8]; 3] = [b"t", b"", b"tok"];
+        let seed = 0x1234;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        let mut q = OutQueue::default();
+        // The model: (bytes, event, expiry) and the front's sent bytes.
+        let mut model: VecDeque<(Vec<u8>, bool, Option<u64>)> = VecDeque::new();
+        let mut off = 0usize;
+        let mut checks = 0;
+        for step in 0..20_000 {
+            match next(10) {
+                0..=4 => {
+                    let (p, t) = (paths[next(4) as usize], tokens[next(3) as usize]);
+                    let bytes = event(p, t);
+                    let special = p.first() == Some(&b'@');
+                    let unsent = model.iter().skip(usize::from(off > 0));
+                    let queued = unsent.clone().any(|m| m.1 && m.0 == bytes);
+                    if !special {
+                        checks += 1;
+                        assert_eq!(q.has_event(seed, p, t), queued, "step {step}");
+                    }
+                    if special || !queued {
+                        let expire_ms = (next(2) == 0).then(|| next(100));
+                        model.push_back((bytes.clone(), true, expire_ms));
+                        q.push(OutMsg { bytes, event: true, expire_ms, req: None }, seed);
+                    }
+                }
+                5 => {
+                    let bytes = encode(2, 1, 0, b"reply\0");
+                    model.push_back((bytes.clone(), false, None));
+                    q.push(OutMsg { bytes, event: false, expire_ms: None, req: Some(1) }, seed);
+                }
+                6..=7 => {
+                    let n = next(40) as usize;
+                    let got = q.sent(n, seed).map(|m| m.bytes);
+                    let want = model.front().map(|m| m.0.len()).and_then(|len| {
+                        off = (off + n).min(len);
+                        (off == len).then(|| {
+                            off = 0;
+                            model.pop_front().map(|m| m.0)
+                        })?
+                    });
+                    assert_eq!(got, want, "step {step}");
+                }
+                8 => {
+                    let now = next(100);
+                    let gone: Vec<Vec<u8>> =
+                        q.remove_expired(now, seed).into_iter().map(|m| m.bytes).collect();
+                    let mut want = Vec::new();
+                    let mut keep = VecDeque::new();
+                    for (i, m) in model.drain(..).enumerate() {
+                        if i >= usize::from(off > 0) && m.2.is_some_and(|t| t <= now) {
+                            want.push(m.0);
+                        } else {
+                            keep.push_back(m);
+                        }
+                    }
+                    model = keep;
+                    assert_eq!(gone, want, "step {step}");
+                }
+                _ if next(20) == 0 => {
+                    q.take_all();
+                    model.clear();
+                    off = 0;
+                }
+                _ => {}
+            }
+            let bytes: Vec<&[u8]> = q.iter().map(|m| &m.bytes[..]).collect();
+            let want: Vec<&[u8]> = model.iter().map(|m| &m.0[..]).collect();
+            assert_eq!(bytes, want, "step {step}");
+            assert_eq!(q.pending(), model.front().map_or(&[][..], |m| &m.0[off..]));
+        }
+        // A look-up compares at most one queued event.
+        assert!(q.compared() > 0 && q.compared() <= checks);
     }
 }

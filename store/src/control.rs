@@ -10,7 +10,6 @@ use core::fmt::Write;
 use crate::dispatch::{strings, Reply, Req};
 use crate::engine::{DomId, Engine, Platform};
 use crate::error::Error;
-use crate::path;
 use crate::quota::{self, Limit, Quota};
 
 /// The commands and their arguments, as C 4.22's `cmds[]` lists them for
@@ -124,29 +123,34 @@ fn control_quota(e: &mut Engine, args: &[&str], limit: Limit) -> Result<Reply, E
     }
 }
 
-/// Consistency check: every child listed exists, every node's parent
-/// lists it. Returns `EIO` (C `corrupt()`) on an inconsistency.
+/// Consistency check: every record a directory lists decodes, and the
+/// tree holds as many nodes as it counts. Returns `EIO` (C `corrupt()`)
+/// on an inconsistency. The walk's memory follows the tree's depth.
 fn check(e: &Engine) -> Result<(), Error> {
-    for (p, n) in e.tree.iter() {
-        for c in n.child_names() {
-            if e.tree.get(&path::child(&p, c)).is_none() {
-                return Err(Error::Io);
-            }
-        }
-        if p != "/" && !p.starts_with('@') {
-            let parent = e.tree.get(path::parent(&p)).ok_or(Error::Io)?;
-            if !parent.child_names().any(|c| c == path::basename(&p)) {
-                return Err(Error::Io);
-            }
-        }
+    let mut seen = 0usize;
+    e.tree.for_each_node(|_, _| seen = seen.saturating_add(1));
+    if seen == e.tree.len() {
+        Ok(())
+    } else {
+        Err(Error::Io)
     }
-    Ok(())
 }
 
 /// A human-readable memory report.
 pub fn memreport(e: &Engine) -> String {
     let mut s = String::new();
-    let bytes: usize = e.tree.iter().map(|(p, n)| p.len().saturating_add(n.size())).sum();
+    let mut bytes = 0usize;
+    e.tree.for_each_node(|len, n| bytes = bytes.saturating_add(len).saturating_add(n.size()));
+    if let Some(b) = e.cfg.budget {
+        let _ = writeln!(
+            s,
+            "heap: {} bytes used, limit {} (guests {}, one domain {})",
+            (b.meter)(),
+            b.limit,
+            b.limit_for(false),
+            b.domain_share()
+        );
+    }
     let _ = writeln!(s, "nodes: {} ({} bytes)", e.tree.len(), bytes);
     let _ = writeln!(s, "connections: {}", e.conns.len());
     let queued: usize =

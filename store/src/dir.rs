@@ -113,6 +113,18 @@ impl Dir {
         after_prev && before_next
     }
 
+    /// The heap one more child may allocate: the vector's next block when
+    /// it is full (it doubles, and the old block is freed only after the
+    /// copy), else nothing.
+    pub fn insert_growth(&self) -> usize {
+        let (len, cap) = (self.kids.len(), self.kids.capacity());
+        if len.saturating_add(2) <= cap {
+            return 0;
+        }
+        let next = cap.saturating_mul(2).max(len.saturating_add(2)).max(4);
+        next.saturating_mul(core::mem::size_of::<Handle>())
+    }
+
     /// Appends child `h`, named `name_len` bytes, at name-order index
     /// `sorted` (from [`Dir::find`]). `None` if the index is out of range
     /// or the list is full.
@@ -167,32 +179,45 @@ impl Dir {
     }
 }
 
-/// A slab of children lists.
+/// Children lists per chunk of a [`Dirs`] slab (about 10 KiB each).
+const DIRS_PER_CHUNK: usize = 256;
+
+/// A slab of children lists, in fixed chunks: growing it allocates one
+/// chunk, never a copy of all the lists (a doubling vector would need
+/// three times their size at once, past any per-request headroom).
 #[derive(Default)]
 pub struct Dirs {
-    dirs: Vec<Dir>,
+    chunks: Vec<Vec<Dir>>,
+    len: usize,
     free: Vec<DirId>,
 }
 
 impl Dirs {
-    /// A new empty list with `generation`. `None` when ids are exhausted.
+    /// A new empty list with `generation`. `None` when ids are exhausted
+    /// or a chunk cannot be allocated.
     pub fn alloc(&mut self, generation: u64) -> Option<DirId> {
         let dir = Dir { kids: Vec::new(), generation, names_bytes: 0 };
         if let Some(id) = self.free.pop() {
-            if let Some(slot) = self.dirs.get_mut(id as usize) {
+            if let Some(slot) = self.get_mut(id) {
                 *slot = dir;
                 return Some(id);
             }
         }
-        let id = DirId::try_from(self.dirs.len()).ok()?;
-        self.dirs.try_reserve(1).ok()?;
-        self.dirs.push(dir);
+        let id = DirId::try_from(self.len).ok()?;
+        if self.len.is_multiple_of(DIRS_PER_CHUNK) {
+            let mut chunk = Vec::new();
+            chunk.try_reserve_exact(DIRS_PER_CHUNK).ok()?;
+            self.chunks.try_reserve(1).ok()?;
+            self.chunks.push(chunk);
+        }
+        self.chunks.last_mut()?.push(dir);
+        self.len = self.len.saturating_add(1);
         Some(id)
     }
 
     /// Frees list `id` (its children are gone).
     pub fn free(&mut self, id: DirId) {
-        if let Some(d) = self.dirs.get_mut(id as usize) {
+        if let Some(d) = self.get_mut(id) {
             *d = Dir::default();
             self.free.push(id);
         }
@@ -200,17 +225,19 @@ impl Dirs {
 
     /// List `id`.
     pub fn get(&self, id: DirId) -> Option<&Dir> {
-        self.dirs.get(id as usize)
+        let i = id as usize;
+        self.chunks.get(i / DIRS_PER_CHUNK)?.get(i % DIRS_PER_CHUNK)
     }
 
     /// List `id`, mutably.
     pub fn get_mut(&mut self, id: DirId) -> Option<&mut Dir> {
-        self.dirs.get_mut(id as usize)
+        let i = id as usize;
+        self.chunks.get_mut(i / DIRS_PER_CHUNK)?.get_mut(i % DIRS_PER_CHUNK)
     }
 
     /// Every list (free ones are empty), mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Dir> {
-        self.dirs.iter_mut()
+        self.chunks.iter_mut().flat_map(|c| c.iter_mut())
     }
 }
 

@@ -14,12 +14,14 @@ use core::fmt::Write;
 
 use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
+use crate::budget::REQUEST_HEADROOM;
 use crate::conn::{encode, frame, OutMsg};
 use crate::engine::{ConnId, DomId, Engine, Pending, Platform};
 use crate::error::Error;
 use crate::ops;
 use crate::perms::{heapless_fmt, Who};
 use crate::quota::Quota;
+use crate::transaction::as_u64;
 
 /// The context of one request.
 #[derive(Clone, Copy, Debug)]
@@ -250,6 +252,8 @@ impl Engine {
         let mut req = Req { conn, who, tx: None, serial };
         let entry = usize::try_from(hdr.ty).ok().and_then(|t| TABLE.get(t));
         let result = match entry.and_then(Option::as_ref) {
+            // Over budget: answered without being handled (`budget.rs`).
+            _ if !self.heap_allows(who.privileged, REQUEST_HEADROOM) => Err(Error::NoMem),
             None => Err(Error::NoSys),
             Some(entry) if entry.privileged && !who.privileged => Err(Error::Access),
             Some(entry) => {
@@ -272,9 +276,7 @@ impl Engine {
             self.charge_write(&req, hdr.ty, payload);
         }
         let result = match result {
-            Ok(r) if !who.privileged && self.reply_over_memory(who.domid, r.len()) => {
-                Err(Error::NoMem)
-            }
+            Ok(r) if self.reply_over_memory(&who, r.len()) => Err(Error::NoMem),
             other => other,
         };
         let (bytes, then_event) = match result {
@@ -318,13 +320,17 @@ pub const SMALL_REPLY_BYTES: usize = 16;
 
 impl Engine {
     /// C 4.22 `send_reply`: a reply longer than [`SMALL_REPLY_BYTES`] that
-    /// would take `domid` to its memory limit is replaced by `ENOMEM`.
-    fn reply_over_memory(&mut self, domid: DomId, len: usize) -> bool {
+    /// would take an unprivileged caller to its memory limit, or any
+    /// caller past the memory budget, is replaced by `ENOMEM`.
+    fn reply_over_memory(&mut self, who: &Who, len: usize) -> bool {
         if len <= SMALL_REPLY_BYTES {
             return false;
         }
-        let bytes = crate::transaction::as_u64(len.saturating_add(HEADER_SIZE));
-        self.domain_mut(domid).exceeds_with(Quota::Memory, bytes)
+        let charge = OutMsg::charge_for(len.saturating_add(HEADER_SIZE), false);
+        if !self.heap_allows(who.privileged, charge) {
+            return true;
+        }
+        !who.privileged && self.domain_mut(who.domid).exceeds_with(Quota::Memory, as_u64(charge))
     }
 }
 

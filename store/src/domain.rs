@@ -46,6 +46,8 @@ pub struct Domain {
     pub mem_warnings: quota::MemoryWarnings,
     /// Its write credit (XSA-206), from introduction until it is forgotten.
     pub wrl: Option<crate::wrl::Credit>,
+    /// Its ring reconnections (`reconnect.rs`).
+    pub reconnects: crate::ratelimit::TokenBucket,
 }
 
 impl Domain {
@@ -69,6 +71,7 @@ impl Domain {
             usage: Usage::default(),
             mem_warnings: quota::MemoryWarnings::default(),
             wrl: None,
+            reconnects: crate::ratelimit::TokenBucket::new(),
         }
     }
 }

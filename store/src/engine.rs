@@ -17,6 +17,7 @@ use ring::wire::{
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
+use crate::budget::MemoryBudget;
 use crate::conn::{Conn, OutMsg};
 use crate::domain::Domain;
 use crate::quota::{self, Limit, Quota, Quotas};
@@ -185,6 +186,9 @@ pub struct Config {
     pub hash_seed: u64,
     /// Global quotas (defaults as C's table in `quota.rs`).
     pub quotas: Quotas,
+    /// The global memory budget in real heap bytes (`budget.rs`); `None`:
+    /// only the quotas bound memory.
+    pub budget: Option<MemoryBudget>,
 }
 
 impl Default for Config {
@@ -198,6 +202,7 @@ impl Default for Config {
             keep_orphans: false,
             hash_seed: 0x005e_ed0f_c0ff_ee00,
             quotas: Quotas::default(),
+            budget: None,
         }
     }
 }
@@ -270,6 +275,8 @@ pub struct Engine {
     pub(crate) expiry_bound: Option<u64>,
     /// How many connections are flow-controlled (`Conn::blocked`).
     pub(crate) blocked_conns: usize,
+    /// Deferred ring reconnections (`reconnect.rs`).
+    pub(crate) reconnects: crate::reconnect::Reconnects,
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -283,7 +290,10 @@ fn recount(count: usize, was: bool, is: bool) -> usize {
 
 impl Engine {
     /// An engine with the initial tree of C's `setup_structure`.
-    pub fn new(cfg: Config) -> Engine {
+    pub fn new(mut cfg: Config) -> Engine {
+        if let Some(b) = cfg.budget {
+            b.cap_quotas(&mut cfg.quotas);
+        }
         let tree = Tree::new(cfg.hash_seed);
         let mut e = Engine {
             cfg,
@@ -301,6 +311,7 @@ impl Engine {
             wrl: crate::wrl::Limiter::default(),
             expiry_bound: None,
             blocked_conns: 0,
+            reconnects: crate::reconnect::Reconnects::default(),
         };
         e.setup_structure();
         e
@@ -360,28 +371,36 @@ impl Engine {
                 break;
             }
             // Lend the decoder out so the payload is handled in place.
-            let Some(mut dec) = self.conns.get_mut(&conn).and_then(|c| c.decoder.take()) else {
+            let Some(mut dec) = self.conns.get_mut(&conn).map(|c| core::mem::take(&mut c.decoder))
+            else {
                 break;
             };
             let rest = bytes.get(used..).unwrap_or(&[]);
             let (n, state) = dec.push(rest);
             used = used.saturating_add(n);
             let outcome = match state {
-                Decoded::Incomplete => Ok(()),
+                Decoded::Incomplete => Ok(true),
+                // No memory for a split payload now: the rest stays with
+                // the platform, which offers it again later (its periodic
+                // look at every ring, or the next event).
+                Decoded::NoMemory => Ok(false),
                 Decoded::Error(e) => Err(e),
-                Decoded::Message => {
-                    let (hdr, payload) = dec.message();
+                Decoded::Message(hdr, payload) => {
                     self.process(conn, hdr, payload, platform);
-                    dec.reset();
-                    Ok(())
+                    Ok(true)
                 }
             };
+            dec.reset();
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.decoder = Some(dec);
+                c.decoder = dec;
             }
-            if let Err(e) = outcome {
-                self.ignore(conn);
-                return Err(e);
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.ignore(conn);
+                    return Err(e);
+                }
             }
         }
         self.update_blocked(conn);
@@ -393,7 +412,24 @@ impl Engine {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
-        !c.ignored && !self.flow_blocked(c.domid)
+        !c.ignored && !self.flow_blocked(c.domid) && !self.held_for_memory(c)
+    }
+
+    /// Whether `c` is not read because it has unsent output while the heap
+    /// is over its caller's admission line (`budget.rs`). Every request
+    /// would be answered `ENOMEM`, and such small replies are queued
+    /// whatever the budget says: a client that does not read (the
+    /// privileged domain has no `outstanding` quota) would grow the heap
+    /// by one reply per request. It is read again once its output is sent.
+    fn held_for_memory(&self, c: &Conn) -> bool {
+        !c.out.is_empty()
+            && !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
+    }
+
+    /// Whether `conn` is ignored after a protocol violation (until a ring
+    /// reconnection, [`Engine::reset_connection`]).
+    pub fn is_ignored(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.ignored)
     }
 
     /// Whether `domid` has reached its `outstanding` or `memory` quota, or
@@ -484,29 +520,24 @@ impl Engine {
         if c.ignored {
             return &[];
         }
-        c.out.front().and_then(|m| m.bytes.get(c.out_off..)).unwrap_or(&[])
+        c.out.pending()
     }
 
     /// `n` bytes of [`Engine::output`] were sent.
     pub fn output_done(&mut self, conn: ConnId, n: usize) {
-        let done = {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                return;
-            };
-            let Some(front) = c.out.front() else {
-                return;
-            };
-            c.out_off = c.out_off.saturating_add(n).min(front.bytes.len());
-            if c.out_off < front.bytes.len() {
-                return;
-            }
-            c.out_off = 0;
-            c.out.pop_front()
+        let seed = self.cfg.hash_seed;
+        let Some(m) = self.conns.get_mut(&conn).and_then(|c| c.out.sent(n, seed)) else {
+            return;
         };
-        if let Some(m) = done {
-            self.release_out(conn, m, true);
-        }
-        if self.conns.get(&conn).is_some_and(|c| !c.out.is_empty()) {
+        self.release_out(conn, m, true);
+        // More to send; or all sent while the heap is over the caller's
+        // line, when the connection may have been held for memory
+        // (`held_for_memory`) and can be read again.
+        let wake = self.conns.get(&conn).is_some_and(|c| {
+            !c.out.is_empty()
+                || !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
+        });
+        if wake {
             self.mark_ready(conn);
         }
     }
@@ -550,13 +581,10 @@ impl Engine {
     pub(crate) fn clear_conn_state(&mut self, conn: ConnId) {
         self.delete_all_watches(conn);
         self.delete_all_transactions(conn);
-        let msgs: Vec<OutMsg> = match self.conns.get_mut(&conn) {
+        let msgs = match self.conns.get_mut(&conn) {
             Some(c) => {
-                if let Some(d) = c.decoder.as_mut() {
-                    d.clear();
-                }
-                c.out_off = 0;
-                c.out.drain(..).collect()
+                c.decoder.clear();
+                c.out.take_all()
             }
             None => return,
         };
@@ -587,25 +615,27 @@ impl Engine {
         }
     }
 
-    /// When [`Engine::tick`] next has work: expiring a watch event, or
-    /// letting a write-rate limited domain be read again. Cheap: the
-    /// expiry part is a bound kept as events are queued, so it may be
-    /// early (then `tick` finds nothing to expire and tightens it), never
-    /// late.
+    /// When [`Engine::tick`] next has work: expiring a watch event,
+    /// letting a write-rate limited domain be read again, or honouring a
+    /// deferred ring reconnection. Cheap: the expiry part is a bound kept
+    /// as events are queued, so it may be early (then `tick` finds nothing
+    /// to expire and tightens it), never late.
     pub fn next_deadline(&self) -> Option<u64> {
-        match (self.expiry_bound, self.wrl_next_wakeup()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.expiry_bound, self.wrl_next_wakeup(), self.reconnect_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Drops unread watch events older than `watch_event_timeout_ms`, and
     /// lets write-rate limited domains whose credit recovered be read
-    /// again (they are reported by [`Engine::take_ready`]). Does nothing
-    /// before [`Engine::next_deadline`].
+    /// again and rings whose reconnection was deferred be reconnected
+    /// (both are reported by [`Engine::take_ready`]). Does nothing before
+    /// [`Engine::next_deadline`].
     pub fn tick(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
         self.wrl_tick(now_ms);
+        self.reconnect_tick(now_ms);
         if self.expiry_bound.is_some_and(|t| t <= now_ms) {
             self.expire_events(now_ms);
         }
@@ -614,26 +644,17 @@ impl Engine {
     /// Drops the queued events that expired by `now_ms` (never the one
     /// being sent) and recomputes [`Engine::expiry_bound`] exactly.
     fn expire_events(&mut self, now_ms: u64) {
-        let expired = |m: &OutMsg| m.expire_ms.is_some_and(|t| t <= now_ms);
-        let ids: Vec<ConnId> =
-            self.conns.iter().filter(|(_, c)| c.unsent().any(expired)).map(|(id, _)| *id).collect();
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.out.unsent().any(|m| m.expired(now_ms)))
+            .map(|(id, _)| *id)
+            .collect();
+        let seed = self.cfg.hash_seed;
         for id in ids {
-            let gone: Vec<OutMsg> = match self.conns.get_mut(&id) {
-                Some(c) => {
-                    let first = usize::from(c.out_off > 0);
-                    let mut keep = alloc::collections::VecDeque::with_capacity(c.out.len());
-                    let mut gone = Vec::new();
-                    for (i, m) in c.out.drain(..).enumerate() {
-                        if i >= first && expired(&m) {
-                            gone.push(m);
-                        } else {
-                            keep.push_back(m);
-                        }
-                    }
-                    c.out = keep;
-                    gone
-                }
-                None => continue,
+            let Some(gone) = self.conns.get_mut(&id).map(|c| c.out.remove_expired(now_ms, seed))
+            else {
+                continue;
             };
             for m in gone {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
@@ -641,7 +662,7 @@ impl Engine {
             }
         }
         self.expiry_bound =
-            self.conns.values().flat_map(|c| c.unsent().filter_map(|m| m.expire_ms)).min();
+            self.conns.values().flat_map(|c| c.out.unsent().filter_map(|m| m.expire_ms)).min();
     }
 
     /// The connection serving `domid`, if it is introduced.
@@ -649,14 +670,22 @@ impl Engine {
         self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn)
     }
 
+    /// Whether the budget lets a caller take `bytes` more heap now
+    /// (always, without a budget).
+    pub(crate) fn heap_allows(&self, privileged: bool, bytes: usize) -> bool {
+        self.cfg.budget.is_none_or(|b| b.allows(privileged, bytes))
+    }
+
     /// Whether `domid` is the privileged domain.
     pub(crate) fn is_privileged(&self, domid: DomId) -> bool {
         domid == self.cfg.priv_domid
     }
 
-    /// Queues a reply or event on `conn`, charging its memory to the
-    /// connection's domain and the `outstanding` count for replies.
+    /// Queues a reply or event on `conn`, charging its memory
+    /// ([`OutMsg::charge`]) to the connection's domain and the
+    /// `outstanding` count for replies.
     pub(crate) fn queue_out(&mut self, conn: ConnId, msg: OutMsg) {
+        let seed = self.cfg.hash_seed;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -664,12 +693,12 @@ impl Engine {
             return;
         }
         let domid = c.domid;
-        let bytes = msg.bytes.len();
+        let bytes = msg.charge();
         let reply = !msg.event;
         if let Some(t) = msg.expire_ms {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
         }
-        c.out.push_back(msg);
+        c.out.push(msg, seed);
         let d = self.domain_mut(domid);
         d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
         if reply {
@@ -684,7 +713,7 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        let freed = crate::transaction::delta(m.bytes.len(), 0);
+        let freed = crate::transaction::delta(m.charge(), 0);
         if m.event {
             self.domain_mut(domid).usage.add(Quota::Memory, freed);
             if let Some(req) = m.req {

@@ -53,7 +53,8 @@ pub fn run(data: &[u8]) {
         now = now.wrapping_add(u64::from(sel & 0x0f) * 1000);
         match sel >> 4 {
             0..=11 => {
-                if let Some(&c) = conns.get(usize::from(sel) % conns.len().max(1)) {
+                let k = usize::from(sel).checked_rem(conns.len()).unwrap_or(0);
+                if let Some(&c) = conns.get(k) {
                     let _ = e.input(c, chunk, now, &mut pf);
                 }
             }

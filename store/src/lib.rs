@@ -19,6 +19,7 @@
 extern crate alloc;
 
 mod arena;
+pub mod budget;
 pub mod cnum;
 pub mod conn;
 pub mod control;
@@ -38,6 +39,8 @@ pub mod path;
 pub mod perms;
 mod permtab;
 pub mod quota;
+pub mod ratelimit;
+pub mod reconnect;
 mod record;
 pub mod ring_server;
 pub mod trace;
@@ -47,10 +50,11 @@ mod txgen;
 pub mod watch;
 pub mod wrl;
 
+pub use budget::MemoryBudget;
 pub use engine::{
     ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
     MapRequest, Platform, Stats,
 };
 pub use error::{Error, ProtoError};
 pub use lifecycle::StartReport;
-pub use ring_server::{EngineRing, RingPlatform};
+pub use ring_server::{EngineRing, RingLog, RingName, RingPlatform};

@@ -316,50 +316,72 @@ impl Engine {
 
     /// Deletes (or hands over) the nodes `domid` owns and removes its
     /// entries from every ACL (C 4.22 `domain_tree_remove_sub`), walking
-    /// the tree iteratively.
+    /// the tree iteratively with one path buffer and a child index per
+    /// level, changing nodes as it meets them: the walk's memory is the
+    /// depth of the tree, whatever its shape (a list of the paths to
+    /// change would cost the sum of their lengths).
     fn domain_tree_remove(&mut self, domid: DomId) {
         let id = u32::from(domid.0);
-        let mut owned: Vec<String> = Vec::new();
-        let mut acl: Vec<String> = Vec::new();
-        let mut stack: Vec<String> = alloc::vec![
-            String::from("/"),
-            String::from("@releaseDomain"),
-            String::from("@introduceDomain")
-        ];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.tree.get(&p) else { continue };
-            let owner = n.perms.first().map(|x| x.id);
-            if owner == Some(id) && p != "/" && !p.starts_with('@') && !self.cfg.keep_orphans {
-                owned.push(p);
-                continue;
-            }
-            if owner == Some(id) || n.perms.iter().skip(1).any(|x| x.id == id) {
-                acl.push(p.clone());
-            }
-            let kids: Vec<String> = n.child_names().map(|c| path::child(&p, c)).collect();
-            stack.extend(kids.into_iter().rev());
-        }
         let internal = Req {
             conn: ConnId(0),
             who: Who { domid: self.cfg.priv_domid, target: None, privileged: true },
             tx: None,
             serial: None,
         };
-        for p in owned {
-            if self.tree.get(&p).is_some() {
-                let _ = self.rm_node(&internal, &p);
+        let priv_id = u32::from(self.cfg.priv_domid.0);
+        for root in ["/", "@releaseDomain", "@introduceDomain"] {
+            let mut cur = String::from(root);
+            // Per level below `root`: the index of the next child to visit.
+            let mut next: Vec<usize> = alloc::vec![0];
+            self.fix_acl(&cur, id, priv_id);
+            while let Some(&i) = next.last() {
+                let child = self.tree.get(&cur).and_then(|n| n.child_names().nth(i));
+                let Some(name) = child else {
+                    // Every child done: back to the parent's next one.
+                    next.pop();
+                    if let Some(up) = next.last_mut() {
+                        *up = up.saturating_add(1);
+                    }
+                    let len = if cur.len() > root.len() { path::parent(&cur).len() } else { 0 };
+                    cur.truncate(len.max(root.len()));
+                    continue;
+                };
+                let len = cur.len();
+                if cur != "/" {
+                    cur.push('/');
+                }
+                cur.push_str(name);
+                let owner = self.tree.get(&cur).and_then(|n| n.perms.first().map(|x| x.id));
+                if owner == Some(id) && !self.cfg.keep_orphans {
+                    // The node and its subtree go; the next child takes
+                    // its index.
+                    let _ = self.rm_node(&internal, &cur);
+                    let gone = !self.tree.contains(&cur);
+                    cur.truncate(len);
+                    if !gone {
+                        if let Some(up) = next.last_mut() {
+                            *up = up.saturating_add(1);
+                        }
+                    }
+                    continue;
+                }
+                self.fix_acl(&cur, id, priv_id);
+                next.push(0);
             }
         }
-        let priv_id = u32::from(self.cfg.priv_domid.0);
-        for p in acl {
-            let Some(n) = self.tree.get(&p) else { continue };
-            let owner =
-                n.perms.first().map_or(priv_id, |o| if o.id == id { priv_id } else { o.id });
-            let new = reowned(n.perms, owner, Some(id));
-            // ACL clean-up is not a modification transactions conflict
-            // on, so the generation stays.
-            self.tree_set_perms(&p, new.into());
+    }
+
+    /// Removes `id` from the ACL of the node at `p` (handing ownership to
+    /// the privileged domain if `id` owns it). ACL clean-up is not a
+    /// modification transactions conflict on, so the generation stays.
+    fn fix_acl(&mut self, p: &str, id: u32, priv_id: u32) {
+        let Some(n) = self.tree.get(p) else { return };
+        if !n.perms.iter().any(|x| x.id == id) {
+            return;
         }
+        let owner = n.perms.first().map_or(priv_id, |o| if o.id == id { priv_id } else { o.id });
+        let new = reowned(n.perms, owner, Some(id));
+        self.tree_set_perms(p, new.into());
     }
 }
 

@@ -86,6 +86,17 @@ impl Node {
         self.view().size()
     }
 
+    /// The heap this copy owns beyond its own struct: a value too long to
+    /// be inline, and the children buffer (the permission list is shared).
+    pub fn heap_bytes(&self) -> usize {
+        let value = if self.value.spilled() { self.value.capacity() } else { 0 };
+        let kids = self
+            .children
+            .as_ref()
+            .map_or(0, |b| core::mem::size_of::<Vec<u8>>().saturating_add(b.capacity()));
+        value.saturating_add(kids)
+    }
+
     /// The child-name buffer (`name\0name\0…`).
     pub fn children(&self) -> &[u8] {
         self.children.as_deref().map_or(&[], Vec::as_slice)

@@ -25,6 +25,10 @@ use crate::quota::Quota;
 use crate::transaction::{as_u64, Change};
 use crate::watch::Match;
 
+/// Heap one created node may take at most: its record (header, name),
+/// its parent's children-list entries and its share of the tree's tables.
+const NODE_GROWTH_BYTES: usize = 160;
+
 impl Engine {
     /// Canonicalises a path argument and applies the `path-max` quota
     /// (unprivileged callers only, as C 4.22 `canonicalize`).
@@ -77,16 +81,29 @@ impl Engine {
             None => Error::NoEnt,
         };
         // errno_from_parents: ask the nearest existing ancestor.
+        let Some(cur) = self.nearest_ancestor(req, p)? else {
+            return Err(Error::Access);
+        };
+        let pp = self.peek(req, cur).map_or(0, |n| perms::perm_for(&req.who, n.perms));
+        Err(if pp & perm != 0 { err } else { Error::Access })
+    }
+
+    /// The nearest existing proper ancestor of the missing node `p` in the
+    /// caller's view, recorded as read in its transaction (`None`: there
+    /// is none). The missing ones in between are not recorded: none can
+    /// appear without a child being added to that ancestor, which changes
+    /// its generation, so a transaction reading a path thousands of
+    /// components deep keeps two records, not thousands.
+    fn nearest_ancestor<'p>(&mut self, req: &Req, p: &'p str) -> Result<Option<&'p str>, Error> {
         let mut cur = p;
         loop {
-            if cur == "/" {
-                return Err(Error::Access);
+            if cur == "/" || path::parent(cur) == cur {
+                return Ok(None);
             }
             cur = path::parent(cur);
-            self.note_read(req, cur)?;
-            if let Some(n) = self.peek(req, cur) {
-                let pp = perms::perm_for(&req.who, n.perms);
-                return Err(if pp & perm != 0 { err } else { Error::Access });
+            if self.peek(req, cur).is_some() {
+                self.note_read(req, cur)?;
+                return Ok(Some(cur));
             }
         }
     }
@@ -96,23 +113,29 @@ impl Engine {
     /// ancestor's permissions, and an unprivileged creator becomes their
     /// owner.
     pub(crate) fn create_node(&mut self, req: &Req, p: &str, value: &[u8]) -> Result<(), Error> {
-        // Walk up to the nearest existing ancestor; `top` is the top-most
-        // missing node.
-        let mut top = p;
-        let mut missing = 1u64;
-        let parent = loop {
-            if top == "/" {
-                return Err(Error::NoEnt);
-            }
-            let parent = path::parent(top);
-            self.note_read(req, parent)?;
-            if self.peek(req, parent).is_some() {
-                break parent;
-            }
-            top = parent;
-            missing = missing.saturating_add(1);
-        };
+        // The nearest existing ancestor; `top` is the top-most missing
+        // node, `missing` how many are created.
+        let parent = self.nearest_ancestor(req, p)?.ok_or(Error::NoEnt)?;
+        // `below` is what follows the ancestor, from its '/' on.
+        let plen = if parent == "/" { 0 } else { parent.len() };
+        let below = p.get(plen..).unwrap_or("");
+        let missing = as_u64(below.bytes().filter(|&c| c == b'/').count().max(1));
+        let top_end = below
+            .get(1..)
+            .and_then(|b| b.find('/'))
+            .map_or(p.len(), |i| plen.saturating_add(1).saturating_add(i));
+        let top = p.get(..top_end).unwrap_or(p);
         self.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Nodes, missing))?;
+        // A deep path creates up to a node per component: their heap is
+        // asked of the budget first (`budget.rs`).
+        let growth = usize::try_from(missing)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(NODE_GROWTH_BYTES)
+            .saturating_add(p.len())
+            .saturating_add(self.tree.child_growth(parent));
+        if !self.heap_allows(req.who.privileged, growth) {
+            return Err(Error::NoMem);
+        }
         let inherited = self.peek(req, parent).map(|n| n.perms.clone()).ok_or(Error::NoEnt)?;
         let caller = u32::from(req.who.domid.0);
         let perms = match inherited.first() {
@@ -180,6 +203,26 @@ impl Engine {
         if self.peek(req, parent_path).is_none() {
             return Err(Error::Inval);
         }
+        if req.tx.is_none() {
+            self.drain_subtree(p, |e, cur| {
+                let perms = e.tree.get(cur).map(|n| n.perms.clone());
+                e.tree_remove_leaf(cur);
+                let m = if cur == p { Match::Subtree } else { Match::Exact };
+                e.notify(req, cur, perms.as_deref(), m, None);
+            });
+        } else {
+            self.rm_in_transaction(req, p)?;
+        }
+        let name = path::basename(p);
+        // Unlinking only shrinks the parent: no quota applies.
+        let internal = Req { who: Who { privileged: true, ..req.who }, ..*req };
+        self.update_node(&internal, parent_path, Change::RemoveChild(name))
+    }
+
+    /// Removes `p` and its subtree in the caller's transaction view. Each
+    /// node becomes a transaction record (asked of the budget); the paths
+    /// listed meanwhile are asked for too.
+    fn rm_in_transaction(&mut self, req: &Req, p: &str) -> Result<(), Error> {
         // Iterative post-order walk (XSA-418): a node is entered (read)
         // parents first, children in creation order, and left (listed for
         // removal) after its children.
@@ -187,6 +230,10 @@ impl Engine {
             Enter(String),
             Leave(String),
         }
+        /// What one listed path costs beyond its bytes (its `String` in
+        /// the stack, then in `order`).
+        const STEP_BYTES: usize = 2 * core::mem::size_of::<String>();
+        let mut listed = 0usize;
         let mut order: Vec<String> = Vec::new();
         let mut stack: Vec<Step> = Vec::new();
         stack.push(Step::Enter(String::from(p)));
@@ -201,6 +248,13 @@ impl Engine {
             self.note_read(req, &cur)?;
             let Some(n) = self.peek(req, &cur) else { continue };
             let kids: Vec<String> = n.child_names().map(|c| path::child(&cur, c)).collect();
+            listed = kids.iter().fold(listed.saturating_add(cur.len()), |sum, k| {
+                sum.saturating_add(k.len()).saturating_add(STEP_BYTES)
+            });
+            if !self.heap_allows(req.who.privileged, listed) {
+                self.fail_tx(req);
+                return Err(Error::NoMem);
+            }
             stack.push(Step::Leave(cur));
             stack.extend(kids.into_iter().rev().map(Step::Enter));
         }
@@ -210,10 +264,7 @@ impl Engine {
             let m = if cur == p { Match::Subtree } else { Match::Exact };
             self.notify(req, cur, perms.as_deref(), m, None);
         }
-        let name = path::basename(p);
-        // Unlinking only shrinks the parent: no quota applies.
-        let internal = Req { who: Who { privileged: true, ..req.who }, ..*req };
-        self.update_node(&internal, parent_path, Change::RemoveChild(name))
+        Ok(())
     }
 
     /// Fires the watches for a change of `p` as the caller sees it.
@@ -316,6 +367,10 @@ pub fn do_directory(
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let n = e.readable_node(req, payload, false)?;
+    // Refused before the list is built.
+    if n.children_len() > XENSTORE_PAYLOAD_MAX {
+        return Err(Error::TooBig);
+    }
     let mut out = Reply::buffer(n.children_len());
     n.write_children(&mut out);
     Ok(Reply::framed(out))
@@ -338,19 +393,34 @@ pub fn do_directory_part(
     let off = u32::from_ne_bytes(atoi(off_arg).to_ne_bytes());
     let off = usize::try_from(off).unwrap_or(usize::MAX);
     let gen = num(node.generation);
-    let mut children = Vec::with_capacity(node.children_len());
-    node.write_children(&mut children);
-    let children = children.as_slice();
-    let mut out = Reply::buffer(children.len().min(XENSTORE_PAYLOAD_MAX).saturating_add(24));
+    let total = node.children_len();
+    let mut out = Reply::buffer(total.min(XENSTORE_PAYLOAD_MAX).saturating_add(24));
     out.extend_from_slice(gen.as_bytes());
     out.push(0);
     let head = gen.as_bytes().len().saturating_add(1);
-    if off >= children.len() {
+    if off >= total {
         out.push(0);
         return Ok(Reply::framed(out));
     }
     let maxlen = XENSTORE_PAYLOAD_MAX.saturating_sub(head).saturating_sub(1);
-    let rest = children.get(off..).unwrap_or(&[]);
+    // Only the part of the list from `off` that can be sent is copied
+    // (one reply's worth and one name more), never the whole list.
+    let mut rest: Vec<u8> = Vec::with_capacity(maxlen.min(total.saturating_sub(off)));
+    let mut pos = 0usize;
+    for name in node.child_names() {
+        let end = pos.saturating_add(name.len()).saturating_add(1);
+        if end > off {
+            let skip = off.saturating_sub(pos);
+            rest.extend_from_slice(name.as_bytes().get(skip..).unwrap_or(&[]));
+            rest.push(0);
+            if rest.len() > maxlen {
+                break;
+            }
+        }
+        pos = end;
+    }
+    let children_len = total;
+    let rest = rest.as_slice();
     let mut len = 0usize;
     loop {
         let tail = rest.get(len..).unwrap_or(&[]);
@@ -359,12 +429,12 @@ pub fn do_directory_part(
             break;
         }
         len = len.saturating_add(clen).saturating_add(1);
-        if off.saturating_add(len) >= children.len() {
+        if off.saturating_add(len) >= children_len {
             break;
         }
     }
     out.extend_from_slice(rest.get(..len).unwrap_or(&[]));
-    if off.saturating_add(len) >= children.len() {
+    if off.saturating_add(len) >= children_len {
         out.push(0);
     }
     Ok(Reply::framed(out))

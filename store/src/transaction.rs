@@ -74,6 +74,8 @@ use crate::watch::Match;
 /// A transaction's record of one node it touched.
 #[derive(Clone, Debug)]
 pub struct Accessed {
+    /// Position in first-access order (commit and event order).
+    pub seq: u32,
     /// Global generation when first read (`NO_GENERATION` if absent).
     pub generation: u64,
     /// Whether the generation must still match at commit (it was read).
@@ -92,10 +94,8 @@ pub struct Accessed {
 pub struct Transaction {
     /// Connection-local id (never 0).
     pub id: u32,
-    /// Accessed nodes by path.
+    /// Accessed nodes by path; [`Accessed::seq`] keeps their order.
     pub accessed: HashMap<String, Accessed, Hasher>,
-    /// Paths in first-access order (commit and event order).
-    pub order: Vec<String>,
     /// Set when an operation could not be recorded: commit gives `ENOMEM`
     /// as C's `fail_transaction`.
     pub fail: bool,
@@ -104,8 +104,27 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    fn entry_size(path: &str, node: Option<&Node>) -> usize {
-        path.len().saturating_add(node.map_or(0, Node::size))
+    /// The heap one record takes, as a counting allocator sees it: its
+    /// path, its copy's own buffers, and its slot in the map; for a read,
+    /// the path again and a slot in the generation table (`txgen.rs`).
+    /// Slots count twice: a map is at most half full after growing.
+    fn entry_size(path: &str, node: Option<&Node>, read: bool) -> usize {
+        let slot = core::mem::size_of::<(String, Accessed)>().saturating_add(1);
+        let own = path.len().saturating_add(node.map_or(0, Node::heap_bytes));
+        let tracked = if read {
+            path.len().saturating_add(crate::txgen::SLOT_BYTES.saturating_mul(2))
+        } else {
+            0
+        };
+        own.saturating_add(slot.saturating_mul(2)).saturating_add(tracked)
+    }
+
+    /// The records in first-access order.
+    fn in_order(&self) -> Vec<(&str, &Accessed)> {
+        let mut v: Vec<(&str, &Accessed)> =
+            self.accessed.iter().map(|(p, a)| (p.as_str(), a)).collect();
+        v.sort_unstable_by_key(|(_, a)| a.seq);
+        v
     }
 }
 
@@ -178,10 +197,26 @@ impl Engine {
         if tx.accessed.contains_key(path) {
             return Ok(());
         }
-        let count = as_u64(tx.order.len().saturating_add(1));
+        let seq = u32::try_from(tx.accessed.len()).unwrap_or(u32::MAX);
+        let count = as_u64(tx.accessed.len().saturating_add(1));
         if !privileged && limit.exceeds(Quota::TransactionNodes, count) {
             tx.fail = true;
             return Err(Error::Quota);
+        }
+        // The record's real size, asked of the domain's memory quota and
+        // of the budget before it is taken: a transaction that would take
+        // its domain over the quota fails (`ENOMEM`, as C's
+        // `domain_memory_add_chk`) instead of stalling the domain, which
+        // could then not even end it.
+        let value_len = self.tree.get(path).map_or(0, |n| n.size());
+        let cost = Transaction::entry_size(path, None, read).saturating_add(value_len);
+        let over_quota = !privileged
+            && limit.exceeds(Quota::Memory, self.mem_usage(req).saturating_add(as_u64(cost)));
+        if over_quota || !self.heap_allows(privileged, cost) {
+            if let Some(tx) = self.tx_mut(req.conn, id) {
+                tx.fail = true;
+            }
+            return Err(Error::NoMem);
         }
         let snapshot = self.tree.get(path).map(|n| n.to_node());
         // Only reads are compared at commit, so only they are tracked.
@@ -190,12 +225,13 @@ impl Engine {
         } else {
             snapshot.as_ref().map_or(NO_GENERATION, |_| self.generation)
         };
-        let size = Transaction::entry_size(path, snapshot.as_ref());
+        let size = Transaction::entry_size(path, snapshot.as_ref(), read);
         let old_perms = snapshot.as_ref().map(|n| n.perms.clone());
         let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
         tx.accessed.insert(
             String::from(path),
             Accessed {
+                seq,
                 generation,
                 check_gen: read,
                 modified: false,
@@ -204,10 +240,14 @@ impl Engine {
                 old_perms,
             },
         );
-        tx.order.push(String::from(path));
         tx.mem = tx.mem.saturating_add(size);
         self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(0, size));
         Ok(())
+    }
+
+    /// The caller's domain's memory usage.
+    fn mem_usage(&self, req: &Req) -> u64 {
+        self.domains.get(&req.who.domid.0).map_or(0, |d| d.usage.get(Quota::Memory))
     }
 
     /// Writes `node` at `path` through the caller's view. Outside a
@@ -350,20 +390,40 @@ impl Engine {
     /// Removes `path` (and anything still below it, children first) from
     /// the global tree with its accounting; returns whether it existed.
     pub(crate) fn tree_remove(&mut self, path: &str) -> bool {
-        let Some(node) = self.tree.get(path) else {
+        if !self.tree.contains(path) {
             return false;
-        };
-        if node.has_children() {
-            for p in self.tree.subtree_post_order(path) {
-                self.tree_remove_leaf(&p);
-            }
-        } else {
-            self.tree_remove_leaf(path);
         }
+        self.drain_subtree(path, |e, p| e.tree_remove_leaf(p));
         true
     }
 
-    fn tree_remove_leaf(&mut self, path: &str) {
+    /// Visits `root` and everything below it in the global tree children
+    /// first (post-order, children in creation order, as C's
+    /// `walk_node_tree` exit order), calling `leave` on each node, which
+    /// must remove it. Iterative with one path buffer: however deep or
+    /// wide the subtree, the walk holds one path (XSA-418; a deep chain's
+    /// paths listed one by one would take its depth squared in bytes).
+    pub(crate) fn drain_subtree(&mut self, root: &str, mut leave: impl FnMut(&mut Engine, &str)) {
+        let mut cur = String::from(root);
+        loop {
+            // Down to the first leaf below `cur`.
+            while let Some(name) = self.tree.get(&cur).and_then(|n| n.child_names().next()) {
+                if cur != "/" {
+                    cur.push('/');
+                }
+                cur.push_str(name);
+            }
+            leave(self, &cur);
+            // A node `leave` could not remove would be found again.
+            if self.tree.contains(&cur) || cur.len() <= root.len() {
+                return;
+            }
+            let up = path::parent(&cur).len();
+            cur.truncate(up);
+        }
+    }
+
+    pub(crate) fn tree_remove_leaf(&mut self, path: &str) {
         self.generation = self.generation.wrapping_add(1);
         if let Ok(r) = self.tree.remove(path, self.generation) {
             self.account(path, Some(r.old), None);
@@ -435,7 +495,6 @@ impl Engine {
         c.txs.push(Transaction {
             id,
             accessed: HashMap::with_hasher(Hasher::with_seed(seed)),
-            order: Vec::new(),
             fail: false,
             mem: 0,
         });
@@ -469,11 +528,9 @@ impl Engine {
 
     /// Whether a node `tx` read has changed since (commit must fail).
     fn tx_conflicts(&self, tx: &Transaction) -> bool {
-        tx.order.iter().any(|p| {
-            tx.accessed
-                .get(p)
-                .is_some_and(|a| a.check_gen && self.tree.tx_generation(p) != Some(a.generation))
-        })
+        tx.accessed
+            .iter()
+            .any(|(p, a)| a.check_gen && self.tree.tx_generation(p) != Some(a.generation))
     }
 
     /// `XS_TRANSACTION_END`: commit (`true`) or abort.
@@ -485,7 +542,7 @@ impl Engine {
                 Some(tx) => commit && self.tx_conflicts(tx),
                 None => return Err(Error::NoEnt),
             };
-        let mut tx = self.tx_take(req.conn, id).ok_or(Error::NoEnt)?;
+        let tx = self.tx_take(req.conn, id).ok_or(Error::NoEnt)?;
         if !commit {
             return Ok(());
         }
@@ -501,14 +558,11 @@ impl Engine {
         }
         // Removals deepest first, then writes parents first, so every
         // node is stored under an existing parent and removed childless.
-        let mut writes: Vec<(&str, Node)> = Vec::new();
+        let mut writes: Vec<(&str, &Node)> = Vec::new();
         let mut removes: Vec<&str> = Vec::new();
-        for p in &tx.order {
-            let Some(a) = tx.accessed.get_mut(p) else { continue };
-            if !a.modified {
-                continue;
-            }
-            match a.node.take() {
+        let ordered = tx.in_order();
+        for &(p, a) in ordered.iter().filter(|(_, a)| a.modified) {
+            match a.node.as_ref() {
                 Some(n) => writes.push((p, n)),
                 None => removes.push(p),
             }
@@ -528,8 +582,7 @@ impl Engine {
                 self.tree.reorder_children(p, n.children());
             }
         }
-        for p in &tx.order {
-            let Some(a) = tx.accessed.get(p) else { continue };
+        for &(p, a) in &ordered {
             if let Some(m) = a.fire {
                 let perms =
                     self.tree.get(p).map(|n| n.perms.clone()).or_else(|| a.old_perms.clone());
@@ -544,11 +597,7 @@ impl Engine {
     fn tx_nodes_fit(&mut self, req: &Req, tx: &Transaction) -> bool {
         let mut delta: HashMap<u32, i64> = HashMap::new();
         let mut created = false;
-        for p in &tx.order {
-            let Some(a) = tx.accessed.get(p) else { continue };
-            if !a.modified {
-                continue;
-            }
+        for (p, a) in tx.accessed.iter().filter(|(_, a)| a.modified) {
             let old = self.tree.get(p).map(|n| n.owner());
             let new = a.node.as_ref().map(Node::owner);
             if old != new {

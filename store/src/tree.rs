@@ -405,6 +405,16 @@ impl Tree {
         self.gens.clear();
     }
 
+    /// The heap that listing one more child under `parent` may allocate
+    /// (its children vector's next block; 0 when it has room or `parent`
+    /// is missing), for the memory budget.
+    pub fn child_growth(&self, parent: &str) -> usize {
+        self.locate(parent)
+            .and_then(|loc| self.record(loc.handle)?.dir)
+            .and_then(|d| self.dirs.get(d))
+            .map_or(0, Dir::insert_growth)
+    }
+
     /// Number of paths tracked for transactions.
     pub fn tx_tracked(&self) -> usize {
         self.gens.len()
@@ -793,24 +803,32 @@ impl Tree {
     /// space behind.
     fn compact(&mut self) {
         self.forget();
-        let old = core::mem::take(&mut self.arena);
-        let mut new = Arena::new();
-        let mut moved = |h: &mut Handle| {
-            let len = Record::decode(old.tail(*h)).map_or(0, |r| r.len());
-            if let Some(nh) = new.alloc(len) {
-                let dst = new.get_mut(nh, len);
-                let src = old.get(*h, len);
-                if dst.len() == src.len() {
-                    dst.copy_from_slice(src);
-                    *h = nh;
-                }
+        // Every live record, ascending. While they move, the tree holds
+        // each one's rank in this list instead of its handle.
+        let mut live: Vec<Handle> = self.roots.clone();
+        for d in self.dirs.iter_mut() {
+            live.extend_from_slice(d.order_mut());
+        }
+        live.sort_unstable();
+        let rank = |h: &mut Handle| {
+            if let Ok(i) = live.binary_search(h) {
+                *h = u32::try_from(i).unwrap_or(*h);
             }
         };
-        self.roots.iter_mut().for_each(&mut moved);
+        self.roots.iter_mut().for_each(rank);
         for d in self.dirs.iter_mut() {
-            d.order_mut().iter_mut().for_each(&mut moved);
+            d.order_mut().iter_mut().for_each(rank);
         }
-        self.arena = new;
+        self.arena.slide(&mut live, |b| Record::decode(b).map_or(0, |r| r.len()));
+        let moved = |h: &mut Handle| {
+            if let Some(&new) = usize::try_from(*h).ok().and_then(|i| live.get(i)) {
+                *h = new;
+            }
+        };
+        self.roots.iter_mut().for_each(moved);
+        for d in self.dirs.iter_mut() {
+            d.order_mut().iter_mut().for_each(moved);
+        }
     }
 }
 

@@ -33,6 +33,10 @@ struct Stamp {
 }
 
 /// The tracked paths.
+/// The heap one tracked path takes besides its bytes: its slot in the
+/// map (one control byte included).
+pub const SLOT_BYTES: usize = core::mem::size_of::<(String, Stamp)>() + 1;
+
 pub struct TxGens {
     map: HashMap<String, Stamp, Hasher>,
 }

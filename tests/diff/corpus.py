@@ -16,8 +16,9 @@ Directives (the first word is a keyword):
                                   a guest just stops being driven)
     state DOMID STATE             set the simring domain-state marker
                                   (running|shutdown|crashed|dying|gone)
-    virq                          raise VIRQ_DOM_EXC at the daemon
-    sleep SECONDS                 wait (only for asynchronous daemon work)
+    virq                          raise VIRQ_DOM_EXC at the daemon (it acts
+                                  on it in its own time: follow with a
+                                  `wait` for the effect, if there is one)
     repeat N LINE                 LINE (a connection line) N times, with
                                   `${i}` replaced by 1..N
     guest CTRL NAME DOMID [port=P]
@@ -40,11 +41,20 @@ Per-connection lines (the first word is a connection name):
                                   connection and error fields
     NAME set FIELD=VALUE          write a guest ring field (req_prod, ...)
     NAME raw: BYTES               send raw bytes without waiting for a reply
+    NAME wait event               record what arrives on NAME up to and
+                                  including the next watch event
+    NAME wait FIELD=VALUE         wait until the guest ring field has that
+    NAME wait FIELD!=VALUE        value (or another one), e.g. `wait error!=0`
+                                  after a protocol violation
+
+There is no sleep: asynchronous daemon work (a protocol violation seen on a
+ring, a VIRQ) is waited for through what it changes. The waits have a
+deadline only a hung daemon reaches (replay.PATIENCE_S).
 
 Request options: `tx=REF` (a saved variable or a number, default 0),
 `save=VAR` (remember the first NUL-terminated field of the reply, e.g. a
-transaction id), `rid=N` (explicit req_id), `noreply` (do not wait), and
-`timeout=SECONDS`.
+transaction id), `rid=N` (explicit req_id) and `noreply` (do not wait; the
+reply is recorded by the next step that receives on NAME).
 
 Payload escapes: `\\0` NUL, `\\\\` backslash, `\\n`, `\\t`, `\\xHH` a byte,
 `\\{TEXT*N}` TEXT repeated N times, `\\I{N}` N as a little-endian u32,
@@ -55,8 +65,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-KEYWORDS = ("open", "close", "state", "virq", "sleep", "guest", "repeat")
-CONN_COMMANDS = ("events", "ring", "set", "raw")
+KEYWORDS = ("open", "close", "state", "virq", "guest", "repeat")
+CONN_COMMANDS = ("events", "ring", "set", "raw", "wait")
+RING_FIELDS = ("req_cons", "req_prod", "rsp_cons", "rsp_prod", "server_features",
+               "connection", "error")
 
 
 class CorpusError(Exception):
@@ -130,12 +142,21 @@ def _parse_opts(words, where):
             opts["noreply"] = True
         elif "=" in w:
             k, v = w.split("=", 1)
-            if k not in ("tx", "save", "rid", "timeout"):
+            if k not in ("tx", "save", "rid"):
                 raise CorpusError("%s: unknown option %r" % (where, k))
             opts[k] = v
         else:
             raise CorpusError("%s: bad option %r" % (where, w))
     return opts
+
+
+def parse_wait_field(what):
+    """`FIELD=N` or `FIELD!=N` of a wait step as (field, "=" or "!=", N)."""
+    m = re.fullmatch(r"([a-z_]+)(!?=)(0x[0-9a-fA-F]+|[0-9]+)", what)
+    if not m or m.group(1) not in RING_FIELDS:
+        raise CorpusError("wait takes 'event', FIELD=N or FIELD!=N (FIELD one of %s)"
+                          % ", ".join(RING_FIELDS))
+    return m.group(1), m.group(2), int(m.group(3), 0)
 
 
 def _parse_line(lineno, text, where):
@@ -156,6 +177,14 @@ def _parse_line(lineno, text, where):
     if cmd in CONN_COMMANDS:
         if cmd == "raw" and not sep:
             raise CorpusError("%s: raw needs ': BYTES'" % where)
+        if cmd == "wait":
+            if len(words) != 3:
+                raise CorpusError("%s: NAME wait event|FIELD=N|FIELD!=N" % where)
+            if words[2] != "event":
+                try:
+                    parse_wait_field(words[2])
+                except CorpusError as e:
+                    raise CorpusError("%s: %s" % (where, e)) from None
         return Step(lineno, text, cmd, conn=conn, args=words[2:], payload=payload)
     if not sep:
         raise CorpusError("%s: request needs ':' before its payload" % where)

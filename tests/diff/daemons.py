@@ -1,7 +1,7 @@
 """Start and stop the daemons under test, each fresh in its own directory.
 
 `c` and `ox` are Debian's C xenstored 4.17 and oxenstored 4.17 run by the
-peers kit (`peers start c|ox RUNDIR`, with SIMRING_DIR set when simulated
+project's peers kit, tests/peers/ (`peers start c|ox RUNDIR`, with SIMRING_DIR set when simulated
 guests are wanted); `ours` is the host front end, `xenstored-rs --socket
 PATH [--simring DIR]`; `null` is the peers kit's server that only answers
 (`peers null SOCKET`, the floor of a benchmark). The differential test and
@@ -15,7 +15,12 @@ import subprocess
 import time
 
 KINDS = ("c", "ox", "ours", "null")
-START_TIMEOUT_S = 10.0
+# Seconds a daemon may take to come up: generous, so that only a daemon
+# that really fails to start reaches it.
+START_TIMEOUT_S = 60.0
+# Seconds given to SIGTERM before SIGKILL. Nothing is judged by it (the
+# transcript is complete by then), and oxenstored sometimes ignores SIGTERM.
+STOP_TIMEOUT_S = 5.0
 
 
 class DaemonError(Exception):
@@ -81,7 +86,7 @@ class Daemon:
                 env["SIMRING_DIR"] = self.simring
             r = subprocess.run(self.pin + [self.peers, "start", self.kind, self.rundir], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=START_TIMEOUT_S + 5)
+                               timeout=START_TIMEOUT_S + 30)
             if r.returncode != 0:
                 raise DaemonError("%s did not start: %s" % (self.kind, r.stderr.decode(errors="replace")))
             with open(os.path.join(self.rundir, "pid")) as f:
@@ -118,12 +123,12 @@ class Daemon:
             pass
         if self.proc is not None:
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         else:
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + STOP_TIMEOUT_S
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
             if self.alive():

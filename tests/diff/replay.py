@@ -15,6 +15,18 @@ Normalisations (each one is a value the protocol lets a server choose):
 - DIRECTORY_PART generation counts. The first field of a DIRECTORY_PART
   reply becomes `<genN>`, N numbering distinct values in order of first
   appearance, so equal/different generations stay visible as such.
+
+A connection that stops working is shown as `NAME: (closed by daemon)` or
+`NAME: (ring error=N)`, on the step where that is found and on every later
+step of that connection. Whether a client notices a closed socket while
+sending (EPIPE) or while receiving (EOF) is a race the daemon does not
+control, so both look the same, and whatever the daemon sent before it
+closed is always read and shown first.
+
+Nothing here sleeps a fixed time: every wait ends at something the daemon
+does (a reply, a watch event, a ring field, accepting a connection,
+exiting), with a deadline (PATIENCE_S) that only a hung daemon reaches; a
+wait that reaches it shows up in the transcript.
 """
 import os
 import sys
@@ -22,23 +34,25 @@ import time
 
 import corpus
 
+# The simring guest library of the peers kit (tests/peers/simring.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers"))
+import simring  # noqa: E402
+
 SYNC_TYPE = "GET_DOMAIN_PATH"
 SYNC_PAYLOAD = b"0\0"
-DEFAULT_TIMEOUT_S = 1.0
+# How long to wait for a reply, a watch event or a ring field before giving
+# up. Every wait ends at an event the daemon must produce, so this deadline
+# is only reached by a daemon that hangs (or really never answers): it is
+# generous, so a loaded machine never hits it. The informational oxenstored
+# run passes a short one instead (xsdiff.py), because oxenstored leaves some
+# requests unanswered and its transcripts are not compared.
+PATIENCE_S = 30.0
 RUN_MIN = 16
 RING_FIELDS = ("server_features", "connection", "error")
 XS_WATCH_EVENT = 15
 INVALID_TX = 0xfffffff0
 # Types newer than simring.py's table (xs_wire.h, Xen 4.21/4.22).
 EXTRA_TYPES = {23: "GET_FEATURE", 24: "SET_FEATURE", 25: "GET_QUOTA", 26: "SET_QUOTA"}
-CONNECT_RETRY_S = 2.0
-
-
-def load_simring(peers):
-    """Import simring.py from beside the peers script."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(peers)))
-    import simring
-    return simring
 
 
 def render_bytes(data):
@@ -87,9 +101,10 @@ class Symbols:
 class Replayer:
     """Drives the connections of one entry against one daemon."""
 
-    def __init__(self, simring, daemon):
+    def __init__(self, daemon, patience=PATIENCE_S):
         self.sr = simring
         self.daemon = daemon
+        self.patience = patience
         self.conns = {}
         self.dead = {}
         self.vars = {}
@@ -97,6 +112,9 @@ class Replayer:
         self.rid = 0
         self.pending_save = None
         self.req_tx = (0, None)
+
+    def deadline(self):
+        return time.monotonic() + self.patience
 
     # -- rendering --
     def render_msg(self, name, hdr, body):
@@ -116,6 +134,7 @@ class Replayer:
 
     # -- connection plumbing --
     def conn(self, name, out):
+        """The live connection `name`, or None (with the reason in out)."""
         if name in self.dead:
             out.append("%s: (%s)" % (name, self.dead[name]))
             return None
@@ -123,42 +142,63 @@ class Replayer:
             raise corpus.CorpusError("connection %r is not open" % name)
         c = self.conns[name]
         if isinstance(c, self.sr.Guest) and c.error:
-            self.dead[name] = "ring error=%d" % c.error
-            out.append("%s: (%s)" % (name, self.dead[name]))
+            self.died(name, "ring error=%d" % c.error, out)
             return None
         return c
 
-    def receive_until(self, name, c, rid, timeout, out):
-        """Record messages on c until the reply to rid (or a failure)."""
-        deadline = time.monotonic() + timeout
+    def died(self, name, why, out):
+        self.dead[name] = why
+        out.append("%s: (%s)" % (name, why))
+
+    def failed(self, name, c, exc, out):
+        """Records why c stopped working. A closed socket is read to its
+        end first: the messages the daemon sent before closing belong to
+        the transcript however the close was noticed."""
+        if isinstance(c, self.sr.Guest) and c.error:
+            why = "ring error=%d" % c.error
+        elif isinstance(exc, (self.sr.Closed, OSError)):
+            why = "closed by daemon"
+            if isinstance(c, self.sr.Control):
+                self.read_to_end(name, c, out)
+        elif isinstance(exc, self.sr.XsTimeout):
+            why = "ring full"
+        else:
+            why = "ring failure"
+        self.died(name, why, out)
+
+    def read_to_end(self, name, c, out):
+        """Renders what a closed socket still holds. The peer has closed, so
+        this never waits (the deadline only guards against surprises)."""
+        deadline = self.deadline()
         while True:
             try:
-                hdr, body = c._recv_msg(deadline)
+                hdr, body = c.recv_msg(deadline)
+            except (self.sr.Closed, self.sr.XsTimeout, OSError):
+                return
+            out.append(self.render_msg(name, hdr, body))
+
+    def receive_until(self, name, c, rid, out):
+        """Record messages on c until the reply to rid (or a failure)."""
+        deadline = self.deadline()
+        while True:
+            try:
+                hdr, body = c.recv_msg(deadline)
             except self.sr.XsTimeout:
                 out.append("%s< (no reply)" % name)
                 return
-            except (self.sr.RingError, OSError) as e:
-                self.dead[name] = self._why_dead(c, e)
-                out.append("%s< (%s)" % (name, self.dead[name]))
+            except (self.sr.RingError, self.sr.Closed, OSError) as e:
+                self.failed(name, c, e, out)
                 return
             out.append(self.render_msg(name, hdr, body))
             if hdr[1] == rid and hdr[0] != self.sr.XS["WATCH_EVENT"]:
                 return
 
-    def _why_dead(self, c, exc):
-        if isinstance(c, self.sr.Guest) and c.error:
-            return "ring error=%d" % c.error
-        if "closed" in str(exc) or isinstance(exc, OSError):
-            return "closed by daemon"
-        return "ring failure"
-
     def send(self, name, c, data, out):
         try:
-            c._send(data, time.monotonic() + DEFAULT_TIMEOUT_S)
+            c.send_bytes(data, self.deadline())
             return True
-        except (self.sr.RingError, self.sr.XsTimeout, OSError) as e:
-            self.dead[name] = self._why_dead(c, e)
-            out.append("%s> (%s)" % (name, self.dead[name]))
+        except (self.sr.RingError, self.sr.XsTimeout, self.sr.Closed, OSError) as e:
+            self.failed(name, c, e, out)
             return False
 
     # -- steps --
@@ -193,7 +233,7 @@ class Replayer:
             return
         self.pending_save = step.opts.get("save")
         c._last_body = None
-        self.receive_until(step.conn, c, rid, float(step.opts.get("timeout", DEFAULT_TIMEOUT_S)), out)
+        self.receive_until(step.conn, c, rid, out)
         self.pending_save = None
         if "save" in step.opts and c._last_body is not None:
             # The reply is the last non-event message; keep its first field.
@@ -207,7 +247,43 @@ class Replayer:
         self.rid += 1
         if self.send(step.conn, c, self.sr.HDR.pack(self.sr.XS[SYNC_TYPE], self.rid, 0,
                                                      len(SYNC_PAYLOAD)) + SYNC_PAYLOAD, out):
-            self.receive_until(step.conn, c, self.rid, DEFAULT_TIMEOUT_S, out)
+            self.receive_until(step.conn, c, self.rid, out)
+
+    def wait(self, step, out):
+        """`NAME wait event`: record what arrives on NAME up to and including
+        the next watch event. `NAME wait FIELD=N` or `FIELD!=N`: wait until
+        the guest's ring field compares so (e.g. the daemon sets `error`)."""
+        what = step.args[0]
+        if what == "event":
+            c = self.conn(step.conn, out)
+            if c is None:
+                return
+            self.req_tx = (0, None)
+            deadline = self.deadline()
+            while True:
+                try:
+                    hdr, body = c.recv_msg(deadline)
+                except self.sr.XsTimeout:
+                    out.append("%s< (no event)" % step.conn)
+                    return
+                except (self.sr.RingError, self.sr.Closed, OSError) as e:
+                    self.failed(step.conn, c, e, out)
+                    return
+                out.append(self.render_msg(step.conn, hdr, body))
+                if hdr[0] == XS_WATCH_EVENT:
+                    return
+        field, op, value = corpus.parse_wait_field(what)
+        c = self.conns[step.conn]
+        if op == "=":
+            def cond():
+                return c.get(field) == value
+        else:
+            def cond():
+                return c.get(field) != value
+        try:
+            c.wait_until(what, cond, timeout=self.patience)
+        except self.sr.XsTimeout:
+            out.append("%s: (still not %s: %s=%d)" % (step.conn, what, field, c.get(field)))
 
     def run_step(self, step, out):
         k = step.kind
@@ -220,8 +296,8 @@ class Replayer:
             self.sr.set_domain_state(self.daemon.simring, int(step.args[0]), step.args[1])
         elif k == "virq":
             self.sr.trigger_virq(self.daemon.simring)
-        elif k == "sleep":
-            time.sleep(float(step.args[0]))
+        elif k == "wait":
+            self.wait(step, out)
         elif k == "request":
             self.request(step, out)
         elif k == "events":
@@ -258,7 +334,7 @@ class Replayer:
 
     def _connect(self, name):
         # A daemon may bind its socket a moment before it listens on it.
-        deadline = time.monotonic() + CONNECT_RETRY_S
+        deadline = self.deadline()
         while True:
             try:
                 return self.sr.Control(self.daemon.socket, name=name)
@@ -281,21 +357,46 @@ class Replayer:
 
 
 def _remember_last_body(c):
-    """Wrap c._recv_msg so the last received payload is kept for save=."""
-    inner = c._recv_msg
+    """Wrap c.recv_msg so the last received payload is kept for save=."""
+    inner = c.recv_msg
 
     def recv(deadline):
         hdr, body = inner(deadline)
         if hdr[0] != XS_WATCH_EVENT:
             c._last_body = body
         return hdr, body
-    c._recv_msg = recv
+    c.recv_msg = recv
 
 
-def replay(simring, daemon, entry):
+def daemon_gone(daemon, patience):
+    """Why the daemon no longer serves, or None when it answers a request on
+    a new connection. One that refuses the connection (or closes it) must
+    be exiting, so its exit is awaited: a crash is reported the same however
+    soon this looks."""
+    try:
+        probe = simring.Control(daemon.socket, name="probe")
+        try:
+            probe.request(SYNC_TYPE, SYNC_PAYLOAD, timeout=patience)
+            return None
+        finally:
+            probe.close()
+    except simring.XsTimeout:
+        return "(daemon not answering)"
+    except (simring.Closed, OSError):
+        pass
+    deadline = time.monotonic() + patience
+    while daemon.alive():
+        if time.monotonic() > deadline:
+            return "(daemon refuses connections)"
+        time.sleep(0.01)
+    return "(daemon exited)"
+
+
+def replay(daemon, entry, patience=PATIENCE_S):
     """Run entry against daemon; returns [(step, [lines])] plus a final
-    pseudo-step with the events drained at the end and daemon liveness."""
-    r = Replayer(simring, daemon)
+    pseudo-step with the events drained at the end and daemon liveness.
+    `patience` bounds every wait (see PATIENCE_S)."""
+    r = Replayer(daemon, patience)
     transcript = []
     try:
         for step in entry.steps:
@@ -311,7 +412,8 @@ def replay(simring, daemon, entry):
                 c.close()
             except OSError:
                 pass
-    if not daemon.alive():
-        out.append("(daemon exited)")
+    gone = daemon_gone(daemon, patience)
+    if gone:
+        out.append(gone)
     transcript.append((corpus.Step(0, "(end: pending events)", "end"), out))
     return transcript

@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
-use store::{Config, ConnId, DomId, Engine};
+use store::ratelimit::LogGate;
+use store::{Config, ConnId, DomId, Engine, RingLog};
 
 use crate::clients::Clients;
 use crate::options::Options;
@@ -109,6 +110,10 @@ pub struct Daemon {
     next_sweep_ms: u64,
     /// Scratch list of the rings a sweep looks at.
     sweep_conns: Vec<ConnId>,
+    /// The log lines about ring turns.
+    ring_log: RingLog,
+    /// The log lines about work a sweep found.
+    sweep_log: LogGate,
 }
 
 impl Daemon {
@@ -151,6 +156,8 @@ impl Daemon {
             rounds_since_poll: 0,
             next_sweep_ms: rings::RING_SWEEP_MS,
             sweep_conns: Vec::new(),
+            ring_log: RingLog::default(),
+            sweep_log: LogGate::guest(),
         };
         if daemon.platform.simring.is_some() {
             daemon.introduce_dom0(opts.dom0_port);

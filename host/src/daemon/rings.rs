@@ -5,13 +5,18 @@
 //! [`INPUT_BYTES_PER_TURN`](ring::serve::INPUT_BYTES_PER_TURN) request
 //! bytes (fairness), then as much output as fits, and one notification.
 //! Bad indices or a protocol violation set the page's `error` field and end
-//! the ring's service for good (the domain stays until it dies, XSA-325).
+//! the ring's service until the guest reconnects it (the domain stays until
+//! it dies, XSA-325); reconnections are rate-limited per domain, and the
+//! engine reports a deferred one ready when it may be honoured
+//! (`store::reconnect`). What turns do is logged through
+//! [`RingLog`](store::RingLog), which bounds the lines a guest can cause.
 //! [`EngineRing`] is the view of the engine and the platform that routine
 //! needs for one connection; the platform's part is its
 //! [`RingPlatform`](store::RingPlatform) implementation.
 
+use log::Level;
 use ring::serve::{self, Turn};
-use store::{ConnId, EngineRing};
+use store::{log_limited, ConnId, EngineRing, RingName};
 
 use super::Daemon;
 use crate::platform::HostPlatform;
@@ -30,13 +35,14 @@ impl Daemon {
     pub(super) fn sweep_rings(&mut self, now: u64) {
         self.next_sweep_ms = now.saturating_add(RING_SWEEP_MS);
         let mut conns = std::mem::take(&mut self.sweep_conns);
-        self.platform.served_rings(&mut conns);
+        self.platform.ring_conns(&mut conns);
         for &conn in &conns {
             if self.platform.pending.contains(&conn) {
                 continue;
             }
             if let Some(work) = serve::pending_work(&self.engine_ring(conn, now)) {
-                log::debug!("{}: {work} without an event", self.describe(conn));
+                let ring = self.ring_name(conn);
+                log_limited!(self.sweep_log, now, Level::Debug, "{ring}: {work} without an event");
                 self.platform.pending.insert(conn);
             }
         }
@@ -55,7 +61,7 @@ impl Daemon {
                 // Come back next round, after the others.
                 self.platform.pending.insert(conn);
             }
-            self.finish_turn(conn, turn);
+            self.finish_turn(conn, now, turn);
         }
     }
 
@@ -63,15 +69,12 @@ impl Daemon {
     pub(super) fn flush_ring(&mut self, conn: ConnId) {
         let now = self.now_ms();
         let turn = serve::flush(&mut self.engine_ring(conn, now));
-        self.finish_turn(conn, turn);
+        self.finish_turn(conn, now, turn);
     }
 
     /// Names the guest of `conn` in log lines.
-    fn describe(&self, conn: ConnId) -> String {
-        match self.platform.ring(conn) {
-            Some(rc) => format!("domain {} ({conn:?})", rc.domid.0),
-            None => format!("{conn:?}"),
-        }
+    fn ring_name(&self, conn: ConnId) -> RingName {
+        RingName { domid: self.platform.ring(conn).map(|rc| rc.domid.0), conn }
     }
 
     /// The engine and platform as the ring of `conn` sees them.
@@ -81,13 +84,9 @@ impl Daemon {
 
     /// Logs what a turn did and notifies the guest if it is owed a
     /// notification.
-    fn finish_turn(&mut self, conn: ConnId, turn: Turn) {
-        if turn.reconnected {
-            log::debug!("{} reconnects", self.describe(conn));
-        }
-        if let Some(why) = turn.stopped {
-            log::warn!("{}: {why}; no longer served", self.describe(conn));
-        }
+    fn finish_turn(&mut self, conn: ConnId, now: u64, turn: Turn) {
+        let ring = self.ring_name(conn);
+        self.ring_log.turn(now, ring, &turn);
         if turn.notify {
             self.platform.notify(conn);
         }

@@ -8,13 +8,19 @@
 //! without blocking: a send that fails with EAGAIN, ENOENT or ECONNREFUSED
 //! is dropped, because a full queue already guarantees a pending wake-up and
 //! a missing socket means nobody listens. Payloads are ASCII; trailing NUL or
-//! white space is ignored.
+//! white space is ignored. Guests can send malformed datagrams and leave
+//! their socket unbound at will, so the log lines about those go through
+//! [`LogGate`]s.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::unix::net::UnixDatagram as StdDatagram;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use store::DomId;
+use log::Level;
+use store::ratelimit::LogGate;
+use store::{log_limited, DomId};
 
 /// Longest datagram we read; valid ones are far shorter, longer ones are
 /// truncated by the kernel and then fail to parse.
@@ -73,6 +79,12 @@ pub struct EventChannels {
     sender: StdDatagram,
     /// The simring directory.
     dir: PathBuf,
+    /// Time zero of the log gates' clock.
+    epoch: Instant,
+    /// The lines about malformed datagrams.
+    malformed_log: RefCell<LogGate>,
+    /// The lines about dropped notifications.
+    dropped_log: RefCell<LogGate>,
 }
 
 impl EventChannels {
@@ -86,7 +98,20 @@ impl EventChannels {
         let server = mio::net::UnixDatagram::bind(&server_path)?;
         let sender = StdDatagram::unbound()?;
         sender.set_nonblocking(true)?;
-        Ok(EventChannels { server, server_path, sender, dir: dir.to_owned() })
+        Ok(EventChannels {
+            server,
+            server_path,
+            sender,
+            dir: dir.to_owned(),
+            epoch: Instant::now(),
+            malformed_log: RefCell::new(LogGate::guest()),
+            dropped_log: RefCell::new(LogGate::guest()),
+        })
+    }
+
+    /// Milliseconds on the log gates' clock.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The socket to register for readability.
@@ -102,7 +127,12 @@ impl EventChannels {
             Ok(n) => {
                 let event = buf.get(..n).and_then(Event::parse);
                 if event.is_none() {
-                    log::debug!("ignoring malformed event datagram of {n} bytes");
+                    log_limited!(
+                        *self.malformed_log.borrow_mut(),
+                        self.now_ms(),
+                        Level::Debug,
+                        "ignoring malformed event datagram of {n} bytes"
+                    );
                 }
                 Ok(Some(event))
             }
@@ -117,7 +147,13 @@ impl EventChannels {
         let path = self.dir.join(format!("evtchn-{}", domid.0));
         let msg = format!("notify {} {}", domid.0, port);
         if let Err(e) = self.sender.send_to(msg.as_bytes(), &path) {
-            log::trace!("notification to {} dropped: {e}", path.display());
+            log_limited!(
+                *self.dropped_log.borrow_mut(),
+                self.now_ms(),
+                Level::Trace,
+                "notification to {} dropped: {e}",
+                path.display()
+            );
         }
     }
 

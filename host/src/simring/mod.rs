@@ -1,6 +1,6 @@
 //! The simring convention: simulated guest domains on plain Linux.
 //!
-//! Normative description: `docs/simring.md` of the shared docs. Each guest's
+//! Normative description: `tests/peers/README.md`. Each guest's
 //! ring page is a file both sides map ([`ring_file`]), event channels are
 //! Unix datagram sockets ([`evtchn`]), and domain state is a set of marker
 //! files ([`domains`]). A directory serves one daemon instance.

@@ -24,6 +24,10 @@ pub const XS_WATCH_EVENT: u32 = 15;
 /// `XS_ERROR`.
 pub const XS_ERROR: u32 = 16;
 
+/// How long any wait of these tests may take: generous, so that only a
+/// hung daemon reaches it, never a slow machine.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 /// A running daemon in its own temporary directory.
 pub struct Daemon {
     /// The process.
@@ -58,7 +62,7 @@ impl Daemon {
     /// A new client connection.
     pub fn connect(&self) -> Client {
         let stream = UnixStream::connect(&self.socket).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
         Client { stream }
     }
 
@@ -71,7 +75,7 @@ impl Daemon {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -90,9 +94,9 @@ impl Drop for Daemon {
     }
 }
 
-/// Polls `cond` for up to 5 seconds.
+/// Polls `cond` until it holds, for up to [`PATIENCE`].
 pub fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + PATIENCE;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
@@ -140,15 +144,19 @@ impl Client {
         self.send_raw(&frame(ty, req_id, tx_id, len, payload));
     }
 
-    /// Receives one message; `None` on EOF or reset.
+    /// Receives one message; `None` when the daemon closed the connection
+    /// (end of stream or reset). Nothing arriving within [`PATIENCE`] is a
+    /// hang and fails the test, so `None` always means "closed".
     pub fn recv(&mut self) -> Option<Msg> {
         let mut hdr = [0u8; 16];
-        if self.stream.read_exact(&mut hdr).is_err() {
+        if !completed(self.stream.read_exact(&mut hdr)) {
             return None;
         }
         let word = |i: usize| u32::from_le_bytes(hdr[i * 4..i * 4 + 4].try_into().unwrap());
         let mut payload = vec![0u8; usize::try_from(word(3)).unwrap()];
-        self.stream.read_exact(&mut payload).ok()?;
+        if !completed(self.stream.read_exact(&mut payload)) {
+            return None;
+        }
         Some(Msg { ty: word(0), req_id: word(1), tx_id: word(2), payload })
     }
 
@@ -158,6 +166,21 @@ impl Client {
         let reply = self.recv().expect("a reply");
         assert_eq!(reply.req_id, 42);
         (reply.ty, reply.payload)
+    }
+}
+
+/// Whether a read completed (`true`) or found the connection closed by the
+/// daemon (`false`: end of stream or reset). A timeout means a hung daemon
+/// and fails the test, as does any other error.
+fn completed(read: std::io::Result<()>) -> bool {
+    use std::io::ErrorKind::{ConnectionReset, TimedOut, UnexpectedEof, WouldBlock};
+    match read {
+        Ok(()) => true,
+        Err(e) if matches!(e.kind(), UnexpectedEof | ConnectionReset) => false,
+        Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => {
+            panic!("nothing from the daemon within {PATIENCE:?}: hung?")
+        }
+        Err(e) => panic!("receive failed: {e}"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! `#[repr(C)]` mirrors of the Xen public headers the stub uses, under Xen's
 //! own names, each with a compile-time size (and key offset) assertion.
 //!
-//! Source: `xen/include/public/` of Xen 4.17 … 4.22 (layouts checked against
-//! `/work/shared/docs/xen-abi.md`). Only what the stub calls is mirrored.
+//! Source: `xen/include/public/` of Xen 4.17 … 4.22 (each layout checked
+//! against those headers). Only what the stub calls is mirrored.
 //! Fields marked IN are filled by us, OUT by Xen.
 
 pub mod domctl;

@@ -16,9 +16,16 @@
 //! `oversize` on its command line (`cmdline = "oversize"` in the xl config)
 //! ends the run with an oversized header instead of bad indices; `expiry`
 //! checks watch-event expiry instead (see [`steps`]), printing
-//! `hostile-guest: flood me` when dom0 should write the watched nodes.
+//! `hostile-guest: flood me` when dom0 should write the watched nodes;
+//! `reconnect-idx` and `reconnect-big` break the ring (bad indices, an
+//! oversized header) and then reconnect it, which must bring the service
+//! back; `storm` loops error → reconnect cycles (`kernel/checks/
+//! hostile-reconnect.sh`). `sim_tests` runs every mode against the real
+//! engine on the host.
 
 pub mod client;
+#[cfg(test)]
+mod sim_tests;
 pub mod steps;
 
 use core::ptr::NonNull;

@@ -15,23 +15,40 @@
 //! its `-w watch-event=` timeout. The guest waits for its ring to fill up
 //! (the flood has arrived, however long dom0 took), leaves it unread for
 //! [`EXPIRY_GRACE_MS`] more, then reads what is left.
+//!
+//! The reconnection modes check that a ring that reported an error comes
+//! back: after bad indices or an oversize header the ring is not served
+//! (even with the guest's side repaired), then the guest asks for a
+//! reconnection, must see `XENSTORE_CONNECTED` with the error field
+//! cleared and the indices zeroed, be served again, and find its watch
+//! gone. The storm mode loops [`STORM_CYCLES`] error → reconnect cycles
+//! (alternating the two errors, reading `domid` after each), far beyond
+//! the stub's reconnection burst, so that most reconnections wait for its
+//! rate limit; dom0 keeps using xenstore meanwhile.
 
 use alloc::format;
 use alloc::string::String;
 
 use ring::page::{RawIndices, XENSTORE_RING_SIZE};
 use ring::wire::{
-    XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX,
+    XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX, XENSTORE_PAYLOAD_MAX,
     XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION,
 };
 use ring::{Header, MsgType};
 
 use super::client::{Client, ClientError, Link, Reply};
 
-/// How long a request may take before the step fails.
-pub const REPLY_TIMEOUT_MS: u64 = 5_000;
+/// How long a request may take before the step fails: only a hang
+/// detector (a loaded host may leave the stub unscheduled for seconds).
+pub const REPLY_TIMEOUT_MS: u64 = 60_000;
 /// How long the guest listens to be sure nothing arrives.
 pub const SILENCE_MS: u64 = 2_000;
+
+/// How long a reconnection may take, including the wait for the stub's
+/// reconnection rate limit: a hang detector, like [`REPLY_TIMEOUT_MS`].
+pub const RECONNECT_TIMEOUT_MS: u64 = 60_000;
+/// Error → reconnect cycles of the storm mode.
+pub const STORM_CYCLES: u32 = 50;
 
 /// How many nodes dom0 writes under `data/flood` in the expiry mode.
 pub const FLOOD_EVENTS: usize = 60;
@@ -56,21 +73,39 @@ pub enum Mode {
     Oversize,
     /// Watch-event expiry with an unread ring.
     Expiry,
+    /// Bad indices, then a reconnection that must bring the service back.
+    ReconnectIndex,
+    /// An oversize header, then a reconnection that must bring the service
+    /// back.
+    ReconnectOversize,
+    /// [`STORM_CYCLES`] error → reconnect cycles.
+    Storm,
 }
 
 impl Mode {
-    /// `oversize` or `expiry` anywhere on the command line picks that
-    /// mode; the default is [`Mode::BadIndex`].
+    /// `oversize`, `expiry`, `reconnect-idx`, `reconnect-big` or `storm`
+    /// anywhere on the command line picks that mode; the default is
+    /// [`Mode::BadIndex`].
     pub fn from_cmdline(cmdline: &str) -> Mode {
+        let words = [
+            ("oversize", Mode::Oversize),
+            ("expiry", Mode::Expiry),
+            ("reconnect-idx", Mode::ReconnectIndex),
+            ("reconnect-big", Mode::ReconnectOversize),
+            ("storm", Mode::Storm),
+        ];
         let has = |w: &str| cmdline.split_ascii_whitespace().any(|x| x == w);
-        if has("oversize") {
-            Mode::Oversize
-        } else if has("expiry") {
-            Mode::Expiry
-        } else {
-            Mode::BadIndex
-        }
+        words.into_iter().find(|(w, _)| has(w)).map_or(Mode::BadIndex, |(_, m)| m)
     }
+}
+
+/// The two ways the guest breaks its ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Violation {
+    /// `req_prod - req_cons` beyond the ring size (`XENSTORE_ERROR_RINGIDX`).
+    BadIndex,
+    /// A header with `len = XENSTORE_PAYLOAD_MAX + 1` (`XENSTORE_ERROR_PROTO`).
+    Oversize,
 }
 
 /// One step's verdict: `Err` carries what went wrong.
@@ -88,20 +123,110 @@ pub fn run<L: Link>(
     let mut step = |name: &str, v: Verdict| report(name, &v);
     step("features", features(c));
     step("read-domid", read_domid(c, domid));
-    if mode == Mode::Expiry {
-        step("watch-event-expiry", expiry(c, note));
-        return;
-    }
+    let violation = match mode {
+        Mode::Expiry => {
+            step("watch-event-expiry", expiry(c, note));
+            return;
+        }
+        Mode::Storm => {
+            step("storm", storm(c, domid, note));
+            step("served-after-storm", served_again(c, domid));
+            return;
+        }
+        Mode::ReconnectIndex => Violation::BadIndex,
+        Mode::ReconnectOversize => Violation::Oversize,
+        Mode::BadIndex | Mode::Oversize => {
+            return run_to_the_end(c, domid, mode, &mut step);
+        }
+    };
+    step("watch-fires", watch_fires(c));
+    step(violation.name(), break_ring(c, violation));
+    step("no-service-while-failed", no_service_while_failed(c));
+    step("reconnect-after-error", reconnect_after_error(c));
+    step("served-after-reconnect", served_again(c, domid));
+    step("reconnect-dropped-watch", dropped_watch(c));
+}
+
+/// The full run of [`Mode::BadIndex`] and [`Mode::Oversize`] after the
+/// first two steps: normal requests, a reconnection, then the violation
+/// and silence.
+fn run_to_the_end<L: Link>(
+    c: &mut Client<L>,
+    domid: u16,
+    mode: Mode,
+    step: &mut dyn FnMut(&str, Verdict),
+) {
     step("write-home", write_home(c));
     step("eacces-outside", eacces_outside(c));
     step("watch-fires", watch_fires(c));
     step("reconnect", reconnect(c, domid));
     step("reconnect-dropped-watch", dropped_watch(c));
-    match mode {
-        Mode::Oversize => step("oversize", oversize(c)),
-        _ => step("bad-index", bad_index(c)),
-    }
+    let violation = if mode == Mode::Oversize { Violation::Oversize } else { Violation::BadIndex };
+    step(violation.name(), break_ring(c, violation));
     step("no-more-service", no_more_service(c));
+}
+
+impl Violation {
+    /// The step's name.
+    fn name(self) -> &'static str {
+        match self {
+            Violation::BadIndex => "bad-index",
+            Violation::Oversize => "oversize",
+        }
+    }
+}
+
+/// Breaks the ring one way and waits for the error field to say so.
+fn break_ring<L: Link>(c: &mut Client<L>, violation: Violation) -> Verdict {
+    match violation {
+        Violation::BadIndex => bad_index(c),
+        Violation::Oversize => oversize(c),
+    }
+}
+
+/// A failed ring is not served, though the guest's side is consistent.
+fn no_service_while_failed<L: Link>(c: &mut Client<L>) -> Verdict {
+    no_more_service(c)?;
+    let e = c.page().error();
+    check(e != 0, || String::from("the error field was cleared without a reconnection"))
+}
+
+/// Asks for a reconnection; it must complete with the error field cleared
+/// and the indices zeroed.
+fn reconnect_after_error<L: Link>(c: &mut Client<L>) -> Verdict {
+    if !c.reconnect(RECONNECT_TIMEOUT_MS) {
+        return Err(String::from("connection never went back to 0"));
+    }
+    let e = c.page().error();
+    check(e == XENSTORE_ERROR_NONE, || format!("error field {e} after reconnection"))?;
+    let idx = c.page().raw_indices();
+    check(idx == RawIndices::default(), || format!("indices after reconnection: {idx:?}"))
+}
+
+/// Reads `domid`, writes under the home and reads it back.
+fn served_again<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
+    read_domid(c, domid)?;
+    write_home(c)
+}
+
+/// [`STORM_CYCLES`] cycles of: break the ring, reconnect, read `domid`.
+fn storm<L: Link>(c: &mut Client<L>, domid: u16, note: &mut dyn FnMut(&str)) -> Verdict {
+    let start = c.link().now_ms();
+    let mut slowest = 0u64;
+    for i in 0..STORM_CYCLES {
+        let violation = if i % 2 == 0 { Violation::BadIndex } else { Violation::Oversize };
+        let at = |e: String| format!("cycle {i}, {}: {e}", violation.name());
+        break_ring(c, violation).map_err(at)?;
+        let t = c.link().now_ms();
+        reconnect_after_error(c).map_err(at)?;
+        slowest = slowest.max(c.link().now_ms().saturating_sub(t));
+        read_domid(c, domid).map_err(at)?;
+    }
+    let total = c.link().now_ms().saturating_sub(start);
+    note(&format!(
+        "storm: {STORM_CYCLES} error/reconnect cycles in {total} ms, slowest reconnection {slowest} ms"
+    ));
+    Ok(())
 }
 
 fn features<L: Link>(c: &mut Client<L>) -> Verdict {
@@ -276,5 +401,8 @@ mod tests {
         assert_eq!(Mode::from_cmdline("--log-level debug oversize"), Mode::Oversize);
         assert_eq!(Mode::from_cmdline("expiry"), Mode::Expiry);
         assert_eq!(Mode::from_cmdline("expiryx"), Mode::BadIndex);
+        assert_eq!(Mode::from_cmdline("reconnect-idx"), Mode::ReconnectIndex);
+        assert_eq!(Mode::from_cmdline("x reconnect-big"), Mode::ReconnectOversize);
+        assert_eq!(Mode::from_cmdline("storm"), Mode::Storm);
     }
 }

@@ -361,14 +361,12 @@ fn serve(ring: RingPage, messages: usize) {
         ring.consume_requests(used as u32);
         match state {
             Decoded::Incomplete => {}
-            Decoded::Message => {
-                let (h, p) = dec.message();
+            Decoded::Message(h, p) => {
                 out = answer(h, p);
                 sent = 0;
-                dec.reset();
                 handled += 1;
             }
-            Decoded::Error(e) => panic!("server: {e}"),
+            other => panic!("server: {other:?}"),
         }
     }
 }
@@ -411,14 +409,12 @@ fn guest(ring: RingPage, messages: usize, seed: u64) {
             rest = &rest[used..];
             match state {
                 Decoded::Incomplete => {}
-                Decoded::Message => {
-                    let (h, p) = dec.message();
+                Decoded::Message(h, p) => {
                     let want = expected.pop_front().expect("an answer nobody asked for");
                     assert_eq!(encode(h, p), want, "answer {received}");
-                    dec.reset();
                     received += 1;
                 }
-                Decoded::Error(e) => panic!("guest: {e}"),
+                other => panic!("guest: {other:?}"),
             }
         }
     }

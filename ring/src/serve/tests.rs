@@ -1,7 +1,8 @@
 //! Tests of the ring turn against a fake engine that frames requests with
-//! the real [`Decoder`] and echoes each one back: reconnection, bad
-//! indices, oversize headers, wrap-around, the fairness budget, flow
-//! control and the notification decisions.
+//! the real [`Decoder`] and echoes each one back: reconnection (also after
+//! an error, and its rate limit), bad indices, oversize headers,
+//! wrap-around, the fairness budget, flow control and the notification
+//! decisions.
 
 use super::*;
 use crate::decode::{Decoded, Decoder};
@@ -20,12 +21,14 @@ struct Fake<'r> {
     ring: &'r RingPage,
     /// Whether the platform still has the page mapped.
     mapped: bool,
-    /// Set by [`RingServer::stop`].
-    stopped: bool,
     /// Set by [`RingServer::ignore`] or a framing error.
     ignored: bool,
     /// Calls of [`RingServer::reset`].
     resets: usize,
+    /// Reconnections the rate limit still lets through.
+    reconnect_tokens: usize,
+    /// Reconnection requests the rate limit deferred.
+    deferrals: usize,
     /// Framing of the input stream.
     decoder: Box<Decoder>,
     /// Queued output; `out[sent..]` is still to send.
@@ -49,9 +52,10 @@ impl<'r> Fake<'r> {
         Fake {
             ring,
             mapped: true,
-            stopped: false,
             ignored: false,
             resets: 0,
+            reconnect_tokens: usize::MAX,
+            deferrals: 0,
             decoder: Box::new(Decoder::new()),
             out: Vec::new(),
             sent: 0,
@@ -69,7 +73,7 @@ impl<'r> Fake<'r> {
 
 impl RingServer for Fake<'_> {
     fn page(&self) -> Option<&RingPage> {
-        if !self.mapped || self.stopped {
+        if !self.mapped {
             return None;
         }
         let mut refill = self.refill.borrow_mut();
@@ -78,6 +82,10 @@ impl RingServer for Fake<'_> {
             refill.drain(..n);
         }
         Some(self.ring)
+    }
+
+    fn failed(&self) -> bool {
+        self.ignored
     }
 
     fn wants_input(&self) -> bool {
@@ -92,11 +100,10 @@ impl RingServer for Fake<'_> {
             used += n;
             match state {
                 Decoded::Incomplete => {}
-                Decoded::Message => {
-                    let (h, payload) = self.decoder.message();
+                Decoded::NoMemory => break,
+                Decoded::Message(h, payload) => {
                     let reply = encode(h, payload);
                     self.out.extend_from_slice(&reply);
-                    self.decoder.reset();
                 }
                 Decoded::Error(e) => {
                     self.ignored = true;
@@ -125,6 +132,19 @@ impl RingServer for Fake<'_> {
         }
     }
 
+    fn admit_reconnect(&mut self) -> bool {
+        if self.reconnect_tokens == 0 {
+            self.deferrals += 1;
+            return false;
+        }
+        self.reconnect_tokens -= 1;
+        true
+    }
+
+    fn reconnect_ready(&self) -> bool {
+        self.reconnect_tokens > 0
+    }
+
     fn reset(&mut self) {
         self.resets += 1;
         self.decoder.clear();
@@ -135,10 +155,6 @@ impl RingServer for Fake<'_> {
 
     fn ignore(&mut self) {
         self.ignored = true;
-    }
-
-    fn stop(&mut self) {
-        self.stopped = true;
     }
 }
 
@@ -256,7 +272,7 @@ fn requests_written_before_a_reconnection_are_dropped() {
 }
 
 #[test]
-fn xsa_38_bad_request_indices_stop_the_ring_for_good() {
+fn xsa_38_bad_request_indices_stop_the_ring_until_a_reconnection() {
     with_page(|ring| {
         ring.set_raw_indices(RawIndices { req_cons: 0, req_prod: 1025, ..RawIndices::default() });
         let mut fake = Fake::new(ring);
@@ -271,19 +287,40 @@ fn xsa_38_bad_request_indices_stop_the_ring_for_good() {
             }
         );
         assert_eq!(ring.error(), XENSTORE_ERROR_RINGIDX);
-        assert!(fake.ignored && fake.stopped);
+        assert!(fake.ignored);
         assert_eq!(ring.raw_indices().rsp_prod, 0, "nothing is written to a stopped ring");
 
-        // Neither repaired indices nor a reconnection request revive it.
+        // Repaired indices alone do not revive it.
         ring.reset_indices();
         ring.write_requests(&request(1, b"x")).unwrap();
-        ring.set_connection(XENSTORE_RECONNECT);
         assert_eq!(serve(&mut fake), Turn::default());
         assert_eq!(flush(&mut fake), Turn::default());
-        assert_eq!(fake.resets, 0);
-        assert_eq!(ring.connection(), XENSTORE_RECONNECT);
         assert!(fake.inputs.is_empty());
+        assert_eq!(pending_work(&fake), None);
+        assert_eq!(ring.error(), XENSTORE_ERROR_RINGIDX);
+
+        // A reconnection does.
+        reconnect_and_check_service(ring, &mut fake);
     });
+}
+
+/// The guest asks for a reconnection: the turn honours it, the ring is
+/// reset with its error field cleared, and a request is answered again.
+fn reconnect_and_check_service(ring: &RingPage, fake: &mut Fake<'_>) {
+    let resets = fake.resets;
+    ring.set_connection(XENSTORE_RECONNECT);
+    assert_eq!(pending_work(fake), Some(Work::Reconnect));
+    let turn = serve(fake);
+    assert_eq!(turn, Turn { reconnected: true, notify: true, ..Turn::default() });
+    assert_eq!(fake.resets, resets + 1);
+    assert!(!fake.ignored);
+    assert_eq!(ring.raw_indices(), RawIndices::default());
+    assert_eq!(ring.error(), XENSTORE_ERROR_NONE);
+    assert_eq!(ring.connection(), XENSTORE_CONNECTED);
+    let req = request(9, b"served again");
+    ring.write_requests(&req).unwrap();
+    assert_eq!(serve(fake), Turn { notify: true, ..Turn::default() });
+    assert_eq!(responses(ring), req);
 }
 
 #[test]
@@ -298,7 +335,8 @@ fn bad_response_indices_stop_the_ring_when_writing() {
         assert!(turn.notify);
         assert_eq!(ring.error(), XENSTORE_ERROR_RINGIDX);
         assert_eq!(fake.inputs, [req.len()], "the request was read before");
-        assert!(fake.ignored && fake.stopped);
+        assert!(fake.ignored);
+        reconnect_and_check_service(ring, &mut fake);
     });
 }
 
@@ -311,7 +349,8 @@ fn flush_stops_a_ring_with_bad_response_indices() {
         let turn = flush(&mut fake);
         assert_eq!(turn.stopped, Some(Stop::Ring(RingError::BadIndex)));
         assert_eq!(ring.error(), XENSTORE_ERROR_RINGIDX);
-        assert!(fake.stopped);
+        assert!(fake.ignored);
+        reconnect_and_check_service(ring, &mut fake);
     });
 }
 
@@ -334,11 +373,13 @@ fn an_oversize_header_stops_the_ring_with_the_proto_error() {
         );
         assert_eq!(ring.error(), XENSTORE_ERROR_PROTO);
         assert_eq!(Stop::Proto(ProtoError::TooLong).code(), XENSTORE_ERROR_PROTO);
-        assert!(fake.stopped);
+        assert!(fake.ignored);
         assert_eq!(responses(ring), b"", "an ignored connection's output is not sent");
-        ring.set_connection(XENSTORE_RECONNECT);
+        // The rest of the oversize message is never read as requests.
+        ring.write_requests(&[b'x'; 100]).unwrap();
         assert_eq!(serve(&mut fake), Turn::default());
-        assert_eq!(fake.resets, 0);
+        assert_eq!(fake.inputs.len(), 1);
+        reconnect_and_check_service(ring, &mut fake);
     });
 }
 
@@ -531,6 +572,78 @@ fn pending_work_sees_reconnection_and_bad_indices_but_not_stopped_rings() {
         let turn = serve(&mut fake);
         assert!(turn.stopped.is_some());
         assert_eq!(pending_work(&fake), None, "a stopped ring is not served");
+        ring.set_connection(XENSTORE_RECONNECT);
+        assert_eq!(pending_work(&fake), Some(Work::Reconnect), "unless it asks to reconnect");
+        fake.reconnect_tokens = 0;
+        assert_eq!(pending_work(&fake), None, "and the rate limit lets it through");
+    });
+}
+
+#[test]
+fn a_deferred_reconnection_leaves_the_ring_alone_until_admitted() {
+    with_page(|ring| {
+        let mut fake = Fake::new(ring);
+        fake.reconnect_tokens = 0;
+        fake.out.extend_from_slice(b"queued");
+        ring.write_requests(&request(1, b"stale")).unwrap();
+        ring.set_connection(XENSTORE_RECONNECT);
+        let before = ring.raw_indices();
+        let turn = serve(&mut fake);
+        assert_eq!(turn, Turn { deferred: true, ..Turn::default() });
+        assert_eq!(fake.deferrals, 1);
+        assert_eq!(fake.resets, 0);
+        assert!(fake.inputs.is_empty(), "no request is read meanwhile");
+        assert_eq!(ring.raw_indices(), before);
+        assert_eq!(ring.connection(), XENSTORE_RECONNECT);
+        // The turn the limit grants later honours it.
+        fake.reconnect_tokens = 1;
+        let turn = serve(&mut fake);
+        assert_eq!(turn, Turn { reconnected: true, notify: true, ..Turn::default() });
+        assert_eq!(ring.connection(), XENSTORE_CONNECTED);
+        assert_eq!(responses(ring), b"", "the queued output was dropped");
+    });
+}
+
+#[test]
+fn a_guest_looping_error_then_reconnect_is_held_to_the_limit() {
+    // The guest breaks its ring and asks for a reconnection 100 times in
+    // a row, as fast as the server takes turns; only the reconnections
+    // the limit grants (here 5) are honoured, each deferred request costs
+    // a turn that touches nothing, and once granted again the ring works.
+    with_page(|ring| {
+        let mut fake = Fake::new(ring);
+        fake.reconnect_tokens = 5;
+        let mut failures = 0;
+        let mut reconnections = 0;
+        for i in 0..100u32 {
+            if ring.connection() == XENSTORE_CONNECTED {
+                let bad = if i % 2 == 0 {
+                    Header { ty: 2, req_id: i, tx_id: 0, len: 5000 }.to_bytes().to_vec()
+                } else {
+                    ring.set_raw_indices(RawIndices { req_prod: 3000, ..ring.raw_indices() });
+                    Vec::new()
+                };
+                ring.write_requests(&bad).unwrap_or(0);
+                let turn = serve(&mut fake);
+                failures += usize::from(turn.stopped.is_some());
+            }
+            ring.set_connection(XENSTORE_RECONNECT);
+            let turn = serve(&mut fake);
+            reconnections += usize::from(turn.reconnected);
+            assert!(!turn.reconnected || !turn.deferred);
+        }
+        assert_eq!(reconnections, 5);
+        assert_eq!(fake.resets, 5);
+        assert_eq!(failures, 6, "the ring failed once per reconnection, plus the first time");
+        assert_eq!(fake.deferrals, 100 - 5);
+        assert_eq!(ring.connection(), XENSTORE_RECONNECT);
+        fake.reconnect_tokens = 1;
+        let turn = serve(&mut fake);
+        assert!(turn.reconnected);
+        let req = request(1, b"fine");
+        ring.write_requests(&req).unwrap();
+        serve(&mut fake);
+        assert_eq!(responses(ring), req);
     });
 }
 

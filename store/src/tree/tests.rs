@@ -337,3 +337,16 @@ fn a_remembered_node_is_not_removed_by_a_stale_position() {
     assert_eq!(t.get("/d/b").unwrap().value, b"b");
     assert_eq!(names(&t, "/d"), vec!["b", "a"]);
 }
+
+#[test]
+fn for_each_node_sees_what_iter_lists() {
+    let mut t = Tree::new(1);
+    let n = Node::with_perms(&perms(&[0]));
+    for p in ["/", "/a", "/a/b", "/a/b/c", "/d", "/a/e"] {
+        t.insert(p, &n, 1).unwrap();
+    }
+    let listed: Vec<(usize, usize)> = t.iter().map(|(p, n)| (p.len(), n.size())).collect();
+    let mut walked = Vec::new();
+    t.for_each_node(|len, n| walked.push((len, n.size())));
+    assert_eq!(walked, listed);
+}

@@ -1,17 +1,27 @@
 //! Walks over the tree: all nodes, and subtrees in pre- and post-order.
+//! Only [`Tree::for_each_node`] serves requests: the others list paths
+//! (memory the sum of their lengths) and exist for tests.
 //! Iterative with an explicit stack (XSA-418: no recursion on
 //! guest-controlled depth).
 
+#[cfg(test)]
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{Loc, Slot, Tree, NO_PERMS};
+#[cfg(test)]
+use super::Slot;
+use super::{Loc, Tree, NO_PERMS};
 use crate::arena::Handle;
-use crate::dir::{Dir, Pos};
+use crate::dir::Dir;
+#[cfg(test)]
+use crate::dir::Pos;
 use crate::node::NodeRef;
+#[cfg(test)]
 use crate::path;
+use crate::permtab::PermId;
 
 impl Tree {
+    #[cfg(test)]
     /// Iterates all nodes with their paths (roots in creation order, then
     /// each subtree parents first).
     pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
@@ -31,6 +41,44 @@ impl Tree {
         out.into_iter()
     }
 
+    /// Calls `f(path_len, node)` for every node (roots in creation order,
+    /// then each subtree parents first, children in creation order) with
+    /// a stack of one entry per level: the walk's memory follows the
+    /// tree's depth, not its size, so it can serve requests (`memreport`,
+    /// `check`) on a tree that fills the heap.
+    pub fn for_each_node(&self, mut f: impl FnMut(usize, NodeRef<'_>)) {
+        for &root in &self.roots {
+            let Some(rec) = self.record(root) else { continue };
+            let perms = rec.perms.unwrap_or(NO_PERMS);
+            // `/` is named by its separator; its children add theirs.
+            let (len, prefix) =
+                if rec.name.is_empty() { (1, 0) } else { (rec.name.len(), rec.name.len()) };
+            if let Some(n) = self.view(&Loc { slot: None, handle: root, perms }) {
+                f(len, n);
+            }
+            // (directory, its permissions, next child, its path's length
+            // as a prefix of its children's)
+            let mut stack: Vec<(Handle, PermId, usize, usize)> = Vec::new();
+            stack.push((root, perms, 0, prefix));
+            while let Some(top) = stack.last_mut() {
+                let (h, perms, i, prefix) = *top;
+                let Some(&c) = self.children(h).get(i) else {
+                    stack.pop();
+                    continue;
+                };
+                top.2 = i.saturating_add(1);
+                let Some(rec) = self.record(c) else { continue };
+                let perms = rec.perms.unwrap_or(perms);
+                let len = prefix.saturating_add(1).saturating_add(rec.name.len());
+                if let Some(n) = self.view(&Loc { slot: None, handle: c, perms }) {
+                    f(len, n);
+                }
+                stack.push((c, perms, 0, len));
+            }
+        }
+    }
+
+    #[cfg(test)]
     /// The paths of `root` and everything below it, children before their
     /// parent (post-order, children in creation order), as C's
     /// `walk_node_tree` exit order. Iterative.
@@ -56,6 +104,7 @@ impl Tree {
         out
     }
 
+    #[cfg(test)]
     /// The paths of `root` and everything below it, parents first
     /// (pre-order). Iterative.
     pub fn subtree_pre_order(&self, root: &str) -> Vec<String> {
@@ -71,6 +120,7 @@ impl Tree {
         self.record(h).and_then(|r| r.dir).and_then(|d| self.dirs.get(d)).map_or(&[], Dir::order)
     }
 
+    #[cfg(test)]
     /// Pre-order walk from `loc` (at path `p`), children in creation
     /// order, with an explicit stack.
     fn walk_pre_order(&self, p: String, loc: Loc, mut visit: impl FnMut(String, Loc)) {

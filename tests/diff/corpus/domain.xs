@@ -59,19 +59,21 @@ a WRITE: /shared/by1\0x
 a SET_PERMS: /shared/by1\0n1\0
 a WRITE: /shared/acl\0x
 a SET_PERMS: /shared/acl\0n0\0r1\0w2\0
+# Shut down: @releaseDomain fires (the domain stays introduced).
 state 1 shutdown
 virq
-sleep 0.3
+a wait event
 a events
 a IS_DOMAIN_INTRODUCED: 1\0
 a READ: /local/domain/1/data\0
+# Dying: @releaseDomain fires once more, after the domain's nodes are gone.
 state 1 dying
 virq
-sleep 0.3
+a wait event
 a events
+# Gone: the domain is already released; the VIRQ has no effect to wait for.
 state 1 gone
 virq
-sleep 0.3
 a events
 a IS_DOMAIN_INTRODUCED: 1\0
 a READ: /local/domain/1/data\0
@@ -116,8 +118,8 @@ g1 READ: /local/domain/0\0
 open a sock
 open g3 guest 3 port=5
 g3 set connection=1
+# The INTRODUCE reply comes after the page has been set up.
 a INTRODUCE: 3\04660\05\0
-sleep 0.1
 g3 ring
 g3 WRITE: /local/domain/3/x\0v
 a RELEASE: 3\0

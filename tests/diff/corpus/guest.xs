@@ -16,3 +16,5 @@ g1 DIRECTORY: /local/domain/1\0
 a IS_DOMAIN_INTRODUCED: 1\0
 a RELEASE: 1\0
 a IS_DOMAIN_INTRODUCED: 1\0
+# Released: the ring is no longer served, so no request for the end.
+close g1

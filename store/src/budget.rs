@@ -1,0 +1,136 @@
+//! The global memory budget: how many real heap bytes the engine may hold.
+//!
+//! Quotas bound what one domain can make the engine hold, counted as C
+//! xenstored counts; they say nothing about all domains together, and
+//! counted bytes are not heap bytes. The budget closes both gaps. The
+//! platform hands in a *meter*, its allocator's count of live bytes (the
+//! stub's `linked_list_allocator`, the daemon's counting allocator, a
+//! test's capped allocator), and the engine asks it before every growth a
+//! request can drive:
+//!
+//! * a request is admitted only while the heap has [`REQUEST_HEADROOM`]
+//!   bytes left below the caller's limit; otherwise it is answered
+//!   `ENOMEM` without being handled. Whatever a request allocates without
+//!   asking again (its reply, small bookkeeping) fits in that headroom;
+//! * growth a single request can make large (transaction records, the
+//!   paths of a subtree being removed, watch events queued for guests,
+//!   replies) asks for its own bytes before it is taken;
+//! * unprivileged domains stop at `limit - reserve`: the last `reserve`
+//!   bytes serve only the privileged domain (the toolstack), so guests
+//!   that used up theirs cannot stop domains from being created,
+//!   destroyed or cleaned up.
+//!
+//! With a meter, a guest can therefore never take the heap past
+//! `limit - reserve + REQUEST_HEADROOM`, and the privileged domain never
+//! past `limit + REQUEST_HEADROOM`; the platform picks `limit` below its
+//! real heap by at least that headroom plus what fragmentation may waste.
+//! Without a budget (the default) only the quotas apply.
+//!
+//! Each domain's `memory` quota is also capped at a share of the guests'
+//! part of the budget ([`DOMAIN_SHARE_DIVISOR`]), so that the default
+//! quotas stay coherent on a small stub: one domain at its quota leaves
+//! room for the others.
+
+use crate::quota::{Limit, Quota, Quotas};
+
+/// Bytes one request may allocate beyond what it asks the budget for:
+/// its reply (at most one payload), a new chunk of node records
+/// (`arena::CHUNK_BYTES`), the request's bookkeeping and small transient
+/// buffers.
+pub const REQUEST_HEADROOM: usize = 32 * 1024;
+
+/// One domain may hold at most this fraction of the guests' part of the
+/// budget (`limit - reserve`), whatever its `memory` quota says.
+pub const DOMAIN_SHARE_DIVISOR: usize = 8;
+
+/// A budget: the platform's heap meter and the limits it enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryBudget {
+    /// Live heap bytes the engine may reach (privileged requests).
+    pub limit: usize,
+    /// The part of `limit` only the privileged domain may use.
+    pub reserve: usize,
+    /// Live heap bytes now, as the platform's allocator counts them.
+    pub meter: fn() -> usize,
+}
+
+impl MemoryBudget {
+    /// A budget for a heap of `heap` bytes: keeps an eighth of it (at
+    /// least twice [`REQUEST_HEADROOM`]) out of reach for fragmentation
+    /// and the last request's headroom, and reserves a quarter of the
+    /// rest for the privileged domain.
+    pub fn for_heap(heap: usize, meter: fn() -> usize) -> MemoryBudget {
+        let margin = (heap / 8).max(REQUEST_HEADROOM.saturating_mul(2));
+        let limit = heap.saturating_sub(margin);
+        MemoryBudget { limit, reserve: limit / 4, meter }
+    }
+
+    /// The limit for a privileged or unprivileged caller.
+    pub fn limit_for(&self, privileged: bool) -> usize {
+        if privileged {
+            self.limit
+        } else {
+            self.limit.saturating_sub(self.reserve)
+        }
+    }
+
+    /// Whether `bytes` more may be taken for a caller now.
+    pub fn allows(&self, privileged: bool, bytes: usize) -> bool {
+        (self.meter)().saturating_add(bytes) <= self.limit_for(privileged)
+    }
+
+    /// The most one domain may hold.
+    pub fn domain_share(&self) -> usize {
+        self.limit_for(false) / DOMAIN_SHARE_DIVISOR
+    }
+
+    /// Caps the `memory` quota (hard, and soft at four fifths of it) of
+    /// `quotas` at one domain's share.
+    pub fn cap_quotas(&self, quotas: &mut Quotas) {
+        let share = u32::try_from(self.domain_share()).unwrap_or(u32::MAX);
+        let soft = (share / 5).saturating_mul(4);
+        if quotas.get(Quota::Memory, Limit::Hard) > share {
+            quotas.set(Quota::Memory, Limit::Hard, share);
+        }
+        if quotas.get(Quota::Memory, Limit::Soft) > soft {
+            quotas.set(Quota::Memory, Limit::Soft, soft);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    static USED: AtomicUsize = AtomicUsize::new(0);
+    fn meter() -> usize {
+        USED.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn guests_stop_at_the_reserve_the_privileged_domain_at_the_limit() {
+        let b = MemoryBudget::for_heap(2_804 * 1024, meter);
+        assert!(b.limit < 2_804 * 1024 - REQUEST_HEADROOM);
+        USED.store(b.limit - b.reserve - 100, Ordering::Relaxed);
+        assert!(b.allows(false, 100));
+        assert!(!b.allows(false, 101));
+        assert!(b.allows(true, b.reserve + 100));
+        assert!(!b.allows(true, b.reserve + 101));
+    }
+
+    #[test]
+    fn the_memory_quota_is_capped_at_a_share() {
+        let b = MemoryBudget::for_heap(2_804 * 1024, meter);
+        let mut q = Quotas::default();
+        b.cap_quotas(&mut q);
+        let hard = q.get(Quota::Memory, Limit::Hard) as usize;
+        assert_eq!(hard, b.domain_share());
+        assert!(q.get(Quota::Memory, Limit::Soft) < q.get(Quota::Memory, Limit::Hard));
+        // A budget bigger than the quota leaves the quota alone.
+        let big = MemoryBudget::for_heap(1 << 30, meter);
+        let mut q = Quotas::default();
+        big.cap_quotas(&mut q);
+        assert_eq!(q, Quotas::default());
+    }
+}

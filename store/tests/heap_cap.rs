@@ -1,0 +1,319 @@
+//! The hard memory bound, measured on the real heap: the engine runs under
+//! a capped counting allocator the size of the stub's heap at
+//! `--memory 4`, with that heap as its budget (`store::budget`), while
+//! guests attack it. An allocation over the cap fails, which aborts this
+//! test binary: surviving is the first assertion. The others: attackers
+//! get errors (or flow control), dom0 keeps being served, charged bytes
+//! follow the heap, and forgetting the attackers gives the memory back.
+//!
+//! One test in this file, so that no other test allocates while it counts.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use common::{ok, request, World};
+use store::{Config, ConnId, DomainState, MemoryBudget};
+
+/// The stub's heap at `init-xenstore-domain --memory 4`, as the issue
+/// measured it (bytes).
+const STUB_HEAP: usize = 2_804 * 1024;
+
+/// Live bytes of the whole process, and the most it may hold.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Live bytes before the engine existed (the test harness's own).
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static BIGGEST: AtomicUsize = AtomicUsize::new(0);
+
+struct Capped;
+
+impl Capped {
+    fn take(size: usize) -> bool {
+        BIGGEST.fetch_max(size, SeqCst);
+        let now = LIVE.fetch_add(size, SeqCst) + size;
+        if now > CAP.load(SeqCst) {
+            LIVE.fetch_sub(size, SeqCst);
+            return false;
+        }
+        PEAK.fetch_max(now, SeqCst);
+        true
+    }
+}
+
+// SAFETY: every call is forwarded to `System` with the caller's layout;
+// the counters only decide whether to forward an allocation at all.
+unsafe impl GlobalAlloc for Capped {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !Capped::take(layout.size()) {
+            over_cap(layout.size());
+        }
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), SeqCst);
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > layout.size() && !Capped::take(new_size - layout.size()) {
+            over_cap(new_size - layout.size());
+        }
+        // SAFETY: forwarded with the caller's layout and size.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if new_size < layout.size() {
+            LIVE.fetch_sub(layout.size() - new_size, SeqCst);
+        }
+        p
+    }
+}
+
+/// An allocation over the cap: in the stub it would fail and crash the
+/// domain; here it ends the test, loudly.
+fn over_cap(bytes: usize) -> ! {
+    CAP.store(usize::MAX, SeqCst);
+    eprintln!("heap cap reached: {bytes} more bytes asked, {} live", meter());
+    std::process::abort()
+}
+
+#[global_allocator]
+static GLOBAL: Capped = Capped;
+
+/// The engine's heap: live bytes since the engine was created.
+fn meter() -> usize {
+    LIVE.load(SeqCst).saturating_sub(BASE.load(SeqCst))
+}
+
+/// Sends one request as raw bytes; returns whether the engine took it
+/// (it does not while the connection is flow-controlled).
+fn send(w: &mut World, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> bool {
+    let b = request(ty, 1, tx, payload);
+    w.raw(c, &b).map(|n| n == b.len()).unwrap_or(false)
+}
+
+/// The replies and events queued for `c`: read and dropped, counting
+/// error replies by name.
+fn read_all(w: &mut World, c: ConnId, errors: &mut Vec<String>) {
+    for m in w.recv_all(c) {
+        if m.ty == 16 {
+            let name = m.text();
+            if !errors.contains(&name) {
+                errors.push(name);
+            }
+        }
+    }
+}
+
+fn kib(n: usize) -> String {
+    format!("{} KiB", n / 1024)
+}
+
+/// Prints the heap now and its peak since the last phase.
+fn phase(name: &str) {
+    let peak = PEAK.swap(LIVE.load(SeqCst), SeqCst).saturating_sub(BASE.load(SeqCst));
+    let big = BIGGEST.swap(0, SeqCst);
+    println!("{name}: heap {}, peak {}, biggest allocation {big}", kib(meter()), kib(peak));
+}
+
+/// A relative path `n` components deep (`a/a/…/a`).
+fn deep(first: &str, n: usize) -> String {
+    let mut p = String::from(first);
+    for _ in 1..n {
+        p.push_str("/a");
+    }
+    p
+}
+
+/// How a guest filling its quota was stopped.
+#[derive(Debug, PartialEq)]
+enum Stopped {
+    /// Its input is flow-controlled (not read any more).
+    Stalled,
+    /// A write was refused with this error.
+    Refused(String),
+}
+
+/// Guest `d` writes 2000-byte values under its home until refused or
+/// stalled; returns how many it stored and how it was stopped.
+fn fill_with_big_values(w: &mut World, d: ConnId) -> (usize, Stopped) {
+    let value = vec![b'v'; 2000];
+    for i in 0..2000 {
+        let mut payload = format!("big{i}\0").into_bytes();
+        payload.extend_from_slice(&value);
+        if !send(w, d, 11, 0, &payload) {
+            return (i, Stopped::Stalled);
+        }
+        if let Some(m) = w.recv_all(d).into_iter().find(|m| m.ty == 16) {
+            return (i, Stopped::Refused(m.text()));
+        }
+    }
+    panic!("2000 values of 2000 bytes stored by one guest");
+}
+
+#[test]
+fn guests_cannot_take_the_stub_heap() {
+    // A failing assertion's report may allocate: lift the cap first.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        CAP.store(usize::MAX, SeqCst);
+        report(info)
+    }));
+    BASE.store(LIVE.load(SeqCst), SeqCst);
+    CAP.store(LIVE.load(SeqCst) + STUB_HEAP, SeqCst);
+    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
+    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let s = w.sock();
+    ok(&w.write(s, "/local/domain", ""));
+    let baseline = meter();
+    let mut errors: Vec<String> = Vec::new();
+
+    // Twelve guests with homes, as the toolstack makes them: more than
+    // the budget holds at their quotas.
+    let guests: Vec<(u16, ConnId)> = (1..=12)
+        .map(|d| {
+            let c = w.dom(d);
+            let home = format!("/local/domain/{d}");
+            ok(&w.write(s, &home, ""));
+            ok(&w.args(s, 14, 0, &[&home, &format!("n{d}")]));
+            (d, c)
+        })
+        .collect();
+    let (_, g1) = guests[0];
+    let (d3, g3) = guests[2];
+    let home3 = format!("/local/domain/{d3}");
+    for i in 0..127 {
+        assert!(send(&mut w, g3, 4, 0, format!("{home3}\0t{i}\0").as_bytes()));
+        ok(&w.recv_all(g3)[0]);
+    }
+
+    // 0. Small nodes are charged as C counts them (path, header, value),
+    // which is more than our records take: never less than the heap.
+    let (d12, g12) = guests[11];
+    let (heap0, charged0) = (meter(), w.usage(d12, "memory"));
+    for i in 0..300 {
+        let mut payload = format!("s{i}\0").into_bytes();
+        payload.extend_from_slice(b"0123456789abcdef");
+        assert!(send(&mut w, g12, 11, 0, &payload));
+        ok(&w.recv_all(g12)[0]);
+    }
+    let grew = (meter() - heap0) as f64;
+    let charged = (w.usage(d12, "memory") - charged0) as f64;
+    println!(
+        "guest {d12}: 300 small nodes, heap +{grew}, charged +{charged} ({:.2})",
+        charged / grew
+    );
+    assert!(charged / grew >= 0.75, "charged {charged} vs heap {grew}");
+
+    // 1. Transactions (as many as allowed), each with READs of missing
+    // paths 1020 components deep (about 2 KiB) until the guest is
+    // refused.
+    let before_tx = meter();
+    let mut txs = Vec::new();
+    for t in 0..10 {
+        let r = w.req(g1, 6, 0, b"\0");
+        if r.ty != 6 {
+            println!("transaction {t}: {}", r.text());
+            break;
+        }
+        let tx: u32 = r.text().trim_end_matches('\0').parse().unwrap();
+        txs.push(tx);
+        for i in 0..200 {
+            let mut p = deep(&format!("t{t}r{i}"), 1020).into_bytes();
+            p.push(0);
+            if !send(&mut w, g1, 2, tx, &p) {
+                break;
+            }
+            read_all(&mut w, g1, &mut errors);
+        }
+    }
+    let tx_heap = meter() - before_tx;
+    phase("deep transaction reads");
+    // What the transactions hold is charged in real bytes: the guest was
+    // stopped at its share, give or take a quarter.
+    let share = budget.domain_share();
+    assert!(tx_heap <= share + share / 4, "transactions hold {tx_heap}, share {share}");
+    println!("guest 1 errors: {errors:?}");
+    assert!(errors.iter().any(|e| e == "ENOMEM\0"), "{errors:?}");
+    // Ending them gives the memory back.
+    for tx in txs {
+        send(&mut w, g1, 7, tx, b"F\0");
+        read_all(&mut w, g1, &mut errors);
+    }
+    phase("transactions ended");
+    assert!(w.e.wants_input(g1), "guest 1 is served again");
+
+    // 2. A 998-deep chain written, then removed, five times.
+    for _ in 0..5 {
+        let mut p = deep("chain", 998).into_bytes();
+        p.push(0);
+        send(&mut w, g1, 11, 0, &p);
+        read_all(&mut w, g1, &mut errors);
+        send(&mut w, g1, 13, 0, b"chain\0");
+        read_all(&mut w, g1, &mut errors);
+    }
+    phase("deep write + rm");
+
+    // 3. Charged bytes follow the heap: one guest fills its quota with
+    // 2000-byte values.
+    let (d2, g2) = guests[1];
+    let (heap0, charged0) = (meter(), w.usage(d2, "memory"));
+    let (stored, stopped) = fill_with_big_values(&mut w, g2);
+    println!("guest {d2} stopped: {stopped:?}");
+    phase("  filled");
+    let (heap1, charged1) = (meter(), w.usage(d2, "memory"));
+    let (grew, charged) = ((heap1 - heap0) as f64, (charged1 - charged0) as f64);
+    println!(
+        "guest {d2}: {stored} values, heap +{grew} bytes, charged +{charged} bytes ({:.2})",
+        charged / grew
+    );
+    assert!(stored > 10, "a guest can store some values");
+    assert!((0.75..=1.25).contains(&(charged / grew)), "charged {charged} vs heap {grew}");
+
+    // 4. Every other guest fills up too.
+    for &(d, g) in &guests[2..] {
+        let (stored, stopped) = fill_with_big_values(&mut w, g);
+        println!("guest {d}: {stored} values, {stopped:?}");
+        phase("  filled");
+    }
+    phase("all guests filled");
+    let guests_max = budget.limit_for(false) + store::budget::REQUEST_HEADROOM;
+    assert!(meter() <= guests_max, "{} over {}", meter(), guests_max);
+
+    // 5. Guest 3 (127 watches on its home) never reads its ring while
+    // dom0 writes there.
+    for i in 0..300 {
+        ok(&w.write(s, &format!("{home3}/poke"), &format!("{i:0>1000}")));
+    }
+    phase("unread watch flood");
+    assert!(w.e.stats().events_dropped > 0);
+
+    // dom0 is still served, big values included.
+    ok(&w.write(s, "/tool/still", &"x".repeat(4000)));
+    assert_eq!(w.read(s, "/tool/still").body.len(), 4000);
+    println!(
+        "errors seen by guests: {errors:?}; peak {}",
+        kib(PEAK.load(SeqCst) - BASE.load(SeqCst))
+    );
+
+    // Forgetting the attackers gives their memory back.
+    for &(d, _) in &guests {
+        w.pf.states.insert(d, DomainState::Gone);
+    }
+    let now = w.now;
+    w.e.check_domains(now, &mut w.pf);
+    phase("attackers forgotten");
+    // memreport shows the heap the budget measures.
+    let report = w.args(s, 0, 0, &["memreport"]).text();
+    println!("{report}");
+    let line = report.lines().find(|l| l.starts_with("heap: ")).expect("a heap line");
+    assert!(line.contains(&format!("limit {}", budget.limit)), "{line}");
+    ok(&w.write(s, "/tool/still", ""));
+    let after = meter();
+    println!("baseline {} after {}", kib(baseline), kib(after));
+    assert!(after <= baseline + 64 * 1024, "baseline {baseline}, after {after}");
+}
