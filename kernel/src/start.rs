@@ -12,7 +12,6 @@ use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
-use crate::shared_info::Shared;
 use crate::{cmdline, console_line, cpu, domctl, evtchn, heap, time};
 
 /// The image name the console markers start with.
@@ -110,13 +109,8 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         );
     }
 
-    let boot_ms = clock_ms_since(&shared, boot_tsc);
+    let boot_ns = time::system_time_at(&shared.time_info(), boot_tsc);
+    let boot_ms = clock.system_ns().saturating_sub(boot_ns) / time::NS_PER_MS;
     console_line!("{}: ready in {} ms (heap free {} KiB)", NAME, boot_ms, heap::free() / 1024);
     Server::new(engine, platform, shared, clock, virqs).run()
-}
-
-/// Milliseconds since the TSC read `boot_tsc`, using the pvclock's scale.
-fn clock_ms_since(shared: &Shared, boot_tsc: u64) -> u64 {
-    let t = shared.time_info();
-    time::scale_delta(cpu::rdtsc().wrapping_sub(boot_tsc), &t) / time::NS_PER_MS
 }
