@@ -56,6 +56,8 @@ pub struct XenPlatform {
     ports: BTreeMap<u32, ConnId>,
     /// Rings mapped since the main loop last looked.
     fresh: Vec<ConnId>,
+    /// Rings unmapped since the main loop last looked.
+    unmapped: Vec<ConnId>,
 }
 
 impl XenPlatform {
@@ -70,6 +72,7 @@ impl XenPlatform {
             conns: BTreeMap::new(),
             ports: BTreeMap::new(),
             fresh: Vec::new(),
+            unmapped: Vec::new(),
         }
     }
 
@@ -98,6 +101,11 @@ impl XenPlatform {
     /// Moves the connections mapped since the last call into `out`.
     pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
         out.append(&mut self.fresh);
+    }
+
+    /// Moves the connections unmapped since the last call into `out`.
+    pub fn take_unmapped(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.unmapped);
     }
 
     /// Number of mapped rings.
@@ -171,6 +179,7 @@ impl Platform for XenPlatform {
     fn unmap_ring(&mut self, conn: ConnId) {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
+        self.unmapped.push(conn);
         let _ = evtchn::close(rc.port);
         // Consuming `rc` ends the `RingPage` over the page before the unmap.
         let RingConn { slot, handle, domid, .. } = rc;
