@@ -8,8 +8,9 @@
 //! `XENSTORE_RECONNECT` with `XENSTORE_CONNECTED` (C xenstored does the same
 //! since 4.17) and notify the guest, like C's `new_domain`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use ring::sched::MAX_RINGS;
 use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
 use ring::RingPage;
 use store::{ConnId, DomId, DomainInfo, DomainState, MapError, MapRequest, Platform, RingPlatform};
@@ -37,8 +38,10 @@ pub struct HostPlatform {
     /// The `server_features` bits the platform implements itself
     /// (`RECONNECTION`), added to the engine's per-domain word.
     own_features: u32,
-    /// Ring connections to look at in the next loop round.
-    pub pending: BTreeSet<ConnId>,
+    /// Rings mapped since the loop last looked (to be queued for a turn).
+    fresh: Vec<ConnId>,
+    /// Rings unmapped since the loop last looked.
+    unmapped: Vec<ConnId>,
 }
 
 impl HostPlatform {
@@ -47,7 +50,13 @@ impl HostPlatform {
     /// of each page's word comes from the engine, per domain, at mapping.
     pub fn new(simring: Option<Simring>, server_features: u32) -> HostPlatform {
         let own_features = server_features & XENSTORE_SERVER_FEATURE_RECONNECTION;
-        HostPlatform { simring, rings: BTreeMap::new(), own_features, pending: BTreeSet::new() }
+        HostPlatform {
+            simring,
+            rings: BTreeMap::new(),
+            own_features,
+            fresh: Vec::new(),
+            unmapped: Vec::new(),
+        }
     }
 
     /// The ring served as `conn`, if it is a ring connection.
@@ -65,6 +74,16 @@ impl HostPlatform {
     pub fn ring_conns(&self, out: &mut Vec<ConnId>) {
         out.clear();
         out.extend(self.rings.keys().copied());
+    }
+
+    /// Moves the connections mapped since the last call into `out`.
+    pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.fresh);
+    }
+
+    /// Moves the connections unmapped since the last call into `out`.
+    pub fn take_unmapped(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.unmapped);
     }
 
     /// Signals the guest of `conn` (a no-op without simring).
@@ -95,6 +114,11 @@ impl RingPlatform for HostPlatform {
 impl Platform for HostPlatform {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         let MapRequest { conn, domid, port, features, .. } = ring;
+        if self.rings.len() >= MAX_RINGS {
+            // As many as the ring scheduler holds (and Xen could notify).
+            log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
+            return Err(MapError);
+        }
         let mapped = match &self.simring {
             Some(simring) => simring.map_ring(domid),
             None => SharedRing::anonymous(),
@@ -111,7 +135,7 @@ impl Platform for HostPlatform {
         log::debug!("serving domain {} on port {port} as {conn:?}", domid.0);
         self.rings.insert(conn, RingConn { domid, port, ring });
         // The guest may have queued requests before it was introduced.
-        self.pending.insert(conn);
+        self.fresh.push(conn);
         self.notify(conn);
         Ok(())
     }
@@ -119,8 +143,8 @@ impl Platform for HostPlatform {
     fn unmap_ring(&mut self, conn: ConnId) {
         if let Some(rc) = self.rings.remove(&conn) {
             log::debug!("stopped serving domain {} ({conn:?})", rc.domid.0);
+            self.unmapped.push(conn);
         }
-        self.pending.remove(&conn);
     }
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
@@ -148,13 +172,17 @@ mod tests {
             .unwrap();
         assert_eq!(guest.page().server_features(), 1 | own, "engine's word plus our own bits");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
-        assert!(p.pending.contains(&ConnId(9)));
+        let mut fresh = Vec::new();
+        p.take_fresh(&mut fresh);
+        assert_eq!(fresh, [ConnId(9)], "to be queued: the guest may have written already");
         assert_eq!(p.route(DomId(5), 17), Some(ConnId(9)));
         assert_eq!(p.route(DomId(5), 99), Some(ConnId(9)));
         assert_eq!(p.route(DomId(6), 17), None);
         p.unmap_ring(ConnId(9));
         assert!(p.ring(ConnId(9)).is_none());
-        assert!(!p.pending.contains(&ConnId(9)));
+        let mut gone = Vec::new();
+        p.take_unmapped(&mut gone);
+        assert_eq!(gone, [ConnId(9)]);
     }
 
     #[test]
