@@ -4,14 +4,14 @@
 //! The platform owns every mapped ring. The engine maps one while it handles
 //! `XS_INTRODUCE` (or [`Engine::introduce`](store::Engine::introduce) for
 //! dom0 at start-up) and unmaps it when the domain is released or dies. On
-//! mapping we advertise the engine's `server_features`, answer a pending
+//! mapping we write the engine's `server_features` word, answer a pending
 //! `XENSTORE_RECONNECT` with `XENSTORE_CONNECTED` (C xenstored does the same
 //! since 4.17) and notify the guest, like C's `new_domain`.
 
 use std::collections::BTreeMap;
 
 use ring::sched::MAX_RINGS;
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
 use ring::RingPage;
 use store::{ConnId, DomId, DomainInfo, DomainState, MapError, MapRequest, Platform, RingPlatform};
 
@@ -35,9 +35,6 @@ pub struct HostPlatform {
     pub simring: Option<Simring>,
     /// Mapped rings by engine connection.
     rings: BTreeMap<ConnId, RingConn>,
-    /// The `server_features` bits the platform implements itself
-    /// (`RECONNECTION`), added to the engine's per-domain word.
-    own_features: u32,
     /// Rings mapped since the loop last looked (to be queued for a turn).
     fresh: Vec<ConnId>,
     /// Rings unmapped since the loop last looked.
@@ -45,18 +42,9 @@ pub struct HostPlatform {
 }
 
 impl HostPlatform {
-    /// A platform without rings yet. Of `server_features` only the bits
-    /// the platform implements itself (`RECONNECTION`) are kept: the rest
-    /// of each page's word comes from the engine, per domain, at mapping.
-    pub fn new(simring: Option<Simring>, server_features: u32) -> HostPlatform {
-        let own_features = server_features & XENSTORE_SERVER_FEATURE_RECONNECTION;
-        HostPlatform {
-            simring,
-            rings: BTreeMap::new(),
-            own_features,
-            fresh: Vec::new(),
-            unmapped: Vec::new(),
-        }
+    /// A platform without rings yet.
+    pub fn new(simring: Option<Simring>) -> HostPlatform {
+        HostPlatform { simring, rings: BTreeMap::new(), fresh: Vec::new(), unmapped: Vec::new() }
     }
 
     /// The ring served as `conn`, if it is a ring connection.
@@ -128,7 +116,7 @@ impl Platform for HostPlatform {
             MapError
         })?;
         let page = ring.page();
-        page.set_server_features(features | self.own_features);
+        page.set_server_features(features);
         if page.connection() == XENSTORE_RECONNECT {
             page.set_connection(XENSTORE_CONNECTED);
         }
@@ -166,11 +154,10 @@ mod tests {
         let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
         guest.page().set_connection(XENSTORE_RECONNECT);
         let simring = Simring::open(dir.path()).unwrap();
-        let own = XENSTORE_SERVER_FEATURE_RECONNECTION;
-        let mut p = HostPlatform::new(Some(simring), 3 | own);
+        let mut p = HostPlatform::new(Some(simring));
         p.map_ring(MapRequest { conn: ConnId(9), domid: DomId(5), gfn: 0, port: 17, features: 1 })
             .unwrap();
-        assert_eq!(guest.page().server_features(), 1 | own, "engine's word plus our own bits");
+        assert_eq!(guest.page().server_features(), 1, "the engine's word");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
         let mut fresh = Vec::new();
         p.take_fresh(&mut fresh);
@@ -187,7 +174,7 @@ mod tests {
 
     #[test]
     fn without_simring_rings_are_private_and_domains_run() {
-        let mut p = HostPlatform::new(None, 0);
+        let mut p = HostPlatform::new(None);
         p.map_ring(MapRequest { conn: ConnId(1), domid: DomId(2), gfn: 0, port: 1, features: 0 })
             .unwrap();
         assert!(p.ring(ConnId(1)).is_some());

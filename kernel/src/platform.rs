@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use ring::page::RingPage;
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::wire::XENSTORE_CONNECTED;
 use store::{
     ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
 };
@@ -47,9 +47,6 @@ pub struct XenPlatform {
     window: Window,
     /// How domains are looked up on the running hypervisor.
     query: DomainQuery,
-    /// The `server_features` bits the platform implements itself
-    /// (`RECONNECTION`), added to the engine's per-domain word.
-    own_features: u32,
     /// Mapped rings.
     conns: BTreeMap<ConnId, RingConn>,
     /// Our local ports of the rings.
@@ -61,14 +58,11 @@ pub struct XenPlatform {
 }
 
 impl XenPlatform {
-    /// A platform mapping rings into `window`. Of `server_features` only
-    /// the bits the platform implements itself (`RECONNECTION`) are kept:
-    /// the rest of each page's word comes from the engine, per domain.
-    pub fn new(window: Window, query: DomainQuery, server_features: u32) -> XenPlatform {
+    /// A platform mapping rings into `window`.
+    pub fn new(window: Window, query: DomainQuery) -> XenPlatform {
         XenPlatform {
             window,
             query,
-            own_features: server_features & XENSTORE_SERVER_FEATURE_RECONNECTION,
             conns: BTreeMap::new(),
             ports: BTreeMap::new(),
             fresh: Vec::new(),
@@ -166,7 +160,7 @@ impl Platform for XenPlatform {
             self.window.free(slot);
             return Err(MapError);
         };
-        page.set_server_features(features | self.own_features);
+        page.set_server_features(features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
         self.conns.insert(conn, RingConn { domid: domid.0, port: local, page, slot, handle });

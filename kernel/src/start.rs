@@ -4,7 +4,6 @@
 //! are printed whatever the log level: `Xen version X.Y`, `domctl interface
 //! version 0xNN`, `heap N KiB`, `ready in N ms`.
 
-use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
 use store::{Config, DomId, Engine, MemoryBudget};
 
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
@@ -80,14 +79,11 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             log::warn!("ignoring unknown quota {}={}", name, value);
         }
     }
-    // The kernel serves guest-initiated ring reconnection (see
-    // `main_loop`), which the engine alone cannot offer.
-    let server_features = config.server_features | XENSTORE_SERVER_FEATURE_RECONNECTION;
     let priv_domid = config.priv_domid;
     let mut engine = Engine::new(config);
     let query = DomainQuery::for_version(version, iface);
     log::info!("domain states from {:?}", query);
-    let mut platform = XenPlatform::new(window, query, server_features);
+    let mut platform = XenPlatform::new(window, query);
 
     match opts.event {
         Some(port) => {

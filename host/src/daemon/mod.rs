@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use ring::sched::Scheduler;
-use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
 use store::ratelimit::LogGate;
 use store::{Config, ConnId, DomId, Engine, RingLog};
 
@@ -137,9 +136,7 @@ impl Daemon {
             poll.registry().register(simring.channels.source(), EVTCHN, Interest::READABLE)?;
         }
         let engine = Engine::new(config);
-        // Reconnection is the platform's part of the protocol, so we add its bit.
-        let features = engine.server_features() | XENSTORE_SERVER_FEATURE_RECONNECTION;
-        let platform = HostPlatform::new(simring, features);
+        let platform = HostPlatform::new(simring);
         let mut daemon = Daemon {
             engine,
             platform,
