@@ -8,9 +8,6 @@
 //!    wake-up;
 //! 2. queue the rings the platform mapped and the engine reports ready
 //!    (new output, flow control lifted), forget the ones it unmapped;
-//!    every [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS), also queue every ring that has work
-//!    nobody announced (a guest's lost notification; the sweep, see
-//!    [`ring::sched`]);
 //! 3. give every queued connection one turn of [`ring::serve`]: first a
 //!    ring reconnection if the guest asked for one (`connection ==
 //!    XENSTORE_RECONNECT`, `docs/misc/xenstore-ring.txt`), then at most one
@@ -27,7 +24,12 @@
 //!    engine when it may be honoured (`store::reconnect`);
 //! 4. expire watch events when the engine's deadline passed (after the
 //!    turns, so an event its guest just made room for is delivered);
-//! 5. queue what the engine reports ready again;
+//! 5. queue what the engine reports ready again; every
+//!    [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS), also queue
+//!    every ring that has work nobody announced (a guest's lost
+//!    notification; the sweep, see [`ring::sched`]). The sweep comes last
+//!    so that what the expiry made ready (a deferred reconnection now
+//!    admitted) is queued already and not taken for a lost notification;
 //! 6. if nothing is queued, arm the timer for the engine's next deadline
 //!    or the next ring sweep, whichever is earlier, and sleep with `sti;
 //!    hlt`.
@@ -200,9 +202,6 @@ impl Server {
             self.engine.check_domains(now, &mut self.platform);
         }
         self.collect_ready();
-        if self.sched.sweep_due(now) {
-            self.sweep_rings(now);
-        }
         self.sched.round(&mut Turns {
             engine: &mut self.engine,
             platform: &mut self.platform,
@@ -212,6 +211,9 @@ impl Server {
             timer_only,
         });
         self.collect_ready();
+        if self.sched.sweep_due(now) {
+            self.sweep_rings(now);
+        }
     }
 
     /// Queues the connections the platform mapped and the engine made
