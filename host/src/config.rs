@@ -2,28 +2,39 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use store::{Config, MemoryBudget};
+use store::{Config, EngineOptions, MemoryBudget, QuotaOption};
 
 use crate::options::Options;
 
-/// Builds the engine configuration: quota overrides (`-Q name=value` sets
-/// the hard limit, `-q name=value` the soft one, as C's `parse_quota`), the
-/// watch-event timeout, the memory budget (`-M`, measured by the daemon's
-/// counting allocator), and a random key for the engine's node-name hasher.
+/// Builds the engine configuration ([`EngineOptions::config`], shared with
+/// the stub): quota overrides (`-Q name=value` sets the hard limit, `-q
+/// name=value` the soft one, as C's `parse_quota`; an invalid one is an
+/// error), the watch-event timeout, the memory budget (`-M`, measured by
+/// the daemon's counting allocator), and random bits for the key of the
+/// engine's node-name hasher.
 pub fn engine_config(opts: &Options) -> Result<Config, String> {
-    let mut config = Config::default();
-    for q in &opts.quotas {
-        let set = if q.soft { Config::set_quota_soft } else { Config::set_quota };
-        set(&mut config, &q.name, q.value)
-            .map_err(|_| format!("invalid quota setting {}={}", q.name, q.value))?;
+    let quotas: Vec<QuotaOption<'_>> = opts
+        .quotas
+        .iter()
+        .map(|q| QuotaOption { name: &q.name, value: q.value, soft: q.soft })
+        .collect();
+    let mut invalid = None;
+    let config = EngineOptions {
+        quotas: &quotas,
+        watch_event_timeout_s: opts.watch_event_timeout_secs,
+        seed: random_seed(),
+        budget: opts
+            .memory_budget
+            .map(|heap| MemoryBudget::for_heap(heap, crate::heap::live_bytes)),
+        ..EngineOptions::default()
     }
-    if let Some(secs) = opts.watch_event_timeout_secs {
-        config.watch_event_timeout_ms = u64::from(secs).saturating_mul(1000);
+    .config(|q| {
+        invalid.get_or_insert_with(|| format!("invalid quota setting {}={}", q.name, q.value));
+    });
+    match invalid {
+        Some(e) => Err(e),
+        None => Ok(config),
     }
-    config.hash_seed = random_seed();
-    config.budget =
-        opts.memory_budget.map(|heap| MemoryBudget::for_heap(heap, crate::heap::live_bytes));
-    Ok(config)
 }
 
 /// A per-process random `u64`, from the OS-seeded keys of std's hasher

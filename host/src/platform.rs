@@ -4,13 +4,14 @@
 //! The platform owns every mapped ring. The engine maps one while it handles
 //! `XS_INTRODUCE` (or [`Engine::introduce`](store::Engine::introduce) for
 //! dom0 at start-up) and unmaps it when the domain is released or dies. On
-//! mapping we advertise the engine's `server_features`, answer a pending
+//! mapping we write the engine's `server_features` word, answer a pending
 //! `XENSTORE_RECONNECT` with `XENSTORE_CONNECTED` (C xenstored does the same
 //! since 4.17) and notify the guest, like C's `new_domain`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::sched::MAX_RINGS;
+use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
 use ring::RingPage;
 use store::{ConnId, DomId, DomainInfo, DomainState, MapError, MapRequest, Platform, RingPlatform};
 
@@ -34,20 +35,16 @@ pub struct HostPlatform {
     pub simring: Option<Simring>,
     /// Mapped rings by engine connection.
     rings: BTreeMap<ConnId, RingConn>,
-    /// The `server_features` bits the platform implements itself
-    /// (`RECONNECTION`), added to the engine's per-domain word.
-    own_features: u32,
-    /// Ring connections to look at in the next loop round.
-    pub pending: BTreeSet<ConnId>,
+    /// Rings mapped since the loop last looked (to be queued for a turn).
+    fresh: Vec<ConnId>,
+    /// Rings unmapped since the loop last looked.
+    unmapped: Vec<ConnId>,
 }
 
 impl HostPlatform {
-    /// A platform without rings yet. Of `server_features` only the bits
-    /// the platform implements itself (`RECONNECTION`) are kept: the rest
-    /// of each page's word comes from the engine, per domain, at mapping.
-    pub fn new(simring: Option<Simring>, server_features: u32) -> HostPlatform {
-        let own_features = server_features & XENSTORE_SERVER_FEATURE_RECONNECTION;
-        HostPlatform { simring, rings: BTreeMap::new(), own_features, pending: BTreeSet::new() }
+    /// A platform without rings yet.
+    pub fn new(simring: Option<Simring>) -> HostPlatform {
+        HostPlatform { simring, rings: BTreeMap::new(), fresh: Vec::new(), unmapped: Vec::new() }
     }
 
     /// The ring served as `conn`, if it is a ring connection.
@@ -65,6 +62,16 @@ impl HostPlatform {
     pub fn ring_conns(&self, out: &mut Vec<ConnId>) {
         out.clear();
         out.extend(self.rings.keys().copied());
+    }
+
+    /// Moves the connections mapped since the last call into `out`.
+    pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.fresh);
+    }
+
+    /// Moves the connections unmapped since the last call into `out`.
+    pub fn take_unmapped(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.unmapped);
     }
 
     /// Signals the guest of `conn` (a no-op without simring).
@@ -95,6 +102,11 @@ impl RingPlatform for HostPlatform {
 impl Platform for HostPlatform {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         let MapRequest { conn, domid, port, features, .. } = ring;
+        if self.rings.len() >= MAX_RINGS {
+            // As many as the ring scheduler holds (and Xen could notify).
+            log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
+            return Err(MapError);
+        }
         let mapped = match &self.simring {
             Some(simring) => simring.map_ring(domid),
             None => SharedRing::anonymous(),
@@ -104,14 +116,14 @@ impl Platform for HostPlatform {
             MapError
         })?;
         let page = ring.page();
-        page.set_server_features(features | self.own_features);
+        page.set_server_features(features);
         if page.connection() == XENSTORE_RECONNECT {
             page.set_connection(XENSTORE_CONNECTED);
         }
         log::debug!("serving domain {} on port {port} as {conn:?}", domid.0);
         self.rings.insert(conn, RingConn { domid, port, ring });
         // The guest may have queued requests before it was introduced.
-        self.pending.insert(conn);
+        self.fresh.push(conn);
         self.notify(conn);
         Ok(())
     }
@@ -119,8 +131,8 @@ impl Platform for HostPlatform {
     fn unmap_ring(&mut self, conn: ConnId) {
         if let Some(rc) = self.rings.remove(&conn) {
             log::debug!("stopped serving domain {} ({conn:?})", rc.domid.0);
+            self.unmapped.push(conn);
         }
-        self.pending.remove(&conn);
     }
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
@@ -142,24 +154,27 @@ mod tests {
         let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
         guest.page().set_connection(XENSTORE_RECONNECT);
         let simring = Simring::open(dir.path()).unwrap();
-        let own = XENSTORE_SERVER_FEATURE_RECONNECTION;
-        let mut p = HostPlatform::new(Some(simring), 3 | own);
+        let mut p = HostPlatform::new(Some(simring));
         p.map_ring(MapRequest { conn: ConnId(9), domid: DomId(5), gfn: 0, port: 17, features: 1 })
             .unwrap();
-        assert_eq!(guest.page().server_features(), 1 | own, "engine's word plus our own bits");
+        assert_eq!(guest.page().server_features(), 1, "the engine's word");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
-        assert!(p.pending.contains(&ConnId(9)));
+        let mut fresh = Vec::new();
+        p.take_fresh(&mut fresh);
+        assert_eq!(fresh, [ConnId(9)], "to be queued: the guest may have written already");
         assert_eq!(p.route(DomId(5), 17), Some(ConnId(9)));
         assert_eq!(p.route(DomId(5), 99), Some(ConnId(9)));
         assert_eq!(p.route(DomId(6), 17), None);
         p.unmap_ring(ConnId(9));
         assert!(p.ring(ConnId(9)).is_none());
-        assert!(!p.pending.contains(&ConnId(9)));
+        let mut gone = Vec::new();
+        p.take_unmapped(&mut gone);
+        assert_eq!(gone, [ConnId(9)]);
     }
 
     #[test]
     fn without_simring_rings_are_private_and_domains_run() {
-        let mut p = HostPlatform::new(None, 0);
+        let mut p = HostPlatform::new(None);
         p.map_ring(MapRequest { conn: ConnId(1), domid: DomId(2), gfn: 0, port: 1, features: 0 })
             .unwrap();
         assert!(p.ring(ConnId(1)).is_some());

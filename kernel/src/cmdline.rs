@@ -19,6 +19,7 @@
 
 use heapless::Vec;
 use log::LevelFilter;
+use store::QuotaOption;
 
 /// Most `-Q` options kept (there are 9 quota kinds).
 pub const MAX_QUOTA_OPTIONS: usize = 16;
@@ -32,8 +33,8 @@ pub struct Options<'a> {
     pub event: Option<u32>,
     /// `--log-level`.
     pub log_level: LevelFilter,
-    /// `-Q name=value`, in order.
-    pub quotas: Vec<(&'a str, u32), MAX_QUOTA_OPTIONS>,
+    /// `-Q name=value` (hard limits), in order.
+    pub quotas: Vec<QuotaOption<'a>, MAX_QUOTA_OPTIONS>,
     /// `--heap-max`.
     pub heap_max_bytes: Option<u64>,
     /// `--priv-domid`.
@@ -97,8 +98,9 @@ fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
         "--event" => opts.event = Some(value.parse().ok()?),
         "--log-level" => opts.log_level = parse_level(value)?,
         "-Q" | "--quota" => {
-            let (q, v) = value.split_once('=')?;
-            opts.quotas.push((q, v.parse().ok()?)).ok()?;
+            let (name, v) = value.split_once('=')?;
+            let quota = QuotaOption { name, value: v.parse().ok()?, soft: false };
+            opts.quotas.push(quota).ok()?;
         }
         "--heap-max" => opts.heap_max_bytes = Some(parse_size(value)?),
         "--priv-domid" => opts.priv_domid = Some(value.parse().ok()?),
@@ -161,7 +163,11 @@ mod tests {
         let o = parse("--event=7 --log-level DEBUG -Q nodes=2000 -Qwatches=50 --quota=outstanding=5 --heap-max 3M --priv-domid 1");
         assert_eq!(o.event, Some(7));
         assert_eq!(o.log_level, LevelFilter::Debug);
-        assert_eq!(o.quotas.as_slice(), &[("nodes", 2000), ("watches", 50), ("outstanding", 5)]);
+        let quotas: std::vec::Vec<_> = o.quotas.iter().map(|q| (q.name, q.value, q.soft)).collect();
+        assert_eq!(
+            quotas,
+            [("nodes", 2000, false), ("watches", 50, false), ("outstanding", 5, false)]
+        );
         assert_eq!(o.heap_max_bytes, Some(3 * 1024 * 1024));
         assert_eq!(o.priv_domid, Some(1));
     }

@@ -45,7 +45,6 @@ pub mod setup;
 pub mod shared_info;
 pub mod start;
 pub mod start_info;
-pub mod sweep;
 pub mod time;
 pub mod window;
 pub mod xen;

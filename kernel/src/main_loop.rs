@@ -1,11 +1,13 @@
 //! The main loop: event channels in, engine work, ring bytes out, sleep.
 //!
-//! Each round:
+//! The rings are scheduled by a [`ring::sched::Scheduler`], as the Linux
+//! daemon's are. Each round:
 //! 1. clear vCPU 0's `evtchn_upcall_pending`, then collect pending ports
 //!    (see [`crate::evtchn::scan`]): a ring port queues its connection,
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
 //!    wake-up;
-//! 2. expire watch events when the engine's deadline passed;
+//! 2. queue the rings the platform mapped and the engine reports ready
+//!    (new output, flow control lifted), forget the ones it unmapped;
 //! 3. give every queued connection one turn of [`ring::serve`]: first a
 //!    ring reconnection if the guest asked for one (`connection ==
 //!    XENSTORE_RECONNECT`, `docs/misc/xenstore-ring.txt`), then at most one
@@ -20,33 +22,51 @@
 //!    it (the domain record stays, XSA-325); reconnections are
 //!    rate-limited per domain, a deferred one is reported ready by the
 //!    engine when it may be honoured (`store::reconnect`);
-//! 4. queue what the engine reports ready (new output, flow control lifted);
-//! 5. if nothing is queued, arm the timer for the engine's next deadline
+//! 4. expire watch events when the engine's deadline passed (after the
+//!    turns, so an event its guest just made room for is delivered);
+//! 5. queue what the engine reports ready again; every
+//!    [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS), also queue
+//!    every ring that has work nobody announced (a guest's lost
+//!    notification; the sweep, see [`ring::sched`]). The sweep comes last
+//!    so that what the expiry made ready (a deferred reconnection now
+//!    admitted) is queued already and not taken for a lost notification;
+//! 6. if nothing is queued, arm the timer for the engine's next deadline
 //!    or the next ring sweep, whichever is earlier, and sleep with `sti;
 //!    hlt`.
 //!
-//! Every [`SWEEP_INTERVAL_MS`](crate::sweep::SWEEP_INTERVAL_MS), before
-//! step 3, the ring sweep ([`crate::sweep`]) also queues every ring that
-//! has work nobody announced (a guest's lost notification).
+//! A sweep's finding on a ring whose port is not pending was announced by
+//! no event: that is counted and reported with a warning through a
+//! [`LogGate`] at [`SWEEP_WARN_RATE`] (a guest can cause it at will by never
+//! notifying).
 //!
 //! No wake-up is lost: any event after step 1 sets `evtchn_upcall_pending`
 //! again (the selector word was cleared by the scan), which keeps the
 //! callback vector asserted; interrupts are off while we work, and the STI
 //! shadow of `sti; hlt` makes the pending vector end the HLT at once.
 
-use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use log::Level;
+use ring::sched::{Rings, Scheduler};
 use ring::serve;
-use store::ratelimit::LogGate;
+use spin::{Mutex, MutexGuard};
+use store::ratelimit::{LogGate, Rate};
 use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
 
 use crate::platform::XenPlatform;
+use crate::setup::fatal;
 use crate::shared_info::Shared;
-use crate::sweep::Sweep;
 use crate::{cpu, evtchn, logger, time};
+
+/// Warnings about work a sweep found that no event announced: one a minute
+/// (a race of the guest's, rare in a well-behaved one, so one line says
+/// enough).
+pub const SWEEP_WARN_RATE: Rate = Rate { burst: 1, refill_ms: 60_000 };
+
+/// The ring scheduler. Its fixed-size queue (32 KiB) lives here rather than
+/// on the 64 KiB boot stack; the one [`Server`] holds the lock for good.
+static SCHEDULER: Mutex<Scheduler<ConnId>> = Mutex::new(Scheduler::new(0));
 
 /// Monotonic time from the pvclock.
 pub struct Clock {
@@ -95,12 +115,12 @@ pub struct Server {
     shared: Shared,
     clock: Clock,
     virqs: Virqs,
-    /// Connections owed a turn, in order.
-    queue: VecDeque<ConnId>,
-    /// Members of `queue`.
-    queued: BTreeSet<ConnId>,
-    /// When to look at every ring again.
-    sweep: Sweep,
+    /// The rings owed a turn and the sweep's schedule.
+    sched: MutexGuard<'static, Scheduler<ConnId>>,
+    /// Rings sweeps found with work no event announced, since boot.
+    unannounced: u64,
+    /// The warnings about them.
+    sweep_warnings: LogGate,
     /// The log lines about ring turns.
     ring_log: RingLog,
     /// The log lines about expired watch events.
@@ -119,18 +139,21 @@ impl Server {
         clock: Clock,
         virqs: Virqs,
     ) -> Server {
-        let sweep = Sweep::new(clock.now_ms());
+        let Some(mut sched) = SCHEDULER.try_lock() else {
+            fatal(format_args!("a second server started"))
+        };
+        sched.restart_sweep(clock.now_ms());
         Server {
             engine,
             platform,
             shared,
             clock,
             virqs,
-            sweep,
+            sched,
+            unannounced: 0,
+            sweep_warnings: LogGate::new(SWEEP_WARN_RATE),
             ring_log: RingLog::default(),
             expired_log: LogGate::guest(),
-            queue: VecDeque::new(),
-            queued: BTreeSet::new(),
             ports: Vec::new(),
             ready: Vec::new(),
         }
@@ -143,14 +166,14 @@ impl Server {
         self.shared.pending_sel().store(u64::MAX, Ordering::Release);
         loop {
             self.round();
-            if self.queue.is_empty() {
+            if self.sched.is_empty() {
                 self.arm_timer();
                 cpu::sti_hlt_cli();
             }
         }
     }
 
-    /// One round of the loop (steps 1–4 of the module docs).
+    /// One round of the loop (steps 1–5 of the module docs).
     fn round(&mut self) {
         self.shared.upcall_pending().store(0, Ordering::Release);
         let ports = &mut self.ports;
@@ -165,89 +188,51 @@ impl Server {
         // timer doing its job (the boot checks look for it).
         let timer_only =
             !self.ports.is_empty() && self.ports.iter().all(|&p| Some(p) == self.virqs.timer);
+        self.sched.set_first(self.engine.domain_conn(self.engine.config().priv_domid));
         for i in 0..self.ports.len() {
             let Some(&port) = self.ports.get(i) else { break };
             if Some(port) == self.virqs.dom_exc {
                 dom_exc = true;
             } else if let Some(c) = self.platform.conn_of_port(port) {
-                self.enqueue(c);
+                self.sched.enqueue(c);
             }
         }
         if dom_exc {
             log::debug!("VIRQ_DOM_EXC: checking domains");
             self.engine.check_domains(now, &mut self.platform);
         }
-        if self.engine.next_deadline().is_some_and(|d| d <= now) {
-            let before = self.engine.stats().events_dropped;
-            self.engine.tick(now);
-            let dropped = self.engine.stats().events_dropped.saturating_sub(before);
-            if dropped > 0 {
-                // Debug level and rate-limited: guests can make this
-                // happen at will.
-                log_limited!(
-                    self.expired_log,
-                    now,
-                    Level::Debug,
-                    "{} unread watch events expired{}",
-                    dropped,
-                    if timer_only { " (timer wake-up)" } else { "" }
-                );
-            }
-        }
         self.collect_ready();
-        if self.sweep.due(now) {
-            self.sweep_rings(now);
-        }
-        for _ in 0..self.queue.len() {
-            let Some(c) = self.queue.pop_front() else { break };
-            self.queued.remove(&c);
-            if self.serve(c, now) && self.queued.insert(c) {
-                // More input: back of the queue, whoever it is.
-                self.queue.push_back(c);
-            }
-        }
-        self.collect_ready();
-    }
-
-    /// Queues the connections the platform mapped and the engine made ready.
-    fn collect_ready(&mut self) {
-        self.platform.take_fresh(&mut self.ready);
-        self.engine.take_ready(&mut self.ready);
-        let mut ready = core::mem::take(&mut self.ready);
-        for c in ready.drain(..) {
-            self.enqueue(c);
-        }
-        self.ready = ready;
-    }
-
-    /// Queues `c` for a turn. The privileged domain's ring (the
-    /// toolstack) goes to the front: however many guests are busy, its
-    /// requests wait for no guest's turn.
-    fn enqueue(&mut self, c: ConnId) {
-        if self.queued.insert(c) {
-            if self.engine.domain_conn(self.engine.config().priv_domid) == Some(c) {
-                self.queue.push_front(c);
-            } else {
-                self.queue.push_back(c);
-            }
-        }
-    }
-
-    /// One turn of `conn` ([`ring::serve`]); returns true if it has more
-    /// input waiting.
-    fn serve(&mut self, conn: ConnId, now: u64) -> bool {
-        let turn = serve::serve(&mut EngineRing {
+        self.sched.round(&mut Turns {
             engine: &mut self.engine,
             platform: &mut self.platform,
-            conn,
-            now_ms: now,
+            ring_log: &mut self.ring_log,
+            expired_log: &mut self.expired_log,
+            now,
+            timer_only,
         });
-        let domid = self.platform.ring(conn).map(|rc| rc.domid);
-        self.ring_log.turn(now, RingName { domid, conn }, &turn);
-        if turn.notify {
-            self.platform.notify(conn);
+        self.collect_ready();
+        if self.sched.sweep_due(now) {
+            self.sweep_rings(now);
         }
-        turn.more_input
+    }
+
+    /// Queues the connections the platform mapped and the engine made
+    /// ready, and forgets the ones the platform unmapped. The privileged
+    /// domain's ring (the toolstack) goes to the front: however many
+    /// guests are busy, its requests wait for no guest's turn.
+    fn collect_ready(&mut self) {
+        self.sched.set_first(self.engine.domain_conn(self.engine.config().priv_domid));
+        self.platform.take_fresh(&mut self.ready);
+        self.engine.take_ready(&mut self.ready);
+        for &c in &self.ready {
+            self.sched.enqueue(c);
+        }
+        self.ready.clear();
+        self.platform.take_unmapped(&mut self.ready);
+        for &c in &self.ready {
+            self.sched.remove(c);
+        }
+        self.ready.clear();
     }
 
     /// Queues every mapped ring not already queued that has work
@@ -255,41 +240,32 @@ impl Server {
     /// was announced by no event, which is counted and reported
     /// (rate-limited).
     fn sweep_rings(&mut self, now: u64) {
-        self.sweep.done(now);
         let mut conns = core::mem::take(&mut self.ready);
         conns.clear();
         self.platform.ring_conns(&mut conns);
-        for &conn in &conns {
-            if self.queued.contains(&conn) {
-                continue;
-            }
-            let work = serve::pending_work(&EngineRing {
-                engine: &mut self.engine,
-                platform: &mut self.platform,
-                conn,
-                now_ms: now,
-            });
-            let Some(work) = work else { continue };
-            let Some((domid, port)) = self.platform.ring(conn).map(|rc| (rc.domid, rc.port)) else {
-                continue;
+        let Server { engine, platform, shared, sched, unannounced, sweep_warnings, .. } = self;
+        sched.sweep(now, conns.iter().copied(), |conn| {
+            let work = serve::pending_work(&EngineRing { engine, platform, conn, now_ms: now });
+            let Some(work) = work else { return false };
+            let Some((domid, port)) = platform.ring(conn).map(|rc| (rc.domid, rc.port)) else {
+                return false;
             };
-            self.enqueue(conn);
-            if evtchn::is_pending(self.shared.pending(), port) {
+            if evtchn::is_pending(shared.pending(), port) {
                 // An event is on its way: the next round would have seen it.
-                continue;
+                return true;
             }
-            self.sweep.unannounced();
-            let total = self.sweep.total_unannounced();
+            *unannounced = unannounced.saturating_add(1);
             log_limited!(
-                self.sweep.warnings,
+                *sweep_warnings,
                 now,
                 Level::Warn,
                 "ring sweep: domain {} had {} that no event announced ({} such rings since boot)",
                 domid,
                 work,
-                total
+                *unannounced
             );
-        }
+            true
+        });
         conns.clear();
         self.ready = conns;
     }
@@ -300,9 +276,76 @@ impl Server {
         if self.virqs.timer.is_none() {
             return;
         }
-        let ms = self.sweep.deadline(self.engine.next_deadline());
+        let ms = self.sched.deadline(self.engine.next_deadline());
         if let Err(e) = time::set_singleshot(self.clock.deadline_ns(ms)) {
             log::warn!("cannot arm the timer: {}", e);
         }
+    }
+}
+
+/// What one round's turns and expiry need of the server.
+struct Turns<'a> {
+    engine: &'a mut Engine,
+    platform: &'a mut XenPlatform,
+    ring_log: &'a mut RingLog,
+    expired_log: &'a mut LogGate,
+    now: u64,
+    /// Only the timer woke us this round.
+    timer_only: bool,
+}
+
+impl Rings<ConnId> for Turns<'_> {
+    /// One turn of `conn` ([`ring::serve`]); true if it has more input
+    /// waiting.
+    fn serve(&mut self, conn: ConnId) -> bool {
+        let turn = serve::serve(&mut EngineRing {
+            engine: self.engine,
+            platform: self.platform,
+            conn,
+            now_ms: self.now,
+        });
+        let domid = self.platform.ring(conn).map(|rc| rc.domid);
+        self.ring_log.turn(self.now, RingName { domid, conn }, &turn);
+        if turn.notify {
+            self.platform.notify(conn);
+        }
+        turn.more_input
+    }
+
+    /// Expires watch events once the engine's deadline has passed.
+    fn expire(&mut self) {
+        let now = self.now;
+        if self.engine.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let before = self.engine.stats().events_dropped;
+        self.engine.tick(now);
+        let dropped = self.engine.stats().events_dropped.saturating_sub(before);
+        if dropped > 0 {
+            // Debug level and rate-limited: guests can make this happen at
+            // will.
+            log_limited!(
+                *self.expired_log,
+                now,
+                Level::Debug,
+                "{} unread watch events expired{}",
+                dropped,
+                if self.timer_only { " (timer wake-up)" } else { "" }
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_warnings_are_rate_limited_and_count_what_they_skipped() {
+        let mut gate = LogGate::new(SWEEP_WARN_RATE);
+        assert_eq!(gate.admit(10), Some(0), "the first finding is reported");
+        assert_eq!(gate.admit(20), None);
+        assert_eq!(gate.admit(10 + SWEEP_WARN_RATE.refill_ms - 1), None);
+        assert_eq!(gate.admit(10 + SWEEP_WARN_RATE.refill_ms), Some(2), "after two kept quiet");
     }
 }

@@ -27,9 +27,9 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const RESERVATION_SLACK_PAGES: u64 = 8;
 /// The smallest heap worth starting with.
 pub const MIN_HEAP_BYTES: u64 = 256 * 1024;
-/// Guest rings mappable at once: the 2-level event channel ABI gives 4096
-/// ports, so more rings could never be served.
-pub const MAX_MAPPED_RINGS: u64 = 4096;
+/// Guest rings mappable at once: as many as the ring scheduler holds
+/// ([`ring::sched::MAX_RINGS`], the 2-level event channel ABI's 4096 ports).
+pub const MAX_MAPPED_RINGS: u64 = ring::sched::MAX_RINGS as u64;
 /// Pages in the mapping window: shared info plus one per ring.
 pub const WINDOW_PAGES: u64 = 1 + MAX_MAPPED_RINGS;
 /// The emulated LAPIC page; the window ends below it.

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use ring::page::RingPage;
-use ring::wire::{XENSTORE_CONNECTED, XENSTORE_SERVER_FEATURE_RECONNECTION};
+use ring::wire::XENSTORE_CONNECTED;
 use store::{
     ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
 };
@@ -47,29 +47,26 @@ pub struct XenPlatform {
     window: Window,
     /// How domains are looked up on the running hypervisor.
     query: DomainQuery,
-    /// The `server_features` bits the platform implements itself
-    /// (`RECONNECTION`), added to the engine's per-domain word.
-    own_features: u32,
     /// Mapped rings.
     conns: BTreeMap<ConnId, RingConn>,
     /// Our local ports of the rings.
     ports: BTreeMap<u32, ConnId>,
     /// Rings mapped since the main loop last looked.
     fresh: Vec<ConnId>,
+    /// Rings unmapped since the main loop last looked.
+    unmapped: Vec<ConnId>,
 }
 
 impl XenPlatform {
-    /// A platform mapping rings into `window`. Of `server_features` only
-    /// the bits the platform implements itself (`RECONNECTION`) are kept:
-    /// the rest of each page's word comes from the engine, per domain.
-    pub fn new(window: Window, query: DomainQuery, server_features: u32) -> XenPlatform {
+    /// A platform mapping rings into `window`.
+    pub fn new(window: Window, query: DomainQuery) -> XenPlatform {
         XenPlatform {
             window,
             query,
-            own_features: server_features & XENSTORE_SERVER_FEATURE_RECONNECTION,
             conns: BTreeMap::new(),
             ports: BTreeMap::new(),
             fresh: Vec::new(),
+            unmapped: Vec::new(),
         }
     }
 
@@ -98,6 +95,11 @@ impl XenPlatform {
     /// Moves the connections mapped since the last call into `out`.
     pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
         out.append(&mut self.fresh);
+    }
+
+    /// Moves the connections unmapped since the last call into `out`.
+    pub fn take_unmapped(&mut self, out: &mut Vec<ConnId>) {
+        out.append(&mut self.unmapped);
     }
 
     /// Number of mapped rings.
@@ -158,7 +160,7 @@ impl Platform for XenPlatform {
             self.window.free(slot);
             return Err(MapError);
         };
-        page.set_server_features(features | self.own_features);
+        page.set_server_features(features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);
         self.conns.insert(conn, RingConn { domid: domid.0, port: local, page, slot, handle });
@@ -171,6 +173,7 @@ impl Platform for XenPlatform {
     fn unmap_ring(&mut self, conn: ConnId) {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
+        self.unmapped.push(conn);
         let _ = evtchn::close(rc.port);
         // Consuming `rc` ends the `RingPage` over the page before the unmap.
         let RingConn { slot, handle, domid, .. } = rc;

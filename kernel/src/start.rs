@@ -4,8 +4,7 @@
 //! are printed whatever the log level: `Xen version X.Y`, `domctl interface
 //! version 0xNN`, `heap N KiB`, `ready in N ms`.
 
-use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
-use store::{Config, DomId, Engine, MemoryBudget};
+use store::{Engine, EngineOptions, MemoryBudget};
 
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
 use crate::domctl::DomainQuery;
@@ -52,18 +51,6 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
             .ok(),
     };
 
-    let mut config = Config::default();
-    if let Some(d) = domid {
-        config.store_domid = DomId(d);
-    }
-    if let Some(p) = opts.priv_domid {
-        config.priv_domid = DomId(p);
-        config.discover_priv_domid = false;
-    }
-    if let Some(secs) = opts.watch_event_timeout_s {
-        config.watch_event_timeout_ms = u64::from(secs) * 1000;
-    }
-    config.hash_seed ^= cpu::rdtsc() ^ boot_tsc.rotate_left(17);
     // The meter counts the whole heap in use, start-up's share included.
     let budget = MemoryBudget::for_heap(heap::size(), heap::used);
     console_line!(
@@ -73,20 +60,20 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         budget.limit_for(false) / 1024,
         budget.domain_share() / 1024
     );
-    config.budget = Some(budget);
-    for &(name, value) in &opts.quotas {
-        if config.set_quota(name, value).is_err() {
-            log::warn!("ignoring unknown quota {}={}", name, value);
-        }
+    let config = EngineOptions {
+        quotas: &opts.quotas,
+        watch_event_timeout_s: opts.watch_event_timeout_s,
+        priv_domid: opts.priv_domid,
+        store_domid: domid,
+        seed: cpu::rdtsc() ^ boot_tsc.rotate_left(17),
+        budget: Some(budget),
     }
-    // The kernel serves guest-initiated ring reconnection (see
-    // `main_loop`), which the engine alone cannot offer.
-    let server_features = config.server_features | XENSTORE_SERVER_FEATURE_RECONNECTION;
+    .config(|q| log::warn!("ignoring unknown quota {}={}", q.name, q.value));
     let priv_domid = config.priv_domid;
     let mut engine = Engine::new(config);
     let query = DomainQuery::for_version(version, iface);
     log::info!("domain states from {:?}", query);
-    let mut platform = XenPlatform::new(window, query, server_features);
+    let mut platform = XenPlatform::new(window, query);
 
     match opts.event {
         Some(port) => {

@@ -7,6 +7,9 @@
 //!   xenstore_domain_interface`), read and written with volatile accesses.
 //! * [`serve`]: one server turn on a guest's ring (reconnection, requests,
 //!   responses, error field), shared by every platform.
+//! * [`sched`]: which rings get a turn and in what order, when the engine's
+//!   timed work runs, and the periodic sweep for missed notifications;
+//!   shared by every platform.
 //!
 //! Sources: `xen/include/public/io/xs_wire.h`, `docs/misc/xenstore.txt`,
 //! `docs/misc/xenstore-ring.txt`.
@@ -33,6 +36,7 @@ pub mod fuzzing;
 pub mod page;
 #[cfg(any(test, feature = "fuzzing"))]
 mod prng;
+pub mod sched;
 pub mod serve;
 #[cfg(test)]
 mod testutil;

@@ -57,7 +57,15 @@ use core::sync::atomic::{fence, Ordering};
 
 use crate::decode::ProtoError;
 use crate::page::{RingError, RingPage, XENSTORE_RING_SIZE};
-use crate::wire::{XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_RECONNECT};
+use crate::wire::{
+    XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_RECONNECT,
+    XENSTORE_SERVER_FEATURE_RECONNECTION,
+};
+
+/// The `server_features` bits a ring served by [`serve`] has beyond what
+/// the engine implements: guest-initiated reconnection (step 1 above).
+/// Added to every ring page's word by `store::Engine::page_features`.
+pub const SERVE_FEATURES: u32 = XENSTORE_SERVER_FEATURE_RECONNECTION;
 
 /// Request bytes taken from one ring per turn: one ring's worth, so a busy
 /// guest cannot starve the others.

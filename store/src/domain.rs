@@ -84,11 +84,19 @@ pub(crate) fn parse_domid(s: &[u8]) -> Result<DomId, Error> {
 
 impl Engine {
     /// The feature word of `domid` (`XS_SET_FEATURE` changes it before
-    /// introduction): what the platform writes into the ring page's
-    /// `server_features` when it maps the domain's ring, and what decides
-    /// `WATCHDEPTH` and `DOMID_ANY` for the domain's requests.
+    /// introduction, `XS_GET_FEATURE` reads it): what decides `WATCHDEPTH`
+    /// and `DOMID_ANY` for the domain's requests.
     pub fn domain_features(&self, domid: DomId) -> u32 {
         self.domains.get(&domid.0).map_or(self.cfg.server_features, |d| d.features)
+    }
+
+    /// The `server_features` word advertised in `domid`'s ring page (the
+    /// one place that decides it; [`MapRequest::features`](crate::MapRequest)
+    /// carries it to the platform): the domain's features plus what the
+    /// ring turn every ring-serving platform runs implements itself
+    /// ([`ring::serve::SERVE_FEATURES`]: `RECONNECTION`).
+    pub fn page_features(&self, domid: DomId) -> u32 {
+        self.domain_features(domid) | ring::serve::SERVE_FEATURES
     }
 
     /// The initial tree (C `setup_structure`).

@@ -123,8 +123,8 @@ pub struct MapRequest {
     /// introduction).
     pub port: u32,
     /// The `server_features` word to write into the page before the ring
-    /// is used (the engine's [`Engine::domain_features`]; the platform adds
-    /// the bits it implements itself, such as `RECONNECTION`).
+    /// is used ([`Engine::page_features`]: the domain's features plus
+    /// `RECONNECTION`, which [`ring::serve`] implements).
     pub features: u32,
 }
 
@@ -138,8 +138,7 @@ pub trait Platform {
     /// binds the interdomain event channel `ring.port`, serving it as
     /// `ring.conn`. Port 0 means "the port the guest wrote into the page's
     /// `evtchn_port`" (4.21+ dom0less-style start-up introduction). Before
-    /// the ring is used the platform writes `ring.features` (plus any bit
-    /// the platform implements itself such as `RECONNECTION`) into the
+    /// the ring is used the platform writes `ring.features` into the
     /// page's `server_features`.
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError>;
     /// Undoes [`Platform::map_ring`]: unmaps the page, closes the channel.
@@ -317,7 +316,8 @@ impl Engine {
         e
     }
 
-    /// The server features word platforms write into ring pages.
+    /// The server features configured for domains (each domain's word
+    /// starts as this; [`Engine::page_features`] is what its page gets).
     pub fn server_features(&self) -> u32 {
         self.cfg.server_features
     }

@@ -35,6 +35,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod node;
 pub mod ops;
+pub mod options;
 pub mod path;
 pub mod perms;
 mod permtab;
@@ -57,4 +58,5 @@ pub use engine::{
 };
 pub use error::{Error, ProtoError};
 pub use lifecycle::StartReport;
+pub use options::{EngineOptions, QuotaOption};
 pub use ring_server::{EngineRing, RingLog, RingName, RingPlatform};

@@ -100,7 +100,7 @@ impl Engine {
             // The record belongs to a previous domain with this domid.
             self.release_domain(domid, platform);
         }
-        let features = self.domain_features(domid);
+        let features = self.page_features(domid);
         let request = |conn| MapRequest { conn, domid, gfn, port, features };
         let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
         if let Some(conn) = existing {

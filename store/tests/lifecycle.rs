@@ -317,7 +317,7 @@ fn start_up_learns_the_control_domain_and_introduces_the_rest() {
     assert_eq!(e.config().store_domid, DomId(1));
     assert!(xen.mapping_of(DomId(1)).is_none(), "the store domain is ourselves");
     let (_, m) = xen.mapping_of(DomId(2)).unwrap();
-    assert_eq!((m.port, m.features), (102, e.domain_features(DomId(2))), "port from the page");
+    assert_eq!((m.port, m.features), (102, e.page_features(DomId(2))), "port from the page");
 
     // The initial nodes belong to the control domain, and it is privileged.
     let mut r = Rig { e, xen, now: 0 };
@@ -409,7 +409,9 @@ fn the_page_gets_the_domains_own_features() {
         r.xen.create(DomId(6));
         r.ok(w, MsgType::SetFeature, &["6", "2"]);
         let c = r.e.introduce(DomId(6), 0, 1, &mut r.xen).unwrap();
-        assert_eq!(r.xen.mapped[&c].features, 2, "{s:?}");
+        let reconnection = ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
+        assert_eq!(r.xen.mapped[&c].features, 2 | reconnection, "{s:?}");
+        assert_eq!(r.e.domain_features(DomId(6)), 2, "{s:?}: the domain's own word");
     }
 }
 

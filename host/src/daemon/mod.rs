@@ -7,17 +7,19 @@
 //! 1. polls (timeout 0 when some source still has work, else until the
 //!    engine's next deadline) and records readiness; while some source
 //!    still has work, up to [`ROUNDS_PER_POLL`] rounds skip this step;
-//! 2. after a poll that returned events (or [`rings::RING_SWEEP_MS`]
-//!    after the last look), queues every ring with work no event
-//!    announced; accepts clients, drains the event channel (routing
-//!    `notify` to rings, `virq 3` to [`Engine::check_domains`]);
-//! 3. serves each socket client and each ring with pending work, at most a
-//!    bounded number of bytes each (fairness), only while the engine
+//! 2. after a poll that returned events (or
+//!    [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS) after the last
+//!    look), queues every ring with work no event announced; accepts
+//!    clients, drains the event channel (routing `notify` to rings,
+//!    `virq 3` to [`Engine::check_domains`]);
+//! 3. serves each socket client, then each queued ring (in the order of
+//!    the [`ring::sched::Scheduler`] the stub uses too), at most a bounded
+//!    number of bytes each (fairness), only while the engine
 //!    [`wants_input`](Engine::wants_input), flushing its output afterwards;
 //! 4. calls [`Engine::tick`] once its [deadline](Engine::next_deadline)
-//!    has passed (as the kernel does), and flushes every connection
-//!    [`take_ready`](Engine::take_ready) reports (watch events, connections
-//!    that left flow control).
+//!    has passed (after the turns, as the kernel does), and flushes every
+//!    connection [`take_ready`](Engine::take_ready) reports (watch events,
+//!    connections that left flow control).
 //!
 //! SIGTERM and SIGINT arrive through a self-pipe and end the loop.
 
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION;
+use ring::sched::Scheduler;
 use store::ratelimit::LogGate;
 use store::{Config, ConnId, DomId, Engine, RingLog};
 
@@ -106,8 +108,8 @@ pub struct Daemon {
     more_ready: bool,
     /// Rounds run since the last poll.
     rounds_since_poll: u32,
-    /// When the rings are next looked at if no event comes first.
-    next_sweep_ms: u64,
+    /// The rings owed a turn and the sweep's schedule.
+    sched: Box<Scheduler<ConnId>>,
     /// Scratch list of the rings a sweep looks at.
     sweep_conns: Vec<ConnId>,
     /// The log lines about ring turns.
@@ -134,9 +136,7 @@ impl Daemon {
             poll.registry().register(simring.channels.source(), EVTCHN, Interest::READABLE)?;
         }
         let engine = Engine::new(config);
-        // Reconnection is the platform's part of the protocol, so we add its bit.
-        let features = engine.server_features() | XENSTORE_SERVER_FEATURE_RECONNECTION;
-        let platform = HostPlatform::new(simring, features);
+        let platform = HostPlatform::new(simring);
         let mut daemon = Daemon {
             engine,
             platform,
@@ -154,7 +154,7 @@ impl Daemon {
             check_domains: false,
             more_ready: false,
             rounds_since_poll: 0,
-            next_sweep_ms: rings::RING_SWEEP_MS,
+            sched: Box::new(Scheduler::new(0)),
             sweep_conns: Vec::new(),
             ring_log: RingLog::default(),
             sweep_log: LogGate::guest(),
@@ -162,6 +162,7 @@ impl Daemon {
         if daemon.platform.simring.is_some() {
             daemon.introduce_dom0(opts.dom0_port);
         }
+        daemon.collect_rings();
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, format!("{}\n", std::process::id()))?;
         }
@@ -210,7 +211,7 @@ impl Daemon {
             }
             if self.platform.has_rings() {
                 let now = self.now_ms();
-                if !events.is_empty() || now >= self.next_sweep_ms {
+                if !events.is_empty() || self.sched.sweep_due(now) {
                     self.sweep_rings(now);
                 }
             }
@@ -231,11 +232,10 @@ impl Daemon {
             self.engine.check_domains(now, &mut self.platform);
         }
         self.serve_sockets(now);
+        // The rings' turns, then the engine's timed work.
         self.serve_rings(now);
-        if self.engine.next_deadline().is_some_and(|t| t <= now) {
-            self.engine.tick(now);
-        }
         self.flush_ready();
+        self.collect_rings();
     }
 
     /// How long the next poll may sleep.
@@ -244,16 +244,14 @@ impl Daemon {
             || self.evtchn_readable
             || self.check_domains
             || self.more_ready
-            || !self.platform.pending.is_empty()
+            || !self.sched.is_empty()
             || self.clients.any_active()
         {
             return Some(Duration::ZERO);
         }
-        let sweep = self.platform.has_rings().then_some(self.next_sweep_ms);
-        let deadline = match (self.engine.next_deadline(), sweep) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let engine = self.engine.next_deadline();
+        let deadline =
+            if self.platform.has_rings() { self.sched.deadline(engine) } else { engine? };
         Some(Duration::from_millis(deadline.saturating_sub(self.now_ms())))
     }
 
@@ -286,7 +284,7 @@ impl Daemon {
             match simring.channels.recv() {
                 Ok(Some(Some(Event::Notify { domid, port }))) => {
                     if let Some(conn) = self.platform.route(domid, port) {
-                        self.platform.pending.insert(conn);
+                        self.sched.enqueue(conn);
                     }
                 }
                 Ok(Some(Some(Event::Virq(VIRQ_DOM_EXC)))) => self.check_domains = true,
@@ -320,7 +318,7 @@ impl Daemon {
                     self.socket_ready(token);
                 } else if self.platform.ring(*conn).is_some() {
                     self.flush_ring(*conn);
-                    self.platform.pending.insert(*conn);
+                    self.sched.enqueue(*conn);
                 }
             }
             self.ready = ready;

@@ -33,8 +33,7 @@ struct Page {
 impl Platform for Page {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         self.conn = Some(ring.conn);
-        self.page
-            .set_server_features(ring.features | ring::wire::XENSTORE_SERVER_FEATURE_RECONNECTION);
+        self.page.set_server_features(ring.features);
         self.page.set_connection(XENSTORE_CONNECTED);
         Ok(())
     }
