@@ -167,7 +167,21 @@ impl Dir {
     }
 }
 
+/// Free slots below which the slab of lists is never compacted (2.5 KiB
+/// of slots).
+const COMPACT_MIN_FREE: usize = 64;
+
 /// A slab of children lists.
+///
+/// Freed slots are reused first, but a slab only grows: a guest that
+/// made a deep chain (one list per node, up to its `nodes` quota) would
+/// leave its slots behind for good. So once free slots outnumber the
+/// live lists ([`Dirs::should_compact`]), the owner renumbers the lists
+/// into the lowest ids ([`Dirs::renumbered`], [`Dirs::compact`]),
+/// rewriting the ids its records hold, and the rest of the slab goes
+/// back to the allocator. Renumbering needs no memory (the ids follow
+/// from the sorted free list) and visits every node, at most once per
+/// as many frees as there are live lists: amortised O(1) per free.
 #[derive(Default)]
 pub struct Dirs {
     dirs: Vec<Dir>,
@@ -212,11 +226,86 @@ impl Dirs {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Dir> {
         self.dirs.iter_mut()
     }
+
+    /// Every list (free ones are empty).
+    pub fn iter(&self) -> impl Iterator<Item = &Dir> {
+        self.dirs.iter()
+    }
+
+    /// Slots in the slab (live and free).
+    #[cfg(test)]
+    pub fn slots(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// Whether free slots outnumber the live lists (and are enough to be
+    /// worth a walk over every node): time to compact.
+    pub fn should_compact(&self) -> bool {
+        self.free.len() > COMPACT_MIN_FREE && self.free.len() > self.dirs.len() / 2
+    }
+
+    /// Starts a compaction: after this, [`Dirs::renumbered`] tells the
+    /// id each live list will have, until [`Dirs::compact`].
+    pub fn sort_free(&mut self) {
+        self.free.sort_unstable();
+        self.free.dedup();
+    }
+
+    /// The id live list `id` gets from [`Dirs::compact`] (after
+    /// [`Dirs::sort_free`]): `id` less the free slots below it.
+    pub fn renumbered(&self, id: DirId) -> DirId {
+        let below = self.free.partition_point(|&f| f < id);
+        id.saturating_sub(DirId::try_from(below).unwrap_or(DirId::MAX))
+    }
+
+    /// Moves every live list into the lowest slots, in order (list `id`
+    /// becomes [`Dirs::renumbered`]`(id)`), and gives the rest of the slab
+    /// back. [`Dirs::sort_free`] must have been called.
+    pub fn compact(&mut self) {
+        let mut free = self.free.iter().copied().peekable();
+        let mut next = 0usize;
+        for i in 0..self.dirs.len() {
+            if free.next_if(|&f| f as usize == i).is_some() {
+                continue;
+            }
+            // Slots below `next` hold the lists already moved; slot `next`
+            // is free (or `i` itself).
+            self.dirs.swap(i, next);
+            next = next.saturating_add(1);
+        }
+        self.dirs.truncate(next);
+        self.dirs.shrink_to_fit();
+        self.free = Vec::new();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compaction_moves_live_lists_down_in_order() {
+        let mut dirs = Dirs::default();
+        let ids: Vec<DirId> = (0..1000).map(|g| dirs.alloc(g).unwrap()).collect();
+        assert!(!dirs.should_compact());
+        // Free all but every hundredth list.
+        for &id in ids.iter().filter(|&&id| id % 100 != 7) {
+            dirs.free(id);
+        }
+        assert!(dirs.should_compact());
+        dirs.sort_free();
+        let live: Vec<DirId> = (0..10).map(|k| k * 100 + 7).collect();
+        let new: Vec<DirId> = live.iter().map(|&id| dirs.renumbered(id)).collect();
+        assert_eq!(new, (0..10).collect::<Vec<_>>());
+        dirs.compact();
+        assert_eq!(dirs.slots(), 10);
+        for (k, &id) in new.iter().enumerate() {
+            assert_eq!(dirs.get(id).unwrap().generation, live[k] as u64);
+        }
+        assert!(!dirs.should_compact());
+        // New lists come after the live ones.
+        assert_eq!(dirs.alloc(5), Some(10));
+    }
 
     /// Handles are indexes into a name table in these tests.
     fn names() -> Vec<&'static [u8]> {
