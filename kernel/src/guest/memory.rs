@@ -484,6 +484,15 @@ mod tests {
     }
 
     #[test]
+    fn modes_from_the_command_line() {
+        assert_eq!(Mode::from_cmdline("memory"), Mode::Memory);
+        assert_eq!(Mode::from_cmdline("--log-level info deep-rm"), Mode::DeepRm);
+        assert_eq!(Mode::from_cmdline("flood"), Mode::Flood);
+        assert_eq!(Mode::from_cmdline("good"), Mode::Good);
+        assert_eq!(Mode::from_cmdline("goodness"), Mode::BadIndex);
+    }
+
+    #[test]
     fn transaction_ids_parse() {
         assert_eq!(parse_u32(b"17\0"), Some(17));
         assert_eq!(parse_u32(b"x\0"), None);

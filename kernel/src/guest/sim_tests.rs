@@ -550,7 +550,7 @@ mod memory_modes {
             kib(peak),
             kib(after)
         );
-        assert!(after <= baseline + 64 * 1024, "baseline {baseline}, after {after}");
+        assert!(after <= baseline + 32 * 1024, "baseline {baseline}, after {after}");
     }
 
     #[test]
@@ -575,6 +575,6 @@ mod memory_modes {
             kib(peak),
             kib(after)
         );
-        assert!(after <= w.baseline + 64 * 1024, "baseline {}, after {after}", w.baseline);
+        assert!(after <= w.baseline + 32 * 1024, "baseline {}, after {after}", w.baseline);
     }
 }
