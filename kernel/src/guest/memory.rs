@@ -48,8 +48,10 @@
 //!   dom0 creates `data/stop` in its home; it prints `good: running` after
 //!   its first pair and a line with its own round-trip figures at the end.
 //!
-//! Every wait is bounded by a deadline far beyond a normal reply
-//! ([`REPLY_MS`]): only a hang fails a step, never a slow machine.
+//! Every wait is bounded by a deadline of a minute or more ([`REPLY_MS`],
+//! [`STALL_MS`], [`GOOD_MAX_MS`]): only a hang fails a step, never a slow
+//! machine. Only the attacks that end in flow control wait out
+//! [`STALL_MS`] once, to tell a stub that stopped reading the guest.
 
 use alloc::format;
 use alloc::string::String;
@@ -60,9 +62,9 @@ use ring::MsgType;
 use super::client::{Client, ClientError, Link, Reply};
 use super::steps::{Mode, Verdict};
 
-/// How long any request of these modes may take: far beyond a normal
-/// reply even on a loaded TCG host; only a hang takes longer.
-pub const REPLY_MS: u64 = 30_000;
+/// How long any request of these modes may take: a hang detector, far
+/// beyond a normal reply even on a loaded TCG host.
+pub const REPLY_MS: u64 = 120_000;
 
 /// Components of a deep-tx path: `t<n>-<i>/a/a/…` stays under
 /// [`DEEP_TX_MAX_LEN`].
@@ -96,8 +98,10 @@ pub const FILL_VALUE_BYTES: usize = 2000;
 /// Values the fill attack tries at most: 4 MB, more than the stub's heap.
 pub const FILL_MAX: u32 = 2000;
 /// No reply for this long while the ring still holds the request's bytes
-/// means the stub stopped reading the guest (flow control).
-pub const STALL_MS: u64 = 20_000;
+/// means the stub stopped reading the guest (flow control). A stub that
+/// serves the domain reads its ring within milliseconds even under TCG;
+/// a minute without doing so is not slowness.
+pub const STALL_MS: u64 = 60_000;
 
 /// Watches of the flood mode: one less than the `watches` quota (128).
 pub const FLOOD_WATCHES: u32 = 127;
@@ -106,8 +110,9 @@ pub const FLOOD_WATCHES: u32 = 127;
 pub const GOOD_KEYS: u32 = 16;
 /// The good guest looks for `data/stop` after every this many pairs.
 pub const GOOD_STOP_EVERY: u32 = 8;
-/// The good guest gives up waiting for `data/stop` after this long.
-pub const GOOD_MAX_MS: u64 = 900_000;
+/// The good guest gives up waiting for `data/stop` after this long (a
+/// hang detector: dom0 gives the attackers 600 s at most).
+pub const GOOD_MAX_MS: u64 = 1_200_000;
 /// The good guest pauses this long after each pair, as a guest that has
 /// other work does. (Flat out it made about 600 pairs a second on the TCG
 /// rig, where a PVH guest busy with hypercalls has been seen to corrupt
