@@ -56,6 +56,24 @@ domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
 # usage, watches, ring): `xenstore-control quota DOMID` fails.
 no_record() { ! xenstore-control quota "$1"; }
 
+# guest_cfg NAME ARGS: writes /tmp/NAME.cfg, an xl config that boots the
+# hostile test guest (--extra build/xs-hostile-guest.elf, kernel/src/guest/)
+# as NAME with command line ARGS.
+guest_cfg() {
+    cat >/tmp/$1.cfg <<CFG
+name = "$1"
+type = "pvh"
+kernel = "/rig/extra/xs-hostile-guest.elf"
+memory = 64
+shadow_memory = 4
+cmdline = "$2"
+CFG
+}
+
+# console_has DOMID PATTERN: a line domain DOMID printed on the Xen console
+# (`xl dmesg`) matches grep PATTERN.
+console_has() { xl dmesg | grep -a "(d$1) " | grep -aq "$2"; }
+
 # guest_summary DOMID PROBE_NODE SECONDS: waits for a test guest's summary
 # line ("hostile-guest: N passed, M failed") on the Xen console while dom0
 # writes and reads PROBE_NODE once a second (dom0 must be served whatever
@@ -67,7 +85,7 @@ guest_summary() {
         gs_i=$((gs_i + 1))
         xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
         [ "$(xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
-        xl dmesg | grep -a "(d$1)" | grep -aq 'hostile-guest: [0-9]* passed' && break
+        console_has "$1" 'hostile-guest: [0-9]* passed' && break
         [ "$gs_i" -lt "$3" ] || { echo "no summary line from d$1 after $3 rounds"; break; }
         sleep 1
     done
@@ -75,7 +93,7 @@ guest_summary() {
 }
 
 # guest_passed DOMID STEPS: the guest's summary says STEPS passed, 0 failed.
-guest_passed() { xl dmesg | grep -a "(d$1)" | grep -aq "hostile-guest: $2 passed, 0 failed"; }
+guest_passed() { console_has "$1" "hostile-guest: $2 passed, 0 failed"; }
 
 # destroy_released NAME PROBE_NODE: destroys guest NAME; Xen must free it
 # (xenstore unmapped its ring), xenstore must forget it and its home, and
