@@ -56,13 +56,13 @@ now_us() {
 # / 49, goes to $S/batch-$2.
 rtt_pair() {
     now_us && p0=$NOW
-    xenstore-write /memprobe/rtt "$1" && [ "$(xenstore-read /memprobe/rtt)" = "$1" ] ||
+    dom0_retry xenstore-write /memprobe/rtt "$1" && [ "$(dom0_retry xenstore-read /memprobe/rtt)" = "$1" ] ||
         { echo "dom0 pair $1 failed"; return 1; }
     now_us && echo $((NOW - p0)) >>$S/pairs-$2
     case $1 in *5) ;; *) return 0 ;; esac
     now_us && p0=$NOW
-    xenstore-read /memprobe/rtt >/dev/null && now_us && p1=$NOW &&
-        xenstore-read $BATCH_PATHS >/dev/null || { echo "dom0 batch read failed"; return 1; }
+    dom0_retry xenstore-read /memprobe/rtt >/dev/null && now_us && p1=$NOW &&
+        dom0_retry xenstore-read $BATCH_PATHS >/dev/null || { echo "dom0 batch read failed"; return 1; }
     now_us && echo $(((NOW - p1 - (p1 - p0)) / 49)) >>$S/batch-$2
 }
 
@@ -72,11 +72,13 @@ stats() {
         END { printf "%.1f/%.1f/%.1f (n=%d)", a[1] / 1000, a[int((NR + 1) / 2)] / 1000, a[NR] / 1000, NR }'
 }
 
-# Saves the stub's memory report as $S/$1.txt and sets from it: used (heap
-# bytes), guests (the guests' limit), share (one domain's), dropped (watch
-# events dropped) and mem_DOMID (each domain's charged memory).
-report() {
-    xenstore-control memreport >$S/$1.txt || return 1
+# Saves the stub's memory report as $S/$1.txt, and sets its figures.
+report() { dom0_retry xenstore-control memreport >$S/$1.txt && figures $1; }
+
+# Sets from the memory report $S/$1.txt: used (heap bytes), guests (the
+# guests' limit), share (one domain's), dropped (watch events dropped) and
+# mem_DOMID (each domain's charged memory).
+figures() {
     eval "$(tr -d ',()' <$S/$1.txt | awk '
         $1 == "heap:" { print "used=" $2, "guests=" $8, "share=" $11 }
         $1 == "requests:" { for (i = 2; i < NF; i++) if ($i == "events_dropped:") print "dropped=" $(i + 1) }
@@ -123,7 +125,7 @@ mem_attack() {
             [ $flooded -ge $FLOOD ] || ! reported hm-flood || while [ $flooded -lt $FLOOD ]; do
                 set --
                 for i in 0 1 2 3 4 5 6 7 8 9; do set -- "$@" $flood/data/flood/$((flooded + i)) x; done
-                xenstore-write "$@" || { echo "dom0 flood write failed"; return 1; }
+                dom0_retry xenstore-write "$@" || { echo "dom0 flood write failed"; return 1; }
                 flooded=$((flooded + 10))
             done
             if [ $flooded -ge $FLOOD ] && reported hm-memory && reported hm-deeprm; then
@@ -145,7 +147,7 @@ mem_verdicts() {
         xl dmesg | grep -a "(d$id) " | grep -a 'hostile-guest:'
         guest_passed $id ${g#*:} || rc=1
     done
-    report before && base_dropped=$dropped && report during || return 1
+    figures before && base_dropped=$dropped && figures during || return 1
     cat $S/during.txt
     eval "memory=\$mem_$(xl domid hm-memory) deeprm=\$mem_$(xl domid hm-deeprm)"
     line="ATTACK: Xen $XEN_VER: stub heap $used bytes while the attackers held their memory (guests' limit $guests, one domain's share $share); hm-memory charged $memory bytes, hm-deeprm $deeprm; $((dropped - base_dropped)) watch events dropped"
@@ -175,7 +177,7 @@ mem_rtt() {
 # the stub never panicked.
 heap_back() { report after && [ "$used" -le $((base + HEAP_SLACK)) ]; }
 mem_heap_back() {
-    report before && base=$used || return 1
+    figures before && base=$used || return 1
     until_true 120 heap_back
     rc=$?
     report after && cat $S/after.txt

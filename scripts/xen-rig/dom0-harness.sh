@@ -152,6 +152,25 @@ xl_restore() {
     xl_monitor_died "$xl_name" "xl restore" || return "$xl_rc"
 }
 
+# dom0_retry COMMAND...: runs COMMAND again (three runs at most) when it
+# died of a signal (exit status above 128) or the dynamic loader gave up on
+# it (127, "Inconsistency detected by ld.so"): on this rig, dom0 processes
+# now and then have their memory corrupted while PVH guests are busy, with
+# C xenstored in dom0 as well as with the stub (see the rig README), which
+# is not an answer of xenstore's. A command that fails by itself fails at
+# once. Each repeat is noted on the console ("RIG: note: ..."). Only for
+# commands that may be repeated.
+dom0_retry() {
+    rr_n=1
+    while :; do
+        "$@"
+        rr_rc=$?
+        { [ "$rr_rc" = 127 ] || [ "$rr_rc" -gt 128 ]; } && [ "$rr_n" -lt 3 ] || return "$rr_rc"
+        echo "RIG: note: dom0 process died (exit $rr_rc), run again: $*" >/dev/console
+        rr_n=$((rr_n + 1))
+    done
+}
+
 # stub_idle: the xenstore stub domain sleeps when nobody talks to it. Its
 # CPU time (xl list's Time(s)) is read twice, about 5 s apart, and may grow
 # by less than 0.5 s plus a tenth of the time that really passed (dom0's
