@@ -83,8 +83,8 @@ guest_summary() {
     gs_i=0
     while :; do
         gs_i=$((gs_i + 1))
-        xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
-        [ "$(xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
+        dom0_retry xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
+        [ "$(dom0_retry xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
         console_has "$1" 'hostile-guest: [0-9]* passed' && break
         [ "$gs_i" -lt "$3" ] || { echo "no summary line from d$1 after $3 rounds"; break; }
         sleep 1
@@ -103,8 +103,8 @@ destroy_released() {
     xl destroy "$1" || return 1
     until_true 120 domain_gone "$dr_id" || { echo "domain $dr_id still exists"; xl list; return 1; }
     until_true 120 no_record "$dr_id" || { echo "xenstore still has a record of domain $dr_id:"; xenstore-control quota "$dr_id"; return 1; }
-    xenstore-write "$2" "$1" || return 1
-    [ "$(xenstore-read "$2")" = "$1" ] || return 1
+    dom0_retry xenstore-write "$2" "$1" || return 1
+    [ "$(dom0_retry xenstore-read "$2")" = "$1" ] || return 1
     # The toolstack removes the home.
     ! xenstore-read "/local/domain/$dr_id/domid" 2>/dev/null
 }
