@@ -7,7 +7,8 @@
 #   make kernel-test   the kernel's host unit tests and clippy for both targets
 #   make kernel-boot-check [XEN=4.20]   boot the stub on Xen with the guest
 #                  checks of kernel/checks/ (hostile guest, ring
-#                  reconnection, watch expiry, guest life cycle)
+#                  reconnection, watch expiry, guest life cycle, memory
+#                  attacks with dom0's round-trip times)
 #   make kernel-boot-check-all   the same on Xen 4.17 and 4.20 (in `make test`)
 #
 # The kernel is built for x86_64-unknown-none in release mode with
@@ -47,7 +48,7 @@ kernel-boot-check: image hostile-guest
 		--stub-args '--param "-w watch-event=2 --log-level debug"' \
 		--extra $(GUEST_ELF) --check kernel/checks/watch-expiry.sh \
 		--check kernel/checks/hostile-guest.sh --check kernel/checks/hostile-reconnect.sh \
-		--check kernel/checks/guest-lifecycle.sh \
+		--check kernel/checks/guest-lifecycle.sh --check kernel/checks/hostile-memory.sh \
 		--log $(BUILD)/boot/kernel-$(or $(XEN),4.17).log --timeout 1800
 
 ## The kernel's guest checks on both Xen versions (part of `make test`).

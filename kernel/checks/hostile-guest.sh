@@ -17,20 +17,7 @@
 # (the guest's line, the domain gone, the stub's record gone), limited only
 # to catch a hang; xl_create (dom0-harness.sh) judges xl create by whether
 # the domain exists when only xl's monitoring child died.
-GUEST=/rig/extra/xs-hostile-guest.elf
 STEPS=9
-
-# Writes an xl config for guest NAME with command line ARGS.
-hostile_cfg() {
-    cat >/tmp/$1.cfg <<CFG
-name = "$1"
-type = "pvh"
-kernel = "$GUEST"
-memory = 64
-shadow_memory = 4
-cmdline = "$2"
-CFG
-}
 
 # Boots guest NAME and waits for its summary line while dom0 keeps using
 # xenstore (guest_summary in dom0-harness.sh), then checks the summary.
@@ -44,8 +31,8 @@ hostile_run() {
 # Destroys guest NAME: Xen and the stub let go of it, xenstore still works.
 hostile_destroy() { destroy_released "$1" /hostile-probe/after; }
 
-hostile_cfg hostile-idx ""
-hostile_cfg hostile-big "oversize"
+guest_cfg hostile-idx ""
+guest_cfg hostile-big "oversize"
 RIG_STEP_TIMEOUT=400 check hostile-bad-index hostile_run hostile-idx
 check hostile-bad-index-destroy hostile_destroy hostile-idx
 RIG_STEP_TIMEOUT=400 check hostile-oversize hostile_run hostile-big

@@ -20,21 +20,8 @@
 #                  for its rate limit, and its log lines about them are
 #                  rate-limited too: no more lines than the log gate
 #                  lets through in the time the storm took.
-GUEST=/rig/extra/xs-hostile-guest.elf
 # Every wait is for the event (the guest's summary line, the domain gone,
 # the stub's record gone), limited only to catch a hang.
-
-# Writes an xl config for guest NAME with command line ARGS.
-reconnect_cfg() {
-    cat >/tmp/$1.cfg <<CFG
-name = "$1"
-type = "pvh"
-kernel = "$GUEST"
-memory = 64
-shadow_memory = 4
-cmdline = "$2"
-CFG
-}
 
 # Boots guest NAME and waits for its summary line while dom0 keeps using
 # xenstore (guest_summary in dom0-harness.sh), then checks that STEPS steps
@@ -70,9 +57,9 @@ storm_log() {
 # Destroys guest NAME: Xen and the stub let go of it, xenstore still works.
 reconnect_destroy() { destroy_released "$1" /reconnect-probe/after; }
 
-reconnect_cfg hostile-ri "reconnect-idx"
-reconnect_cfg hostile-rb "reconnect-big"
-reconnect_cfg hostile-storm "storm"
+guest_cfg hostile-ri "reconnect-idx"
+guest_cfg hostile-rb "reconnect-big"
+guest_cfg hostile-storm "storm"
 RIG_STEP_TIMEOUT=400 check reconnect-after-bad-index reconnect_run hostile-ri 8
 check reconnect-after-bad-index-destroy reconnect_destroy hostile-ri
 RIG_STEP_TIMEOUT=400 check reconnect-after-oversize reconnect_run hostile-rb 8

@@ -19,28 +19,18 @@
 # Dom0 stays silent after the commit, so only the timer can wake the stub.
 # No step depends on how fast dom0 or the stub are: the guest waits for the
 # flood itself, and dom0 for the guest's lines.
-GUEST=/rig/extra/xs-hostile-guest.elf
+guest_cfg hostile-exp expiry
 
-cat >/tmp/hostile-exp.cfg <<CFG
-name = "hostile-exp"
-type = "pvh"
-kernel = "$GUEST"
-memory = 64
-shadow_memory = 4
-cmdline = "expiry"
-CFG
-
-# The Xen console time stamp of the first (dDOMID) line matching PATTERN.
+# The Xen console time stamp of the first line of domain DOMID matching
+# PATTERN.
 console_time() {
-    xl dmesg | grep -a "($1) " | grep -a "$2" | head -n 1 | sed -n 's/.*(d[0-9]*) \[ *\([0-9.]*\)\].*/\1/p'
+    xl dmesg | grep -a "(d$1) " | grep -a "$2" | head -n 1 | sed -n 's/.*(d[0-9]*) \[ *\([0-9.]*\)\].*/\1/p'
 }
 
-has_line() { xl dmesg | grep -a "($1) " | grep -aq "$2"; }
-
-# Waits for a (dDOMID) line matching PATTERN (up to 240 s: a hang).
+# Waits for a line of domain DOMID matching PATTERN (up to 240 s: a hang).
 wait_line() {
-    until_true 240 has_line "$1" "$2" && return 0
-    echo "no line matching '$2' from $1"
+    until_true 240 console_has "$1" "$2" && return 0
+    echo "no line matching '$2' from d$1"
     return 1
 }
 
@@ -50,10 +40,10 @@ expiry_run() {
     *) echo "the stub needs --stub-args '--param \"-w watch-event=2 --log-level debug\"'"; return 1 ;;
     esac
     xl_create /tmp/hostile-exp.cfg || return 1
-    g=d$(xl domid hostile-exp) || return 1
-    s=d$(xl domid Xenstore) || return 1
+    g=$(xl domid hostile-exp) || return 1
+    s=$(xl domid Xenstore) || return 1
     wait_line "$g" 'hostile-guest: flood me' || return 1
-    home=/local/domain/${g#d}
+    home=/local/domain/$g
     i=1
     set --
     while [ $i -le 60 ]; do
@@ -64,9 +54,9 @@ expiry_run() {
     xenstore-write "$@" || return 1
     echo "flooded at $(cut -d' ' -f1 /proc/uptime) s dom0 uptime"
     wait_line "$g" 'hostile-guest: [0-9]* passed' || return 1
-    xl dmesg | grep -a "($g) " | grep -a 'hostile-guest:'
-    xl dmesg | grep -a "($s) " | grep -a 'expired' | head -n 5
-    xl dmesg | grep -a "($g) " | grep -aq 'hostile-guest: 3 passed, 0 failed' || return 1
+    xl dmesg | grep -a "(d$g) " | grep -a 'hostile-guest:'
+    xl dmesg | grep -a "(d$s) " | grep -a 'expired' | head -n 5
+    guest_passed "$g" 3 || return 1
     t_expired=$(console_time "$s" 'unread watch events expired (timer wake-up)')
     t_read=$(console_time "$g" 'hostile-guest: reading events')
     echo "timer expiry at ${t_expired:-never}, guest reads again at $t_read"

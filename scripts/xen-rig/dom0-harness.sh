@@ -56,6 +56,24 @@ domain_gone() { ! xl list "$1" >/dev/null 2>&1; }
 # usage, watches, ring): `xenstore-control quota DOMID` fails.
 no_record() { ! xenstore-control quota "$1"; }
 
+# guest_cfg NAME ARGS: writes /tmp/NAME.cfg, an xl config that boots the
+# hostile test guest (--extra build/xs-hostile-guest.elf, kernel/src/guest/)
+# as NAME with command line ARGS.
+guest_cfg() {
+    cat >/tmp/$1.cfg <<CFG
+name = "$1"
+type = "pvh"
+kernel = "/rig/extra/xs-hostile-guest.elf"
+memory = 64
+shadow_memory = 4
+cmdline = "$2"
+CFG
+}
+
+# console_has DOMID PATTERN: a line domain DOMID printed on the Xen console
+# (`xl dmesg`) matches grep PATTERN.
+console_has() { xl dmesg | grep -a "(d$1) " | grep -aq "$2"; }
+
 # guest_summary DOMID PROBE_NODE SECONDS: waits for a test guest's summary
 # line ("hostile-guest: N passed, M failed") on the Xen console while dom0
 # writes and reads PROBE_NODE once a second (dom0 must be served whatever
@@ -65,9 +83,9 @@ guest_summary() {
     gs_i=0
     while :; do
         gs_i=$((gs_i + 1))
-        xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
-        [ "$(xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
-        xl dmesg | grep -a "(d$1)" | grep -aq 'hostile-guest: [0-9]* passed' && break
+        dom0_retry xenstore-write "$2" "$gs_i" || { echo "dom0 write failed at $gs_i"; return 1; }
+        [ "$(dom0_retry xenstore-read "$2")" = "$gs_i" ] || { echo "dom0 read failed at $gs_i"; return 1; }
+        console_has "$1" 'hostile-guest: [0-9]* passed' && break
         [ "$gs_i" -lt "$3" ] || { echo "no summary line from d$1 after $3 rounds"; break; }
         sleep 1
     done
@@ -75,7 +93,7 @@ guest_summary() {
 }
 
 # guest_passed DOMID STEPS: the guest's summary says STEPS passed, 0 failed.
-guest_passed() { xl dmesg | grep -a "(d$1)" | grep -aq "hostile-guest: $2 passed, 0 failed"; }
+guest_passed() { console_has "$1" "hostile-guest: $2 passed, 0 failed"; }
 
 # destroy_released NAME PROBE_NODE: destroys guest NAME; Xen must free it
 # (xenstore unmapped its ring), xenstore must forget it and its home, and
@@ -85,8 +103,8 @@ destroy_released() {
     xl destroy "$1" || return 1
     until_true 120 domain_gone "$dr_id" || { echo "domain $dr_id still exists"; xl list; return 1; }
     until_true 120 no_record "$dr_id" || { echo "xenstore still has a record of domain $dr_id:"; xenstore-control quota "$dr_id"; return 1; }
-    xenstore-write "$2" "$1" || return 1
-    [ "$(xenstore-read "$2")" = "$1" ] || return 1
+    dom0_retry xenstore-write "$2" "$1" || return 1
+    [ "$(dom0_retry xenstore-read "$2")" = "$1" ] || return 1
     # The toolstack removes the home.
     ! xenstore-read "/local/domain/$dr_id/domid" 2>/dev/null
 }
@@ -132,6 +150,25 @@ xl_restore() {
     cat /run/rig/xl.out
     [ "$xl_rc" = 0 ] && return 0
     xl_monitor_died "$xl_name" "xl restore" || return "$xl_rc"
+}
+
+# dom0_retry COMMAND...: runs COMMAND again (three runs at most) when it
+# died of a signal (exit status above 128) or the dynamic loader gave up on
+# it (127, "Inconsistency detected by ld.so"): on this rig, dom0 processes
+# now and then have their memory corrupted while PVH guests are busy, with
+# C xenstored in dom0 as well as with the stub (see the rig README), which
+# is not an answer of xenstore's. A command that fails by itself fails at
+# once. Each repeat is noted on the console ("RIG: note: ..."). Only for
+# commands that may be repeated.
+dom0_retry() {
+    rr_n=1
+    while :; do
+        "$@"
+        rr_rc=$?
+        { [ "$rr_rc" = 127 ] || [ "$rr_rc" -gt 128 ]; } && [ "$rr_n" -lt 3 ] || return "$rr_rc"
+        echo "RIG: note: dom0 process died (exit $rr_rc), run again: $*" >/dev/console
+        rr_n=$((rr_n + 1))
+    done
 }
 
 # stub_idle: the xenstore stub domain sleeps when nobody talks to it. Its

@@ -154,6 +154,15 @@ impl Arena {
         self.chunks.get(chunk).and_then(|c| c.get(off..)).unwrap_or(&[])
     }
 
+    /// Everything from record `h` to the end of its chunk, mutably.
+    pub fn tail_mut(&mut self, h: Handle) -> &mut [u8] {
+        let (chunk, off) = locate(h);
+        match self.chunks.get_mut(chunk).and_then(|c| c.get_mut(off..)) {
+            Some(s) => s,
+            None => &mut [],
+        }
+    }
+
     /// The `len` bytes of record `h`, mutably (empty if out of range).
     pub fn get_mut(&mut self, h: Handle, len: usize) -> &mut [u8] {
         let (chunk, off) = locate(h);

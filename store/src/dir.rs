@@ -185,6 +185,17 @@ const DIRS_PER_CHUNK: usize = 256;
 /// A slab of children lists, in fixed chunks: growing it allocates one
 /// chunk, never a copy of all the lists (a doubling vector would need
 /// three times their size at once, past any per-request headroom).
+///
+/// Freed slots are reused first, but the slab only grows: a guest that
+/// made a deep chain (one list per node, up to its `nodes` quota) would
+/// leave its chunks behind for good. So once a chunk's worth of slots is
+/// free and free slots outnumber the live lists ([`Dirs::should_compact`]),
+/// the owner renumbers the lists into the lowest ids
+/// ([`Dirs::renumbered`], [`Dirs::compact`]), rewriting the ids its
+/// records hold, and the chunks left empty go back to the allocator.
+/// Renumbering needs no memory (the ids follow from the sorted free list);
+/// the owner's walk over every node comes at most once per
+/// [`DIRS_PER_CHUNK`] frees.
 #[derive(Default)]
 pub struct Dirs {
     chunks: Vec<Vec<Dir>>,
@@ -238,6 +249,65 @@ impl Dirs {
     /// Every list (free ones are empty), mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Dir> {
         self.chunks.iter_mut().flat_map(|c| c.iter_mut())
+    }
+
+    /// Every list (free ones are empty).
+    pub fn iter(&self) -> impl Iterator<Item = &Dir> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// Slots in the slab (live and free), and its chunks.
+    #[cfg(test)]
+    pub fn slots(&self) -> (usize, usize) {
+        (self.len, self.chunks.len())
+    }
+
+    /// Whether a chunk's worth of slots is free and free slots outnumber
+    /// the live lists: compacting then gives at least one chunk back.
+    pub fn should_compact(&self) -> bool {
+        self.free.len() >= DIRS_PER_CHUNK && self.free.len() > self.len / 2
+    }
+
+    /// Starts a compaction: after this, [`Dirs::renumbered`] tells the
+    /// id each live list will have, until [`Dirs::compact`].
+    pub fn sort_free(&mut self) {
+        self.free.sort_unstable();
+        self.free.dedup();
+    }
+
+    /// The id live list `id` gets from [`Dirs::compact`] (after
+    /// [`Dirs::sort_free`]): `id` less the free slots below it.
+    pub fn renumbered(&self, id: DirId) -> DirId {
+        let below = self.free.partition_point(|&f| f < id);
+        id.saturating_sub(DirId::try_from(below).unwrap_or(DirId::MAX))
+    }
+
+    /// Moves every live list into the lowest slots, in order (list `id`
+    /// becomes [`Dirs::renumbered`]`(id)`), and gives the chunks left
+    /// empty back. [`Dirs::sort_free`] must have been called.
+    pub fn compact(&mut self) {
+        let mut free = core::mem::take(&mut self.free).into_iter().peekable();
+        let mut next: DirId = 0;
+        for id in 0..DirId::try_from(self.len).unwrap_or(DirId::MAX) {
+            if free.next_if(|&f| f == id).is_some() {
+                continue;
+            }
+            // Slots below `next` hold the lists already moved; slot `next`
+            // is free (or `id` itself).
+            if next != id {
+                let dir = self.get_mut(id).map(core::mem::take).unwrap_or_default();
+                if let Some(slot) = self.get_mut(next) {
+                    *slot = dir;
+                }
+            }
+            next = next.saturating_add(1);
+        }
+        self.len = next as usize;
+        self.chunks.truncate(self.len.div_ceil(DIRS_PER_CHUNK));
+        if let Some(last) = self.chunks.last_mut() {
+            // The last chunk keeps its capacity: it is filled again first.
+            last.truncate((self.len.saturating_sub(1) % DIRS_PER_CHUNK).saturating_add(1));
+        }
     }
 }
 
@@ -297,6 +367,53 @@ mod tests {
         assert_eq!(d.find(b"ab", |h| n[h as usize]).map(|p| p.order), Ok(2));
         d.remove(Pos { order: 9, sorted: 0 }, 1);
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn compaction_moves_live_lists_down_in_order_and_frees_chunks() {
+        let mut dirs = Dirs::default();
+        let ids: Vec<DirId> = (0..1000).map(|g| dirs.alloc(g).unwrap()).collect();
+        assert_eq!(dirs.slots(), (1000, 4));
+        assert!(!dirs.should_compact());
+        // Free all but every hundredth list.
+        for &id in ids.iter().filter(|&&id| id % 100 != 7) {
+            dirs.free(id);
+        }
+        assert!(dirs.should_compact());
+        dirs.sort_free();
+        let live: Vec<DirId> = (0..10).map(|k| k * 100 + 7).collect();
+        let new: Vec<DirId> = live.iter().map(|&id| dirs.renumbered(id)).collect();
+        assert_eq!(new, (0..10).collect::<Vec<_>>());
+        dirs.compact();
+        assert_eq!(dirs.slots(), (10, 1));
+        for (k, &id) in new.iter().enumerate() {
+            assert_eq!(dirs.get(id).unwrap().generation, u64::from(live[k]));
+        }
+        assert!(!dirs.should_compact());
+        // New lists come after the live ones, and fill the kept chunk.
+        assert_eq!(dirs.alloc(5), Some(10));
+        for g in 11..300 {
+            assert_eq!(dirs.alloc(g), DirId::try_from(g).ok());
+        }
+        assert_eq!(dirs.slots(), (300, 2));
+    }
+
+    #[test]
+    fn a_full_last_chunk_is_kept_whole() {
+        let mut dirs = Dirs::default();
+        for g in 0..(3 * DIRS_PER_CHUNK as u64) {
+            dirs.alloc(g).unwrap();
+        }
+        for id in DIRS_PER_CHUNK..3 * DIRS_PER_CHUNK {
+            dirs.free(DirId::try_from(id).unwrap());
+        }
+        assert!(dirs.should_compact());
+        dirs.sort_free();
+        dirs.compact();
+        assert_eq!(dirs.slots(), (DIRS_PER_CHUNK, 1));
+        assert_eq!(dirs.get(255).map(|d| d.generation), Some(255));
+        assert_eq!(dirs.alloc(9), DirId::try_from(DIRS_PER_CHUNK).ok());
+        assert_eq!(dirs.slots(), (DIRS_PER_CHUNK + 1, 2));
     }
 
     #[test]

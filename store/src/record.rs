@@ -104,6 +104,18 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The bytes of the children list id of the record at the start of
+/// `bytes`, if it has one (to renumber it in place).
+pub fn dir_id_mut(bytes: &mut [u8]) -> Option<&mut [u8; 4]> {
+    let (head, rest) = bytes.split_first_chunk_mut::<2>()?;
+    let head = u16::from_le_bytes(*head);
+    if head & HAS_DIR == 0 {
+        return None;
+    }
+    let rest = if head & HAS_PERMS != 0 { rest.get_mut(4..)? } else { rest };
+    rest.first_chunk_mut::<4>()
+}
+
 /// The encoded length of a record.
 pub fn encoded_len(name: usize, value: usize, perms: bool, dir: bool) -> usize {
     2usize

@@ -43,7 +43,7 @@ use crate::node::{Node, NodeRef, NO_GENERATION};
 use crate::path;
 use crate::perms::Perm;
 use crate::permtab::{PermId, PermTable};
-use crate::record::{Record, VALUE_MAX};
+use crate::record::{self, Record, VALUE_MAX};
 use crate::txgen::TxGens;
 
 use cache::LookupCache;
@@ -336,10 +336,14 @@ impl Tree {
             }
         }
         self.gens.stamp(path, NO_GENERATION);
+        let removed = Removed { old, unlinked: parent.map(|p| self.owner_of(p.perms)) };
         if self.arena.should_compact() {
             self.compact();
         }
-        Ok(Removed { old, unlinked: parent.map(|p| self.owner_of(p.perms)) })
+        if dir.is_some() && self.dirs.should_compact() {
+            self.compact_dirs();
+        }
+        Ok(removed)
     }
 
     /// Puts the children of the node at `path` in the order of `names`
@@ -797,6 +801,26 @@ impl Tree {
         if let Some(t) = target {
             *t = h;
         }
+    }
+
+    /// Renumbers the children lists into the lowest ids and gives the
+    /// rest of their slab back ([`Dirs`]): every record that names a list
+    /// gets its new id, written in place.
+    fn compact_dirs(&mut self) {
+        self.forget();
+        self.dirs.sort_free();
+        let (dirs, arena) = (&self.dirs, &mut self.arena);
+        let mut renumber = |h: Handle| {
+            if let Some(id) = record::dir_id_mut(arena.tail_mut(h)) {
+                *id = dirs.renumbered(DirId::from_le_bytes(*id)).to_le_bytes();
+            }
+        };
+        // Every record is listed once: as a root or in its parent's list.
+        self.roots.iter().copied().for_each(&mut renumber);
+        for d in dirs.iter() {
+            d.order().iter().copied().for_each(&mut renumber);
+        }
+        self.dirs.compact();
     }
 
     /// Copies every live record into a fresh arena, leaving the free

@@ -64,6 +64,10 @@ impl TxGens {
             s.readers = s.readers.saturating_sub(1);
             if s.readers == 0 {
                 self.map.remove(path);
+                if self.map.is_empty() {
+                    // Give back the table a burst of reads grew.
+                    self.clear();
+                }
             }
         }
     }

@@ -100,11 +100,23 @@ impl<L: Link> Client<L> {
         payload: &[u8],
         timeout_ms: u64,
     ) -> Result<Reply, ClientError> {
+        self.request_in(0, ty, payload, timeout_ms)
+    }
+
+    /// Sends `ty` with `payload` inside transaction `tx_id` (0: none) and
+    /// waits up to `timeout_ms` for its reply.
+    pub fn request_in(
+        &mut self,
+        tx_id: u32,
+        ty: MsgType,
+        payload: &[u8],
+        timeout_ms: u64,
+    ) -> Result<Reply, ClientError> {
         let deadline = self.link.now_ms().saturating_add(timeout_ms);
         let req_id = self.next_req_id;
         self.next_req_id = self.next_req_id.wrapping_add(1);
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        let header = Header { ty: ty as u32, req_id, tx_id: 0, len };
+        let header = Header { ty: ty as u32, req_id, tx_id, len };
         self.send(&header.to_bytes(), deadline)?;
         self.send(payload, deadline)?;
         loop {

@@ -20,10 +20,14 @@
 //! `reconnect-idx` and `reconnect-big` break the ring (bad indices, an
 //! oversized header) and then reconnect it, which must bring the service
 //! back; `storm` loops error → reconnect cycles (`kernel/checks/
-//! hostile-reconnect.sh`). `sim_tests` runs every mode against the real
-//! engine on the host.
+//! hostile-reconnect.sh`). `memory` (deep transaction reads, a deep
+//! chain, fill), `flood` (watches and an unread ring) and `good` (a
+//! well-behaved guest beside them) are the memory attacks of
+//! [`memory`] (`kernel/checks/hostile-memory.sh`). `sim_tests` runs every
+//! mode against the real engine on the host.
 
 pub mod client;
+pub mod memory;
 #[cfg(test)]
 mod sim_tests;
 pub mod steps;

@@ -80,6 +80,15 @@ pub enum Mode {
     ReconnectOversize,
     /// [`STORM_CYCLES`] error → reconnect cycles.
     Storm,
+    /// Memory attacks: deep transaction reads, a deep chain, fill
+    /// ([`super::memory`]).
+    Memory,
+    /// A chain 998 nodes deep, written and removed ([`super::memory`]).
+    DeepRm,
+    /// Many watches, then a ring left unread ([`super::memory`]).
+    Flood,
+    /// A well-behaved guest beside the attackers ([`super::memory`]).
+    Good,
 }
 
 impl Mode {
@@ -93,6 +102,10 @@ impl Mode {
             ("reconnect-idx", Mode::ReconnectIndex),
             ("reconnect-big", Mode::ReconnectOversize),
             ("storm", Mode::Storm),
+            ("memory", Mode::Memory),
+            ("deep-rm", Mode::DeepRm),
+            ("flood", Mode::Flood),
+            ("good", Mode::Good),
         ];
         let has = |w: &str| cmdline.split_ascii_whitespace().any(|x| x == w);
         words.into_iter().find(|(w, _)| has(w)).map_or(Mode::BadIndex, |(_, m)| m)
@@ -137,6 +150,9 @@ pub fn run<L: Link>(
         Mode::ReconnectOversize => Violation::Oversize,
         Mode::BadIndex | Mode::Oversize => {
             return run_to_the_end(c, domid, mode, &mut step);
+        }
+        Mode::Memory | Mode::DeepRm | Mode::Flood | Mode::Good => {
+            return super::memory::run(c, domid, mode, &mut step, note);
         }
     };
     step("watch-fires", watch_fires(c));

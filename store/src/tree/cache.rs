@@ -24,6 +24,9 @@ use super::{Found, Loc};
 use crate::arena::Handle;
 use crate::permtab::PermId;
 
+/// Path buffers up to this capacity are kept when the cache is cleared.
+const KEEP_PATH_BYTES: usize = 256;
+
 /// How many lookup outcomes are remembered.
 const EXACT_ENTRIES: usize = 2;
 
@@ -140,10 +143,18 @@ impl LookupCache {
         }
     }
 
-    /// Forgets everything.
+    /// Forgets everything. Path buffers a long path grew are given back
+    /// (a deep chain's paths are 2 KiB), so that memory a removed subtree
+    /// used does not stay behind in the cache.
     pub fn clear(&mut self) {
         self.valid = false;
         self.clear_exact();
+        for p in core::iter::once(&mut self.path).chain(self.exact.iter_mut().map(|e| &mut e.path))
+        {
+            if p.capacity() > KEEP_PATH_BYTES {
+                *p = String::new();
+            }
+        }
     }
 }
 

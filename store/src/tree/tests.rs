@@ -162,6 +162,58 @@ fn freed_space_is_compacted_away() {
 }
 
 #[test]
+fn emptied_children_lists_are_given_back() {
+    let mut t = rooted();
+    // 600 directories, then a 500-deep chain (one list per link).
+    for i in 0..600 {
+        t.insert(&format!("/k{i}"), &node(1, format!("v{i}").as_bytes()), 2).unwrap();
+        t.insert(&format!("/k{i}/c"), &node(1, b"c"), 2).unwrap();
+    }
+    let mut chain = String::from("/chain");
+    t.insert(&chain, &node(2, b""), 2).unwrap();
+    for _ in 1..500 {
+        chain.push_str("/a");
+        t.insert(&chain, &node(2, b"x"), 2).unwrap();
+    }
+    let (full, chunks) = t.dirs.slots();
+    assert!(full > 1_000, "{full}");
+    // Nine directories in ten go, then the chain, deepest first.
+    for i in (0..600).filter(|i| i % 10 != 0) {
+        t.remove(&format!("/k{i}/c"), 3).unwrap();
+        t.remove(&format!("/k{i}"), 3).unwrap();
+    }
+    let mut p = chain.clone();
+    while p != "/" {
+        t.remove(&p, 4).unwrap();
+        p = String::from(path::parent(&p));
+    }
+    // `/` and the 60 directories left; the slab shrank to about them.
+    let (slots, now) = t.dirs.slots();
+    assert!(slots < 300 && now < chunks, "{slots} slots of {full}, {now} chunks of {chunks}");
+    assert_eq!(t.len(), 1 + 2 * 60);
+    for i in (0..600).step_by(10) {
+        let k = format!("/k{i}");
+        assert_eq!(t.get(&k).unwrap().value, format!("v{i}").as_bytes());
+        assert_eq!(names(&t, &k), vec!["c"]);
+        assert_eq!(t.get(&format!("{k}/c")).unwrap().value, b"c");
+    }
+    assert_eq!(names(&t, "/").len(), 60);
+    // New lists are made and used after the renumbering.
+    for i in (0..600).step_by(10) {
+        t.insert(&format!("/k{i}/c/d"), &node(1, b"d"), 5).unwrap();
+    }
+    t.insert("/new/x", &node(0, b"y"), 5).unwrap_err();
+    t.insert("/new", &node(0, b""), 5).unwrap();
+    t.insert("/new/x", &node(0, b"y"), 5).unwrap();
+    assert_eq!(names(&t, "/new"), vec!["x"]);
+    assert_eq!(names(&t, "/k590/c"), vec!["d"]);
+    let mut seen = 0;
+    t.for_each_node(|_, _| seen += 1);
+    assert_eq!(seen, t.len());
+    assert_eq!(t.iter().count(), t.len());
+}
+
+#[test]
 fn children_can_be_put_in_a_transactions_order() {
     let mut t = rooted();
     for n in ["a", "b", "c"] {
