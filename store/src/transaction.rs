@@ -61,8 +61,8 @@ use alloc::vec::Vec;
 
 use hashbrown::HashMap;
 
-use crate::dispatch::Req;
-use crate::engine::{ConnId, DomId, Engine};
+use crate::dispatch::{onearg, Reply, Req};
+use crate::engine::{ConnId, DomId, Engine, Platform};
 use crate::error::Error;
 use crate::node::{Node, NodeRef, Value, NO_GENERATION};
 use crate::path;
@@ -639,6 +639,33 @@ impl Engine {
             self.tx_take(conn, id);
         }
     }
+}
+
+/// `XS_TRANSACTION_START`: replies with the new transaction's id.
+pub fn do_tx_start(
+    e: &mut Engine,
+    req: &Req,
+    _: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let id = e.tx_start(req)?;
+    Ok(Reply::number(id))
+}
+
+/// `XS_TRANSACTION_END T\0` (commit) or `F\0` (abort).
+pub fn do_tx_end(
+    e: &mut Engine,
+    req: &Req,
+    payload: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let commit = match onearg(payload) {
+        Ok(b"T") => true,
+        Ok(b"F") => false,
+        _ => return Err(Error::Inval),
+    };
+    e.tx_end(req, commit)?;
+    Ok(Reply::ok())
 }
 
 /// The error a request gets when the tree refuses a change.

@@ -282,6 +282,18 @@ pub fn do_unwatch(
     Ok(Reply::ok())
 }
 
+/// `XS_RESET_WATCHES`: drops the caller's watches and transactions.
+pub fn do_reset_watches(
+    e: &mut Engine,
+    req: &Req,
+    _: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    e.delete_all_watches(req.conn);
+    e.delete_all_transactions(req.conn);
+    Ok(Reply::ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,15 +256,13 @@ impl Engine {
     /// `wrl_apply_debit_trans_commit`): node changes outside a transaction,
     /// and commits, while another transaction is open. For a commit the
     /// ended transaction is already uncounted, so "another" is "any".
-    pub(crate) fn charge_write(&mut self, req: &Req, ty: u32, payload: &[u8]) {
+    pub(crate) fn charge_write(&mut self, req: &Req, ty: MsgType, payload: &[u8]) {
         if req.who.privileged || !self.wrl.active() {
             return;
         }
-        let write = match MsgType::from_u32(ty) {
-            Some(MsgType::Write | MsgType::Mkdir | MsgType::Rm | MsgType::SetPerms) => {
-                req.tx.is_none()
-            }
-            Some(MsgType::TransactionEnd) => payload == b"T\0",
+        let write = match ty {
+            MsgType::Write | MsgType::Mkdir | MsgType::Rm | MsgType::SetPerms => req.tx.is_none(),
+            MsgType::TransactionEnd => payload == b"T\0",
             _ => false,
         };
         if !write {
