@@ -377,7 +377,7 @@ impl Engine {
         if !self.heap_allows(who.privileged, charge) {
             return true;
         }
-        !who.privileged && self.domain_mut(who.domid).exceeds_with(Quota::Memory, as_u64(charge))
+        !who.privileged && self.domain_exceeds_with(who.domid, Quota::Memory, as_u64(charge))
     }
 }
 

@@ -87,7 +87,7 @@ impl Engine {
     /// introduction, `XS_GET_FEATURE` reads it): what decides `WATCHDEPTH`
     /// and `DOMID_ANY` for the domain's requests.
     pub fn domain_features(&self, domid: DomId) -> u32 {
-        self.domains.get(&domid.0).map_or(self.cfg.server_features, |d| d.features)
+        self.domain(domid).map_or(self.cfg.server_features, |d| d.features)
     }
 
     /// The `server_features` word advertised in `domid`'s ring page (the
@@ -143,12 +143,22 @@ impl Engine {
     /// when `over` says the request would reach a limit. The privileged
     /// domain is exempt from every quota.
     pub(crate) fn check_quota(
-        &mut self,
+        &self,
         who: &Who,
         err: Error,
         over: impl FnOnce(&Domain) -> bool,
     ) -> Result<(), Error> {
-        if !who.privileged && over(self.domain_mut(who.domid)) {
+        if who.privileged {
+            return Ok(());
+        }
+        let over = match self.domain(who.domid) {
+            Some(d) => over(d),
+            // What a new record would say; reading creates none.
+            None => {
+                over(&Domain::new(who.domid, self.cfg.quotas.clone(), self.cfg.server_features))
+            }
+        };
+        if over {
             return Err(err);
         }
         Ok(())
@@ -165,7 +175,7 @@ impl Engine {
         if !self.domain_known(domid, platform) {
             return Err(Error::NoEnt);
         }
-        Ok(self.domain_mut(domid))
+        Ok(self.domain_or_create(domid))
     }
 
     /// Whether `domid` has a record or the platform says it exists.
@@ -189,7 +199,7 @@ fn onearg_domain(e: &Engine, payload: &[u8]) -> Result<DomId, Error> {
 }
 
 fn connected(e: &Engine, domid: DomId) -> Result<DomId, Error> {
-    let d = e.domains.get(&domid.0).filter(|d| d.introduced).ok_or(Error::NoEnt)?;
+    let d = e.domain(domid).filter(|d| d.introduced).ok_or(Error::NoEnt)?;
     d.conn.map(|_| domid).ok_or(Error::Inval)
 }
 
@@ -228,7 +238,7 @@ pub fn do_resume(
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let domid = onearg_domain(e, payload)?;
-    if let Some(d) = e.domains.get_mut(&domid.0) {
+    if let Some(d) = e.domain_mut(domid) {
         d.shutdown = false;
     }
     Ok(Reply::ok())
@@ -253,7 +263,7 @@ pub fn do_is_domain_introduced(
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let domid = parse_domid(onearg(payload)?)?;
-    let yes = domid.0 == DOMID_SELF || e.domains.get(&domid.0).is_some_and(|d| d.introduced);
+    let yes = domid.0 == DOMID_SELF || e.domain(domid).is_some_and(|d| d.introduced);
     Ok(Reply::string(if yes { "T" } else { "F" }))
 }
 
@@ -268,7 +278,7 @@ pub fn do_set_target(
     let (domid, tdomid) = (parse_domid(domid)?, parse_domid(tdomid)?);
     connected(e, domid)?;
     connected(e, tdomid)?;
-    let conn = e.domains.get(&domid.0).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
+    let conn = e.domain(domid).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
     if let Some(c) = e.conns.get_mut(&conn) {
         c.target = Some(tdomid);
     }

@@ -438,7 +438,7 @@ impl Engine {
         if self.is_privileged(domid) {
             return false;
         }
-        let Some(d) = self.domains.get(&domid.0) else {
+        let Some(d) = self.domain(domid) else {
             return false;
         };
         d.quotas.exceeds(Quota::Outstanding, d.usage.get(Quota::Outstanding))
@@ -453,7 +453,7 @@ impl Engine {
             return;
         }
         let now = self.now_ms;
-        if let Some(d) = self.domains.get_mut(&domid.0) {
+        if let Some(d) = self.domain_mut(domid) {
             let mem = d.usage.get(Quota::Memory);
             d.mem_warnings.check(domid.0, mem, &d.quotas, now);
         }
@@ -667,7 +667,7 @@ impl Engine {
 
     /// The connection serving `domid`, if it is introduced.
     pub fn domain_conn(&self, domid: DomId) -> Option<ConnId> {
-        self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn)
+        self.domain(domid).filter(|d| d.introduced).and_then(|d| d.conn)
     }
 
     /// Whether the budget lets a caller take `bytes` more heap now
@@ -699,7 +699,7 @@ impl Engine {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
         }
         c.out.push(msg, seed);
-        let d = self.domain_mut(domid);
+        let d = self.domain_or_create(domid);
         d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
         if reply {
             d.usage.add(Quota::Outstanding, 1);
@@ -715,7 +715,9 @@ impl Engine {
         };
         let freed = crate::transaction::delta(m.charge(), 0);
         if m.event {
-            self.domain_mut(domid).usage.add(Quota::Memory, freed);
+            if let Some(d) = self.domain_mut(domid) {
+                d.usage.add(Quota::Memory, freed);
+            }
             if let Some(req) = m.req {
                 let mut finished = None;
                 if let Some(p) = self.pending.get_mut(&req) {
@@ -729,7 +731,7 @@ impl Engine {
                     // Only a live record is credited: `release_domain` drops
                     // the pending requests of a domain it forgets, and a
                     // record must not come back for a dead domain.
-                    if let Some(dom) = self.domains.get_mut(&d.0) {
+                    if let Some(dom) = self.domain_mut(d) {
                         dom.usage.add(Quota::Outstanding, -1);
                     }
                     self.update_blocked_domain(d);
@@ -747,21 +749,51 @@ impl Engine {
                     }
                 }
             }
-            let d = self.domain_mut(domid);
-            d.usage.add(Quota::Memory, freed);
-            if !keep {
-                d.usage.add(Quota::Outstanding, -1);
+            if let Some(d) = self.domain_mut(domid) {
+                d.usage.add(Quota::Memory, freed);
+                if !keep {
+                    d.usage.add(Quota::Outstanding, -1);
+                }
             }
         }
         self.update_blocked_domain(domid);
     }
 
-    /// The accounting record of `domid`, created on first use.
-    pub(crate) fn domain_mut(&mut self, domid: DomId) -> &mut Domain {
+    /// The record of `domid`, if it has one.
+    pub(crate) fn domain(&self, domid: DomId) -> Option<&Domain> {
+        self.domains.get(&domid.0)
+    }
+
+    /// The record of `domid`, if it has one, to change. Refunds go through
+    /// here: they never bring back the record of a forgotten domain.
+    pub(crate) fn domain_mut(&mut self, domid: DomId) -> Option<&mut Domain> {
+        self.domains.get_mut(&domid.0)
+    }
+
+    /// The record of `domid`, created (global quotas, no usage) if it has
+    /// none. Only for charging a domain known to be live: a request's
+    /// caller, a connection's domain, a node's owner, an introduction.
+    pub(crate) fn domain_or_create(&mut self, domid: DomId) -> &mut Domain {
         let q = &self.cfg.quotas;
         self.domains
             .entry(domid.0)
             .or_insert_with(|| Domain::new(domid, q.clone(), self.cfg.server_features))
+    }
+
+    /// The quotas of `domid`: its record's, or the global ones it would
+    /// start with.
+    pub(crate) fn domain_quotas(&self, domid: DomId) -> &Quotas {
+        self.domain(domid).map_or(&self.cfg.quotas, |d| &d.quotas)
+    }
+
+    /// Whether `more` of `q` on top of `domid`'s usage would reach its
+    /// quota ([`Domain::exceeds_with`]; a domain without a record has the
+    /// global quotas and no usage).
+    pub(crate) fn domain_exceeds_with(&self, domid: DomId, q: Quota, more: u64) -> bool {
+        match self.domain(domid) {
+            Some(d) => d.exceeds_with(q, more),
+            None => self.cfg.quotas.exceeds(q, more),
+        }
     }
 
     /// Whether a message type is known to the dispatcher (for tests).

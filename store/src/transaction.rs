@@ -192,7 +192,7 @@ impl Engine {
             return Ok(());
         };
         let privileged = req.who.privileged;
-        let limit = self.domain_mut(req.who.domid).quotas.clone();
+        let limit = self.domain_quotas(req.who.domid).clone();
         let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
         if tx.accessed.contains_key(path) {
             return Ok(());
@@ -241,23 +241,22 @@ impl Engine {
             },
         );
         tx.mem = tx.mem.saturating_add(size);
-        self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(0, size));
+        self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(0, size));
         Ok(())
     }
 
     /// The caller's domain's memory usage.
     fn mem_usage(&self, req: &Req) -> u64 {
-        self.domains.get(&req.who.domid.0).map_or(0, |d| d.usage.get(Quota::Memory))
+        self.domain(req.who.domid).map_or(0, |d| d.usage.get(Quota::Memory))
     }
 
     /// Writes `node` at `path` through the caller's view. Outside a
     /// transaction this changes the tree, its generation and accounting.
     pub(crate) fn put_node(&mut self, req: &Req, path: &str, node: Node) -> Result<(), Error> {
-        if !req.who.privileged {
-            let limit = self.domain_mut(req.who.domid).quotas.clone();
-            if limit.exceeds(Quota::NodeSize, as_u64(node.size())) {
-                return Err(Error::Quota);
-            }
+        if !req.who.privileged
+            && self.domain_quotas(req.who.domid).exceeds(Quota::NodeSize, as_u64(node.size()))
+        {
+            return Err(Error::Quota);
         }
         match req.tx {
             None => {
@@ -273,7 +272,7 @@ impl Engine {
                 a.node = Some(node);
                 a.modified = true;
                 tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
-                self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(old, new));
+                self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
                 Ok(())
             }
         }
@@ -303,7 +302,7 @@ impl Engine {
                 match change {
                     Change::Value(v) => {
                         self.tree.set_value(path, v, generation).map_err(tree_error)?;
-                        self.domain_mut(owner).usage.add(Quota::Memory, delta(old, new));
+                        self.domain_or_create(owner).usage.add(Quota::Memory, delta(old, new));
                     }
                     // Listing and unlisting a child is accounted when the
                     // child is stored or removed (`tree_put`, `tree_remove`).
@@ -321,7 +320,7 @@ impl Engine {
                 change.apply(node);
                 a.modified = true;
                 tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
-                self.domain_mut(req.who.domid).usage.add(Quota::Memory, delta(old, new));
+                self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
                 Ok(())
             }
         }
@@ -333,14 +332,15 @@ impl Engine {
     fn account(&mut self, path: &str, old: Option<Stat>, new: Option<Stat>) {
         let plen = path.len();
         if let Some(Stat { owner, size }) = old {
-            let d = self.domain_mut(owner);
-            d.usage.add(Quota::Memory, delta(size.saturating_add(plen), 0));
-            if new.map(|n| n.owner) != Some(owner) {
-                d.usage.add(Quota::Nodes, -1);
+            if let Some(d) = self.domain_mut(owner) {
+                d.usage.add(Quota::Memory, delta(size.saturating_add(plen), 0));
+                if new.map(|n| n.owner) != Some(owner) {
+                    d.usage.add(Quota::Nodes, -1);
+                }
             }
         }
         if let Some(Stat { owner, size }) = new {
-            let d = self.domain_mut(owner);
+            let d = self.domain_or_create(owner);
             d.usage.add(Quota::Memory, delta(0, size.saturating_add(plen)));
             if old.map(|o| o.owner) != Some(owner) {
                 d.usage.add(Quota::Nodes, 1);
@@ -355,8 +355,11 @@ impl Engine {
             return;
         };
         let bytes = path::basename(path).len().saturating_add(1);
-        let change = if grow { delta(0, bytes) } else { delta(bytes, 0) };
-        self.domain_mut(owner).usage.add(Quota::Memory, change);
+        if grow {
+            self.domain_or_create(owner).usage.add(Quota::Memory, delta(0, bytes));
+        } else if let Some(d) = self.domain_mut(owner) {
+            d.usage.add(Quota::Memory, delta(bytes, 0));
+        }
     }
 
     /// Stores `node` in the global tree with a fresh generation, moving
@@ -500,7 +503,7 @@ impl Engine {
         });
         self.generation = self.generation.wrapping_add(1);
         self.wrl.tx_opened();
-        self.domain_mut(req.who.domid).usage.add(Quota::Transactions, 1);
+        self.domain_or_create(req.who.domid).usage.add(Quota::Transactions, 1);
         Ok(id)
     }
 
@@ -510,9 +513,10 @@ impl Engine {
         let tx = c.txs.remove(i);
         let domid = c.domid;
         self.wrl.tx_closed();
-        let d = self.domain_mut(domid);
-        d.usage.add(Quota::Transactions, -1);
-        d.usage.add(Quota::Memory, delta(tx.mem, 0));
+        if let Some(d) = self.domain_mut(domid) {
+            d.usage.add(Quota::Transactions, -1);
+            d.usage.add(Quota::Memory, delta(tx.mem, 0));
+        }
         for (p, a) in &tx.accessed {
             if a.check_gen {
                 self.tree.tx_release(p);
@@ -622,7 +626,7 @@ impl Engine {
             if add == 0 || self.is_privileged(DomId(dom)) {
                 continue;
             }
-            if self.domain_mut(DomId(dom)).exceeds_with(Quota::Nodes, add) {
+            if self.domain_exceeds_with(DomId(dom), Quota::Nodes, add) {
                 return false;
             }
         }

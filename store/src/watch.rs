@@ -166,7 +166,7 @@ impl Engine {
         let charge = OutMsg::charge_for(HEADER_SIZE.saturating_add(len), dedup);
         // Over the watcher's quota or the budget (`budget.rs`) the event is
         // dropped before it is built.
-        if (unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, as_u64(charge)))
+        if (unpriv && self.domain_exceeds_with(domid, Quota::Memory, as_u64(charge)))
             || !self.heap_allows(!unpriv, charge)
         {
             self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
@@ -211,9 +211,10 @@ impl Engine {
             }
             None => return,
         };
-        let d = self.domain_mut(domid);
-        d.usage.add(Quota::Memory, delta(freed, 0));
-        d.usage.add(Quota::Watches, delta(n, 0));
+        if let Some(d) = self.domain_mut(domid) {
+            d.usage.add(Quota::Memory, delta(freed, 0));
+            d.usage.add(Quota::Watches, delta(n, 0));
+        }
     }
 }
 
@@ -249,7 +250,7 @@ pub fn do_watch(
     e.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, size))?;
     let shown = Vec::from(w.path.get(prefix_len..).unwrap_or(&w.path).as_bytes());
     let token = Vec::from(&*w.token);
-    let d = e.domain_mut(req.who.domid);
+    let d = e.domain_or_create(req.who.domid);
     d.usage.add(Quota::Watches, 1);
     d.usage.add(Quota::Memory, delta(0, w.size()));
     if let Some(c) = e.conns.get_mut(&req.conn) {
@@ -276,9 +277,10 @@ pub fn do_unwatch(
         .position(|w| w.path == *c.path && *w.token == *token)
         .ok_or(Error::NoEnt)?;
     let w = conn.watches.remove(i);
-    let d = e.domain_mut(req.who.domid);
-    d.usage.add(Quota::Watches, -1);
-    d.usage.add(Quota::Memory, delta(w.size(), 0));
+    if let Some(d) = e.domain_mut(req.who.domid) {
+        d.usage.add(Quota::Watches, -1);
+        d.usage.add(Quota::Memory, delta(w.size(), 0));
+    }
     Ok(Reply::ok())
 }
 

@@ -295,7 +295,7 @@ impl Engine {
 
     /// Whether `domid` is write-rate limited right now.
     pub(crate) fn wrl_throttled(&self, domid: DomId) -> bool {
-        self.domains.get(&domid.0).and_then(|d| d.wrl.as_ref()).is_some_and(Credit::throttled)
+        self.domain(domid).and_then(|d| d.wrl.as_ref()).is_some_and(Credit::throttled)
     }
 
     /// Brings a throttled domain's credit up to `now_ms`.
