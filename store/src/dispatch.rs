@@ -103,11 +103,6 @@ impl Reply {
         }
     }
 
-    /// Whether the payload is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The whole message: header then payload.
     fn into_message(self, ty: u32, req_id: u32, tx_id: u32) -> Vec<u8> {
         match self.body {

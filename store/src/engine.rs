@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use hashbrown::HashMap;
 use ring::wire::{
-    MsgType, XsError, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_ERROR,
+    XsError, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_ERROR,
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
@@ -794,11 +794,6 @@ impl Engine {
             Some(d) => d.exceeds_with(q, more),
             None => self.cfg.quotas.exceeds(q, more),
         }
-    }
-
-    /// Whether a message type is known to the dispatcher (for tests).
-    pub fn is_known_type(ty: u32) -> bool {
-        MsgType::from_u32(ty).is_some()
     }
 
     /// A report of memory use: nodes, connections, per-domain usage.

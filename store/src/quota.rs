@@ -248,11 +248,6 @@ impl Usage {
             };
         }
     }
-
-    /// Forgets all usage (XSA-483: a reused domid starts from zero).
-    pub fn reset(&mut self) {
-        self.vals = [0; QUOTA_COUNT];
-    }
 }
 
 /// Minimum time between two memory quota messages about one domain (C
@@ -313,11 +308,13 @@ impl MemoryWarnings {
     }
 
     /// Whether the soft limit is currently reported as exceeded.
+    #[cfg(test)]
     pub fn soft_reported(&self) -> bool {
         self.soft
     }
 
     /// Whether the hard limit is currently reported as exceeded.
+    #[cfg(test)]
     pub fn hard_reported(&self) -> bool {
         self.hard
     }

@@ -199,12 +199,8 @@ impl Tree {
         self.count
     }
 
-    /// Whether the tree is empty.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Bytes of node records (whole arena units, free ones excluded).
+    #[cfg(test)]
     pub fn record_bytes(&self) -> usize {
         self.arena.live_bytes()
     }

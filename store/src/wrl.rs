@@ -116,11 +116,6 @@ impl Limiter {
         self.ntransactions > 0
     }
 
-    /// Open transactions.
-    pub fn ntransactions(&self) -> u64 {
-        self.ntransactions
-    }
-
     /// A transaction was opened.
     pub fn tx_opened(&mut self) {
         self.ntransactions = self.ntransactions.saturating_add(1);

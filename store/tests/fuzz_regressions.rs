@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
 use common::{ok, request, World};
-use store::budget::REQUEST_HEADROOM;
+use store::REQUEST_HEADROOM;
 use store::{Config, MemoryBudget};
 
 /// Live bytes of the process, and the most they reached since reset.

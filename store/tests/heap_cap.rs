@@ -282,7 +282,7 @@ fn guests_cannot_take_the_stub_heap() {
         phase("  filled");
     }
     phase("all guests filled");
-    let guests_max = budget.limit_for(false) + store::budget::REQUEST_HEADROOM;
+    let guests_max = budget.limit_for(false) + store::REQUEST_HEADROOM;
     assert!(meter() <= guests_max, "{} over {}", meter(), guests_max);
 
     // 5. Guest 3 (127 watches on its home) never reads its ring while

@@ -17,8 +17,8 @@ use ring::wire::{
 };
 use ring::{RingPage, XENSTORE_RING_SIZE};
 use store::model::{HypervisorModel, Semantics};
-use store::ratelimit::GUEST_LOG_RATE;
-use store::reconnect::RECONNECT_RATE;
+use store::GUEST_LOG_RATE;
+use store::RECONNECT_RATE;
 use store::{
     Config, ConnId, DomId, DomainInfo, Engine, EngineRing, MapError, MapRequest, Platform, RingLog,
     RingName, RingPlatform,

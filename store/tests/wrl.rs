@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use ring::wire::MsgType;
-use store::wrl::{WRL_DBURST, WRL_RATE};
 use store::ConnId;
+use store::{WRL_DBURST, WRL_RATE};
 
 /// `n` copies of a `WRITE path value` request, as one byte stream.
 fn writes(path: &str, n: usize) -> Vec<u8> {

@@ -15,7 +15,7 @@ use ring::page::LocalPage;
 use ring::serve;
 use ring::wire::{Header, XENSTORE_CONNECTED};
 use ring::RingPage;
-use store::reconnect::RECONNECT_RATE;
+use store::RECONNECT_RATE;
 use store::{
     Config, ConnId, DomId, DomainInfo, DomainState, Engine, EngineRing, MapError, MapRequest,
     Platform, RingLog, RingName, RingPlatform,
