@@ -12,105 +12,19 @@
 //! `XENSTORE_PAYLOAD_MAX` become `E2BIG` (XSA-72).
 
 use alloc::vec::Vec;
-use core::fmt::Write;
 
 use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
 use crate::budget::REQUEST_HEADROOM;
-use crate::conn::{encode, frame, OutMsg};
-use crate::engine::{ConnId, DomId, Engine, Pending, Platform};
+use crate::conn::OutMsg;
+use crate::engine::{Engine, Pending, Platform};
 use crate::error::Error;
-use crate::perms::{heapless_fmt, Who};
+use crate::ids::{ConnId, DomId};
+use crate::perms::Who;
+use crate::quota::as_u64;
 use crate::quota::Quota;
-use crate::transaction::as_u64;
+use crate::request::{frame, Reply, Req};
 use crate::{control, domain, ops, transaction, watch};
-
-/// The context of one request.
-#[derive(Clone, Copy, Debug)]
-pub struct Req {
-    /// The connection it came from.
-    pub conn: ConnId,
-    /// Who is asking.
-    pub who: Who,
-    /// Its transaction, if any.
-    pub tx: Option<u32>,
-    /// Serial for `outstanding` accounting (unprivileged callers only).
-    pub serial: Option<u64>,
-}
-
-/// A successful reply.
-pub struct Reply {
-    body: Body,
-    /// A watch event to queue on the caller after the reply (`XS_WATCH`):
-    /// the path as the watcher sees it, and the token.
-    pub then_event: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-/// A reply payload: a constant, or a buffer that starts with
-/// `HEADER_SIZE` bytes reserved for the header, so the queued message is
-/// built with one allocation.
-enum Body {
-    Static(&'static [u8]),
-    Framed(Vec<u8>),
-}
-
-impl Reply {
-    /// A buffer to build a reply payload in (see [`Reply::framed`]).
-    pub fn buffer(payload_capacity: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HEADER_SIZE.saturating_add(payload_capacity));
-        v.resize(HEADER_SIZE, 0);
-        v
-    }
-
-    /// A reply built in a [`Reply::buffer`].
-    pub fn framed(buf: Vec<u8>) -> Reply {
-        Reply { body: Body::Framed(buf), then_event: None }
-    }
-
-    /// A copy of `payload`.
-    pub fn data(payload: &[u8]) -> Reply {
-        let mut v = Reply::buffer(payload.len());
-        v.extend_from_slice(payload);
-        Reply::framed(v)
-    }
-
-    /// `"OK\0"`.
-    pub fn ok() -> Reply {
-        Reply { body: Body::Static(b"OK\0"), then_event: None }
-    }
-
-    /// A NUL-terminated string.
-    pub fn string(s: &str) -> Reply {
-        let mut v = Reply::buffer(s.len().saturating_add(1));
-        v.extend_from_slice(s.as_bytes());
-        v.push(0);
-        Reply::framed(v)
-    }
-
-    /// A number as a NUL-terminated decimal string.
-    pub fn number(n: impl core::fmt::Display) -> Reply {
-        let mut v = Reply::buffer(24);
-        v.extend_from_slice(num(n).as_bytes());
-        v.push(0);
-        Reply::framed(v)
-    }
-
-    /// Payload length.
-    pub fn len(&self) -> usize {
-        match &self.body {
-            Body::Static(b) => b.len(),
-            Body::Framed(v) => v.len().saturating_sub(HEADER_SIZE),
-        }
-    }
-
-    /// The whole message: header then payload.
-    fn into_message(self, ty: u32, req_id: u32, tx_id: u32) -> Vec<u8> {
-        match self.body {
-            Body::Static(b) => encode(ty, req_id, tx_id, b),
-            Body::Framed(v) => frame(ty, req_id, tx_id, v),
-        }
-    }
-}
 
 /// A handler.
 pub type Handler = fn(&mut Engine, &Req, &[u8], &mut dyn Platform) -> Result<Reply, Error>;
@@ -213,59 +127,6 @@ impl core::fmt::Display for TypeName {
     }
 }
 
-// ---- argument parsing (C get_string/get_strings/onearg/atoi) ----
-
-/// The NUL-terminated strings at the start of `payload` (trailing bytes
-/// without a NUL are ignored, as C `get_strings`).
-pub fn strings(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = payload.iter().rposition(|&c| c == 0).map_or(0, |i| i.saturating_add(1));
-    payload
-        .get(..end)
-        .unwrap_or(&[])
-        .split(|&c| c == 0)
-        .take(payload.get(..end).map_or(0, |s| s.iter().filter(|&&c| c == 0).count()))
-}
-
-/// Number of NUL-terminated strings.
-pub fn count_strings(payload: &[u8]) -> usize {
-    payload.iter().filter(|&&c| c == 0).count()
-}
-
-/// The first `N` strings of `payload`, which must hold at least `N`
-/// (`EINVAL` otherwise); later ones are left to the caller.
-pub fn args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
-    let mut all = strings(payload);
-    let mut out: [&[u8]; N] = [&[]; N];
-    for slot in &mut out {
-        *slot = all.next().ok_or(Error::Inval)?;
-    }
-    Ok(out)
-}
-
-/// The strings of `payload`, which must hold exactly `N` (`EINVAL`
-/// otherwise).
-pub fn exact_args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
-    if count_strings(payload) != N {
-        return Err(Error::Inval);
-    }
-    args(payload)
-}
-
-/// The single argument: the payload must hold exactly one NUL, at the end.
-pub fn onearg(payload: &[u8]) -> Result<&[u8], Error> {
-    match payload.split_last() {
-        Some((0, arg)) if !arg.contains(&0) => Ok(arg),
-        _ => Err(Error::Inval),
-    }
-}
-
-/// Formats a number without allocating.
-pub fn num(v: impl core::fmt::Display) -> heapless_fmt::Buf {
-    let mut b = heapless_fmt::Buf::new();
-    let _ = write!(b, "{v}");
-    b
-}
-
 impl Engine {
     /// The access identity of a connection's domain.
     pub(crate) fn who(&self, domid: DomId, target: Option<DomId>) -> Who {
@@ -323,10 +184,9 @@ impl Engine {
         };
         let (bytes, then_event) = match result {
             Ok(r) if r.len() > XENSTORE_PAYLOAD_MAX => (error_message(&hdr, Error::TooBig), None),
-            Ok(r) => {
-                let then = r.then_event;
-                let body = Reply { body: r.body, then_event: None };
-                (body.into_message(hdr.ty, hdr.req_id, hdr.tx_id), then)
+            Ok(mut r) => {
+                let then = r.then_event.take();
+                (r.into_message(hdr.ty, hdr.req_id, hdr.tx_id), then)
             }
             Err(e) => {
                 if e == Error::Quota {
@@ -388,15 +248,6 @@ fn error_message(hdr: &Header, e: Error) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn argument_helpers_follow_c() {
-        assert_eq!(onearg(b"/a\0"), Ok(&b"/a"[..]));
-        assert_eq!(onearg(b"/a"), Err(Error::Inval));
-        assert_eq!(onearg(b"/a\0b\0"), Err(Error::Inval));
-        assert_eq!(onearg(b""), Err(Error::Inval));
-        assert_eq!(strings(b"a\0b\0c").collect::<Vec<_>>(), vec![&b"a"[..], &b"b"[..]]);
-    }
 
     #[test]
     fn table_matches_wire_numbers() {

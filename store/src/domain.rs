@@ -10,12 +10,13 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use crate::cnum::atoi;
-use crate::dispatch::{args, count_strings, exact_args, num, onearg, Reply, Req};
-use crate::engine::{ConnId, DomId, Engine, Platform};
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
+use crate::ids::{ConnId, DomId};
 use crate::path;
 use crate::perms::{self, Perm, Who};
 use crate::quota::{self, Limit, Quota, Quotas, Usage};
+use crate::request::{args, count_strings, exact_args, num, onearg, Reply, Req};
 use crate::watch::Match;
 
 /// `DOMID_SELF`.

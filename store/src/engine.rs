@@ -18,19 +18,15 @@ use ring::wire::{
 };
 
 use crate::budget::MemoryBudget;
-use crate::conn::{Conn, OutMsg};
+use crate::conn::{HeapPayload, OutMsg, OutQueue};
 use crate::domain::Domain;
+use crate::ids::{ConnId, DomId};
 use crate::quota::{self, Limit, Quota, Quotas};
+use crate::transaction::Transaction;
 use crate::tree::Tree;
+use crate::watch::Watch;
+use ring::decode::Decoder;
 use ring::decode::{Decoded, ProtoError};
-
-/// A domain id (`domid_t`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DomId(pub u16);
-
-/// A connection handle allocated by the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u32);
 
 /// Where a domain is in its life, as the hypervisor reports it.
 ///
@@ -236,6 +232,52 @@ pub(crate) struct Pending {
     pub events: u32,
     /// The reply has been handed to the platform.
     pub reply_done: bool,
+}
+
+/// One client connection.
+pub struct Conn {
+    /// The domain the connection speaks for.
+    pub domid: DomId,
+    /// A Unix socket client (privileged) rather than a ring.
+    pub socket: bool,
+    /// Protocol violation seen: nothing more is read or written.
+    pub ignored: bool,
+    /// Input framing (a fresh decoder stands in while the engine handles
+    /// a message the connection's own decoder holds).
+    pub decoder: Decoder<HeapPayload>,
+    /// Replies and events not yet fully handed to the platform.
+    pub out: OutQueue,
+    /// Registered watches, in creation order.
+    pub watches: Vec<Watch>,
+    /// Open transactions.
+    pub txs: Vec<Transaction>,
+    /// Next transaction id to try.
+    pub next_tx: u32,
+    /// The domain this one acts for (`XS_SET_TARGET`).
+    pub target: Option<DomId>,
+    /// Already listed for `take_ready`.
+    pub in_ready: bool,
+    /// Flow-controlled at the last check.
+    pub blocked: bool,
+}
+
+impl Conn {
+    /// A fresh connection for `domid`.
+    pub fn new(domid: DomId, socket: bool) -> Conn {
+        Conn {
+            domid,
+            socket,
+            ignored: false,
+            decoder: Decoder::default(),
+            out: OutQueue::default(),
+            watches: Vec::new(),
+            txs: Vec::new(),
+            next_tx: 1,
+            target: None,
+            in_ready: false,
+            blocked: false,
+        }
+    }
 }
 
 /// Plain counters, readable with `XS_CONTROL memreport`.
@@ -700,7 +742,7 @@ impl Engine {
         }
         c.out.push(msg, seed);
         let d = self.domain_or_create(domid);
-        d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
+        d.usage.add(Quota::Memory, crate::quota::delta(0, bytes));
         if reply {
             d.usage.add(Quota::Outstanding, 1);
         }
@@ -713,7 +755,7 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        let freed = crate::transaction::delta(m.charge(), 0);
+        let freed = crate::quota::delta(m.charge(), 0);
         if m.event {
             if let Some(d) = self.domain_mut(domid) {
                 d.usage.add(Quota::Memory, freed);

@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+mod access;
 mod arena;
 mod budget;
 mod cnum;
@@ -31,6 +32,7 @@ mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod ids;
 mod lifecycle;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
@@ -44,6 +46,7 @@ mod quota;
 mod ratelimit;
 mod reconnect;
 mod record;
+mod request;
 mod ring_server;
 mod trace;
 mod transaction;
@@ -56,10 +59,11 @@ mod wrl;
 // root. The modules stay private but for the test and fuzzing harnesses.
 pub use budget::{MemoryBudget, REQUEST_HEADROOM};
 pub use engine::{
-    ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
-    MapRequest, Platform, Stats,
+    ChangedDomain, Config, DomainCaps, DomainInfo, DomainState, Engine, MapError, MapRequest,
+    Platform, Stats,
 };
 pub use error::{Error, ProtoError};
+pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
 pub use options::{EngineOptions, QuotaOption};
 pub use quota::{Limit, Quota, Quotas};

@@ -40,13 +40,12 @@ use alloc::vec::Vec;
 
 use ring::wire::XsError;
 
-use crate::dispatch::Req;
-use crate::engine::{
-    ChangedDomain, ConnId, DomId, DomainInfo, DomainState, Engine, MapRequest, Platform,
-};
+use crate::engine::{ChangedDomain, DomainInfo, DomainState, Engine, MapRequest, Platform};
 use crate::error::Error;
+use crate::ids::{ConnId, DomId};
 use crate::path;
 use crate::perms::{Perm, Who};
+use crate::request::Req;
 
 /// Most changed-domain reports handled in one [`Engine::check_domains`] or
 /// [`Engine::start_domains`]: Xen reports each of at most 32 752 domids

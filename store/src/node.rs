@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use crate::arena::Handle;
 use crate::dir::Dir;
-use crate::engine::DomId;
+use crate::ids::DomId;
 use crate::perms::{Perms, PERM_ACC_BYTES};
 use crate::tree::Tree;
 

@@ -18,8 +18,8 @@ use alloc::string::String;
 
 pub use ring::wire::XENSTORE_ABS_PATH_MAX;
 
-use crate::engine::DomId;
 use crate::error::Error;
+use crate::ids::DomId;
 
 /// Whether `c` is in the node-name character set.
 pub fn valid_char(c: u8) -> bool {

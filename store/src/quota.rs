@@ -320,6 +320,17 @@ impl MemoryWarnings {
     }
 }
 
+/// A byte count as a quota value.
+pub fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The signed change from `old` to `new` bytes, for usage counters.
+pub fn delta(old: usize, new: usize) -> i64 {
+    let d = |a: usize, b: usize| i64::try_from(a.saturating_sub(b)).unwrap_or(i64::MAX);
+    d(new, old).saturating_sub(d(old, new))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

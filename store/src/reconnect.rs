@@ -26,7 +26,8 @@
 
 use alloc::collections::BTreeSet;
 
-use crate::engine::{ConnId, Engine};
+use crate::engine::Engine;
+use crate::ids::ConnId;
 use crate::ratelimit::Rate;
 
 /// Reconnections per unprivileged domain: 8 back to back, then one every

@@ -38,7 +38,7 @@ use smallvec::SmallVec;
 
 use crate::arena::{Arena, Handle};
 use crate::dir::{Dir, DirId, Dirs, Pos};
-use crate::engine::DomId;
+use crate::ids::DomId;
 use crate::node::{Node, NodeRef, NO_GENERATION};
 use crate::path;
 use crate::perms::Perm;

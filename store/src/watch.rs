@@ -28,14 +28,16 @@ use alloc::vec::Vec;
 use ring::wire::{MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEPTH};
 
 use crate::cnum::atoi;
-use crate::conn::{frame, OutMsg};
-use crate::dispatch::{args, count_strings, exact_args, strings, Reply, Req};
-use crate::engine::{ConnId, Engine, Platform};
+use crate::conn::OutMsg;
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
+use crate::ids::ConnId;
 use crate::path;
 use crate::perms::{perm_for, Perm, Who, PERM_READ};
 use crate::quota::Quota;
-use crate::transaction::{as_u64, delta};
+use crate::quota::{as_u64, delta};
+use crate::request::frame;
+use crate::request::{args, count_strings, exact_args, strings, Reply, Req};
 
 /// A registered watch.
 #[derive(Clone, Debug, PartialEq, Eq)]

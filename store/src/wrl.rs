@@ -32,8 +32,9 @@ use alloc::vec::Vec;
 
 use ring::wire::MsgType;
 
-use crate::dispatch::Req;
-use crate::engine::{DomId, Engine};
+use crate::engine::Engine;
+use crate::ids::DomId;
+use crate::request::Req;
 
 /// Fixed-point scale: one write costs this much credit.
 pub const WRL_FACTOR: i64 = 1000;
