@@ -12,11 +12,11 @@ use alloc::string::String;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::DomId;
-use crate::node::{Node, NodeRef, Value};
 use crate::path;
 use crate::perms::{Perm, Perms};
 use crate::quota::{as_u64, delta, Quota};
 use crate::request::Req;
+use crate::tree::{Node, NodeRef, Value};
 use crate::tree::{Stat, TreeError};
 use crate::watch::Match;
 

@@ -104,18 +104,18 @@ impl Engine {
     pub(crate) fn setup_structure(&mut self) {
         let owner = u32::from(self.cfg.priv_domid.0);
         let none = || Arc::from(&[Perm { id: owner, bits: 0 }][..]);
-        let mut root = crate::node::Node::new(none());
+        let mut root = crate::tree::Node::new(none());
         root.add_child("tool");
-        let mut tool = crate::node::Node::new(none());
+        let mut tool = crate::tree::Node::new(none());
         tool.add_child("xenstored");
         self.tree_put("/", root);
         self.tree_put("/tool", tool);
-        self.tree_put("/tool/xenstored", crate::node::Node::new(none()));
+        self.tree_put("/tool/xenstored", crate::tree::Node::new(none()));
         let release: crate::perms::Perms = Arc::from(
             &[Perm { id: owner, bits: 0 }, Perm { id: perms::DOMID_ANY, bits: perms::PERM_READ }][..],
         );
-        self.tree_put("@releaseDomain", crate::node::Node::new(release));
-        self.tree_put("@introduceDomain", crate::node::Node::new(none()));
+        self.tree_put("@releaseDomain", crate::tree::Node::new(release));
+        self.tree_put("@introduceDomain", crate::tree::Node::new(none()));
     }
 
     /// Fires `@<name>` and/or `@<name>/<domid>` (C `fire_special_watches`).

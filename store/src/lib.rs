@@ -20,12 +20,10 @@
 extern crate alloc;
 
 mod access;
-mod arena;
 mod budget;
 mod cnum;
 mod conn;
 mod control;
-mod dir;
 mod dispatch;
 mod domain;
 mod engine;
@@ -36,22 +34,18 @@ mod ids;
 mod lifecycle;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
-mod node;
 mod ops;
 mod options;
 mod path;
 mod perms;
-mod permtab;
 mod quota;
 mod ratelimit;
 mod reconnect;
-mod record;
 mod request;
 mod ring_server;
 mod trace;
 mod transaction;
 mod tree;
-mod txgen;
 mod watch;
 mod wrl;
 

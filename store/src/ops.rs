@@ -19,12 +19,12 @@ use crate::cnum::atoi;
 use crate::engine::{Engine, Platform};
 use crate::error::Error;
 use crate::ids::DomId;
-use crate::node::{Node, NodeRef, Value};
 use crate::path::{self, Canonical};
 use crate::perms::{self, Perm, Who, DOMID_ANY, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
 use crate::quota::as_u64;
 use crate::quota::Quota;
 use crate::request::{count_strings, exact_args, num, onearg, strings, Reply, Req};
+use crate::tree::{Node, NodeRef, Value};
 use crate::watch::Match;
 
 /// Heap one created node may take at most: its record (header, name),

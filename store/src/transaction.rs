@@ -64,11 +64,11 @@ use hashbrown::HashMap;
 use crate::engine::{Engine, Platform};
 use crate::error::Error;
 use crate::ids::{ConnId, DomId};
-use crate::node::{Node, NO_GENERATION};
 use crate::perms::Perms;
 use crate::quota::{as_u64, delta, Quota};
 use crate::request::{onearg, Reply, Req};
 use crate::tree::Hasher;
+use crate::tree::{Node, NO_GENERATION};
 use crate::watch::Match;
 
 /// A transaction's record of one node it touched.
@@ -112,7 +112,7 @@ impl Transaction {
         let slot = core::mem::size_of::<(String, Accessed)>().saturating_add(1);
         let own = path.len().saturating_add(node.map_or(0, Node::heap_bytes));
         let tracked = if read {
-            path.len().saturating_add(crate::txgen::SLOT_BYTES.saturating_mul(2))
+            path.len().saturating_add(crate::tree::txgen::SLOT_BYTES.saturating_mul(2))
         } else {
             0
         };

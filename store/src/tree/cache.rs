@@ -20,9 +20,9 @@
 
 use alloc::string::String;
 
+use super::arena::Handle;
+use super::permtab::PermId;
 use super::{Found, Loc};
-use crate::arena::Handle;
-use crate::permtab::PermId;
 
 /// How many lookup outcomes are remembered.
 const EXACT_ENTRIES: usize = 2;

@@ -13,11 +13,11 @@ use alloc::vec::Vec;
 
 use smallvec::SmallVec;
 
-use crate::arena::Handle;
-use crate::dir::Dir;
+use super::arena::Handle;
+use super::dir::Dir;
+use super::Tree;
 use crate::ids::DomId;
 use crate::perms::{Perms, PERM_ACC_BYTES};
-use crate::tree::Tree;
 
 /// Generation of a node that does not exist (C `NO_GENERATION`).
 pub const NO_GENERATION: u64 = u64::MAX;
