@@ -44,7 +44,7 @@
 //!
 //! The tree does not store a generation in every node (it would cost more
 //! than most nodes' names): it tracks one only for the paths some open
-//! transaction has read (`txgen.rs`), stamped on every later change, which
+//! transaction has read (`tree/txgen.rs`), stamped on every later change, which
 //! decides conflicts exactly as per-node generations do. A commit replays
 //! the transaction's changes onto the tree removals first (deepest
 //! first), then writes (parents first), and then lists re-created
@@ -106,7 +106,7 @@ pub struct Transaction {
 impl Transaction {
     /// The heap one record takes, as a counting allocator sees it: its
     /// path, its copy's own buffers, and its slot in the map; for a read,
-    /// the path again and a slot in the generation table (`txgen.rs`).
+    /// the path again and a slot in the generation table (`tree/txgen.rs`).
     /// Slots count twice: a map is at most half full after growing.
     fn entry_size(path: &str, node: Option<&Node>, read: bool) -> usize {
         let slot = core::mem::size_of::<(String, Accessed)>().saturating_add(1);
