@@ -400,3 +400,27 @@ pub fn do_set_quota(
     }
     Ok(Reply::ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Config;
+
+    /// Reading a domain's quotas and refunding its usage find no record
+    /// for a domain the engine does not know (or has forgotten), and
+    /// create none: only charging a live domain does (364fcf3).
+    #[test]
+    fn reads_and_refunds_create_no_domain_record() {
+        let mut e = Engine::new(Config::default());
+        let gone = DomId(7);
+        let who = Who { domid: gone, target: None, privileged: false };
+        assert!(e.check_quota(&who, Error::Quota, |d| d.exceeds_with(Quota::Watches, 1)).is_ok());
+        assert!(!e.domain_exceeds_with(gone, Quota::Watches, 1));
+        assert_eq!(e.domain_quotas(gone).hard(Quota::Nodes), e.cfg.quotas.hard(Quota::Nodes));
+        assert!(e.domain_mut(gone).is_none());
+        assert!(e.domain(gone).is_none(), "a read created a record");
+
+        e.domain_or_create(gone).usage.add(Quota::Watches, 1);
+        assert_eq!(e.domain(gone).map(|d| d.usage.get(Quota::Watches)), Some(1));
+    }
+}
