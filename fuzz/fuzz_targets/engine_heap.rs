@@ -63,9 +63,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use ring::decode::{Decoded, Decoder};
 use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
-use store::budget::REQUEST_HEADROOM;
 use store::fuzzing::change_domain;
 use store::model::{HypervisorModel, Semantics};
+use store::REQUEST_HEADROOM;
 use store::{Config, ConnId, DomId, DomainCaps, Engine, MemoryBudget};
 
 /// The stub's heap at `init-xenstore-domain --memory 4` (bytes), as

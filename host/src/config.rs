@@ -49,7 +49,7 @@ fn random_seed() -> u64 {
 mod tests {
     use super::*;
     use crate::options::Environment;
-    use store::quota::{Limit, Quota};
+    use store::{Limit, Quota};
 
     #[test]
     fn quotas_and_timeout_reach_the_config() {

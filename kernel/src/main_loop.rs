@@ -51,8 +51,8 @@ use log::Level;
 use ring::sched::{Rings, Scheduler};
 use ring::serve;
 use spin::{Mutex, MutexGuard};
-use store::ratelimit::{LogGate, Rate};
 use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
+use store::{LogGate, Rate};
 
 use crate::platform::XenPlatform;
 use crate::setup::fatal;

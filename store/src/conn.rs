@@ -1,5 +1,6 @@
-//! A connection: its input decoder, its queue of replies and watch
-//! events, its watches and transactions.
+//! A connection's byte streams: the storage its input decoder gathers a
+//! payload in, and its queue of replies and watch events. (The connection
+//! itself, with its watches and transactions, is `engine::Conn`.)
 //!
 //! Framing is `ring::decode::Decoder` (check-then-parse; a header
 //! announcing more than `XENSTORE_PAYLOAD_MAX` bytes is a protocol
@@ -19,13 +20,10 @@ use core::hash::{BuildHasher, Hasher as _};
 
 use hashbrown::HashTable;
 
-use ring::decode::{Decoder, PayloadBuf};
-use ring::wire::{Header, HEADER_SIZE};
+use ring::decode::PayloadBuf;
+use ring::wire::HEADER_SIZE;
 
-use crate::engine::DomId;
-use crate::transaction::Transaction;
 use crate::tree::Hasher;
-use crate::watch::Watch;
 
 /// A queued message for the peer.
 pub struct OutMsg {
@@ -305,77 +303,11 @@ impl PayloadBuf for HeapPayload {
     }
 }
 
-/// One client connection.
-pub struct Conn {
-    /// The domain the connection speaks for.
-    pub domid: DomId,
-    /// A Unix socket client (privileged) rather than a ring.
-    pub socket: bool,
-    /// Protocol violation seen: nothing more is read or written.
-    pub ignored: bool,
-    /// Input framing (a fresh decoder stands in while the engine handles
-    /// a message the connection's own decoder holds).
-    pub decoder: Decoder<HeapPayload>,
-    /// Replies and events not yet fully handed to the platform.
-    pub out: OutQueue,
-    /// Registered watches, in creation order.
-    pub watches: Vec<Watch>,
-    /// Open transactions.
-    pub txs: Vec<Transaction>,
-    /// Next transaction id to try.
-    pub next_tx: u32,
-    /// The domain this one acts for (`XS_SET_TARGET`).
-    pub target: Option<DomId>,
-    /// Already listed for `take_ready`.
-    pub in_ready: bool,
-    /// Flow-controlled at the last check.
-    pub blocked: bool,
-}
-
-impl Conn {
-    /// A fresh connection for `domid`.
-    pub fn new(domid: DomId, socket: bool) -> Conn {
-        Conn {
-            domid,
-            socket,
-            ignored: false,
-            decoder: Decoder::default(),
-            out: OutQueue::default(),
-            watches: Vec::new(),
-            txs: Vec::new(),
-            next_tx: 1,
-            target: None,
-            in_ready: false,
-            blocked: false,
-        }
-    }
-}
-
-/// Completes a message built in a buffer whose first `HEADER_SIZE` bytes
-/// are reserved for the header (`Reply::buffer`).
-pub fn frame(ty: u32, req_id: u32, tx_id: u32, mut buf: Vec<u8>) -> Vec<u8> {
-    let payload = buf.len().saturating_sub(HEADER_SIZE);
-    let len = u32::try_from(payload).unwrap_or(u32::MAX);
-    let hdr = Header { ty, req_id, tx_id, len };
-    if let Some(dst) = buf.get_mut(..HEADER_SIZE) {
-        dst.copy_from_slice(&hdr.to_bytes());
-    }
-    buf
-}
-
-/// Serialises a message.
-pub fn encode(ty: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let hdr = Header { ty, req_id, tx_id, len };
-    let mut v = Vec::with_capacity(HEADER_SIZE.saturating_add(payload.len()));
-    v.extend_from_slice(&hdr.to_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::encode;
+    use ring::wire::Header;
 
     #[test]
     fn encode_writes_header_then_payload() {

@@ -7,10 +7,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use crate::dispatch::{strings, Reply, Req};
-use crate::engine::{DomId, Engine, Platform};
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
+use crate::ids::DomId;
 use crate::quota::{self, Limit, Quota};
+use crate::request::{strings, Reply, Req};
 
 /// The commands and their arguments, as C 4.22's `cmds[]` lists them for
 /// `help` (without the live-update and logfile commands, which the

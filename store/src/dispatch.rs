@@ -1,6 +1,8 @@
-//! Request dispatch: the `MsgType → handler + flags` table and the node
-//! handlers (`READ`, `WRITE`, `MKDIR`, `RM`, `DIRECTORY[_PART]`,
-//! `GET/SET_PERMS`, `WATCH`, `UNWATCH`, transactions).
+//! Request dispatch: the table from each request type ([`MsgType`]) to its
+//! handler and flags, and [`Engine::process`], which runs one request.
+//! Handlers live with their concept: node operations in `ops.rs`, watches
+//! in `watch.rs`, transactions in `transaction.rs`, domains in
+//! `domain.rs`, `XS_CONTROL` in `control.rs`.
 //!
 //! As C's `wire_funcs[]`: unknown types get `ENOSYS`, privileged-only
 //! types `EACCES` for others, and an unknown transaction id `ENOENT`;
@@ -10,116 +12,29 @@
 //! `XENSTORE_PAYLOAD_MAX` become `E2BIG` (XSA-72).
 
 use alloc::vec::Vec;
-use core::fmt::Write;
 
 use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
 use crate::budget::REQUEST_HEADROOM;
-use crate::conn::{encode, frame, OutMsg};
-use crate::engine::{ConnId, DomId, Engine, Pending, Platform};
+use crate::conn::OutMsg;
+use crate::engine::{Engine, Pending, Platform};
 use crate::error::Error;
-use crate::ops;
-use crate::perms::{heapless_fmt, Who};
+use crate::ids::{ConnId, DomId};
+use crate::perms::Who;
+use crate::quota::as_u64;
 use crate::quota::Quota;
-use crate::transaction::as_u64;
-
-/// The context of one request.
-#[derive(Clone, Copy, Debug)]
-pub struct Req {
-    /// The connection it came from.
-    pub conn: ConnId,
-    /// Who is asking.
-    pub who: Who,
-    /// Its transaction, if any.
-    pub tx: Option<u32>,
-    /// Serial for `outstanding` accounting (unprivileged callers only).
-    pub serial: Option<u64>,
-}
-
-/// A successful reply.
-pub struct Reply {
-    body: Body,
-    /// A watch event to queue on the caller after the reply (`XS_WATCH`):
-    /// the path as the watcher sees it, and the token.
-    pub then_event: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-/// A reply payload: a constant, or a buffer that starts with
-/// `HEADER_SIZE` bytes reserved for the header, so the queued message is
-/// built with one allocation.
-enum Body {
-    Static(&'static [u8]),
-    Framed(Vec<u8>),
-}
-
-impl Reply {
-    /// A buffer to build a reply payload in (see [`Reply::framed`]).
-    pub fn buffer(payload_capacity: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HEADER_SIZE.saturating_add(payload_capacity));
-        v.resize(HEADER_SIZE, 0);
-        v
-    }
-
-    /// A reply built in a [`Reply::buffer`].
-    pub fn framed(buf: Vec<u8>) -> Reply {
-        Reply { body: Body::Framed(buf), then_event: None }
-    }
-
-    /// A copy of `payload`.
-    pub fn data(payload: &[u8]) -> Reply {
-        let mut v = Reply::buffer(payload.len());
-        v.extend_from_slice(payload);
-        Reply::framed(v)
-    }
-
-    /// `"OK\0"`.
-    pub fn ok() -> Reply {
-        Reply { body: Body::Static(b"OK\0"), then_event: None }
-    }
-
-    /// A NUL-terminated string.
-    pub fn string(s: &str) -> Reply {
-        let mut v = Reply::buffer(s.len().saturating_add(1));
-        v.extend_from_slice(s.as_bytes());
-        v.push(0);
-        Reply::framed(v)
-    }
-
-    /// A number as a NUL-terminated decimal string.
-    pub fn number(n: impl core::fmt::Display) -> Reply {
-        let mut v = Reply::buffer(24);
-        v.extend_from_slice(num(n).as_bytes());
-        v.push(0);
-        Reply::framed(v)
-    }
-
-    /// Payload length.
-    pub fn len(&self) -> usize {
-        match &self.body {
-            Body::Static(b) => b.len(),
-            Body::Framed(v) => v.len().saturating_sub(HEADER_SIZE),
-        }
-    }
-
-    /// Whether the payload is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The whole message: header then payload.
-    fn into_message(self, ty: u32, req_id: u32, tx_id: u32) -> Vec<u8> {
-        match self.body {
-            Body::Static(b) => encode(ty, req_id, tx_id, b),
-            Body::Framed(v) => frame(ty, req_id, tx_id, v),
-        }
-    }
-}
+use crate::request::{frame, Reply, Req};
+use crate::{control, domain, ops, transaction, watch};
 
 /// A handler.
 pub type Handler = fn(&mut Engine, &Req, &[u8], &mut dyn Platform) -> Result<Reply, Error>;
 
-/// Handler flags.
+/// One row of the dispatch table: a request type, its handler, and the
+/// checks made before the handler runs.
+#[derive(Clone, Copy)]
 pub struct Entry {
+    /// The request type.
+    pub ty: MsgType,
     /// The handler.
     pub handler: Handler,
     /// Only the privileged domain may call it.
@@ -128,100 +43,88 @@ pub struct Entry {
     pub no_tx: bool,
 }
 
-const fn e(handler: Handler) -> Option<Entry> {
-    Some(Entry { handler, privileged: false, no_tx: false })
+impl Entry {
+    /// A request anyone may make, in or out of a transaction.
+    const fn new(ty: MsgType, handler: Handler) -> Entry {
+        Entry { ty, handler, privileged: false, no_tx: false }
+    }
+
+    /// Only the privileged domain may make it.
+    const fn privileged(self) -> Entry {
+        Entry { privileged: true, ..self }
+    }
+
+    /// Its transaction id is ignored.
+    const fn no_tx(self) -> Entry {
+        Entry { no_tx: true, ..self }
+    }
 }
 
-const fn p(handler: Handler) -> Option<Entry> {
-    Some(Entry { handler, privileged: true, no_tx: false })
-}
-
-const fn n(handler: Handler) -> Option<Entry> {
-    Some(Entry { handler, privileged: false, no_tx: true })
-}
-
-/// The dispatch table, indexed by message type number.
-pub static TABLE: [Option<Entry>; 27] = [
-    p(crate::control::do_control), // 0 CONTROL
-    e(ops::do_directory),          // 1
-    e(ops::do_read),               // 2
-    e(ops::do_get_perms),          // 3
-    n(crate::watch::do_watch),     // 4
-    n(crate::watch::do_unwatch),   // 5
-    e(do_tx_start),                // 6
-    e(do_tx_end),                  // 7
-    p(crate::domain::do_introduce),
-    p(crate::domain::do_release),
-    e(crate::domain::do_get_domain_path),
-    e(ops::do_write),     // 11
-    e(ops::do_mkdir),     // 12
-    e(ops::do_rm),        // 13
-    e(ops::do_set_perms), // 14
-    None,                 // 15 WATCH_EVENT
-    None,                 // 16 ERROR
-    p(crate::domain::do_is_domain_introduced),
-    p(crate::domain::do_resume),
-    p(crate::domain::do_set_target),
-    None, // 20 (was RESTRICT)
-    e(do_reset_watches),
-    e(ops::do_directory_part),
-    e(crate::domain::do_get_feature),
-    p(crate::domain::do_set_feature),
-    p(crate::domain::do_get_quota),
-    p(crate::domain::do_set_quota),
+/// The dispatch table: every request type and its handler, in wire order.
+/// `XS_WATCH_EVENT` and `XS_ERROR` are replies only (a request of either
+/// type, like an unknown one, gets `ENOSYS`).
+pub static TABLE: [Entry; 24] = [
+    Entry::new(MsgType::Control, control::do_control).privileged(),
+    Entry::new(MsgType::Directory, ops::do_directory),
+    Entry::new(MsgType::Read, ops::do_read),
+    Entry::new(MsgType::GetPerms, ops::do_get_perms),
+    Entry::new(MsgType::Watch, watch::do_watch).no_tx(),
+    Entry::new(MsgType::Unwatch, watch::do_unwatch).no_tx(),
+    Entry::new(MsgType::TransactionStart, transaction::do_tx_start),
+    Entry::new(MsgType::TransactionEnd, transaction::do_tx_end),
+    Entry::new(MsgType::Introduce, domain::do_introduce).privileged(),
+    Entry::new(MsgType::Release, domain::do_release).privileged(),
+    Entry::new(MsgType::GetDomainPath, domain::do_get_domain_path),
+    Entry::new(MsgType::Write, ops::do_write),
+    Entry::new(MsgType::Mkdir, ops::do_mkdir),
+    Entry::new(MsgType::Rm, ops::do_rm),
+    Entry::new(MsgType::SetPerms, ops::do_set_perms),
+    Entry::new(MsgType::IsDomainIntroduced, domain::do_is_domain_introduced).privileged(),
+    Entry::new(MsgType::Resume, domain::do_resume).privileged(),
+    Entry::new(MsgType::SetTarget, domain::do_set_target).privileged(),
+    Entry::new(MsgType::ResetWatches, watch::do_reset_watches),
+    Entry::new(MsgType::DirectoryPart, ops::do_directory_part),
+    Entry::new(MsgType::GetFeature, domain::do_get_feature),
+    Entry::new(MsgType::SetFeature, domain::do_set_feature).privileged(),
+    Entry::new(MsgType::GetQuota, domain::do_get_quota).privileged(),
+    Entry::new(MsgType::SetQuota, domain::do_set_quota).privileged(),
 ];
 
-// ---- argument parsing (C get_string/get_strings/onearg/atoi) ----
+/// One past the highest request type number.
+const TYPE_SLOTS: usize = MsgType::SetQuota as usize + 1;
 
-/// The NUL-terminated strings at the start of `payload` (trailing bytes
-/// without a NUL are ignored, as C `get_strings`).
-pub fn strings(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = payload.iter().rposition(|&c| c == 0).map_or(0, |i| i.saturating_add(1));
-    payload
-        .get(..end)
-        .unwrap_or(&[])
-        .split(|&c| c == 0)
-        .take(payload.get(..end).map_or(0, |s| s.iter().filter(|&&c| c == 0).count()))
-}
+/// [`TABLE`] indexed by type number, built at compile time (a type listed
+/// twice, or past [`TYPE_SLOTS`], fails the build).
+static BY_NUMBER: [Option<Entry>; TYPE_SLOTS] = by_number(&TABLE);
 
-/// Number of NUL-terminated strings.
-pub fn count_strings(payload: &[u8]) -> usize {
-    payload.iter().filter(|&&c| c == 0).count()
-}
-
-/// The first `N` strings of `payload`, which must hold at least `N`
-/// (`EINVAL` otherwise); later ones are left to the caller.
-pub fn args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
-    let mut all = strings(payload);
-    let mut out: [&[u8]; N] = [&[]; N];
-    for slot in &mut out {
-        *slot = all.next().ok_or(Error::Inval)?;
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // evaluated at compile time only
+const fn by_number(rows: &[Entry]) -> [Option<Entry>; TYPE_SLOTS] {
+    let mut out: [Option<Entry>; TYPE_SLOTS] = [None; TYPE_SLOTS];
+    let mut i = 0;
+    while i < rows.len() {
+        let ty = rows[i].ty as usize;
+        assert!(out[ty].is_none(), "a request type listed twice");
+        out[ty] = Some(rows[i]);
+        i += 1;
     }
-    Ok(out)
+    out
 }
 
-/// The strings of `payload`, which must hold exactly `N` (`EINVAL`
-/// otherwise).
-pub fn exact_args<const N: usize>(payload: &[u8]) -> Result<[&[u8]; N], Error> {
-    if count_strings(payload) != N {
-        return Err(Error::Inval);
+/// The table's row for wire type number `ty`.
+pub fn entry(ty: u32) -> Option<&'static Entry> {
+    BY_NUMBER.get(usize::try_from(ty).ok()?)?.as_ref()
+}
+
+/// A wire type number for logs: its C name when it is known.
+struct TypeName(u32);
+
+impl core::fmt::Display for TypeName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match MsgType::from_u32(self.0) {
+            Some(t) => f.write_str(t.name()),
+            None => write!(f, "{}", self.0),
+        }
     }
-    args(payload)
-}
-
-/// The single argument: the payload must hold exactly one NUL, at the end.
-pub fn onearg(payload: &[u8]) -> Result<&[u8], Error> {
-    match payload.split_last() {
-        Some((0, arg)) if !arg.contains(&0) => Ok(arg),
-        _ => Err(Error::Inval),
-    }
-}
-
-/// Formats a number without allocating.
-pub fn num(v: impl core::fmt::Display) -> heapless_fmt::Buf {
-    let mut b = heapless_fmt::Buf::new();
-    let _ = write!(b, "{v}");
-    b
 }
 
 impl Engine {
@@ -250,8 +153,8 @@ impl Engine {
             s
         });
         let mut req = Req { conn, who, tx: None, serial };
-        let entry = usize::try_from(hdr.ty).ok().and_then(|t| TABLE.get(t));
-        let result = match entry.and_then(Option::as_ref) {
+        let entry = entry(hdr.ty);
+        let result = match entry {
             // Over budget: answered without being handled (`budget.rs`).
             _ if !self.heap_allows(who.privileged, REQUEST_HEADROOM) => Err(Error::NoMem),
             None => Err(Error::NoSys),
@@ -272,8 +175,8 @@ impl Engine {
                 tx_ok.and_then(|()| (entry.handler)(self, &req, payload, platform))
             }
         };
-        if result.is_ok() {
-            self.charge_write(&req, hdr.ty, payload);
+        if let (Ok(_), Some(entry)) = (&result, entry) {
+            self.charge_write(&req, entry.ty, payload);
         }
         let result = match result {
             Ok(r) if self.reply_over_memory(&who, r.len()) => Err(Error::NoMem),
@@ -281,10 +184,9 @@ impl Engine {
         };
         let (bytes, then_event) = match result {
             Ok(r) if r.len() > XENSTORE_PAYLOAD_MAX => (error_message(&hdr, Error::TooBig), None),
-            Ok(r) => {
-                let then = r.then_event;
-                let body = Reply { body: r.body, then_event: None };
-                (body.into_message(hdr.ty, hdr.req_id, hdr.tx_id), then)
+            Ok(mut r) => {
+                let then = r.then_event.take();
+                (r.into_message(hdr.ty, hdr.req_id, hdr.tx_id), then)
             }
             Err(e) => {
                 if e == Error::Quota {
@@ -297,13 +199,13 @@ impl Engine {
             let reply_ty =
                 bytes.first_chunk::<HEADER_SIZE>().map_or(0, |h| Header::from_bytes(h).ty);
             log::info!(
-                "IN  {conn:?} dom{} type {} req {} tx {} len {} -> OUT type {} len {}",
+                "IN  {conn:?} dom{} {} req {} tx {} len {} -> OUT {} len {}",
                 who.domid.0,
-                hdr.ty,
+                TypeName(hdr.ty),
                 hdr.req_id,
                 hdr.tx_id,
                 hdr.len,
-                reply_ty,
+                TypeName(reply_ty),
                 bytes.len().saturating_sub(HEADER_SIZE)
             );
         }
@@ -330,7 +232,7 @@ impl Engine {
         if !self.heap_allows(who.privileged, charge) {
             return true;
         }
-        !who.privileged && self.domain_mut(who.domid).exceeds_with(Quota::Memory, as_u64(charge))
+        !who.privileged && self.domain_exceeds_with(who.domid, Quota::Memory, as_u64(charge))
     }
 }
 
@@ -343,56 +245,22 @@ fn error_message(hdr: &Header, e: Error) -> Vec<u8> {
     frame(MsgType::Error as u32, hdr.req_id, hdr.tx_id, v)
 }
 
-fn do_tx_start(e: &mut Engine, req: &Req, _: &[u8], _: &mut dyn Platform) -> Result<Reply, Error> {
-    let id = e.tx_start(req)?;
-    Ok(Reply::number(id))
-}
-
-fn do_tx_end(
-    e: &mut Engine,
-    req: &Req,
-    payload: &[u8],
-    _: &mut dyn Platform,
-) -> Result<Reply, Error> {
-    let commit = match onearg(payload) {
-        Ok(b"T") => true,
-        Ok(b"F") => false,
-        _ => return Err(Error::Inval),
-    };
-    e.tx_end(req, commit)?;
-    Ok(Reply::ok())
-}
-
-fn do_reset_watches(
-    e: &mut Engine,
-    req: &Req,
-    _: &[u8],
-    _: &mut dyn Platform,
-) -> Result<Reply, Error> {
-    e.delete_all_watches(req.conn);
-    e.delete_all_transactions(req.conn);
-    Ok(Reply::ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn argument_helpers_follow_c() {
-        assert_eq!(onearg(b"/a\0"), Ok(&b"/a"[..]));
-        assert_eq!(onearg(b"/a"), Err(Error::Inval));
-        assert_eq!(onearg(b"/a\0b\0"), Err(Error::Inval));
-        assert_eq!(onearg(b""), Err(Error::Inval));
-        assert_eq!(strings(b"a\0b\0c").collect::<Vec<_>>(), vec![&b"a"[..], &b"b"[..]]);
-    }
-
-    #[test]
     fn table_matches_wire_numbers() {
-        assert!(TABLE.get(MsgType::Read as usize).is_some_and(Option::is_some));
-        assert!(TABLE.get(15).is_some_and(Option::is_none));
-        assert!(TABLE.get(20).is_some_and(Option::is_none));
-        assert!(TABLE.get(26).is_some_and(|e| e.as_ref().is_some_and(|e| e.privileged)));
-        assert!(TABLE.get(27).is_none());
+        for ty in MsgType::ALL {
+            let row = entry(ty as u32);
+            match ty {
+                MsgType::WatchEvent | MsgType::Error => assert!(row.is_none(), "{ty:?}"),
+                _ => assert_eq!(row.map(|r| r.ty), Some(ty)),
+            }
+        }
+        assert!(entry(20).is_none());
+        assert!(entry(MsgType::SetQuota as u32).is_some_and(|e| e.privileged));
+        assert!(entry(27).is_none());
+        assert!(entry(u32::MAX).is_none());
     }
 }

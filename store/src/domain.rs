@@ -10,12 +10,13 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use crate::cnum::atoi;
-use crate::dispatch::{args, count_strings, exact_args, num, onearg, Reply, Req};
-use crate::engine::{ConnId, DomId, Engine, Platform};
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
+use crate::ids::{ConnId, DomId};
 use crate::path;
 use crate::perms::{self, Perm, Who};
 use crate::quota::{self, Limit, Quota, Quotas, Usage};
+use crate::request::{args, count_strings, exact_args, num, onearg, Reply, Req};
 use crate::watch::Match;
 
 /// `DOMID_SELF`.
@@ -87,7 +88,7 @@ impl Engine {
     /// introduction, `XS_GET_FEATURE` reads it): what decides `WATCHDEPTH`
     /// and `DOMID_ANY` for the domain's requests.
     pub fn domain_features(&self, domid: DomId) -> u32 {
-        self.domains.get(&domid.0).map_or(self.cfg.server_features, |d| d.features)
+        self.domain(domid).map_or(self.cfg.server_features, |d| d.features)
     }
 
     /// The `server_features` word advertised in `domid`'s ring page (the
@@ -103,18 +104,18 @@ impl Engine {
     pub(crate) fn setup_structure(&mut self) {
         let owner = u32::from(self.cfg.priv_domid.0);
         let none = || Arc::from(&[Perm { id: owner, bits: 0 }][..]);
-        let mut root = crate::node::Node::new(none());
+        let mut root = crate::tree::Node::new(none());
         root.add_child("tool");
-        let mut tool = crate::node::Node::new(none());
+        let mut tool = crate::tree::Node::new(none());
         tool.add_child("xenstored");
         self.tree_put("/", root);
         self.tree_put("/tool", tool);
-        self.tree_put("/tool/xenstored", crate::node::Node::new(none()));
+        self.tree_put("/tool/xenstored", crate::tree::Node::new(none()));
         let release: crate::perms::Perms = Arc::from(
             &[Perm { id: owner, bits: 0 }, Perm { id: perms::DOMID_ANY, bits: perms::PERM_READ }][..],
         );
-        self.tree_put("@releaseDomain", crate::node::Node::new(release));
-        self.tree_put("@introduceDomain", crate::node::Node::new(none()));
+        self.tree_put("@releaseDomain", crate::tree::Node::new(release));
+        self.tree_put("@introduceDomain", crate::tree::Node::new(none()));
     }
 
     /// Fires `@<name>` and/or `@<name>/<domid>` (C `fire_special_watches`).
@@ -143,12 +144,22 @@ impl Engine {
     /// when `over` says the request would reach a limit. The privileged
     /// domain is exempt from every quota.
     pub(crate) fn check_quota(
-        &mut self,
+        &self,
         who: &Who,
         err: Error,
         over: impl FnOnce(&Domain) -> bool,
     ) -> Result<(), Error> {
-        if !who.privileged && over(self.domain_mut(who.domid)) {
+        if who.privileged {
+            return Ok(());
+        }
+        let over = match self.domain(who.domid) {
+            Some(d) => over(d),
+            // What a new record would say; reading creates none.
+            None => {
+                over(&Domain::new(who.domid, self.cfg.quotas.clone(), self.cfg.server_features))
+            }
+        };
+        if over {
             return Err(err);
         }
         Ok(())
@@ -165,7 +176,7 @@ impl Engine {
         if !self.domain_known(domid, platform) {
             return Err(Error::NoEnt);
         }
-        Ok(self.domain_mut(domid))
+        Ok(self.domain_or_create(domid))
     }
 
     /// Whether `domid` has a record or the platform says it exists.
@@ -189,7 +200,7 @@ fn onearg_domain(e: &Engine, payload: &[u8]) -> Result<DomId, Error> {
 }
 
 fn connected(e: &Engine, domid: DomId) -> Result<DomId, Error> {
-    let d = e.domains.get(&domid.0).filter(|d| d.introduced).ok_or(Error::NoEnt)?;
+    let d = e.domain(domid).filter(|d| d.introduced).ok_or(Error::NoEnt)?;
     d.conn.map(|_| domid).ok_or(Error::Inval)
 }
 
@@ -228,7 +239,7 @@ pub fn do_resume(
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let domid = onearg_domain(e, payload)?;
-    if let Some(d) = e.domains.get_mut(&domid.0) {
+    if let Some(d) = e.domain_mut(domid) {
         d.shutdown = false;
     }
     Ok(Reply::ok())
@@ -253,7 +264,7 @@ pub fn do_is_domain_introduced(
     _: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let domid = parse_domid(onearg(payload)?)?;
-    let yes = domid.0 == DOMID_SELF || e.domains.get(&domid.0).is_some_and(|d| d.introduced);
+    let yes = domid.0 == DOMID_SELF || e.domain(domid).is_some_and(|d| d.introduced);
     Ok(Reply::string(if yes { "T" } else { "F" }))
 }
 
@@ -268,7 +279,7 @@ pub fn do_set_target(
     let (domid, tdomid) = (parse_domid(domid)?, parse_domid(tdomid)?);
     connected(e, domid)?;
     connected(e, tdomid)?;
-    let conn = e.domains.get(&domid.0).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
+    let conn = e.domain(domid).and_then(|d| d.conn).ok_or(Error::NoEnt)?;
     if let Some(c) = e.conns.get_mut(&conn) {
         c.target = Some(tdomid);
     }
@@ -388,4 +399,28 @@ pub fn do_set_quota(
         }
     }
     Ok(Reply::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Config;
+
+    /// Reading a domain's quotas and refunding its usage find no record
+    /// for a domain the engine does not know (or has forgotten), and
+    /// create none: only charging a live domain does (364fcf3).
+    #[test]
+    fn reads_and_refunds_create_no_domain_record() {
+        let mut e = Engine::new(Config::default());
+        let gone = DomId(7);
+        let who = Who { domid: gone, target: None, privileged: false };
+        assert!(e.check_quota(&who, Error::Quota, |d| d.exceeds_with(Quota::Watches, 1)).is_ok());
+        assert!(!e.domain_exceeds_with(gone, Quota::Watches, 1));
+        assert_eq!(e.domain_quotas(gone).hard(Quota::Nodes), e.cfg.quotas.hard(Quota::Nodes));
+        assert!(e.domain_mut(gone).is_none());
+        assert!(e.domain(gone).is_none(), "a read created a record");
+
+        e.domain_or_create(gone).usage.add(Quota::Watches, 1);
+        assert_eq!(e.domain(gone).map(|d| d.usage.get(Quota::Watches)), Some(1));
+    }
 }

@@ -13,24 +13,20 @@ use alloc::vec::Vec;
 
 use hashbrown::HashMap;
 use ring::wire::{
-    MsgType, XsError, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_ERROR,
+    XsError, XENSTORE_SERVER_FEATURE_DOMID_ANY, XENSTORE_SERVER_FEATURE_ERROR,
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
 use crate::budget::MemoryBudget;
-use crate::conn::{Conn, OutMsg};
+use crate::conn::{HeapPayload, OutMsg, OutQueue};
 use crate::domain::Domain;
+use crate::ids::{ConnId, DomId};
 use crate::quota::{self, Limit, Quota, Quotas};
+use crate::transaction::Transaction;
 use crate::tree::Tree;
+use crate::watch::Watch;
+use ring::decode::Decoder;
 use ring::decode::{Decoded, ProtoError};
-
-/// A domain id (`domid_t`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DomId(pub u16);
-
-/// A connection handle allocated by the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u32);
 
 /// Where a domain is in its life, as the hypervisor reports it.
 ///
@@ -238,6 +234,52 @@ pub(crate) struct Pending {
     pub reply_done: bool,
 }
 
+/// One client connection.
+pub struct Conn {
+    /// The domain the connection speaks for.
+    pub domid: DomId,
+    /// A Unix socket client (privileged) rather than a ring.
+    pub socket: bool,
+    /// Protocol violation seen: nothing more is read or written.
+    pub ignored: bool,
+    /// Input framing (a fresh decoder stands in while the engine handles
+    /// a message the connection's own decoder holds).
+    pub decoder: Decoder<HeapPayload>,
+    /// Replies and events not yet fully handed to the platform.
+    pub out: OutQueue,
+    /// Registered watches, in creation order.
+    pub watches: Vec<Watch>,
+    /// Open transactions.
+    pub txs: Vec<Transaction>,
+    /// Next transaction id to try.
+    pub next_tx: u32,
+    /// The domain this one acts for (`XS_SET_TARGET`).
+    pub target: Option<DomId>,
+    /// Already listed for `take_ready`.
+    pub in_ready: bool,
+    /// Flow-controlled at the last check.
+    pub blocked: bool,
+}
+
+impl Conn {
+    /// A fresh connection for `domid`.
+    pub fn new(domid: DomId, socket: bool) -> Conn {
+        Conn {
+            domid,
+            socket,
+            ignored: false,
+            decoder: Decoder::default(),
+            out: OutQueue::default(),
+            watches: Vec::new(),
+            txs: Vec::new(),
+            next_tx: 1,
+            target: None,
+            in_ready: false,
+            blocked: false,
+        }
+    }
+}
+
 /// Plain counters, readable with `XS_CONTROL memreport`.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -438,7 +480,7 @@ impl Engine {
         if self.is_privileged(domid) {
             return false;
         }
-        let Some(d) = self.domains.get(&domid.0) else {
+        let Some(d) = self.domain(domid) else {
             return false;
         };
         d.quotas.exceeds(Quota::Outstanding, d.usage.get(Quota::Outstanding))
@@ -453,7 +495,7 @@ impl Engine {
             return;
         }
         let now = self.now_ms;
-        if let Some(d) = self.domains.get_mut(&domid.0) {
+        if let Some(d) = self.domain_mut(domid) {
             let mem = d.usage.get(Quota::Memory);
             d.mem_warnings.check(domid.0, mem, &d.quotas, now);
         }
@@ -667,7 +709,7 @@ impl Engine {
 
     /// The connection serving `domid`, if it is introduced.
     pub fn domain_conn(&self, domid: DomId) -> Option<ConnId> {
-        self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn)
+        self.domain(domid).filter(|d| d.introduced).and_then(|d| d.conn)
     }
 
     /// Whether the budget lets a caller take `bytes` more heap now
@@ -699,8 +741,8 @@ impl Engine {
             self.expiry_bound = Some(self.expiry_bound.map_or(t, |b| b.min(t)));
         }
         c.out.push(msg, seed);
-        let d = self.domain_mut(domid);
-        d.usage.add(Quota::Memory, crate::transaction::delta(0, bytes));
+        let d = self.domain_or_create(domid);
+        d.usage.add(Quota::Memory, crate::quota::delta(0, bytes));
         if reply {
             d.usage.add(Quota::Outstanding, 1);
         }
@@ -713,9 +755,11 @@ impl Engine {
             Some(c) => c.domid,
             None => return,
         };
-        let freed = crate::transaction::delta(m.charge(), 0);
+        let freed = crate::quota::delta(m.charge(), 0);
         if m.event {
-            self.domain_mut(domid).usage.add(Quota::Memory, freed);
+            if let Some(d) = self.domain_mut(domid) {
+                d.usage.add(Quota::Memory, freed);
+            }
             if let Some(req) = m.req {
                 let mut finished = None;
                 if let Some(p) = self.pending.get_mut(&req) {
@@ -729,7 +773,7 @@ impl Engine {
                     // Only a live record is credited: `release_domain` drops
                     // the pending requests of a domain it forgets, and a
                     // record must not come back for a dead domain.
-                    if let Some(dom) = self.domains.get_mut(&d.0) {
+                    if let Some(dom) = self.domain_mut(d) {
                         dom.usage.add(Quota::Outstanding, -1);
                     }
                     self.update_blocked_domain(d);
@@ -747,26 +791,51 @@ impl Engine {
                     }
                 }
             }
-            let d = self.domain_mut(domid);
-            d.usage.add(Quota::Memory, freed);
-            if !keep {
-                d.usage.add(Quota::Outstanding, -1);
+            if let Some(d) = self.domain_mut(domid) {
+                d.usage.add(Quota::Memory, freed);
+                if !keep {
+                    d.usage.add(Quota::Outstanding, -1);
+                }
             }
         }
         self.update_blocked_domain(domid);
     }
 
-    /// The accounting record of `domid`, created on first use.
-    pub(crate) fn domain_mut(&mut self, domid: DomId) -> &mut Domain {
+    /// The record of `domid`, if it has one.
+    pub(crate) fn domain(&self, domid: DomId) -> Option<&Domain> {
+        self.domains.get(&domid.0)
+    }
+
+    /// The record of `domid`, if it has one, to change. Refunds go through
+    /// here: they never bring back the record of a forgotten domain.
+    pub(crate) fn domain_mut(&mut self, domid: DomId) -> Option<&mut Domain> {
+        self.domains.get_mut(&domid.0)
+    }
+
+    /// The record of `domid`, created (global quotas, no usage) if it has
+    /// none. Only for charging a domain known to be live: a request's
+    /// caller, a connection's domain, a node's owner, an introduction.
+    pub(crate) fn domain_or_create(&mut self, domid: DomId) -> &mut Domain {
         let q = &self.cfg.quotas;
         self.domains
             .entry(domid.0)
             .or_insert_with(|| Domain::new(domid, q.clone(), self.cfg.server_features))
     }
 
-    /// Whether a message type is known to the dispatcher (for tests).
-    pub fn is_known_type(ty: u32) -> bool {
-        MsgType::from_u32(ty).is_some()
+    /// The quotas of `domid`: its record's, or the global ones it would
+    /// start with.
+    pub(crate) fn domain_quotas(&self, domid: DomId) -> &Quotas {
+        self.domain(domid).map_or(&self.cfg.quotas, |d| &d.quotas)
+    }
+
+    /// Whether `more` of `q` on top of `domid`'s usage would reach its
+    /// quota ([`Domain::exceeds_with`]; a domain without a record has the
+    /// global quotas and no usage).
+    pub(crate) fn domain_exceeds_with(&self, domid: DomId, q: Quota, more: u64) -> bool {
+        match self.domain(domid) {
+            Some(d) => d.exceeds_with(q, more),
+            None => self.cfg.quotas.exceeds(q, more),
+        }
     }
 
     /// A report of memory use: nodes, connections, per-domain usage.

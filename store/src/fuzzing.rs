@@ -5,7 +5,8 @@
 
 use alloc::vec::Vec;
 
-use crate::engine::{Config, ConnId, DomId, Engine};
+use crate::engine::{Config, Engine};
+use crate::ids::{ConnId, DomId};
 use crate::model::{HypervisorModel, Semantics};
 
 /// Domains that exist when a run starts (so that `XS_INTRODUCE` from the

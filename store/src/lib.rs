@@ -4,6 +4,7 @@
 //! and its platforms (host daemon, PVH kernel, tests).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 #![cfg_attr(
     not(test),
     deny(
@@ -18,45 +19,53 @@
 
 extern crate alloc;
 
-mod arena;
-pub mod budget;
-pub mod cnum;
-pub mod conn;
-pub mod control;
-mod dir;
-pub mod dispatch;
-pub mod domain;
-pub mod engine;
-pub mod error;
+mod access;
+mod budget;
+mod cnum;
+mod conn;
+mod control;
+mod dispatch;
+mod domain;
+mod engine;
+mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod lifecycle;
+mod ids;
+mod lifecycle;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
-pub mod node;
-pub mod ops;
-pub mod options;
-pub mod path;
-pub mod perms;
-mod permtab;
-pub mod quota;
-pub mod ratelimit;
-pub mod reconnect;
-mod record;
-pub mod ring_server;
-pub mod trace;
-pub mod transaction;
-pub mod tree;
-mod txgen;
-pub mod watch;
-pub mod wrl;
+mod ops;
+mod options;
+mod path;
+mod perms;
+mod quota;
+mod ratelimit;
+mod reconnect;
+mod request;
+mod ring_server;
+mod trace;
+mod transaction;
+mod tree;
+mod watch;
+mod wrl;
 
-pub use budget::MemoryBudget;
+// The public surface: everything platforms, tests and fuzzers use, at the
+// root. The modules stay private but for the test and fuzzing harnesses.
+pub use budget::{MemoryBudget, REQUEST_HEADROOM};
 pub use engine::{
-    ChangedDomain, Config, ConnId, DomId, DomainCaps, DomainInfo, DomainState, Engine, MapError,
-    MapRequest, Platform, Stats,
+    ChangedDomain, Config, DomainCaps, DomainInfo, DomainState, Engine, MapError, MapRequest,
+    Platform, Stats,
 };
 pub use error::{Error, ProtoError};
+pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
 pub use options::{EngineOptions, QuotaOption};
+pub use quota::{Limit, Quota, Quotas};
+pub use ratelimit::{LogGate, Rate, TokenBucket, GUEST_LOG_RATE};
+pub use reconnect::{Reconnects, RECONNECT_RATE};
 pub use ring_server::{EngineRing, RingLog, RingName, RingPlatform};
+pub use wrl::{WRL_DBURST, WRL_RATE};
+
+/// The `log` crate, for [`log_limited!`] expanded in other crates.
+#[doc(hidden)]
+pub use log as __log;

@@ -40,13 +40,12 @@ use alloc::vec::Vec;
 
 use ring::wire::XsError;
 
-use crate::dispatch::Req;
-use crate::engine::{
-    ChangedDomain, ConnId, DomId, DomainInfo, DomainState, Engine, MapRequest, Platform,
-};
+use crate::engine::{ChangedDomain, DomainInfo, DomainState, Engine, MapRequest, Platform};
 use crate::error::Error;
+use crate::ids::{ConnId, DomId};
 use crate::path;
 use crate::perms::{Perm, Who};
+use crate::request::Req;
 
 /// Most changed-domain reports handled in one [`Engine::check_domains`] or
 /// [`Engine::start_domains`]: Xen reports each of at most 32 752 domids
@@ -102,13 +101,13 @@ impl Engine {
         }
         let features = self.page_features(domid);
         let request = |conn| MapRequest { conn, domid, gfn, port, features };
-        let existing = self.domains.get(&domid.0).filter(|d| d.introduced).and_then(|d| d.conn);
+        let existing = self.domain(domid).filter(|d| d.introduced).and_then(|d| d.conn);
         if let Some(conn) = existing {
-            if self.domains.get(&domid.0).is_some_and(|d| d.ring_mapped) {
+            if self.domain(domid).is_some_and(|d| d.ring_mapped) {
                 platform.unmap_ring(conn);
             }
             let mapped = platform.map_ring(request(conn)).is_ok();
-            if let Some(d) = self.domains.get_mut(&domid.0) {
+            if let Some(d) = self.domain_mut(domid) {
                 d.ring_mapped = mapped;
             }
             if !mapped {
@@ -125,7 +124,7 @@ impl Engine {
             self.remove_conn(conn);
             return Err(Error::Io);
         }
-        let d = self.domain_mut(domid);
+        let d = self.domain_or_create(domid);
         d.introduced = true;
         d.ring_mapped = true;
         d.shutdown = false;
@@ -143,7 +142,7 @@ impl Engine {
     /// Whether `unique_id` shows that `domid`'s record belongs to an earlier
     /// domain with the same domid.
     fn reused(&self, domid: DomId, unique_id: Option<u64>) -> bool {
-        let known = self.domains.get(&domid.0).and_then(|d| d.unique_id);
+        let known = self.domain(domid).and_then(|d| d.unique_id);
         matches!((known, unique_id), (Some(old), Some(new)) if old != new)
     }
 
@@ -191,7 +190,7 @@ impl Engine {
         let priv_id = self.cfg.priv_domid;
         found.sort_by_key(|(d, _)| (*d != priv_id, d.0));
         for (domid, _) in found {
-            let already = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+            let already = self.domain(domid).is_some_and(|d| d.introduced);
             let ourselves = domid == self.cfg.store_domid && domid != priv_id;
             if ourselves || already {
                 continue;
@@ -262,7 +261,7 @@ impl Engine {
             return;
         }
         let reused = self.reused(domid, info.unique_id);
-        let Some(d) = self.domains.get_mut(&domid.0) else { return };
+        let Some(d) = self.domain_mut(domid) else { return };
         let introduced = d.introduced;
         let dead = reused
             || matches!(info.state, DomainState::Gone | DomainState::Dying | DomainState::Dead);
@@ -286,8 +285,7 @@ impl Engine {
     /// entries and usage; fires `@releaseDomain` if it was introduced (C
     /// `destroy_domain`).
     pub(crate) fn release_domain(&mut self, domid: DomId, platform: &mut dyn Platform) {
-        let (conn, mapped) =
-            self.domains.get(&domid.0).map_or((None, false), |d| (d.conn, d.ring_mapped));
+        let (conn, mapped) = self.domain(domid).map_or((None, false), |d| (d.conn, d.ring_mapped));
         if let Some(c) = conn {
             self.clear_conn_state(c);
             self.remove_conn(c);
@@ -296,7 +294,7 @@ impl Engine {
             }
         }
         self.domain_tree_remove(domid);
-        let introduced = self.domains.get(&domid.0).is_some_and(|d| d.introduced);
+        let introduced = self.domain(domid).is_some_and(|d| d.introduced);
         self.wrl_domain_destroy(domid);
         self.domains.remove(&domid.0);
         // Its requests whose watch events still wait on other connections

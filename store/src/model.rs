@@ -23,9 +23,9 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::engine::{
-    ChangedDomain, ConnId, DomId, DomainCaps, DomainInfo, DomainState, MapError, MapRequest,
-    Platform,
+    ChangedDomain, DomainCaps, DomainInfo, DomainState, MapError, MapRequest, Platform,
 };
+use crate::ids::{ConnId, DomId};
 
 /// Which hypervisor interface the model plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

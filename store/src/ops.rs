@@ -14,15 +14,17 @@ use alloc::vec::Vec;
 
 use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
 
+use crate::access::Change;
 use crate::cnum::atoi;
-use crate::dispatch::{count_strings, exact_args, num, onearg, strings, Reply, Req};
-use crate::engine::{DomId, Engine, Platform};
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
-use crate::node::{Node, NodeRef, Value};
+use crate::ids::DomId;
 use crate::path::{self, Canonical};
 use crate::perms::{self, Perm, Who, DOMID_ANY, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
+use crate::quota::as_u64;
 use crate::quota::Quota;
-use crate::transaction::{as_u64, Change};
+use crate::request::{count_strings, exact_args, num, onearg, strings, Reply, Req};
+use crate::tree::{Node, NodeRef, Value};
 use crate::watch::Match;
 
 /// Heap one created node may take at most: its record (header, name),

@@ -2,7 +2,8 @@
 //! stub's `kernel/src/cmdline.rs`, the daemon's `host/src/options.rs`, each
 //! parsing its own syntax), and the one place they become a [`Config`].
 
-use crate::{Config, DomId, MemoryBudget};
+use crate::ids::DomId;
+use crate::{Config, MemoryBudget};
 
 /// One quota option: `-Q name=value` (hard limit) or `-q name=value` (soft
 /// limit), as C xenstored's `parse_quota` takes them.

@@ -9,17 +9,17 @@
 //! * no `//`, no trailing `/` except for the root `/`;
 //! * an absolute path is at most [`XENSTORE_ABS_PATH_MAX`] bytes; for an
 //!   unprivileged caller the part below `/local/domain/<domid>/` is further
-//!   limited by the `path-max` quota (default [`XENSTORE_REL_PATH_MAX`]),
+//!   limited by the `path-max` quota (default [`XENSTORE_REL_PATH_MAX`](ring::wire::XENSTORE_REL_PATH_MAX)),
 //!   checked by the caller with [`quota_len`].
 
 use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 
-pub use ring::wire::{XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX};
+pub use ring::wire::XENSTORE_ABS_PATH_MAX;
 
-use crate::engine::DomId;
 use crate::error::Error;
+use crate::ids::DomId;
 
 /// Whether `c` is in the node-name character set.
 pub fn valid_char(c: u8) -> bool {

@@ -18,8 +18,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use crate::engine::DomId;
 use crate::error::Error;
+use crate::ids::DomId;
 
 /// Read access.
 pub const PERM_READ: u8 = 1;

@@ -248,11 +248,6 @@ impl Usage {
             };
         }
     }
-
-    /// Forgets all usage (XSA-483: a reused domid starts from zero).
-    pub fn reset(&mut self) {
-        self.vals = [0; QUOTA_COUNT];
-    }
 }
 
 /// Minimum time between two memory quota messages about one domain (C
@@ -313,14 +308,27 @@ impl MemoryWarnings {
     }
 
     /// Whether the soft limit is currently reported as exceeded.
+    #[cfg(test)]
     pub fn soft_reported(&self) -> bool {
         self.soft
     }
 
     /// Whether the hard limit is currently reported as exceeded.
+    #[cfg(test)]
     pub fn hard_reported(&self) -> bool {
         self.hard
     }
+}
+
+/// A byte count as a quota value.
+pub fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The signed change from `old` to `new` bytes, for usage counters.
+pub fn delta(old: usize, new: usize) -> i64 {
+    let d = |a: usize, b: usize| i64::try_from(a.saturating_sub(b)).unwrap_or(i64::MAX);
+    d(new, old).saturating_sub(d(old, new))
 }
 
 #[cfg(test)]

@@ -144,11 +144,6 @@ impl Default for LogGate {
     }
 }
 
-/// The `log` crate, for [`log_limited!`](crate::log_limited) expanded in
-/// other crates.
-#[doc(hidden)]
-pub use log as __log;
-
 /// Logs one line through a [`LogGate`]:
 /// `log_limited!(gate, now_ms, log::Level::Warn, "format", args...)`.
 ///
@@ -158,17 +153,17 @@ pub use log as __log;
 #[macro_export]
 macro_rules! log_limited {
     ($gate:expr, $now_ms:expr, $level:expr, $($arg:tt)+) => {{
-        let level: $crate::ratelimit::__log::Level = $level;
-        if $crate::ratelimit::__log::log_enabled!(level) {
-            if let Some(dropped) = $crate::ratelimit::LogGate::admit(&mut $gate, $now_ms) {
+        let level: $crate::__log::Level = $level;
+        if $crate::__log::log_enabled!(level) {
+            if let Some(dropped) = $crate::LogGate::admit(&mut $gate, $now_ms) {
                 if dropped > 0 {
-                    $crate::ratelimit::__log::log!(
+                    $crate::__log::log!(
                         level,
                         "{} similar messages suppressed",
                         dropped
                     );
                 }
-                $crate::ratelimit::__log::log!(level, $($arg)+);
+                $crate::__log::log!(level, $($arg)+);
             }
         }
     }};

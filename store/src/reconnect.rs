@@ -26,7 +26,8 @@
 
 use alloc::collections::BTreeSet;
 
-use crate::engine::{ConnId, Engine};
+use crate::engine::Engine;
+use crate::ids::ConnId;
 use crate::ratelimit::Rate;
 
 /// Reconnections per unprivileged domain: 8 back to back, then one every
@@ -69,7 +70,7 @@ impl Engine {
             return false;
         };
         let privileged = self.is_privileged(domid);
-        let admitted = match self.domains.get_mut(&domid.0) {
+        let admitted = match self.domain_mut(domid) {
             Some(d) if !privileged => {
                 if d.reconnects.try_take(RECONNECT_RATE, now_ms) {
                     true
@@ -97,7 +98,7 @@ impl Engine {
             return false;
         };
         self.is_privileged(domid)
-            || self.domains.get(&domid.0).is_none_or(|d| d.reconnects.ready(RECONNECT_RATE, now_ms))
+            || self.domain(domid).is_none_or(|d| d.reconnects.ready(RECONNECT_RATE, now_ms))
     }
 
     /// Counters of the reconnection limit.

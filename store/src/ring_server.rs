@@ -15,7 +15,8 @@ use ring::decode::ProtoError;
 use ring::serve::{RingServer, Turn};
 use ring::RingPage;
 
-use crate::engine::{ConnId, Engine, Platform};
+use crate::engine::{Engine, Platform};
+use crate::ids::ConnId;
 use crate::log_limited;
 use crate::ratelimit::LogGate;
 use crate::reconnect::RECONNECT_RATE;

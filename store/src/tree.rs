@@ -36,19 +36,26 @@ use core::cell::RefCell;
 
 use smallvec::SmallVec;
 
-use crate::arena::{Arena, Handle};
-use crate::dir::{Dir, DirId, Dirs, Pos};
-use crate::engine::DomId;
-use crate::node::{Node, NodeRef, NO_GENERATION};
+use crate::ids::DomId;
 use crate::path;
 use crate::perms::Perm;
-use crate::permtab::{PermId, PermTable};
-use crate::record::{self, Record, VALUE_MAX};
-use crate::txgen::TxGens;
+use arena::{Arena, Handle};
+use dir::{Dir, DirId, Dirs, Pos};
+use permtab::{PermId, PermTable};
+use record::{Record, VALUE_MAX};
+use txgen::TxGens;
+
+pub(crate) use node::{Node, NodeRef, Value, NO_GENERATION};
 
 use cache::LookupCache;
 
+mod arena;
 mod cache;
+mod dir;
+mod node;
+mod permtab;
+mod record;
+pub(crate) mod txgen;
 mod walk;
 
 /// The keyed hasher used for guest-named keys.
@@ -199,12 +206,8 @@ impl Tree {
         self.count
     }
 
-    /// Whether the tree is empty.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Bytes of node records (whole arena units, free ones excluded).
+    #[cfg(test)]
     pub fn record_bytes(&self) -> usize {
         self.arena.live_bytes()
     }

@@ -28,14 +28,16 @@ use alloc::vec::Vec;
 use ring::wire::{MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_WATCHDEPTH};
 
 use crate::cnum::atoi;
-use crate::conn::{frame, OutMsg};
-use crate::dispatch::{args, count_strings, exact_args, strings, Reply, Req};
-use crate::engine::{ConnId, Engine, Platform};
+use crate::conn::OutMsg;
+use crate::engine::{Engine, Platform};
 use crate::error::Error;
+use crate::ids::ConnId;
 use crate::path;
 use crate::perms::{perm_for, Perm, Who, PERM_READ};
 use crate::quota::Quota;
-use crate::transaction::{as_u64, delta};
+use crate::quota::{as_u64, delta};
+use crate::request::frame;
+use crate::request::{args, count_strings, exact_args, strings, Reply, Req};
 
 /// A registered watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +168,7 @@ impl Engine {
         let charge = OutMsg::charge_for(HEADER_SIZE.saturating_add(len), dedup);
         // Over the watcher's quota or the budget (`budget.rs`) the event is
         // dropped before it is built.
-        if (unpriv && self.domain_mut(domid).exceeds_with(Quota::Memory, as_u64(charge)))
+        if (unpriv && self.domain_exceeds_with(domid, Quota::Memory, as_u64(charge)))
             || !self.heap_allows(!unpriv, charge)
         {
             self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
@@ -211,9 +213,10 @@ impl Engine {
             }
             None => return,
         };
-        let d = self.domain_mut(domid);
-        d.usage.add(Quota::Memory, delta(freed, 0));
-        d.usage.add(Quota::Watches, delta(n, 0));
+        if let Some(d) = self.domain_mut(domid) {
+            d.usage.add(Quota::Memory, delta(freed, 0));
+            d.usage.add(Quota::Watches, delta(n, 0));
+        }
     }
 }
 
@@ -249,7 +252,7 @@ pub fn do_watch(
     e.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, size))?;
     let shown = Vec::from(w.path.get(prefix_len..).unwrap_or(&w.path).as_bytes());
     let token = Vec::from(&*w.token);
-    let d = e.domain_mut(req.who.domid);
+    let d = e.domain_or_create(req.who.domid);
     d.usage.add(Quota::Watches, 1);
     d.usage.add(Quota::Memory, delta(0, w.size()));
     if let Some(c) = e.conns.get_mut(&req.conn) {
@@ -276,9 +279,22 @@ pub fn do_unwatch(
         .position(|w| w.path == *c.path && *w.token == *token)
         .ok_or(Error::NoEnt)?;
     let w = conn.watches.remove(i);
-    let d = e.domain_mut(req.who.domid);
-    d.usage.add(Quota::Watches, -1);
-    d.usage.add(Quota::Memory, delta(w.size(), 0));
+    if let Some(d) = e.domain_mut(req.who.domid) {
+        d.usage.add(Quota::Watches, -1);
+        d.usage.add(Quota::Memory, delta(w.size(), 0));
+    }
+    Ok(Reply::ok())
+}
+
+/// `XS_RESET_WATCHES`: drops the caller's watches and transactions.
+pub fn do_reset_watches(
+    e: &mut Engine,
+    req: &Req,
+    _: &[u8],
+    _: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    e.delete_all_watches(req.conn);
+    e.delete_all_transactions(req.conn);
     Ok(Reply::ok())
 }
 

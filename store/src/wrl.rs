@@ -32,8 +32,9 @@ use alloc::vec::Vec;
 
 use ring::wire::MsgType;
 
-use crate::dispatch::Req;
-use crate::engine::{DomId, Engine};
+use crate::engine::Engine;
+use crate::ids::DomId;
+use crate::request::Req;
 
 /// Fixed-point scale: one write costs this much credit.
 pub const WRL_FACTOR: i64 = 1000;
@@ -114,11 +115,6 @@ impl Limiter {
     /// Whether any transaction is open, so that writes are charged.
     pub fn active(&self) -> bool {
         self.ntransactions > 0
-    }
-
-    /// Open transactions.
-    pub fn ntransactions(&self) -> u64 {
-        self.ntransactions
     }
 
     /// A transaction was opened.
@@ -256,15 +252,13 @@ impl Engine {
     /// `wrl_apply_debit_trans_commit`): node changes outside a transaction,
     /// and commits, while another transaction is open. For a commit the
     /// ended transaction is already uncounted, so "another" is "any".
-    pub(crate) fn charge_write(&mut self, req: &Req, ty: u32, payload: &[u8]) {
+    pub(crate) fn charge_write(&mut self, req: &Req, ty: MsgType, payload: &[u8]) {
         if req.who.privileged || !self.wrl.active() {
             return;
         }
-        let write = match MsgType::from_u32(ty) {
-            Some(MsgType::Write | MsgType::Mkdir | MsgType::Rm | MsgType::SetPerms) => {
-                req.tx.is_none()
-            }
-            Some(MsgType::TransactionEnd) => payload == b"T\0",
+        let write = match ty {
+            MsgType::Write | MsgType::Mkdir | MsgType::Rm | MsgType::SetPerms => req.tx.is_none(),
+            MsgType::TransactionEnd => payload == b"T\0",
             _ => false,
         };
         if !write {
@@ -297,7 +291,7 @@ impl Engine {
 
     /// Whether `domid` is write-rate limited right now.
     pub(crate) fn wrl_throttled(&self, domid: DomId) -> bool {
-        self.domains.get(&domid.0).and_then(|d| d.wrl.as_ref()).is_some_and(Credit::throttled)
+        self.domain(domid).and_then(|d| d.wrl.as_ref()).is_some_and(Credit::throttled)
     }
 
     /// Brings a throttled domain's credit up to `now_ms`.

@@ -4,6 +4,7 @@
 //! never reads may make the store hold.
 mod common;
 use common::*;
+use ring::wire::MsgType;
 use store::ConnId;
 
 /// Watches the guest registers: one short of the default quota (128).
@@ -15,9 +16,9 @@ const WATCHES: usize = 127;
 fn silent_watcher(path: &str) -> (World, ConnId, ConnId) {
     let (mut w, s, d) = guest_5_world();
     ok(&w.write(s, "/data", ""));
-    ok(&w.args(s, 14, 0, &["/data", "n0", "r5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/data", "n0", "r5"]));
     for i in 0..WATCHES {
-        ok(&w.args(d, 4, 0, &[path, &format!("t{i}")]));
+        ok(&w.args(d, MsgType::Watch, 0, &[path, &format!("t{i}")]));
     }
     w.events(d);
     (w, s, d)
@@ -62,7 +63,7 @@ fn a_silent_watcher_with_127_watches_costs_o1_per_dom0_write() {
 #[test]
 fn an_event_being_sent_no_longer_stands_in_for_a_duplicate() {
     let (mut w, s, d) = guest_5_world();
-    ok(&w.args(d, 4, 0, &["/local/domain/5/k", "t"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/local/domain/5/k", "t"]));
     w.events(d);
     ok(&w.write(s, "/local/domain/5/k", "1"));
     // Half of the event goes out; the rest must follow whole.
@@ -81,15 +82,15 @@ fn an_event_being_sent_no_longer_stands_in_for_a_duplicate() {
         rest.extend(out);
     }
     // The one being sent, then one (de-duplicated) copy queued after it.
-    let event = request(15, 0, 0, b"/local/domain/5/k\0t\0");
+    let event = request(MsgType::WatchEvent, 0, 0, b"/local/domain/5/k\0t\0");
     assert_eq!(rest, [event.clone(), event].concat());
 }
 
 #[test]
 fn expired_and_dropped_events_leave_the_index() {
     let (mut w, s, d) = guest_5_world();
-    ok(&w.args(d, 4, 0, &["/local/domain/5/k", "t"]));
-    ok(&w.args(d, 4, 0, &["/local/domain/5/j", "t"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/local/domain/5/k", "t"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/local/domain/5/j", "t"]));
     w.events(d);
     ok(&w.write(s, "/local/domain/5/k", "1"));
     w.now = 10_000;
@@ -107,7 +108,7 @@ fn expired_and_dropped_events_leave_the_index() {
     // A reset connection forgets its queue, and its index with it.
     ok(&w.write(s, "/local/domain/5/j", "3"));
     w.e.reset_connection(d);
-    ok(&w.args(d, 4, 0, &["/local/domain/5/j", "t"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/local/domain/5/j", "t"]));
     w.events(d);
     ok(&w.write(s, "/local/domain/5/j", "4"));
     assert_eq!(drain_events(&mut w, d), [("/local/domain/5/j".into(), "t".into())]);
@@ -119,7 +120,7 @@ fn a_silent_watcher_holds_no_more_event_memory_than_its_quota() {
     let base = w.queued_bytes();
     let mem = w.usage(5, "memory");
     let quota = mem + 20_000;
-    ok(&w.args(s, 26, 0, &["5", "memory", &quota.to_string()]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "memory", &quota.to_string()]));
     // dom0's nodes are charged to dom0: only the guest's events count.
     for i in 0..100 {
         ok(&w.write(s, &format!("/data/n{i}"), "x"));

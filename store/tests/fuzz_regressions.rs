@@ -9,12 +9,13 @@
 
 mod common;
 
+use ring::wire::MsgType;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
 use common::{ok, request, World};
-use store::budget::REQUEST_HEADROOM;
+use store::REQUEST_HEADROOM;
 use store::{Config, MemoryBudget};
 
 /// Live bytes of the process, and the most they reached since reset.
@@ -87,7 +88,7 @@ fn unread_refusals_do_not_grow_the_heap_past_the_limit() {
     // Over both lines: every request, privileged or not, is refused.
     METER.store(budget.limit - REQUEST_HEADROOM + 1, SeqCst);
     for c in [s, g] {
-        let one = request(2, 1, 0, b"/local\0");
+        let one = request(MsgType::Read, 1, 0, b"/local\0");
         let stream: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1000).collect();
         let mut taken = 0;
         for _ in 0..1000 {
@@ -106,7 +107,7 @@ fn unread_refusals_do_not_grow_the_heap_past_the_limit() {
     assert_eq!(w.queued_bytes(), 0);
     // Below the line again, requests are served as before.
     METER.store(0, SeqCst);
-    assert_eq!(w.read(s, "/tool").ty, 2);
+    assert_eq!(w.read(s, "/tool").ty, MsgType::Read as u32);
 }
 
 /// A path `depth` components deep under `top`, NUL-terminated.
@@ -142,19 +143,19 @@ fn a_deep_write_asks_the_budget_for_the_nodes_it_creates() {
     let s = w.sock();
     let g = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
     // Room for one request's headroom and a little more, not for 1400
     // nodes.
     METER.store(budget.limit - REQUEST_HEADROOM - 8 * 1024, SeqCst);
-    let r = w.req(s, 11, 0, &deep("/deep", 1400));
+    let r = w.req(s, MsgType::Write, 0, &deep("/deep", 1400));
     assert_eq!(r.text(), "ENOMEM\0", "privileged: 1400 nodes in one request");
     METER.store(budget.limit_for(false) - REQUEST_HEADROOM - 8 * 1024, SeqCst);
-    let r = w.req(g, 11, 0, &deep("chain", 900));
+    let r = w.req(g, MsgType::Write, 0, &deep("chain", 900));
     assert_eq!(r.text(), "ENOMEM\0", "guest: 900 nodes in one request");
     // With room, the same writes succeed.
     METER.store(0, SeqCst);
-    ok(&w.req(s, 11, 0, &deep("/deep", 1400)));
-    ok(&w.req(g, 11, 0, &deep("chain", 900)));
+    ok(&w.req(s, MsgType::Write, 0, &deep("/deep", 1400)));
+    ok(&w.req(g, MsgType::Write, 0, &deep("chain", 900)));
 }
 
 /// `engine_heap`, same run, measured: the tree's children lists live in
@@ -187,7 +188,7 @@ fn one_small_write_never_grows_the_heap_by_more_than_the_headroom() {
     for i in 0..5000 {
         // One new directory (`/d/<i>`, with child `x`) per request.
         let p = format!("/d/{i}/x\0").into_bytes();
-        let b = request(11, 1, 0, &p);
+        let b = request(MsgType::Write, 1, 0, &p);
         let before = LIVE.load(SeqCst);
         PEAK.store(before, SeqCst);
         assert_eq!(w.raw(s, &b).unwrap(), b.len());
@@ -220,7 +221,7 @@ fn listing_a_child_asks_the_budget_for_the_directory_growth() {
     // Room for the request, not for the block.
     METER.store(budget.limit - REQUEST_HEADROOM - 1024, SeqCst);
     let r = w.write(s, "/wide/next", "");
-    assert_eq!((r.ty, r.text()), (16, String::from("ENOMEM\0")));
+    assert_eq!((r.ty, r.text()), (MsgType::Error as u32, String::from("ENOMEM\0")));
     METER.store(0, SeqCst);
     ok(&w.write(s, "/wide/next", ""));
 }

@@ -10,6 +10,7 @@
 
 mod common;
 
+use ring::wire::MsgType;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
@@ -91,7 +92,7 @@ fn meter() -> usize {
 
 /// Sends one request as raw bytes; returns whether the engine took it
 /// (it does not while the connection is flow-controlled).
-fn send(w: &mut World, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> bool {
+fn send(w: &mut World, c: ConnId, ty: MsgType, tx: u32, payload: &[u8]) -> bool {
     let b = request(ty, 1, tx, payload);
     w.raw(c, &b).map(|n| n == b.len()).unwrap_or(false)
 }
@@ -100,7 +101,7 @@ fn send(w: &mut World, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> bool {
 /// error replies by name.
 fn read_all(w: &mut World, c: ConnId, errors: &mut Vec<String>) {
     for m in w.recv_all(c) {
-        if m.ty == 16 {
+        if m.ty == MsgType::Error as u32 {
             let name = m.text();
             if !errors.contains(&name) {
                 errors.push(name);
@@ -145,10 +146,10 @@ fn fill_with_big_values(w: &mut World, d: ConnId) -> (usize, Stopped) {
     for i in 0..2000 {
         let mut payload = format!("big{i}\0").into_bytes();
         payload.extend_from_slice(&value);
-        if !send(w, d, 11, 0, &payload) {
+        if !send(w, d, MsgType::Write, 0, &payload) {
             return (i, Stopped::Stalled);
         }
-        if let Some(m) = w.recv_all(d).into_iter().find(|m| m.ty == 16) {
+        if let Some(m) = w.recv_all(d).into_iter().find(|m| m.ty == MsgType::Error as u32) {
             return (i, Stopped::Refused(m.text()));
         }
     }
@@ -179,7 +180,7 @@ fn guests_cannot_take_the_stub_heap() {
             let c = w.dom(d);
             let home = format!("/local/domain/{d}");
             ok(&w.write(s, &home, ""));
-            ok(&w.args(s, 14, 0, &[&home, &format!("n{d}")]));
+            ok(&w.args(s, MsgType::SetPerms, 0, &[&home, &format!("n{d}")]));
             (d, c)
         })
         .collect();
@@ -187,7 +188,7 @@ fn guests_cannot_take_the_stub_heap() {
     let (d3, g3) = guests[2];
     let home3 = format!("/local/domain/{d3}");
     for i in 0..127 {
-        assert!(send(&mut w, g3, 4, 0, format!("{home3}\0t{i}\0").as_bytes()));
+        assert!(send(&mut w, g3, MsgType::Watch, 0, format!("{home3}\0t{i}\0").as_bytes()));
         ok(&w.recv_all(g3)[0]);
     }
 
@@ -198,7 +199,7 @@ fn guests_cannot_take_the_stub_heap() {
     for i in 0..300 {
         let mut payload = format!("s{i}\0").into_bytes();
         payload.extend_from_slice(b"0123456789abcdef");
-        assert!(send(&mut w, g12, 11, 0, &payload));
+        assert!(send(&mut w, g12, MsgType::Write, 0, &payload));
         ok(&w.recv_all(g12)[0]);
     }
     let grew = (meter() - heap0) as f64;
@@ -215,8 +216,8 @@ fn guests_cannot_take_the_stub_heap() {
     let before_tx = meter();
     let mut txs = Vec::new();
     for t in 0..10 {
-        let r = w.req(g1, 6, 0, b"\0");
-        if r.ty != 6 {
+        let r = w.req(g1, MsgType::TransactionStart, 0, b"\0");
+        if r.ty != MsgType::TransactionStart as u32 {
             println!("transaction {t}: {}", r.text());
             break;
         }
@@ -225,7 +226,7 @@ fn guests_cannot_take_the_stub_heap() {
         for i in 0..200 {
             let mut p = deep(&format!("t{t}r{i}"), 1020).into_bytes();
             p.push(0);
-            if !send(&mut w, g1, 2, tx, &p) {
+            if !send(&mut w, g1, MsgType::Read, tx, &p) {
                 break;
             }
             read_all(&mut w, g1, &mut errors);
@@ -241,7 +242,7 @@ fn guests_cannot_take_the_stub_heap() {
     assert!(errors.iter().any(|e| e == "ENOMEM\0"), "{errors:?}");
     // Ending them gives the memory back.
     for tx in txs {
-        send(&mut w, g1, 7, tx, b"F\0");
+        send(&mut w, g1, MsgType::TransactionEnd, tx, b"F\0");
         read_all(&mut w, g1, &mut errors);
     }
     phase("transactions ended");
@@ -251,9 +252,9 @@ fn guests_cannot_take_the_stub_heap() {
     for _ in 0..5 {
         let mut p = deep("chain", 998).into_bytes();
         p.push(0);
-        send(&mut w, g1, 11, 0, &p);
+        send(&mut w, g1, MsgType::Write, 0, &p);
         read_all(&mut w, g1, &mut errors);
-        send(&mut w, g1, 13, 0, b"chain\0");
+        send(&mut w, g1, MsgType::Rm, 0, b"chain\0");
         read_all(&mut w, g1, &mut errors);
     }
     phase("deep write + rm");
@@ -281,7 +282,7 @@ fn guests_cannot_take_the_stub_heap() {
         phase("  filled");
     }
     phase("all guests filled");
-    let guests_max = budget.limit_for(false) + store::budget::REQUEST_HEADROOM;
+    let guests_max = budget.limit_for(false) + store::REQUEST_HEADROOM;
     assert!(meter() <= guests_max, "{} over {}", meter(), guests_max);
 
     // 5. Guest 3 (127 watches on its home) never reads its ring while
@@ -308,7 +309,7 @@ fn guests_cannot_take_the_stub_heap() {
     w.e.check_domains(now, &mut w.pf);
     phase("attackers forgotten");
     // memreport shows the heap the budget measures.
-    let report = w.args(s, 0, 0, &["memreport"]).text();
+    let report = w.args(s, MsgType::Control, 0, &["memreport"]).text();
     println!("{report}");
     let line = report.lines().find(|l| l.starts_with("heap: ")).expect("a heap line");
     assert!(line.contains(&format!("limit {}", budget.limit)), "{line}");

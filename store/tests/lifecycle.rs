@@ -49,7 +49,7 @@ impl Rig {
             body.extend_from_slice(a.as_bytes());
             body.push(0);
         }
-        let bytes = common::request(ty as u32, 7, 0, &body);
+        let bytes = common::request(ty, 7, 0, &body);
         self.e.input(c, &bytes, self.now, &mut self.xen).expect("input");
         let msgs = self.recv(c);
         let (ty, body) =
@@ -460,7 +460,7 @@ fn a_dead_domains_requests_are_not_credited_to_its_successor() {
         let w = dead_domain_with_a_pending_request(&mut r);
         // A new domain 5 sends a request and leaves the reply unread.
         let c = r.guest(5);
-        let read = common::request(MsgType::GetDomainPath as u32, 1, 0, b"5\0");
+        let read = common::request(MsgType::GetDomainPath, 1, 0, b"5\0");
         r.e.input(c, &read, r.now, &mut r.xen).expect("input");
         assert_eq!(outstanding(&mut r, 5), "1", "{s:?}");
         // The old domain's event is read: the new domain still owes one.

@@ -1,6 +1,7 @@
 //! Scenario tests: quota.
 mod common;
 use common::*;
+use ring::wire::MsgType;
 
 #[test]
 fn node_quota_is_enospc_and_privileged_is_exempt() {
@@ -8,9 +9,9 @@ fn node_quota_is_enospc_and_privileged_is_exempt() {
     let s = w.sock();
     let d = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
-    ok(&w.args(s, 26, 0, &["5", "nodes", "4"]));
-    assert_eq!(w.args(s, 25, 0, &["5", "nodes"]).body, b"4\0");
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "nodes", "4"]));
+    assert_eq!(w.args(s, MsgType::GetQuota, 0, &["5", "nodes"]).body, b"4\0");
     ok(&w.write(d, "a", ""));
     ok(&w.write(d, "b", ""));
     err(&w.write(d, "c", ""), "ENOSPC");
@@ -24,13 +25,13 @@ fn watch_quota_and_quota_names() {
     let mut w = World::new();
     let s = w.sock();
     let d = w.dom(5);
-    ok(&w.args(s, 26, 0, &["5", "watches", "2"]));
-    ok(&w.args(d, 4, 0, &["/a", "1"]));
-    err(&w.args(d, 4, 0, &["/a", "2"]), "ENOSPC");
-    err(&w.args(s, 26, 0, &["bogus", "1"]), "EINVAL");
-    err(&w.args(s, 25, 0, &["soft-nodes"]), "EINVAL");
-    assert_eq!(w.args(s, 25, 0, &["soft-memory"]).body, b"2097152\0");
-    let names = w.req(s, 25, 0, b"").text();
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "watches", "2"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/a", "1"]));
+    err(&w.args(d, MsgType::Watch, 0, &["/a", "2"]), "ENOSPC");
+    err(&w.args(s, MsgType::SetQuota, 0, &["bogus", "1"]), "EINVAL");
+    err(&w.args(s, MsgType::GetQuota, 0, &["soft-nodes"]), "EINVAL");
+    assert_eq!(w.args(s, MsgType::GetQuota, 0, &["soft-memory"]).body, b"2097152\0");
+    let names = w.req(s, MsgType::GetQuota, 0, b"").text();
     assert!(names.starts_with("nodes watches outstanding memory soft-memory"), "{names}");
 }
 
@@ -40,7 +41,8 @@ fn outstanding_quota_flow_controls() {
     let d = w.dom(5);
     let mut bytes = Vec::new();
     for _ in 0..25 {
-        let h = ring::wire::Header { ty: 2, req_id: 1, tx_id: 0, len: 6 }.to_bytes();
+        let h =
+            ring::wire::Header { ty: MsgType::Read as u32, req_id: 1, tx_id: 0, len: 6 }.to_bytes();
         bytes.extend_from_slice(&h);
         bytes.extend_from_slice(b"/tool\0");
     }
@@ -70,7 +72,7 @@ fn node_size_counts_eight_bytes_per_permission() {
     let s = w.sock();
     let d = w.dom(1);
     ok(&w.write(s, "/local/domain/1", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/1", "n1"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/1", "n1"]));
     // 16 + 8 + 2023 = 2047: fits; one byte more reaches the limit.
     ok(&w.write(d, "v", &"x".repeat(2023)));
     err(&w.write(d, "v", &"x".repeat(2024)), "ENOSPC");
@@ -85,11 +87,11 @@ fn long_reply_over_memory_quota_is_enomem() {
     let s = w.sock();
     let d = w.dom(5);
     ok(&w.write(s, "/big", &"v".repeat(64)));
-    ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/big", "n0", "r5"]));
     ok(&w.write(s, "/small", "v"));
-    ok(&w.args(s, 14, 0, &["/small", "n0", "r5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/small", "n0", "r5"]));
     assert_eq!(w.read(d, "/big").body.len(), 64);
-    ok(&w.args(s, 26, 0, &["5", "memory", "50"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "memory", "50"]));
     err(&w.read(d, "/big"), "ENOMEM");
     assert_eq!(w.read(d, "/small").body, b"v");
 }

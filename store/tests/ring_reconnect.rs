@@ -12,13 +12,13 @@ use std::thread::ThreadId;
 use ring::page::LocalPage;
 use ring::serve::{self, Turn};
 use ring::wire::{
-    Header, XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX,
-    XENSTORE_RECONNECT,
+    Header, MsgType, XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO,
+    XENSTORE_ERROR_RINGIDX, XENSTORE_RECONNECT,
 };
 use ring::{RingPage, XENSTORE_RING_SIZE};
 use store::model::{HypervisorModel, Semantics};
-use store::ratelimit::GUEST_LOG_RATE;
-use store::reconnect::RECONNECT_RATE;
+use store::GUEST_LOG_RATE;
+use store::RECONNECT_RATE;
 use store::{
     Config, ConnId, DomId, DomainInfo, Engine, EngineRing, MapError, MapRequest, Platform, RingLog,
     RingName, RingPlatform,
@@ -120,8 +120,8 @@ impl<'p> Stub<'p> {
     }
 }
 
-fn request(req_id: u32, ty: u32, payload: &[u8]) -> Vec<u8> {
-    let h = Header { ty, req_id, tx_id: 0, len: payload.len() as u32 };
+fn request(req_id: u32, ty: MsgType, payload: &[u8]) -> Vec<u8> {
+    let h = Header { ty: ty as u32, req_id, tx_id: 0, len: payload.len() as u32 };
     let mut v = h.to_bytes().to_vec();
     v.extend_from_slice(payload);
     v
@@ -129,7 +129,7 @@ fn request(req_id: u32, ty: u32, payload: &[u8]) -> Vec<u8> {
 
 /// The guest reads `domid` and gets its reply.
 fn read_domid(stub: &mut Stub<'_>, page: &RingPage, conn: ConnId) -> Vec<u8> {
-    page.write_requests(&request(3, 2, b"/local/domain/5/domid\0")).unwrap();
+    page.write_requests(&request(3, MsgType::Read, b"/local/domain/5/domid\0")).unwrap();
     stub.turn(conn);
     let mut buf = [0u8; XENSTORE_RING_SIZE];
     let n = page.read_responses(&mut buf).unwrap();
@@ -148,10 +148,20 @@ fn a_failed_ring_is_served_again_after_a_reconnection() {
         // dom0 gives the guest a node to read.
         let dom0 = stub.engine.connect_socket();
         stub.engine
-            .input(dom0, &request(1, 11, b"/local/domain/5/domid\x005"), 0, &mut stub.platform)
+            .input(
+                dom0,
+                &request(1, MsgType::Write, b"/local/domain/5/domid\x005"),
+                0,
+                &mut stub.platform,
+            )
             .unwrap();
         stub.engine
-            .input(dom0, &request(2, 14, b"/local/domain/5/domid\0n5\0"), 0, &mut stub.platform)
+            .input(
+                dom0,
+                &request(2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
+                0,
+                &mut stub.platform,
+            )
             .unwrap();
         assert_eq!(read_domid(&mut stub, page, conn), b"5");
 
@@ -161,8 +171,10 @@ fn a_failed_ring_is_served_again_after_a_reconnection() {
                 idx.req_prod = idx.req_cons.wrapping_add(5000);
                 page.set_raw_indices(idx);
             } else {
-                page.write_requests(&Header { ty: 2, req_id: 4, tx_id: 0, len: 4097 }.to_bytes())
-                    .unwrap();
+                page.write_requests(
+                    &Header { ty: MsgType::Read as u32, req_id: 4, tx_id: 0, len: 4097 }.to_bytes(),
+                )
+                .unwrap();
             }
             let turn = stub.turn(conn);
             assert!(turn.stopped.is_some());
@@ -242,10 +254,20 @@ fn a_guest_looping_error_then_reconnect_costs_bounded_reconnections_and_log_line
         }
         let dom0 = stub.engine.connect_socket();
         stub.engine
-            .input(dom0, &request(1, 11, b"/local/domain/5/domid\x005"), 0, &mut stub.platform)
+            .input(
+                dom0,
+                &request(1, MsgType::Write, b"/local/domain/5/domid\x005"),
+                0,
+                &mut stub.platform,
+            )
             .unwrap();
         stub.engine
-            .input(dom0, &request(2, 14, b"/local/domain/5/domid\0n5\0"), 0, &mut stub.platform)
+            .input(
+                dom0,
+                &request(2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
+                0,
+                &mut stub.platform,
+            )
             .unwrap();
         assert_eq!(read_domid(&mut stub, page, conn), b"5");
     });

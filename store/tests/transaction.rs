@@ -1,6 +1,7 @@
 //! The worked traces of `src/transaction.rs`, one test each.
 mod common;
 use common::*;
+use ring::wire::MsgType;
 use store::ConnId;
 
 #[test]
@@ -9,10 +10,10 @@ fn trace_1_read_a_write_b_commits() {
     let s = w.sock();
     ok(&w.write(s, "/A", "1"));
     let t = w.start(s);
-    assert_eq!(w.one(s, 2, t, "/A").body, b"1");
+    assert_eq!(w.one(s, MsgType::Read, t, "/A").body, b"1");
     ok(&w.write_tx(s, t, "/B", "2"));
     err(&w.read(s, "/B"), "ENOENT");
-    ok(&w.one(s, 7, t, "T"));
+    ok(&w.one(s, MsgType::TransactionEnd, t, "T"));
     assert_eq!(w.read(s, "/B").body, b"2");
 }
 
@@ -24,7 +25,7 @@ fn transaction_read_a() -> (World, ConnId, ConnId, u32) {
     let o = w.sock();
     ok(&w.write(s, "/A", "1"));
     let t = w.start(s);
-    w.one(s, 2, t, "/A");
+    w.one(s, MsgType::Read, t, "/A");
     (w, s, o, t)
 }
 
@@ -33,16 +34,16 @@ fn trace_2_conflicting_write_is_eagain() {
     let (mut w, s, o, t) = transaction_read_a();
     ok(&w.write(o, "/A", "other"));
     ok(&w.write_tx(s, t, "/B", "2"));
-    err(&w.one(s, 7, t, "T"), "EAGAIN");
+    err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
     err(&w.read(s, "/B"), "ENOENT");
 }
 
 #[test]
 fn trace_3_conflicting_delete_is_eagain() {
     let (mut w, s, o, t) = transaction_read_a();
-    ok(&w.one(o, 13, 0, "/A"));
+    ok(&w.one(o, MsgType::Rm, 0, "/A"));
     ok(&w.write_tx(s, t, "/B", "2"));
-    err(&w.one(s, 7, t, "T"), "EAGAIN");
+    err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
 }
 
 #[test]
@@ -53,12 +54,12 @@ fn trace_4_two_interfering_transactions() {
     ok(&w.write(s, "/B", "1"));
     let t1 = w.start(s);
     let t2 = w.start(s);
-    w.one(s, 2, t1, "/A");
-    w.one(s, 2, t2, "/B");
+    w.one(s, MsgType::Read, t1, "/A");
+    w.one(s, MsgType::Read, t2, "/B");
     ok(&w.write_tx(s, t1, "/B", "t1"));
     ok(&w.write_tx(s, t2, "/A", "t2"));
-    ok(&w.one(s, 7, t1, "T"));
-    err(&w.one(s, 7, t2, "T"), "EAGAIN");
+    ok(&w.one(s, MsgType::TransactionEnd, t1, "T"));
+    err(&w.one(s, MsgType::TransactionEnd, t2, "T"), "EAGAIN");
     assert_eq!(w.read(s, "/B").body, b"t1");
     assert_eq!(w.read(s, "/A").body, b"1");
 }
@@ -69,11 +70,11 @@ fn abort_discards_and_end_needs_t_or_f() {
     let s = w.sock();
     let t = w.start(s);
     ok(&w.write_tx(s, t, "/x", "1"));
-    err(&w.one(s, 7, t, "X"), "EINVAL");
-    ok(&w.one(s, 7, t, "F"));
+    err(&w.one(s, MsgType::TransactionEnd, t, "X"), "EINVAL");
+    ok(&w.one(s, MsgType::TransactionEnd, t, "F"));
     err(&w.read(s, "/x"), "ENOENT");
-    err(&w.one(s, 7, t, "T"), "ENOENT");
-    err(&w.one(s, 7, 0, "T"), "ENOENT");
+    err(&w.one(s, MsgType::TransactionEnd, t, "T"), "ENOENT");
+    err(&w.one(s, MsgType::TransactionEnd, 0, "T"), "ENOENT");
 }
 
 #[test]
@@ -81,12 +82,12 @@ fn watches_fire_at_commit() {
     let mut w = World::new();
     let s = w.sock();
     let o = w.sock();
-    ok(&w.args(o, 4, 0, &["/w", "tok"]));
+    ok(&w.args(o, MsgType::Watch, 0, &["/w", "tok"]));
     assert_eq!(w.events(o), vec![("/w".into(), "tok".into())]);
     let t = w.start(s);
     ok(&w.write_tx(s, t, "/w/a", "1"));
     assert!(w.events(o).is_empty());
-    ok(&w.one(s, 7, t, "T"));
+    ok(&w.one(s, MsgType::TransactionEnd, t, "T"));
     assert_eq!(w.events(o), vec![("/w/a".into(), "tok".into())]);
 }
 
@@ -98,7 +99,7 @@ fn transaction_quota_and_nested_start() {
     for _ in 0..9 {
         w.start(d);
     }
-    err(&w.req(d, 6, 0, b"\0"), "ENOSPC");
+    err(&w.req(d, MsgType::TransactionStart, 0, b"\0"), "ENOSPC");
     let t = w.start(s);
-    err(&w.req(s, 6, t, b"\0"), "EBUSY");
+    err(&w.req(s, MsgType::TransactionStart, t, b"\0"), "EBUSY");
 }

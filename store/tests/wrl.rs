@@ -2,12 +2,13 @@
 //! transactions are open (C `wrl_*`).
 mod common;
 use common::*;
-use store::wrl::{WRL_DBURST, WRL_RATE};
+use ring::wire::MsgType;
 use store::ConnId;
+use store::{WRL_DBURST, WRL_RATE};
 
 /// `n` copies of a `WRITE path value` request, as one byte stream.
 fn writes(path: &str, n: usize) -> Vec<u8> {
-    request(11, 1, 0, format!("{path}\0v").as_bytes()).repeat(n)
+    request(MsgType::Write, 1, 0, format!("{path}\0v").as_bytes()).repeat(n)
 }
 
 /// Feeds `bytes` to `c`, draining the replies, until the engine stops
@@ -76,7 +77,7 @@ fn xsa_206_no_limit_without_open_transactions() {
     // Once the last transaction ends, a throttled guest is free again.
     let t = w.start(s);
     assert_eq!(feed(&mut w, d, &burst, burst.len() / 100), WRL_DBURST as usize + 1);
-    ok(&w.one(s, 7, t, "F"));
+    ok(&w.one(s, MsgType::TransactionEnd, t, "F"));
     w.now += 1000;
     assert_eq!(feed(&mut w, d, &burst, burst.len() / 100), 100);
 }
@@ -109,7 +110,7 @@ fn xsa_206_reads_and_transaction_writes_are_free() {
     for _ in 0..100 {
         ok(&w.write_tx(d, t, "x", "2"));
     }
-    ok(&w.one(d, 7, t, "T"));
+    ok(&w.one(d, MsgType::TransactionEnd, t, "T"));
     assert!(w.e.wants_input(d));
     assert!(!w.e.memreport().contains("wrl_delays: 1"));
 }
@@ -126,15 +127,15 @@ fn xsa_206_toolstack_transaction_commits_despite_a_writing_guest() {
     let mut committed = None;
     for attempt in 0..100 {
         let t = w.start(s);
-        assert_eq!(w.one(s, 2, t, "/local/domain/5/state").ty, 2);
+        assert_eq!(w.one(s, MsgType::Read, t, "/local/domain/5/state").ty, 2);
         w.now += 1;
         w.e.tick(w.now);
         feed(&mut w, d, &burst, frame);
         let mut p = b"/local/domain/5/seen\0".to_vec();
         p.extend_from_slice(b"1");
-        ok(&w.req(s, 11, t, &p));
-        let r = w.one(s, 7, t, "T");
-        if r.ty == 7 {
+        ok(&w.req(s, MsgType::Write, t, &p));
+        let r = w.one(s, MsgType::TransactionEnd, t, "T");
+        if r.ty == MsgType::TransactionEnd as u32 {
             committed = Some(attempt);
             break;
         }
@@ -153,7 +154,7 @@ fn xsa_206_released_domain_returns_its_credit() {
     let burst = writes("/local/domain/5/x", 100);
     feed(&mut w, d, &burst, burst.len() / 100);
     assert!(w.e.next_deadline().is_some());
-    ok(&w.one(s, 9, 0, "5"));
+    ok(&w.one(s, MsgType::Release, 0, "5"));
     // No wake-up is left for the domain; only the log line saying that
     // limiting ended is due, 120 whole seconds after it was last in force.
     assert_eq!(w.e.next_deadline(), Some(121_000));
@@ -162,6 +163,6 @@ fn xsa_206_released_domain_returns_its_credit() {
     // A new domain with the domid starts with a fresh burst.
     let d2 = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
     assert_eq!(feed(&mut w, d2, &burst, burst.len() / 100), WRL_DBURST as usize + 1);
 }

@@ -2,25 +2,26 @@
 //! guest can make the store hold memory is bounded by a quota or expires.
 mod common;
 use common::*;
+use ring::wire::MsgType;
 use store::ConnId;
 
 /// `n` copies of one request, as one byte stream, and its size.
-fn repeated(ty: u32, tx: u32, payload: &[u8], n: usize) -> (Vec<u8>, usize) {
+fn repeated(ty: MsgType, tx: u32, payload: &[u8], n: usize) -> (Vec<u8>, usize) {
     let one = request(ty, 1, tx, payload);
     (one.repeat(n), one.len())
 }
 
 /// The hard limit of quota `name` for domain 5.
 fn limit(w: &mut World, s: ConnId, name: &str) -> u64 {
-    w.args(s, 25, 0, &["5", name]).text().trim_end_matches('\0').parse().unwrap()
+    w.args(s, MsgType::GetQuota, 0, &["5", name]).text().trim_end_matches('\0').parse().unwrap()
 }
 
 #[test]
 fn xsa_326_a_guest_not_reading_replies_is_flow_controlled() {
     let (mut w, s, d) = guest_5_world();
     ok(&w.write(s, "/big", &"b".repeat(4000)));
-    ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
-    let (bytes, one) = repeated(2, 0, b"/big\0", 1000);
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/big", "n0", "r5"]));
+    let (bytes, one) = repeated(MsgType::Read, 0, b"/big\0", 1000);
     let outstanding = limit(&mut w, s, "outstanding");
     let base = w.queued_bytes();
     // The guest never reads its ring: the store stops reading its
@@ -41,24 +42,24 @@ fn xsa_326_a_guest_not_reading_replies_is_flow_controlled() {
 fn xsa_326_mass_watch_events_are_bounded_and_expire() {
     let (mut w, s, d) = guest_5_world();
     ok(&w.write(s, "/big", ""));
-    ok(&w.args(s, 14, 0, &["/big", "n0", "r5"]));
-    ok(&w.args(d, 4, 0, &["/big", "t"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/big", "n0", "r5"]));
+    ok(&w.args(d, MsgType::Watch, 0, &["/big", "t"]));
     w.events(d);
     let base = w.queued_bytes();
     for i in 0..100 {
         ok(&w.write(s, &format!("/big/{i}"), ""));
-        ok(&w.args(d, 4, 0, &[&format!("/big/{i}"), "t"]));
+        ok(&w.args(d, MsgType::Watch, 0, &[&format!("/big/{i}"), "t"]));
     }
     w.events(d);
     let mem = w.usage(5, "memory");
-    ok(&w.args(s, 26, 0, &["5", "memory", "12000"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "memory", "12000"]));
     // Writes to the subtree, then one removal of it, fire an event per
     // node and per watch to a watcher that reads nothing: what is queued
     // stays under its memory quota; the rest is dropped.
     for i in 0..500 {
         ok(&w.write(s, &format!("/big/{i}"), "x"));
     }
-    ok(&w.one(s, 13, 0, "/big"));
+    ok(&w.one(s, MsgType::Rm, 0, "/big"));
     let queued = w.queued_bytes() - base;
     assert!(queued <= 12_000 - mem, "{queued} bytes queued");
     assert!(w.usage(5, "memory") < 12_000);
@@ -80,8 +81,8 @@ fn xsa_326_many_transactions_with_big_nodes_are_bounded() {
     // As many transactions as the quota allows.
     let mut txs = Vec::new();
     loop {
-        let r = w.req(d, 6, 0, b"\0");
-        if r.ty != 6 {
+        let r = w.req(d, MsgType::TransactionStart, 0, b"\0");
+        if r.ty != MsgType::TransactionStart as u32 {
             err(&r, "ENOSPC");
             break;
         }
@@ -95,7 +96,7 @@ fn xsa_326_many_transactions_with_big_nodes_are_bounded() {
     'fill: for &t in &txs {
         for i in 0..200 {
             let payload = format!("t{t}/{i}\0{value}");
-            let (bytes, _) = repeated(11, t, payload.as_bytes(), 1);
+            let (bytes, _) = repeated(MsgType::Write, t, payload.as_bytes(), 1);
             let n = w.raw(d, &bytes).unwrap();
             w.recv_all(d);
             if n == 0 {
@@ -124,7 +125,7 @@ fn xsa_326_transaction_nodes_quota() {
     let mut refused = None;
     for i in 0..max + 10 {
         let r = w.write_tx(d, t, &format!("n{}/{i}", i / 100), "");
-        if r.ty == 16 {
+        if r.ty == MsgType::Error as u32 {
             err(&r, "ENOSPC");
             refused = Some(i);
             break;
@@ -134,7 +135,7 @@ fn xsa_326_transaction_nodes_quota() {
     let i = refused.expect("transaction-nodes never applied");
     assert!(i < max, "refused only at write {i}");
     // The transaction is failed: nothing lands, the memory comes back.
-    err(&w.one(d, 7, t, "T"), "ENOMEM");
+    err(&w.one(d, MsgType::TransactionEnd, t, "T"), "ENOMEM");
     err(&w.read(s, "/local/domain/5/n0"), "ENOENT");
     assert_eq!(w.usage(5, "nodes"), 1);
     assert_eq!(w.usage(5, "transactions"), 0);
@@ -143,5 +144,5 @@ fn xsa_326_transaction_nodes_quota() {
     for i in 0..max + 10 {
         ok(&w.write_tx(s, t, &format!("/p/{i}"), ""));
     }
-    ok(&w.one(s, 7, t, "T"));
+    ok(&w.one(s, MsgType::TransactionEnd, t, "T"));
 }

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use ring::sched::Scheduler;
-use store::ratelimit::LogGate;
+use store::LogGate;
 use store::{Config, ConnId, DomId, Engine, RingLog};
 
 use crate::clients::Clients;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use log::Level;
-use store::ratelimit::LogGate;
+use store::LogGate;
 use store::{log_limited, DomId};
 
 /// Longest datagram we read; valid ones are far shorter, longer ones are

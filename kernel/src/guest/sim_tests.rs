@@ -15,7 +15,7 @@ use ring::page::LocalPage;
 use ring::serve;
 use ring::wire::{Header, XENSTORE_CONNECTED};
 use ring::RingPage;
-use store::reconnect::RECONNECT_RATE;
+use store::RECONNECT_RATE;
 use store::{
     Config, ConnId, DomId, DomainInfo, DomainState, Engine, EngineRing, MapError, MapRequest,
     Platform, RingLog, RingName, RingPlatform,
@@ -195,7 +195,7 @@ mod memory_modes {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
-    use store::budget::REQUEST_HEADROOM;
+    use store::REQUEST_HEADROOM;
     use store::MemoryBudget;
 
     use super::*;

@@ -20,9 +20,9 @@
 
 use alloc::string::String;
 
+use super::arena::Handle;
+use super::permtab::PermId;
 use super::{Found, Loc};
-use crate::arena::Handle;
-use crate::permtab::PermId;
 
 /// Path buffers up to this capacity are kept when the cache is cleared.
 const KEEP_PATH_BYTES: usize = 256;

@@ -9,7 +9,7 @@ fn perms(ids: &[u32]) -> Perms {
 
 fn node(owner: u32, value: &[u8]) -> Node {
     let mut n = Node::new(perms(&[owner]));
-    n.value = crate::node::Value::from_slice(value);
+    n.value = crate::tree::Value::from_slice(value);
     n
 }
 

@@ -8,17 +8,17 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::arena::Handle;
+use super::dir::Dir;
+#[cfg(test)]
+use super::dir::Pos;
+use super::node::NodeRef;
+use super::permtab::PermId;
 #[cfg(test)]
 use super::Slot;
 use super::{Loc, Tree, NO_PERMS};
-use crate::arena::Handle;
-use crate::dir::Dir;
-#[cfg(test)]
-use crate::dir::Pos;
-use crate::node::NodeRef;
 #[cfg(test)]
 use crate::path;
-use crate::permtab::PermId;
 
 impl Tree {
     #[cfg(test)]

@@ -1,10 +1,29 @@
 //! Test harness: a model platform and a client speaking raw wire bytes.
 #![allow(dead_code)]
 
+use ring::wire::MsgType;
 use ring::wire::{Header, HEADER_SIZE};
 use store::{
     Config, ConnId, DomId, DomainInfo, DomainState, Engine, MapError, MapRequest, Platform,
 };
+
+/// A request type as the helpers take it: a [`MsgType`], or a raw number
+/// for the tests of unknown types.
+pub trait WireType {
+    fn wire(self) -> u32;
+}
+
+impl WireType for MsgType {
+    fn wire(self) -> u32 {
+        self as u32
+    }
+}
+
+impl WireType for u32 {
+    fn wire(self) -> u32 {
+        self
+    }
+}
 
 #[derive(Default)]
 pub struct Model {
@@ -76,7 +95,7 @@ impl World {
         self.e.introduce(DomId(d), 0, 1, &mut self.pf).unwrap()
     }
 
-    pub fn send(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) {
+    pub fn send(&mut self, c: ConnId, ty: impl WireType, tx: u32, payload: &[u8]) {
         let b = request(ty, 42, tx, payload);
         let n = self.e.input(c, &b, self.now, &mut self.pf).unwrap();
         assert_eq!(n, b.len(), "input not fully consumed");
@@ -88,12 +107,12 @@ impl World {
     }
 
     /// Sends a request and returns its reply (events are kept aside).
-    pub fn req(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> Msg {
+    pub fn req(&mut self, c: ConnId, ty: impl WireType, tx: u32, payload: &[u8]) -> Msg {
         self.send(c, ty, tx, payload);
         let msgs = self.recv_all(c);
         let mut reply = None;
         for m in msgs {
-            if m.ty == 15 {
+            if m.ty == MsgType::WatchEvent as u32 {
                 self.stash.push((c, m));
             } else if reply.is_none() {
                 reply = Some(m);
@@ -114,7 +133,7 @@ impl World {
         }
         all.extend(self.recv_all(c));
         all.into_iter()
-            .filter(|m| m.ty == 15)
+            .filter(|m| m.ty == MsgType::WatchEvent as u32)
             .map(|m| {
                 let parts: Vec<&[u8]> = m.body.split(|&b| b == 0).collect();
                 (
@@ -129,23 +148,23 @@ impl World {
         let mut p = path.as_bytes().to_vec();
         p.push(0);
         p.extend_from_slice(val.as_bytes());
-        self.req(c, 11, 0, &p)
+        self.req(c, MsgType::Write, 0, &p)
     }
 
     pub fn write_tx(&mut self, c: ConnId, tx: u32, path: &str, val: &str) -> Msg {
         let mut p = path.as_bytes().to_vec();
         p.push(0);
         p.extend_from_slice(val.as_bytes());
-        self.req(c, 11, tx, &p)
+        self.req(c, MsgType::Write, tx, &p)
     }
 
-    pub fn one(&mut self, c: ConnId, ty: u32, tx: u32, arg: &str) -> Msg {
+    pub fn one(&mut self, c: ConnId, ty: impl WireType, tx: u32, arg: &str) -> Msg {
         let mut p = arg.as_bytes().to_vec();
         p.push(0);
         self.req(c, ty, tx, &p)
     }
 
-    pub fn args(&mut self, c: ConnId, ty: u32, tx: u32, args: &[&str]) -> Msg {
+    pub fn args(&mut self, c: ConnId, ty: impl WireType, tx: u32, args: &[&str]) -> Msg {
         let mut p = Vec::new();
         for a in args {
             p.extend_from_slice(a.as_bytes());
@@ -155,7 +174,7 @@ impl World {
     }
 
     pub fn read(&mut self, c: ConnId, path: &str) -> Msg {
-        self.one(c, 2, 0, path)
+        self.one(c, MsgType::Read, 0, path)
     }
 
     /// One `name value` field of the memory report's line for `domid`
@@ -191,8 +210,8 @@ impl World {
     }
 
     pub fn start(&mut self, c: ConnId) -> u32 {
-        let r = self.req(c, 6, 0, b"\0");
-        assert_eq!(r.ty, 6, "{}", r.text());
+        let r = self.req(c, MsgType::TransactionStart, 0, b"\0");
+        assert_eq!(r.ty, MsgType::TransactionStart as u32, "{}", r.text());
         r.text().trim_end_matches('\0').parse().unwrap()
     }
 }
@@ -204,13 +223,13 @@ pub fn guest_5_world() -> (World, ConnId, ConnId) {
     let s = w.sock();
     let d = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, 14, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
     (w, s, d)
 }
 
 /// One request on the wire: header, then `payload`.
-pub fn request(ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> Vec<u8> {
-    let h = Header { ty, req_id, tx_id: tx, len: payload.len() as u32 };
+pub fn request(ty: impl WireType, req_id: u32, tx: u32, payload: &[u8]) -> Vec<u8> {
+    let h = Header { ty: ty.wire(), req_id, tx_id: tx, len: payload.len() as u32 };
     let mut b = h.to_bytes().to_vec();
     b.extend_from_slice(payload);
     b
@@ -245,10 +264,10 @@ pub fn drain(e: &mut Engine, c: ConnId) -> Vec<Msg> {
 
 pub fn ok(m: &Msg) {
     assert_eq!((m.ty, m.body.as_slice()), (m.ty, &b"OK\0"[..]), "expected OK, got {m:?}");
-    assert_ne!(m.ty, 16, "{}", m.text());
+    assert_ne!(m.ty, MsgType::Error as u32, "{}", m.text());
 }
 
 pub fn err(m: &Msg, name: &str) {
-    assert_eq!(m.ty, 16, "expected {name}, got {m:?}");
+    assert_eq!(m.ty, MsgType::Error as u32, "expected {name}, got {m:?}");
     assert_eq!(m.text(), format!("{name}\0"));
 }

@@ -14,10 +14,10 @@
 //! children stores no list id. For the `fill` benchmark's nodes
 //! (`n12345`, 16-byte values) a record is 25 bytes, 28 in the arena.
 //!
-//! [`Arena`]: crate::arena::Arena
+//! [`Arena`]: super::arena::Arena
 
-use crate::dir::DirId;
-use crate::permtab::PermId;
+use super::dir::DirId;
+use super::permtab::PermId;
 
 /// The longest value a record holds (14 bits; xenstore values are at most
 /// `XENSTORE_PAYLOAD_MAX` bytes).

@@ -77,6 +77,7 @@ impl Arena {
     }
 
     /// Bytes held by live records.
+    #[cfg(test)]
     pub fn live_bytes(&self) -> usize {
         self.live_bytes
     }

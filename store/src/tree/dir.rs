@@ -17,7 +17,7 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use crate::arena::Handle;
+use super::arena::Handle;
 
 /// A children list's id.
 pub type DirId = u32;

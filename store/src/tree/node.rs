@@ -9,16 +9,15 @@
 //! carry no children buffer, and permission lists are shared.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use smallvec::SmallVec;
 
-use crate::arena::Handle;
-use crate::dir::Dir;
-use crate::engine::DomId;
-use crate::perms::{Perm, Perms, PERM_ACC_BYTES};
-use crate::tree::Tree;
+use super::arena::Handle;
+use super::dir::Dir;
+use super::Tree;
+use crate::ids::DomId;
+use crate::perms::{Perms, PERM_ACC_BYTES};
 
 /// Generation of a node that does not exist (C `NO_GENERATION`).
 pub const NO_GENERATION: u64 = u64::MAX;
@@ -56,8 +55,9 @@ impl Node {
     }
 
     /// A node with permissions built from `perms`.
-    pub fn with_perms(perms: &[Perm]) -> Node {
-        Node::new(Arc::from(perms))
+    #[cfg(test)]
+    pub fn with_perms(perms: &[crate::perms::Perm]) -> Node {
+        Node::new(alloc::sync::Arc::from(perms))
     }
 
     /// A read-only view of the node.
@@ -73,11 +73,6 @@ impl Node {
     /// The owner's entry id.
     pub fn owner(&self) -> u32 {
         self.view().owner()
-    }
-
-    /// The owner as a domain id.
-    pub fn owner_dom(&self) -> DomId {
-        self.view().owner_dom()
     }
 
     /// The size C accounts for the node (header, perms, value, children),
@@ -138,6 +133,7 @@ impl Node {
     }
 
     /// Iterates the child names.
+    #[cfg(test)]
     pub fn child_names(&self) -> ChildNames<'_> {
         self.view().child_names()
     }
@@ -233,7 +229,7 @@ impl<'a> NodeRef<'a> {
     }
 
     /// An owned copy (a transaction's private copy of the node).
-    pub fn to_node(&self) -> Node {
+    pub fn to_node(self) -> Node {
         let mut children = Vec::new();
         self.write_children(&mut children);
         Node {
@@ -279,6 +275,7 @@ impl<'a> Iterator for ChildNames<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::perms::Perm;
     use alloc::vec;
 
     #[test]

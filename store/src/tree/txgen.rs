@@ -23,7 +23,7 @@ use alloc::string::String;
 
 use hashbrown::HashMap;
 
-use crate::tree::Hasher;
+use super::Hasher;
 
 /// A tracked path's generation and number of readers.
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +101,7 @@ impl TxGens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::NO_GENERATION;
+    use crate::tree::NO_GENERATION;
 
     #[test]
     fn changes_after_a_read_are_seen_and_paths_are_forgotten_after_readers() {

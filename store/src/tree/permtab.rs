@@ -11,8 +11,8 @@ use core::hash::{BuildHasher, Hasher as _};
 
 use hashbrown::HashTable;
 
+use super::Hasher;
 use crate::perms::{Perm, Perms};
-use crate::tree::Hasher;
 
 /// An interned list's id.
 pub type PermId = u32;

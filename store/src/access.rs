@@ -1,0 +1,308 @@
+//! Node access: every read and write of a node a request makes, through
+//! its transaction's view when it has one and on the global tree
+//! otherwise, and every change of the global tree with its accounting
+//! (node counts and memory moved between owners, a fresh generation per
+//! change).
+//!
+//! Handlers (`ops.rs`, `domain.rs`, `lifecycle.rs`) and transaction
+//! commits (`transaction.rs`) change nodes only through here.
+
+use alloc::string::String;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ids::DomId;
+use crate::path;
+use crate::perms::{Perm, Perms};
+use crate::quota::{as_u64, delta, Quota};
+use crate::request::Req;
+use crate::tree::{Node, NodeRef, Value};
+use crate::tree::{Stat, TreeError};
+use crate::watch::Match;
+
+/// A change [`Engine::update_node`] makes to a node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change<'a> {
+    /// Replace the value.
+    Value(&'a [u8]),
+    /// List a new child (created next by `put_node`).
+    AddChild(&'a str),
+    /// Unlist a child (removed before by `drop_node`).
+    RemoveChild(&'a str),
+}
+
+impl Change<'_> {
+    /// The node's size once changed.
+    fn size_after(self, n: NodeRef<'_>) -> usize {
+        match self {
+            Change::Value(v) => n.size().saturating_sub(n.value.len()).saturating_add(v.len()),
+            Change::AddChild(name) => n.size().saturating_add(name.len()).saturating_add(1),
+            Change::RemoveChild(name) => n.size().saturating_sub(name.len().saturating_add(1)),
+        }
+    }
+
+    /// Applies the change to a transaction's copy.
+    fn apply(self, n: &mut Node) {
+        match self {
+            Change::Value(v) => n.value = Value::from_slice(v),
+            Change::AddChild(name) => n.add_child(name),
+            Change::RemoveChild(name) => {
+                n.remove_child(name);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// The caller's current view of `path`.
+    pub(crate) fn peek(&self, req: &Req, path: &str) -> Option<NodeRef<'_>> {
+        if let Some(id) = req.tx {
+            let tx = self.conns.get(&req.conn).and_then(|c| c.txs.iter().find(|t| t.id == id));
+            if let Some(a) = tx.and_then(|t| t.accessed.get(path)) {
+                return a.node.as_ref().map(Node::view);
+            }
+        }
+        self.tree.get(path)
+    }
+    /// Writes `node` at `path` through the caller's view. Outside a
+    /// transaction this changes the tree, its generation and accounting.
+    pub(crate) fn put_node(&mut self, req: &Req, path: &str, node: Node) -> Result<(), Error> {
+        if !req.who.privileged
+            && self.domain_quotas(req.who.domid).exceeds(Quota::NodeSize, as_u64(node.size()))
+        {
+            return Err(Error::Quota);
+        }
+        match req.tx {
+            None => {
+                self.tree_put(path, node);
+                Ok(())
+            }
+            Some(id) => {
+                self.note_access(req, path, false)?;
+                let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
+                let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
+                let old = a.node.as_ref().map_or(0, Node::size);
+                let new = node.size();
+                a.node = Some(node);
+                a.modified = true;
+                tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
+                self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
+                Ok(())
+            }
+        }
+    }
+
+    /// Changes the node at `path` in place through the caller's view (its
+    /// value or children list; never its owner), with the checks and
+    /// accounting of a write. As in C 4.22 (`domain_memory_add_nochk` in
+    /// `write_node`), node memory is charged but never refused: a domain
+    /// over its memory quota is stalled by flow control instead. The
+    /// `node-size` quota is checked before anything changes.
+    pub(crate) fn update_node(
+        &mut self,
+        req: &Req,
+        path: &str,
+        change: Change<'_>,
+    ) -> Result<(), Error> {
+        let node = self.peek(req, path).ok_or(Error::NoEnt)?;
+        let (old, new, owner) = (node.size(), change.size_after(node), node.owner_dom());
+        self.check_quota(&req.who, Error::Quota, |d| {
+            d.quotas.exceeds(Quota::NodeSize, as_u64(new))
+        })?;
+        match req.tx {
+            None => {
+                self.generation = self.generation.wrapping_add(1);
+                let generation = self.generation;
+                match change {
+                    Change::Value(v) => {
+                        self.tree.set_value(path, v, generation).map_err(tree_error)?;
+                        self.domain_or_create(owner).usage.add(Quota::Memory, delta(old, new));
+                    }
+                    // Listing and unlisting a child is accounted when the
+                    // child is stored or removed (`tree_put`, `tree_remove`).
+                    Change::AddChild(_) | Change::RemoveChild(_) => {
+                        self.tree.touch(path, generation);
+                    }
+                }
+                Ok(())
+            }
+            Some(id) => {
+                self.note_access(req, path, false)?;
+                let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
+                let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
+                let node = a.node.as_mut().ok_or(Error::NoEnt)?;
+                change.apply(node);
+                a.modified = true;
+                tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
+                self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves node-count and memory accounting for a change of the node at
+    /// `path` from (`old` owner, size) to (`new` owner, size); `None` is an
+    /// absent node.
+    fn account(&mut self, path: &str, old: Option<Stat>, new: Option<Stat>) {
+        let plen = path.len();
+        if let Some(Stat { owner, size }) = old {
+            if let Some(d) = self.domain_mut(owner) {
+                d.usage.add(Quota::Memory, delta(size.saturating_add(plen), 0));
+                if new.map(|n| n.owner) != Some(owner) {
+                    d.usage.add(Quota::Nodes, -1);
+                }
+            }
+        }
+        if let Some(Stat { owner, size }) = new {
+            let d = self.domain_or_create(owner);
+            d.usage.add(Quota::Memory, delta(0, size.saturating_add(plen)));
+            if old.map(|o| o.owner) != Some(owner) {
+                d.usage.add(Quota::Nodes, 1);
+            }
+        }
+    }
+
+    /// Charges (`grow`) or refunds the owner of the parent of `path` for
+    /// listing the node's name in its children.
+    fn account_listing(&mut self, path: &str, parent_owner: Option<DomId>, grow: bool) {
+        let Some(owner) = parent_owner else {
+            return;
+        };
+        let bytes = path::basename(path).len().saturating_add(1);
+        if grow {
+            self.domain_or_create(owner).usage.add(Quota::Memory, delta(0, bytes));
+        } else if let Some(d) = self.domain_mut(owner) {
+            d.usage.add(Quota::Memory, delta(bytes, 0));
+        }
+    }
+
+    /// Stores `node` in the global tree with a fresh generation, moving
+    /// node-count and memory accounting between owners.
+    pub(crate) fn tree_put(&mut self, path: &str, node: Node) {
+        self.tree_store(path, &node);
+    }
+
+    pub(crate) fn tree_store(&mut self, path: &str, node: &Node) {
+        self.generation = self.generation.wrapping_add(1);
+        match self.tree.insert(path, node, self.generation) {
+            Ok(put) => {
+                self.account(path, put.old, Some(put.new));
+                self.account_listing(path, put.linked, true);
+            }
+            // Callers store nodes under existing parents; a failure here
+            // is a bug or memory exhaustion, and the tree is unchanged.
+            Err(e) => log::error!("cannot store node {path}: {e:?}"),
+        }
+    }
+
+    /// Replaces the permissions of the node at `path` in the global tree
+    /// without a new generation (domain clean-up, which transactions do
+    /// not conflict on).
+    pub(crate) fn tree_set_perms(&mut self, path: &str, perms: Perms) {
+        if let Ok((old, new)) = self.tree.set_perms(path, &perms) {
+            self.account(path, Some(old), Some(new));
+        }
+    }
+
+    /// Removes `path` (and anything still below it, children first) from
+    /// the global tree with its accounting; returns whether it existed.
+    pub(crate) fn tree_remove(&mut self, path: &str) -> bool {
+        if !self.tree.contains(path) {
+            return false;
+        }
+        self.drain_subtree(path, |e, p| e.tree_remove_leaf(p));
+        true
+    }
+
+    /// Visits `root` and everything below it in the global tree children
+    /// first (post-order, children in creation order, as C's
+    /// `walk_node_tree` exit order), calling `leave` on each node, which
+    /// must remove it. Iterative with one path buffer: however deep or
+    /// wide the subtree, the walk holds one path (XSA-418; a deep chain's
+    /// paths listed one by one would take its depth squared in bytes).
+    pub(crate) fn drain_subtree(&mut self, root: &str, mut leave: impl FnMut(&mut Engine, &str)) {
+        let mut cur = String::from(root);
+        loop {
+            // Down to the first leaf below `cur`.
+            while let Some(name) = self.tree.get(&cur).and_then(|n| n.child_names().next()) {
+                if cur != "/" {
+                    cur.push('/');
+                }
+                cur.push_str(name);
+            }
+            leave(self, &cur);
+            // A node `leave` could not remove would be found again.
+            if self.tree.contains(&cur) || cur.len() <= root.len() {
+                return;
+            }
+            let up = path::parent(&cur).len();
+            cur.truncate(up);
+        }
+    }
+
+    pub(crate) fn tree_remove_leaf(&mut self, path: &str) {
+        self.generation = self.generation.wrapping_add(1);
+        if let Ok(r) = self.tree.remove(path, self.generation) {
+            self.account(path, Some(r.old), None);
+            self.account_listing(path, r.unlinked, false);
+        }
+    }
+
+    /// Deletes `path` through the caller's view.
+    pub(crate) fn drop_node(&mut self, req: &Req, path: &str) -> Result<(), Error> {
+        match req.tx {
+            None => {
+                self.tree_remove(path);
+                Ok(())
+            }
+            Some(id) => {
+                self.note_access(req, path, true)?;
+                let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
+                let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
+                a.node = None;
+                a.modified = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues a watch event for commit time (inside a transaction) or
+    /// fires it now.
+    pub(crate) fn notify(
+        &mut self,
+        req: &Req,
+        path: &str,
+        perms: Option<&[Perm]>,
+        m: Match,
+        old: Option<&[Perm]>,
+    ) {
+        match req.tx {
+            None => self.fire_watches(req.serial, path, perms, m, old),
+            Some(id) => {
+                let Some(tx) = self.tx_mut(req.conn, id) else {
+                    return;
+                };
+                match tx.accessed.get_mut(path) {
+                    Some(a) => {
+                        a.fire = match (a.fire, m) {
+                            (_, Match::Subtree) => Some(Match::Subtree),
+                            (Some(f), _) => Some(f),
+                            (None, m) => Some(m),
+                        }
+                    }
+                    None => tx.fail = true,
+                }
+            }
+        }
+    }
+}
+
+/// The error a request gets when the tree refuses a change.
+fn tree_error(e: TreeError) -> Error {
+    match e {
+        TreeError::NotFound | TreeError::NoParent => Error::NoEnt,
+        TreeError::HasChildren => Error::Inval,
+        TreeError::TooBig => Error::TooBig,
+        TreeError::Full => Error::NoMem,
+    }
+}
