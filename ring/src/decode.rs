@@ -199,6 +199,19 @@ impl<B: PayloadBuf> Decoder<B> {
     /// after a protocol error nothing is taken and the error is returned
     /// again. A message returned earlier is forgotten first.
     pub fn push<'a>(&'a mut self, bytes: &'a [u8]) -> (usize, Decoded<'a>) {
+        self.push_with(bytes, |_| true)
+    }
+
+    /// [`push`](Decoder::push), asking `grant` first whenever it would
+    /// prepare storage for a split payload (with the payload's length):
+    /// `false` is [`Decoded::NoMemory`] without asking the storage. A
+    /// platform with a memory budget asks it here, before the storage
+    /// allocates.
+    pub fn push_with<'a>(
+        &'a mut self,
+        bytes: &'a [u8],
+        grant: impl FnOnce(usize) -> bool,
+    ) -> (usize, Decoded<'a>) {
         self.reset();
         let mut taken = 0;
         match self.stage {
@@ -237,7 +250,7 @@ impl<B: PayloadBuf> Decoder<B> {
             if rest.is_empty() {
                 return (taken, Decoded::Incomplete);
             }
-            if !self.buf.prepare(len) {
+            if !grant(len) || !self.buf.prepare(len) {
                 return (taken, Decoded::NoMemory);
             }
             self.stage = Stage::Filling;
@@ -548,6 +561,28 @@ mod tests {
         d.buf.refuse = false;
         assert_eq!(d.push(&stream[HEADER_SIZE..30]), (14, Decoded::Incomplete));
         assert_eq!(d.push(&stream[30..]), (26, Decoded::Message(h, &payload[..])));
+        assert_eq!(d.buf.prepared, [40]);
+    }
+
+    #[test]
+    fn a_refused_grant_is_no_memory_and_the_storage_is_not_asked() {
+        let h = header(2, 1, 40);
+        let payload = [7u8; 40];
+        let stream = encode(h, &payload);
+        let mut d = Decoder::with_storage(Counted::default());
+        let mut asked = Vec::new();
+        let mut deny = |len| {
+            asked.push(len);
+            false
+        };
+        assert_eq!(d.push_with(&stream[..30], &mut deny), (HEADER_SIZE, Decoded::NoMemory));
+        assert!(d.buf.prepared.is_empty(), "the storage was not asked");
+        // A whole message needs no storage: the grant is not asked.
+        let whole = encode(h, &payload);
+        let mut fresh = Decoder::with_storage(Counted::default());
+        assert_eq!(fresh.push_with(&whole, &mut deny).1, Decoded::Message(h, &payload[..]));
+        assert_eq!(asked, [40]);
+        assert_eq!(d.push_with(&stream[HEADER_SIZE..30], |_| true), (14, Decoded::Incomplete));
         assert_eq!(d.buf.prepared, [40]);
     }
 }

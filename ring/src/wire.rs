@@ -319,7 +319,7 @@ impl XsError {
     ];
 
     /// The name sent on the wire, e.g. `"ENOENT"` (without the NUL).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             XsError::Inval => "EINVAL",
             XsError::Acces => "EACCES",

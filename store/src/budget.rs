@@ -15,6 +15,12 @@
 //! * growth a single request can make large (transaction records, the
 //!   paths of a subtree being removed, watch events queued for guests,
 //!   replies) asks for its own bytes before it is taken;
+//! * what a request costs before it is looked at is asked too: the
+//!   buffer of a payload that arrives in pieces is granted only if the
+//!   request it carries will then be admitted, and a request that will be
+//!   refused is read only if its refusal ([`crate::dispatch::REFUSAL_BYTES`])
+//!   fits in the headroom. A connection that cannot have either is not
+//!   read ([`MemWait`]) until the heap has room again;
 //! * unprivileged domains stop at `limit - reserve`: the last `reserve`
 //!   bytes serve only the privileged domain (the toolstack), so guests
 //!   that used up theirs cannot stop domains from being created,
@@ -42,6 +48,18 @@ pub const REQUEST_HEADROOM: usize = 32 * 1024;
 /// One domain may hold at most this fraction of the guests' part of the
 /// budget (`limit - reserve`), whatever its `memory` quota says.
 pub const DOMAIN_SHARE_DIVISOR: usize = 8;
+
+/// What a connection that is not read for memory waits for: the bytes the
+/// budget did not grant it (`Conn::waiting`, [`MemoryBudget::grants`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemWait {
+    /// Room to queue the refusal of its next request within the headroom
+    /// (the heap is over its caller's admission line).
+    Refusal,
+    /// A buffer for a split payload of this length, with the request's
+    /// headroom after it.
+    Payload(u16),
+}
 
 /// A budget: the platform's heap meter and the limits it enforces.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +95,24 @@ impl MemoryBudget {
     /// Whether `bytes` more may be taken for a caller now.
     pub fn allows(&self, privileged: bool, bytes: usize) -> bool {
         (self.meter)().saturating_add(bytes) <= self.limit_for(privileged)
+    }
+
+    /// Whether `bytes` more stay within the caller's limit plus
+    /// [`REQUEST_HEADROOM`]: what a request that is not handled (its
+    /// refusal) may take, as a handled one may take its headroom.
+    pub fn allows_in_headroom(&self, privileged: bool, bytes: usize) -> bool {
+        let max = self.limit_for(privileged).saturating_add(REQUEST_HEADROOM);
+        (self.meter)().saturating_add(bytes) <= max
+    }
+
+    /// Whether a connection waiting for `wait` can be read again now.
+    pub fn grants(&self, privileged: bool, wait: MemWait) -> bool {
+        match wait {
+            MemWait::Refusal => self.allows_in_headroom(privileged, crate::dispatch::REFUSAL_BYTES),
+            MemWait::Payload(len) => {
+                self.allows(privileged, usize::from(len).saturating_add(REQUEST_HEADROOM))
+            }
+        }
     }
 
     /// The most one domain may hold.

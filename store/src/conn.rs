@@ -53,7 +53,7 @@ impl OutMsg {
 
     /// [`OutMsg::charge`] of a message whose buffer has `capacity` bytes,
     /// `indexed` when it is a de-duplicable event.
-    pub fn charge_for(capacity: usize, indexed: bool) -> usize {
+    pub const fn charge_for(capacity: usize, indexed: bool) -> usize {
         let index = if indexed { INDEX_ENTRY_BYTES } else { 0 };
         capacity.saturating_add(core::mem::size_of::<OutMsg>()).saturating_add(index)
     }
@@ -167,6 +167,12 @@ impl OutQueue {
         if let Some((path, token)) = msg.dedup_key() {
             let hash = event_hash(seed, path, token);
             self.index.get_or_insert_default().insert(hash, self.msgs.len());
+        }
+        if self.msgs.capacity() == 0 {
+            // Room for exactly one: a lone reply (e.g. a refusal,
+            // `dispatch::REFUSAL_BYTES`) costs one slot, not the four an
+            // empty `VecDeque` would take.
+            self.msgs.reserve_exact(1);
         }
         self.msgs.push_back(msg);
     }

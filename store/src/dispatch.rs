@@ -13,7 +13,7 @@
 
 use alloc::vec::Vec;
 
-use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
+use ring::wire::{Header, MsgType, XsError, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
 use crate::budget::REQUEST_HEADROOM;
 use crate::conn::OutMsg;
@@ -146,7 +146,12 @@ impl Engine {
         };
         self.stats.requests = self.stats.requests.saturating_add(1);
         let who = self.who(c.domid, c.target);
-        let serial = (!who.privileged).then(|| {
+        // Over budget: answered without being handled (`budget.rs`). Such a
+        // refusal costs `REFUSAL_BYTES` (the connection's queue is empty,
+        // `held_for_memory`, and it gets no serial), which `Engine::input`
+        // made sure the headroom has.
+        let refused = !self.heap_allows(who.privileged, REQUEST_HEADROOM);
+        let serial = (!who.privileged && !refused).then(|| {
             let s = self.next_req;
             self.next_req = self.next_req.wrapping_add(1);
             self.pending.insert(s, Pending { domid: who.domid, events: 0, reply_done: false });
@@ -155,8 +160,7 @@ impl Engine {
         let mut req = Req { conn, who, tx: None, serial };
         let entry = entry(hdr.ty);
         let result = match entry {
-            // Over budget: answered without being handled (`budget.rs`).
-            _ if !self.heap_allows(who.privileged, REQUEST_HEADROOM) => Err(Error::NoMem),
+            _ if refused => Err(Error::NoMem),
             None => Err(Error::NoSys),
             Some(entry) if entry.privileged && !who.privileged => Err(Error::Access),
             Some(entry) => {
@@ -235,6 +239,15 @@ impl Engine {
         !who.privileged && self.domain_exceeds_with(who.domid, Quota::Memory, as_u64(charge))
     }
 }
+
+/// What refusing a request for memory allocates, on a connection with
+/// nothing queued: the `ENOMEM` message (built in a buffer of exactly its
+/// length by `error_message`) and its slot in the output queue
+/// (`OutQueue::push` makes room for exactly one in an empty queue).
+pub const REFUSAL_BYTES: usize = OutMsg::charge_for(
+    HEADER_SIZE.saturating_add(XsError::NoMem.as_str().len()).saturating_add(1),
+    false,
+);
 
 /// An `XS_ERROR` reply to `hdr` carrying `e`'s name.
 fn error_message(hdr: &Header, e: Error) -> Vec<u8> {

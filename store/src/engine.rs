@@ -17,7 +17,7 @@ use ring::wire::{
     XENSTORE_SERVER_FEATURE_WATCHDEPTH,
 };
 
-use crate::budget::MemoryBudget;
+use crate::budget::{MemWait, MemoryBudget, REQUEST_HEADROOM};
 use crate::conn::{HeapPayload, OutMsg, OutQueue};
 use crate::domain::Domain;
 use crate::ids::{ConnId, DomId};
@@ -259,6 +259,9 @@ pub struct Conn {
     pub in_ready: bool,
     /// Flow-controlled at the last check.
     pub blocked: bool,
+    /// Not read until the budget grants this ([`Engine::take_ready`]
+    /// reports it then).
+    pub waiting: Option<MemWait>,
 }
 
 impl Conn {
@@ -276,6 +279,7 @@ impl Conn {
             target: None,
             in_ready: false,
             blocked: false,
+            waiting: None,
         }
     }
 }
@@ -318,6 +322,9 @@ pub struct Engine {
     pub(crate) blocked_conns: usize,
     /// Deferred ring reconnections (`reconnect.rs`).
     pub(crate) reconnects: crate::reconnect::Reconnects,
+    /// Some connection may wait for memory (`Conn::waiting`):
+    /// [`Engine::take_ready`] looks for those the budget now lets go on.
+    pub(crate) memory_waits: bool,
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -353,6 +360,7 @@ impl Engine {
             expiry_bound: None,
             blocked_conns: 0,
             reconnects: crate::reconnect::Reconnects::default(),
+            memory_waits: false,
         };
         e.setup_structure();
         e
@@ -404,12 +412,24 @@ impl Engine {
         platform: &mut P,
     ) -> Result<usize, ProtoError> {
         self.now_ms = now_ms;
-        if let Some(domid) = self.conns.get(&conn).map(|c| c.domid) {
-            self.wrl_refresh(domid, now_ms);
-        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(0);
+        };
+        c.waiting = None;
+        let domid = c.domid;
+        let privileged = self.is_privileged(domid);
+        self.wrl_refresh(domid, now_ms);
         let mut used = 0usize;
         while used < bytes.len() {
             if !self.wants_input(conn) {
+                break;
+            }
+            // Over the admission line the next request is refused, which
+            // allocates: only if the headroom has room for that.
+            if !self.heap_allows(privileged, REQUEST_HEADROOM)
+                && !self.grants(privileged, MemWait::Refusal)
+            {
+                self.wait_for_memory(conn, MemWait::Refusal);
                 break;
             }
             // Lend the decoder out so the payload is handled in place.
@@ -418,14 +438,25 @@ impl Engine {
                 break;
             };
             let rest = bytes.get(used..).unwrap_or(&[]);
-            let (n, state) = dec.push(rest);
+            // A split payload's buffer only if the request it carries will
+            // be admitted with it (so it is never refused after the buffer
+            // took the heap over the line).
+            let mut asked = MemWait::Payload(0);
+            let (n, state) = dec.push_with(rest, |len| {
+                asked = MemWait::Payload(u16::try_from(len).unwrap_or(u16::MAX));
+                self.grants(privileged, asked)
+            });
             used = used.saturating_add(n);
             let outcome = match state {
                 Decoded::Incomplete => Ok(true),
                 // No memory for a split payload now: the rest stays with
-                // the platform, which offers it again later (its periodic
-                // look at every ring, or the next event).
-                Decoded::NoMemory => Ok(false),
+                // the platform, which offers it again once `take_ready`
+                // reports the connection (`wants_input` is false until the
+                // budget grants the buffer).
+                Decoded::NoMemory => {
+                    self.wait_for_memory(conn, asked);
+                    Ok(false)
+                }
                 Decoded::Error(e) => Err(e),
                 Decoded::Message(hdr, payload) => {
                     self.process(conn, hdr, payload, platform);
@@ -449,12 +480,51 @@ impl Engine {
         Ok(used)
     }
 
-    /// Whether the platform should read more input for `conn`.
+    /// Whether the platform should read more input for `conn`: not while it
+    /// is flow-controlled, held with unsent output over its memory line, or
+    /// waiting for memory the budget does not grant yet (`Conn::waiting`).
     pub fn wants_input(&self, conn: ConnId) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
-        !c.ignored && !self.flow_blocked(c.domid) && !self.held_for_memory(c)
+        !c.ignored
+            && !self.flow_blocked(c.domid)
+            && !self.held_for_memory(c)
+            && c.waiting.is_none_or(|w| self.grants(self.is_privileged(c.domid), w))
+    }
+
+    /// Whether the budget lets a connection of a caller that waits for
+    /// `wait` go on now (always, without a budget).
+    fn grants(&self, privileged: bool, wait: MemWait) -> bool {
+        self.cfg.budget.is_none_or(|b| b.grants(privileged, wait))
+    }
+
+    /// `conn` is not read until the budget grants `wait`.
+    fn wait_for_memory(&mut self, conn: ConnId, wait: MemWait) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.waiting = Some(wait);
+            self.memory_waits = true;
+        }
+    }
+
+    /// Reports the connections waiting for memory that the budget now
+    /// lets go on, as ready, and forgets what they waited for.
+    fn wake_memory_waits(&mut self) {
+        let (budget, priv_domid) = (self.cfg.budget, self.cfg.priv_domid);
+        let mut still = false;
+        for (id, c) in &mut self.conns {
+            let Some(wait) = c.waiting else { continue };
+            if budget.is_some_and(|b| !b.grants(c.domid == priv_domid, wait)) {
+                still = true;
+                continue;
+            }
+            c.waiting = None;
+            if !c.in_ready {
+                c.in_ready = true;
+                self.ready.push(*id);
+            }
+        }
+        self.memory_waits = still;
     }
 
     /// Whether `c` is not read because it has unsent output while the heap
@@ -464,8 +534,7 @@ impl Engine {
     /// privileged domain has no `outstanding` quota) would grow the heap
     /// by one reply per request. It is read again once its output is sent.
     fn held_for_memory(&self, c: &Conn) -> bool {
-        !c.out.is_empty()
-            && !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
+        !c.out.is_empty() && !self.heap_allows(self.is_privileged(c.domid), REQUEST_HEADROOM)
     }
 
     /// Whether `conn` is ignored after a protocol violation (until a ring
@@ -576,17 +645,19 @@ impl Engine {
         // line, when the connection may have been held for memory
         // (`held_for_memory`) and can be read again.
         let wake = self.conns.get(&conn).is_some_and(|c| {
-            !c.out.is_empty()
-                || !self.heap_allows(self.is_privileged(c.domid), crate::budget::REQUEST_HEADROOM)
+            !c.out.is_empty() || !self.heap_allows(self.is_privileged(c.domid), REQUEST_HEADROOM)
         });
         if wake {
             self.mark_ready(conn);
         }
     }
 
-    /// Moves connections with new output (or newly un-flow-controlled)
-    /// into `out`.
+    /// Moves connections with new output (or newly un-flow-controlled, or
+    /// no longer waiting for memory) into `out`.
     pub fn take_ready(&mut self, out: &mut Vec<ConnId>) {
+        if self.memory_waits {
+            self.wake_memory_waits();
+        }
         for id in self.ready.drain(..) {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.in_ready = false;
@@ -626,6 +697,7 @@ impl Engine {
         let msgs = match self.conns.get_mut(&conn) {
             Some(c) => {
                 c.decoder.clear();
+                c.waiting = None;
                 c.out.take_all()
             }
             None => return,

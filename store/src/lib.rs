@@ -51,7 +51,7 @@ mod wrl;
 
 // The public surface: everything platforms, tests and fuzzers use, at the
 // root. The modules stay private but for the test and fuzzing harnesses.
-pub use budget::{MemoryBudget, REQUEST_HEADROOM};
+pub use budget::{MemWait, MemoryBudget, REQUEST_HEADROOM};
 pub use engine::{
     ChangedDomain, Config, DomainCaps, DomainInfo, DomainState, Engine, MapError, MapRequest,
     Platform, Stats,
