@@ -9,6 +9,8 @@
 
 use alloc::string::String;
 
+use ring::wire::XENSTORE_PAYLOAD_MAX;
+
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::DomId;
@@ -16,6 +18,7 @@ use crate::path;
 use crate::perms::{Perm, Perms};
 use crate::quota::{as_u64, delta, Quota};
 use crate::request::Req;
+use crate::transaction::Transaction;
 use crate::tree::{Node, NodeRef, Value};
 use crate::tree::{Stat, TreeError};
 use crate::watch::Match;
@@ -53,17 +56,65 @@ impl Change<'_> {
     }
 }
 
+/// The lengths of the paths a transaction has records of, as a bitmap: a
+/// record can only be found under a path of one of those lengths, so a
+/// walk over the many ancestors of one path (`Engine::nearest_ancestor`)
+/// looks up, hashing its whole path, only an ancestor that may have one.
+/// Exact for paths up to [`XENSTORE_PAYLOAD_MAX`] bytes (no request can
+/// name a longer one); any longer length may have a record.
+pub(crate) struct RecordedLengths([u64; LENGTH_WORDS]);
+
+/// Words of a [`RecordedLengths`] bitmap.
+const LENGTH_WORDS: usize = XENSTORE_PAYLOAD_MAX / 64 + 1;
+
+impl RecordedLengths {
+    /// The lengths of `tx`'s records (one pass over them).
+    pub(crate) fn of(tx: &Transaction) -> RecordedLengths {
+        let mut bits = [0u64; LENGTH_WORDS];
+        for p in tx.accessed.keys() {
+            if let Some(w) = bits.get_mut(p.len() / 64) {
+                *w |= length_bit(p.len());
+            }
+        }
+        RecordedLengths(bits)
+    }
+
+    /// Whether a record may have a path of `len` bytes.
+    pub(crate) fn may_hold(&self, len: usize) -> bool {
+        self.0.get(len / 64).is_none_or(|w| w & length_bit(len) != 0)
+    }
+}
+
+/// The bit of length `len` in its word.
+fn length_bit(len: usize) -> u64 {
+    1u64 << (len % 64)
+}
+
 impl Engine {
     /// The caller's current view of `path`.
     pub(crate) fn peek(&self, req: &Req, path: &str) -> Option<NodeRef<'_>> {
-        if let Some(id) = req.tx {
-            let tx = self.conns.get(&req.conn).and_then(|c| c.txs.iter().find(|t| t.id == id));
-            if let Some(a) = tx.and_then(|t| t.accessed.get(path)) {
-                return a.node.as_ref().map(Node::view);
-            }
+        self.peek_in(self.req_tx(req), path)
+    }
+
+    /// The caller's open transaction, if the request is in one.
+    pub(crate) fn req_tx(&self, req: &Req) -> Option<&Transaction> {
+        let id = req.tx?;
+        self.conns.get(&req.conn)?.txs.iter().find(|t| t.id == id)
+    }
+
+    /// `path` as transaction `tx` sees it (as the tree has it, without
+    /// one).
+    pub(crate) fn peek_in<'a>(
+        &'a self,
+        tx: Option<&'a Transaction>,
+        path: &str,
+    ) -> Option<NodeRef<'a>> {
+        if let Some(a) = tx.and_then(|t| t.accessed.get(path)) {
+            return a.node.as_ref().map(Node::view);
         }
         self.tree.get(path)
     }
+
     /// Writes `node` at `path` through the caller's view. Outside a
     /// transaction this changes the tree, its generation and accounting.
     pub(crate) fn put_node(&mut self, req: &Req, path: &str, node: Node) -> Result<(), Error> {

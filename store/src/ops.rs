@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
 
-use crate::access::Change;
+use crate::access::{Change, RecordedLengths};
 use crate::cnum::atoi;
 use crate::engine::{Engine, Platform};
 use crate::error::Error;
@@ -96,18 +96,30 @@ impl Engine {
     /// appear without a child being added to that ancestor, which changes
     /// its generation, so a transaction reading a path thousands of
     /// components deep keeps two records, not thousands.
+    ///
+    /// In a transaction, an ancestor's record is looked up by its whole
+    /// path: hashing every ancestor of a path 1000 components deep made the
+    /// walk quadratic in the depth. Only the ancestors whose length some
+    /// record has ([`RecordedLengths`]) are looked up; the others are as
+    /// the tree has them.
     fn nearest_ancestor<'p>(&mut self, req: &Req, p: &'p str) -> Result<Option<&'p str>, Error> {
+        let tx = self.req_tx(req);
+        let lengths = tx.map(RecordedLengths::of);
         let mut cur = p;
-        loop {
+        let found = loop {
             if cur == "/" || path::parent(cur) == cur {
-                return Ok(None);
+                break None;
             }
             cur = path::parent(cur);
-            if self.peek(req, cur).is_some() {
-                self.note_read(req, cur)?;
-                return Ok(Some(cur));
+            let view = tx.filter(|_| lengths.as_ref().is_some_and(|l| l.may_hold(cur.len())));
+            if self.peek_in(view, cur).is_some() {
+                break Some(cur);
             }
+        };
+        if let Some(cur) = found {
+            self.note_read(req, cur)?;
         }
+        Ok(found)
     }
 
     /// Creates `p` and any missing ancestors, `p` with `value` (C
@@ -489,4 +501,78 @@ pub fn do_set_perms(
     let perms = e.peek(req, p).map(|n| n.perms.clone());
     e.notify(req, p, perms.as_deref(), Match::Subtree, Some(&old));
     Ok(Reply::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    /// `top` followed by `depth` components `/d`.
+    fn deep(top: &str, depth: usize) -> String {
+        let mut p = String::from(top);
+        for _ in 0..depth {
+            p.push_str("/d");
+        }
+        p
+    }
+
+    /// The walk without the length filter: every ancestor looked up in
+    /// the caller's view.
+    fn every_ancestor<'p>(e: &Engine, req: &Req, p: &'p str) -> Option<&'p str> {
+        let mut cur = p;
+        while cur != "/" && path::parent(cur) != cur {
+            cur = path::parent(cur);
+            if e.peek(req, cur).is_some() {
+                return Some(cur);
+            }
+        }
+        None
+    }
+
+    /// Ancestors removed or created in a transaction's view are found as
+    /// the view has them, though only the lengths it has records of are
+    /// looked up in it; and those lengths are exactly its records'.
+    #[test]
+    fn the_nearest_ancestor_in_a_transaction_is_its_views() {
+        let mut e = Engine::new(Config::default());
+        let conn = e.connect_socket();
+        let who = Who { domid: DomId(0), target: None, privileged: true };
+        let plain = Req { conn, who, tx: None, serial: None };
+        e.create_node(&plain, &deep("/a/b/c", 3), b"").unwrap();
+        e.create_node(&plain, "/a/x", b"").unwrap();
+        let id = e.tx_start(&plain).unwrap();
+        let req = Req { tx: Some(id), ..plain };
+        e.rm_node(&req, "/a/b").unwrap();
+        e.create_node(&req, "/a/n/m", b"").unwrap();
+        // A missing path 1000 deep, read: recorded with its nearest
+        // ancestor.
+        let _ = e.check_node(&req, &deep("/a/x", 1000), PERM_READ);
+
+        let cases = [
+            // In the tree, removed in the view.
+            (deep("/a/b/c", 500), Some("/a")),
+            // Created in the view only.
+            (deep("/a/n/m", 500), Some("/a/n/m")),
+            (deep("/a/x", 1000), Some("/a/x")),
+            (deep("/a/x", 999), Some("/a/x")),
+            (deep("/q", 10), Some("/")),
+        ];
+        for (p, want) in &cases {
+            assert_eq!(every_ancestor(&e, &req, p), *want, "{}", &p[..p.len().min(12)]);
+            assert_eq!(e.nearest_ancestor(&req, p), Ok(*want), "{}", &p[..p.len().min(12)]);
+        }
+        // Outside the transaction, the tree's.
+        let p = deep("/a/b/c", 500);
+        assert_eq!(e.nearest_ancestor(&plain, &p), Ok(Some("/a/b/c/d/d/d")));
+
+        let tx = e.req_tx(&req).unwrap();
+        let lengths = RecordedLengths::of(tx);
+        let recorded: Vec<usize> = tx.accessed.keys().map(String::len).collect();
+        assert!(recorded.contains(&deep("/a/x", 1000).len()));
+        for len in 0..=XENSTORE_PAYLOAD_MAX {
+            assert_eq!(lengths.may_hold(len), recorded.contains(&len), "length {len}");
+        }
+        assert!(lengths.may_hold(usize::MAX), "past the bitmap: may");
+    }
 }
