@@ -994,9 +994,11 @@ impl World {
             }
             Op::Connect => {
                 let Some(p) = self.peers.iter().position(|p| !p.active) else { return };
-                let id = self.e.connect_socket();
-                let domid = self.e.config().priv_domid;
-                self.peers[p].start(id, domid, true, true);
+                // Refused over the privileged admission line.
+                if let Some(id) = self.e.connect_socket() {
+                    let domid = self.e.config().priv_domid;
+                    self.peers[p].start(id, domid, true, true);
+                }
                 self.platform("connect_socket");
             }
             Op::Disconnect { conn } => {
@@ -1065,10 +1067,14 @@ fn run(data: &[u8]) {
         Ballast::BelowGuests(k) => gl.saturating_sub(usize::from(k % 128) * 1024),
         Ballast::BelowLimit(k) => budget.limit.saturating_sub(usize::from(k % 128) * 1024),
     };
-    let ballast: Vec<u8> = Vec::with_capacity(ballast_bytes);
     let cfg = Config { budget: Some(budget), ..Config::default() };
+    let mut e = Engine::new(cfg);
+    // dom0's socket is the toolstack, there from boot: it connects before
+    // the platform's heap (the ballast) fills up, which would refuse it.
+    let dom0_socket = e.connect_socket().expect("an empty heap admits a socket");
+    let ballast: Vec<u8> = Vec::with_capacity(ballast_bytes);
     let mut w = World {
-        e: Engine::new(cfg),
+        e,
         xen,
         peers,
         msg,
@@ -1080,7 +1086,7 @@ fn run(data: &[u8]) {
         guest_reading: setup.reading,
         enomem: 0,
     };
-    w.oracle.privileged("Engine::new");
+    w.oracle.privileged("Engine::new, connect_socket");
 
     // Start-up as the stub does it: dom0's ring on the launcher's port,
     // then (4.21+) every other existing domain; before 4.21 the toolstack
@@ -1090,9 +1096,8 @@ fn run(data: &[u8]) {
         let _ = w.e.introduce(DomId(0), 0, 1, &mut w.xen);
         drop(w.e.start_domains(&mut w.xen));
     }
-    let id = w.e.connect_socket();
     let priv_domid = w.e.config().priv_domid;
-    w.peers[0].start(id, priv_domid, true, !setup.dom0_lazy);
+    w.peers[0].start(dom0_socket, priv_domid, true, !setup.dom0_lazy);
     w.platform("start-up");
     w.begin();
     w.msg.extend_from_slice(b"/local/domain\0");

@@ -394,10 +394,19 @@ impl Engine {
         }
     }
 
-    /// Adds a privileged Unix-socket client (acting as `priv_domid`).
-    pub fn connect_socket(&mut self) -> ConnId {
+    /// Adds a privileged Unix-socket client (acting as `priv_domid`), as
+    /// a privileged request is admitted (`budget.rs`): `None` while the
+    /// heap is over the privileged domain's admission line, and the
+    /// platform closes the socket (the client may try again later). What a
+    /// connection takes, its record and a share of the connection table (a
+    /// B-tree insertion: a few nodes of eleven records each, a few KiB), is
+    /// covered by the request headroom, as a request's bookkeeping is.
+    pub fn connect_socket(&mut self) -> Option<ConnId> {
+        if !self.heap_allows(true, REQUEST_HEADROOM) {
+            return None;
+        }
         let d = self.cfg.priv_domid;
-        self.alloc_conn(d, true)
+        Some(self.alloc_conn(d, true))
     }
 
     /// Feeds bytes read from `conn`; handles every complete request.

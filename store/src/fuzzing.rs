@@ -38,7 +38,7 @@ pub fn run(data: &[u8]) {
         pf.create(DomId(d));
     }
     let mut conns: Vec<ConnId> = Vec::new();
-    conns.push(e.connect_socket());
+    conns.extend(e.connect_socket());
     for d in [1u16, 2] {
         if let Ok(c) = e.introduce(DomId(d), 0, 1, &mut pf) {
             conns.push(c);

@@ -536,7 +536,7 @@ mod tests {
     #[test]
     fn the_nearest_ancestor_in_a_transaction_is_its_views() {
         let mut e = Engine::new(Config::default());
-        let conn = e.connect_socket();
+        let conn = e.connect_socket().unwrap();
         let who = Who { domid: DomId(0), target: None, privileged: true };
         let plain = Req { conn, who, tx: None, serial: None };
         e.create_node(&plain, &deep("/a/b/c", 3), b"").unwrap();

@@ -82,7 +82,7 @@ impl Rig {
     /// A dom0 socket client watching `@releaseDomain` and
     /// `@releaseDomain/<d>` for each of `doms`.
     fn watcher(&mut self, doms: impl IntoIterator<Item = u16>) -> ConnId {
-        let s = self.e.connect_socket();
+        let s = self.e.connect_socket().unwrap();
         self.ok(s, MsgType::Watch, &["@releaseDomain", "rel"]);
         for d in doms {
             self.ok(s, MsgType::Watch, &[&format!("@releaseDomain/{d}"), "rel"]);
@@ -321,7 +321,7 @@ fn start_up_learns_the_control_domain_and_introduces_the_rest() {
 
     // The initial nodes belong to the control domain, and it is privileged.
     let mut r = Rig { e, xen, now: 0 };
-    let s = r.e.connect_socket();
+    let s = r.e.connect_socket().unwrap();
     assert_eq!(r.ok(s, MsgType::GetPerms, &["/"]), "n3\0");
     let c3 = r.e.domain_conn(DomId(3)).unwrap();
     r.ok(c3, MsgType::Write, &["/top", "x"]);
@@ -405,7 +405,7 @@ fn an_ignored_connection_keeps_its_domain_until_it_dies() {
 fn the_page_gets_the_domains_own_features() {
     for s in Semantics::ALL {
         let mut r = Rig::new(s);
-        let w = r.e.connect_socket();
+        let w = r.e.connect_socket().unwrap();
         r.xen.create(DomId(6));
         r.ok(w, MsgType::SetFeature, &["6", "2"]);
         let c = r.e.introduce(DomId(6), 0, 1, &mut r.xen).unwrap();
@@ -435,7 +435,7 @@ fn dead_domain_with_a_pending_request(r: &mut Rig) -> ConnId {
 /// The `outstanding` usage `XS_CONTROL quota <d>` reports (asked on a
 /// connection of its own, so no other connection's events are read).
 fn outstanding(r: &mut Rig, d: u16) -> String {
-    let q = r.e.connect_socket();
+    let q = r.e.connect_socket().unwrap();
     let report = r.ok(q, MsgType::Control, &["quota", &d.to_string()]);
     let line = report.lines().find(|l| l.starts_with("outstanding")).expect("outstanding line");
     line.split(':').nth(1).and_then(|v| v.split_whitespace().next()).unwrap_or("").to_owned()

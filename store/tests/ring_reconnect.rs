@@ -146,7 +146,7 @@ fn a_failed_ring_is_served_again_after_a_reconnection() {
     with_page(|page| {
         let (mut stub, conn) = Stub::new(page);
         // dom0 gives the guest a node to read.
-        let dom0 = stub.engine.connect_socket();
+        let dom0 = stub.engine.connect_socket().unwrap();
         stub.engine
             .input(
                 dom0,
@@ -252,7 +252,7 @@ fn a_guest_looping_error_then_reconnect_costs_bounded_reconnections_and_log_line
             stub.now += 1;
             stub.housekeeping();
         }
-        let dom0 = stub.engine.connect_socket();
+        let dom0 = stub.engine.connect_socket().unwrap();
         stub.engine
             .input(
                 dom0,

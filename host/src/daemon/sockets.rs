@@ -29,7 +29,10 @@ impl Daemon {
                 log::warn!("too many socket clients, closing a new one");
                 continue;
             }
-            let conn = self.engine.connect_socket();
+            let Some(conn) = self.engine.connect_socket() else {
+                log::warn!("memory budget exhausted, closing a new socket client");
+                continue;
+            };
             if let Err(e) = self.clients.add(self.poll.registry(), stream, conn) {
                 log::warn!("cannot register a socket client: {e}");
                 self.engine.disconnect(conn, &mut self.platform);

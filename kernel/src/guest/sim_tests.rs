@@ -121,7 +121,7 @@ fn run(mode: Mode) -> Outcome {
     let (guest, server) = unsafe { (RingPage::new(base), RingPage::new(base)) };
     let mut engine = Engine::new(Config::default());
     let mut platform = Page { page: server, conn: None };
-    let dom0 = engine.connect_socket();
+    let dom0 = engine.connect_socket().unwrap();
     for (ty, payload) in [
         (11, &b"/local/domain/5/domid\x005"[..]),
         (14, b"/local/domain/5\0n5\0"),
@@ -195,8 +195,8 @@ mod memory_modes {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
-    use store::REQUEST_HEADROOM;
     use store::MemoryBudget;
+    use store::REQUEST_HEADROOM;
 
     use super::*;
 
@@ -420,7 +420,7 @@ mod memory_modes {
             BASE.with(|b| b.set(LIVE.with(Cell::get)));
             let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
             let mut engine = Engine::new(Config { budget: Some(budget), ..Config::default() });
-            let dom0 = engine.connect_socket();
+            let dom0 = engine.connect_socket().expect("an empty heap admits a socket");
             let rings = Rings { pages: Vec::new(), gone: BTreeSet::new() };
             let host = Rc::new(RefCell::new(Host {
                 engine,

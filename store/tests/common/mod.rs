@@ -88,7 +88,7 @@ impl World {
     }
 
     pub fn sock(&mut self) -> ConnId {
-        self.e.connect_socket()
+        self.e.connect_socket().unwrap()
     }
 
     pub fn dom(&mut self, d: u16) -> ConnId {
