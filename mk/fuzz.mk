@@ -13,7 +13,7 @@
 # (fuzz/CAMPAIGN.md, finding 4): a CI run that can fail on a known bug
 # teaches everyone to ignore CI. `make fuzz-test FUZZ_TARGETS=engine_heap`
 # runs it; fuzz/findings/engine_heap/ holds the input.
-FUZZ_TARGETS ?= decode ring_page engine_ops engine_bytes
+FUZZ_TARGETS ?= decode ring_page serve_race engine_ops engine_bytes
 FUZZ_TIME ?= 25
 # A stalled input (over 10 s) is a finding too, as is going over 2 GiB.
 FUZZ_FLAGS := -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
