@@ -95,9 +95,9 @@ def serve_race_seeds():
     the guest act in every callback), 6 a guest action between turns
     (`[action, len/8, ...]`, `action % 12`: 0-2 nothing, 3 error, 4 write
     requests, 5 read responses, 6 req_prod, 7 rsp_cons, 8 all indices,
-    9 connection, 10 poke any bytes, 11 unmap during `input`) or 7 an
-    engine action (toggle flow control, queue output); see
-    `ring/src/fuzzing/serve_race.rs`."""
+    9 connection, 10 rewrite any bytes of the interface, 11 unmap during
+    `input`) or 7 an engine action (toggle flow control, queue output);
+    see `ring/src/fuzzing/serve_race.rs`."""
     req = msg(XS_READ, 1, b"/local/domain/1/name\0")
     req = req + b"\0" * (-len(req) % 8)
     write = bytes([6, 4, len(req) // 8]) + req

@@ -447,7 +447,8 @@ mod tests {
         for _ in 0..8 {
             racing_turn.extend([6, 0, 0xff, 0xff, 0xff, 0xff]);
         }
-        let scripts: [&[&[u8]]; 4] = [
+        let write16 = [&[6, 4, 2][..], b"sixteen bytes..."].concat();
+        let scripts: [&[&[u8]]; 5] = [
             &[&write, &[0], &read, &[5], &reconnect, &[5], &racing_turn],
             &[&write, &[0x7, 0x21, 7, 7, 7, 7], &[0x17], &[4], &[5], &reconnect, &[0]],
             // Inconsistent request indices stop the ring; a reconnection
@@ -455,6 +456,8 @@ mod tests {
             &[&[6, 6, 0, 0, 8, 0, 0], &[0], &reconnect, &[0], &write, &[0]],
             // Flow control, then a protocol error from the engine.
             &[&[7, 0], &write, &[0], &[7, 0], &[0, 0xff], &[5]],
+            // The engine takes 8 bytes of 16.
+            &[&write16, &[0, 0x81], &[0]],
         ];
         for ops in scripts {
             serve_race(&mut page, &race_input(3, ops));

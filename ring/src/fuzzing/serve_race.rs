@@ -11,30 +11,45 @@ use core::cell::RefCell;
 use core::ops::Range;
 
 use super::{
-    check_untouched, field, in_flight, len_u32, slot, Input, ERROR, REQ_BUF, REQ_CONS, REQ_PROD,
-    RSP_BUF, RSP_CONS, RSP_PROD,
+    field, in_flight, len_u32, slot, Input, ERROR, REQ_BUF, REQ_CONS, REQ_PROD, RSP_BUF, RSP_CONS,
+    RSP_PROD,
 };
 use crate::decode::ProtoError;
-use crate::page::{LocalPage, RingPage, XENSTORE_RING_SIZE, XEN_PAGE_SIZE};
+use crate::page::{LocalPage, RingPage, XENSTORE_RING_SIZE};
 use crate::serve::{
     flush, pending_work, serve, RingServer, Stop, Turn, Work, INPUT_BYTES_PER_TURN,
 };
 use crate::wire::{XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_RECONNECT};
 use crate::RingError;
 
-/// A copy of the page.
-type Snap = [u8; XEN_PAGE_SIZE];
+/// Size of `struct xenstore_domain_interface`: the part of the page the
+/// guest rewrites. The rest must stay zero (the server has no business
+/// there), which is checked once per input.
+const IFACE: usize = 2080;
 
+/// A copy of the interface part of the page.
+type Snap = [u8; IFACE];
+
+/// Offset of `server_features`.
+const FEATURES: usize = 2064;
 /// Offset of `connection`.
 const CONNECTION: usize = 2068;
+/// Offset of `evtchn_port`.
+const EVTCHN: usize = 2076;
 
-/// The bytes a server step may change: the response ring, `req_cons`,
-/// `rsp_prod`, `connection` and `error`.
-const SERVER_BYTES: [Range<usize>; 4] = [
-    RSP_BUF..RSP_BUF + XENSTORE_RING_SIZE,
-    REQ_CONS..REQ_CONS + 4,
-    RSP_PROD..RSP_PROD + 4,
-    CONNECTION..ERROR + 4,
+/// The request ring.
+const REQ_RING: Range<usize> = REQ_BUF..REQ_BUF + XENSTORE_RING_SIZE;
+/// The response ring.
+const RSP_RING: Range<usize> = RSP_BUF..RSP_BUF + XENSTORE_RING_SIZE;
+
+/// The bytes no server step changes: the request ring, `req_prod`,
+/// `rsp_cons`, `server_features` (set before serving) and `evtchn_port`.
+const GUEST_BYTES: [Range<usize>; 5] = [
+    REQ_RING,
+    REQ_PROD..REQ_PROD + 4,
+    RSP_CONS..RSP_CONS + 4,
+    FEATURES..FEATURES + 4,
+    EVTCHN..EVTCHN + 4,
 ];
 
 /// Capacity of the mock engine's output queue.
@@ -93,8 +108,9 @@ struct State<'d> {
     mode: Mode,
     /// Whether the guest acts in the callbacks.
     racing: bool,
-    /// The page as the guest left it after its last action.
-    seen: Snap,
+    /// Which of [`Race::pages`] is the page as the guest left it after its
+    /// last action (the other is the page now, at the next callback).
+    flip: bool,
     /// The last two callbacks, latest first.
     hist: [Call; 2],
     /// What the last `wants_input` answered.
@@ -129,6 +145,9 @@ struct Race<'r, 'd> {
     /// The guest and the oracles' state (callbacks taking `&self` change
     /// it too).
     st: RefCell<State<'d>>,
+    /// Two copies of the page: as the guest left it, and now (see
+    /// [`State::flip`]; swapping the roles copies nothing).
+    pages: RefCell<[Snap; 2]>,
     /// Queued output; `out[sent..len]` is still to send.
     out: [u8; OUT_CAP],
     /// End of the queued output.
@@ -159,7 +178,7 @@ pub fn serve_race(page: &mut LocalPage, data: &[u8]) {
     RingPage::with_local(page, |ring| {
         let mut input = Input(data);
         for off in [REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD] {
-            ring.poke(off, &input.word().to_le_bytes());
+            ring.write_bytes(off, &input.word().to_le_bytes());
         }
         ring.set_connection(u32::from(input.byte() & 1));
         let tokens = input.byte() % 4;
@@ -169,7 +188,7 @@ pub fn serve_race(page: &mut LocalPage, data: &[u8]) {
                 input,
                 mode: Mode::Serve,
                 racing: false,
-                seen: [0; XEN_PAGE_SIZE],
+                flip: false,
                 hist: [Call::Start; 2],
                 last_wants: false,
                 mapped: true,
@@ -183,6 +202,7 @@ pub fn serve_race(page: &mut LocalPage, data: &[u8]) {
                 ignored: false,
                 seen_turn: Turn::default(),
             }),
+            pages: RefCell::new([[0; IFACE]; 2]),
             out: [0; OUT_CAP],
             len: 0,
             sent: 0,
@@ -198,13 +218,14 @@ pub fn serve_race(page: &mut LocalPage, data: &[u8]) {
                 4 => race.run(Mode::Flush, racing),
                 5 => race.pending(racing),
                 6 => {
-                    let st = race.st.get_mut();
-                    guest_act(ring, &mut st.input, false);
+                    guest_act(ring, &mut race.st.get_mut().input, false);
                 }
                 _ => race.engine_act(),
             }
         }
     });
+    let tail = page.0.get(IFACE..).unwrap_or(&[]);
+    assert!(tail.iter().all(|&b| b == 0), "a byte past the interface changed");
 }
 
 impl Race<'_, '_> {
@@ -252,11 +273,11 @@ impl Race<'_, '_> {
 
     /// Starts a call of the server's `mode`.
     fn begin(&mut self, mode: Mode, racing: bool) {
-        let seen = self.ring.snapshot();
         let st = self.st.get_mut();
+        let (seen, _) = split(self.pages.get_mut(), st.flip);
+        self.ring.read_bytes(0, seen);
         st.mode = mode;
         st.racing = racing;
-        st.seen = seen;
         st.hist = [Call::Start; 2];
         st.mapped = true;
         st.calls = 0;
@@ -289,7 +310,8 @@ impl Race<'_, '_> {
         }
         if let (Some(why), true) = (turn.stopped, st.mapped) {
             assert!(self.failed, "a stopped ring is ignored");
-            assert_eq!(field(&st.seen, ERROR), why.code(), "the error field says why");
+            let error = self.with_seen(|seen| field(seen, ERROR));
+            assert_eq!(error, why.code(), "the error field says why");
         }
     }
 
@@ -300,8 +322,8 @@ impl Race<'_, '_> {
         self.begin(Mode::Pending, false);
         let got = pending_work(self);
         self.step(Call::End);
-        let seen = self.st.get_mut().seen;
-        assert_eq!(got, self.model_pending(&seen), "pending_work with a quiet guest");
+        let want = self.with_seen(|seen| self.model_pending(seen));
+        assert_eq!(got, want, "pending_work with a quiet guest");
         if racing {
             self.begin(Mode::Pending, true);
             let got = pending_work(self);
@@ -362,42 +384,58 @@ impl Race<'_, '_> {
         let mut st = self.st.borrow_mut();
         st.calls = st.calls.saturating_add(1);
         assert!(st.calls <= MAX_CALLS, "the call does not end");
-        let now = self.ring.snapshot();
-        self.check_step(&mut st, &now, call);
+        let mut pages = self.pages.borrow_mut();
+        let (seen, now) = split(&mut pages, st.flip);
+        self.ring.read_bytes(0, now);
+        self.check_step(&mut st, seen, now, call);
+        // The page now is what the guest acts on.
+        st.flip = !st.flip;
         let [last, _] = st.hist;
         st.hist = [call, last];
     }
 
     /// The guest's moment during `call` (if it races), then a new look at
-    /// the page.
+    /// the page if it changed anything.
     fn act(&self, call: Call) {
         let mut st = self.st.borrow_mut();
         let st = &mut *st;
-        if st.racing
-            && call != Call::End
-            && guest_act(self.ring, &mut st.input, call == Call::Input)
-        {
+        if !st.racing || call == Call::End {
+            return;
+        }
+        let acted = guest_act(self.ring, &mut st.input, call == Call::Input);
+        if acted == Acted::Unmap {
             st.mapped = false;
         }
-        st.seen = self.ring.snapshot();
+        if acted != Acted::Nothing {
+            let mut pages = self.pages.borrow_mut();
+            let (seen, _) = split(&mut pages, st.flip);
+            self.ring.read_bytes(0, seen);
+        }
     }
 
-    /// Checks the page changes `st.seen` → `now` the server made before
-    /// calling `call`, and that `call` is the one due.
-    fn check_step(&self, st: &mut State<'_>, now: &Snap, call: Call) {
-        let p = st.seen;
+    /// Runs `f` on the page as the guest left it.
+    fn with_seen<R>(&self, f: impl FnOnce(&Snap) -> R) -> R {
+        let flip = self.st.borrow().flip;
+        let mut pages = self.pages.borrow_mut();
+        let (seen, _) = split(&mut pages, flip);
+        f(seen)
+    }
+
+    /// Checks the page changes `p` → `now` the server made before calling
+    /// `call`, and that `call` is the one due.
+    fn check_step(&self, st: &mut State<'_>, p: &Snap, now: &Snap, call: Call) {
         if st.mode == Mode::Pending || !st.mapped {
-            assert!(p == *now, "the server changed the page in {:?}", st.mode);
+            assert!(p == now, "the server changed the page in {:?}", st.mode);
             st.to_consume = None;
             return;
         }
         let [last, before] = st.hist;
-        self.check_order(st, &p, call);
+        self.check_order(st, p, call);
         // Reconnection: `reset`, then `page`, then the page reset.
         match st.reset_step {
             1 => {
                 assert_eq!(call, Call::Page, "reset is followed by a look at the page");
-                assert!(p == *now);
+                assert!(p == now);
                 st.reset_step = 2;
                 return;
             }
@@ -406,7 +444,7 @@ impl Race<'_, '_> {
                 assert_eq!(idx, [0; 4], "a reconnection zeroes the indices");
                 assert_eq!(field(now, ERROR), XENSTORE_ERROR_NONE, "and clears the error");
                 assert_eq!(field(now, CONNECTION), XENSTORE_CONNECTED, "and answers");
-                check_untouched(&p, now, &[REQ_CONS..RSP_PROD + 4, CONNECTION..ERROR + 4]);
+                same(p, now, &[REQ_RING, RSP_RING, FEATURES..FEATURES + 4, EVTCHN..EVTCHN + 4]);
                 st.reset_step = 0;
                 st.seen_turn.reconnected = true;
                 st.seen_turn.notify = true;
@@ -414,7 +452,7 @@ impl Race<'_, '_> {
             }
             _ => {}
         }
-        check_untouched(&p, now, &SERVER_BYTES);
+        same(p, now, &GUEST_BYTES);
         let connection = CONNECTION..CONNECTION + 4;
         assert!(p.get(connection.clone()) == now.get(connection), "connection changed");
         let error = ERROR..ERROR + 4;
@@ -428,7 +466,7 @@ impl Race<'_, '_> {
         }
         // `req_cons` moves only after `input` and the look at the page
         // that follows it, by what the engine took.
-        let (cons, prod) = (field(&p, REQ_CONS), field(&p, REQ_PROD));
+        let (cons, prod) = (field(p, REQ_CONS), field(p, REQ_PROD));
         let mut want_cons = cons;
         if last == Call::Page {
             if let Some(used) = st.to_consume.take() {
@@ -438,7 +476,7 @@ impl Race<'_, '_> {
             }
         }
         assert_eq!(field(now, REQ_CONS), want_cons, "req_cons moves by what was taken");
-        self.check_responses(st, &p, now, call);
+        self.check_responses(st, p, now, call);
         // A peek at the requests: `wants_input` said yes, `page` gave the
         // page, budget left.
         let peeked = [last, before] == [Call::Page, Call::WantsInput]
@@ -479,20 +517,23 @@ impl Race<'_, '_> {
                 Some(used) => n = XENSTORE_RING_SIZE.saturating_sub(used).min(queued),
             }
         }
-        let mut expect = *p;
-        let mut x = prod;
-        let sent = self.out.get(self.sent..self.len).unwrap_or(&[]);
-        for &byte in sent.iter().take(n) {
-            let off = RSP_BUF.saturating_add(usize::try_from(x).unwrap_or(0) % XENSTORE_RING_SIZE);
-            if let Some(b) = expect.get_mut(off) {
-                *b = byte;
+        assert_eq!(field(now, RSP_PROD), prod.wrapping_add(len_u32(n)), "rsp_prod moves by n");
+        if n == 0 {
+            same(p, now, &[RSP_RING]);
+        } else {
+            let mut expect = [0u8; XENSTORE_RING_SIZE];
+            expect.copy_from_slice(p.get(RSP_RING).unwrap_or(&[0; XENSTORE_RING_SIZE]));
+            let mut x = prod;
+            for &byte in self.out.get(self.sent..self.len).unwrap_or(&[]).iter().take(n) {
+                let off = usize::try_from(x).unwrap_or(0) % XENSTORE_RING_SIZE;
+                if let Some(b) = expect.get_mut(off) {
+                    *b = byte;
+                }
+                x = x.wrapping_add(1);
             }
-            x = x.wrapping_add(1);
-        }
-        assert_eq!(field(now, RSP_PROD), x, "rsp_prod moves by what was written");
-        let ring = RSP_BUF..RSP_BUF + XENSTORE_RING_SIZE;
-        if expect.get(ring.clone()) != now.get(ring) {
-            panic!("response bytes written outside prod..prod + {n}, or not the output");
+            if now.get(RSP_RING) != Some(&expect[..]) {
+                panic!("response bytes written outside prod..prod + {n}, or not the output");
+            }
         }
         if n > 0 {
             assert_eq!(call, Call::OutputDone, "a write is reported");
@@ -548,17 +589,17 @@ impl RingServer for Race<'_, '_> {
 
     fn input(&mut self, bytes: &[u8]) -> Result<usize, ProtoError> {
         self.check(Call::Input);
-        {
-            let st = self.st.get_mut();
-            // The bytes the peek saw (the guest has not acted since): from
-            // `req_cons`, as many as were due.
-            assert_eq!(st.expect_input.take(), Some(bytes.len()), "input of the wrong length");
-            let mut x = field(&st.seen, REQ_CONS);
+        // The bytes the peek saw (the guest has not acted since): from
+        // `req_cons`, as many as were due.
+        let due_len = self.st.get_mut().expect_input.take();
+        assert_eq!(due_len, Some(bytes.len()), "input of the wrong length");
+        self.with_seen(|seen| {
+            let mut x = field(seen, REQ_CONS);
             for &b in bytes {
-                assert_eq!(b, slot(&st.seen, REQ_BUF, x), "input is not the ring's bytes");
+                assert_eq!(b, slot(seen, REQ_BUF, x), "input is not the ring's bytes");
                 x = x.wrapping_add(1);
             }
-        }
+        });
         self.act(Call::Input);
         let st = self.st.get_mut();
         let choice = st.input.byte();
@@ -622,6 +663,34 @@ impl RingServer for Race<'_, '_> {
     }
 }
 
+/// The two page copies as (the page the guest left, the page now).
+fn split(pages: &mut [Snap; 2], flip: bool) -> (&mut Snap, &mut Snap) {
+    let [a, b] = pages;
+    if flip {
+        (b, a)
+    } else {
+        (a, b)
+    }
+}
+
+/// Checks that the server changed none of the bytes `ranges` of `p`.
+fn same(p: &Snap, now: &Snap, ranges: &[Range<usize>]) {
+    for r in ranges {
+        assert!(p.get(r.clone()) == now.get(r.clone()), "the server changed bytes {r:?}");
+    }
+}
+
+/// What the guest did in its moment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Acted {
+    /// Nothing.
+    Nothing,
+    /// Changed the page (or may have).
+    Page,
+    /// Asked for the ring to be unmapped.
+    Unmap,
+}
+
 /// Notes that the server must stop the ring now, for `why`.
 fn due(st: &mut State<'_>, why: Stop) {
     st.due = Some(why);
@@ -630,14 +699,14 @@ fn due(st: &mut State<'_>, why: Stop) {
 }
 
 /// One action of the guest, from the fuzz input: produce or consume bytes
-/// as a guest should, or rewrite any field or byte of the page. Returns
-/// whether the ring is to be unmapped (only when `may_unmap`).
-fn guest_act(ring: &RingPage, input: &mut Input<'_>, may_unmap: bool) -> bool {
+/// as a guest should, or rewrite any field or byte of the interface. It
+/// unmaps the ring only when `may_unmap`.
+fn guest_act(ring: &RingPage, input: &mut Input<'_>, may_unmap: bool) -> Acted {
     let op = input.byte();
     let len = usize::from(input.byte()).saturating_mul(8);
     match op % 12 {
         // Nothing, most of the time: a guest is mostly idle.
-        0..=2 => {}
+        0..=2 => return Acted::Nothing,
         3 => ring.set_error(input.word()),
         4 => {
             let _ = ring.write_requests(input.take(len));
@@ -646,19 +715,20 @@ fn guest_act(ring: &RingPage, input: &mut Input<'_>, may_unmap: bool) -> bool {
             let mut buf = [0u8; XENSTORE_RING_SIZE];
             let _ = ring.read_responses(buf.get_mut(..len).unwrap_or(&mut []));
         }
-        6 => ring.poke(REQ_PROD, &input.word().to_le_bytes()),
-        7 => ring.poke(RSP_CONS, &input.word().to_le_bytes()),
+        6 => ring.write_bytes(REQ_PROD, &input.word().to_le_bytes()),
+        7 => ring.write_bytes(RSP_CONS, &input.word().to_le_bytes()),
         8 => {
             for off in [REQ_CONS, REQ_PROD, RSP_CONS, RSP_PROD] {
-                ring.poke(off, &input.word().to_le_bytes());
+                ring.write_bytes(off, &input.word().to_le_bytes());
             }
         }
         9 => ring.set_connection(if len < 1024 { XENSTORE_RECONNECT } else { input.word() }),
         10 => {
-            let off = usize::from(u16::from_le_bytes([input.byte(), input.byte()]));
-            ring.poke(off % XEN_PAGE_SIZE, input.take(len));
+            let off = usize::from(u16::from_le_bytes([input.byte(), input.byte()])) % IFACE;
+            ring.write_bytes(off, input.take(len.min(IFACE.saturating_sub(off))));
         }
-        _ => return may_unmap && len == 0,
+        _ if may_unmap && len == 0 => return Acted::Unmap,
+        _ => return Acted::Nothing,
     }
-    false
+    Acted::Page
 }
