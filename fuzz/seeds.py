@@ -4,7 +4,9 @@
 Seeds are small, meaningful inputs the fuzzer mutates from: real xenstore
 messages for `decode`, and ring operations around the interesting index
 values (zero, the 2^32 wrap, a full ring, inconsistent indices) for
-`ring_page`. Their formats are those parsed by `ring/src/fuzzing.rs`.
+`ring_page`, and guest/server round trips, reconnections and racing
+guests for `serve_race`. Their formats are those parsed by
+`ring/src/fuzzing.rs`.
 `engine_ops` starts from an empty corpus: its input is `arbitrary`'s own
 encoding, which libFuzzer explores well from nothing. `engine_bytes` gets
 the `decode` streams wrapped in `store::fuzzing::run`'s
@@ -84,6 +86,36 @@ def ring_page_seeds():
         "rewrite": indices(0, 0, 0, 0)
         + op(6, 0, indices(near, 3, 0, 1024))
         + ring_ops(),
+    }
+
+
+def serve_race_seeds():
+    """`[4 x u32 indices][connection][reconnect tokens][ops...]`: an op is
+    a turn (`op % 8` 0-3 serve, 4 flush, 5 pending_work; bit 0x10 makes
+    the guest act in every callback), 6 a guest action between turns
+    (`[action, len/8, ...]`, `action % 12`: 0-2 nothing, 3 error, 4 write
+    requests, 5 read responses, 6 req_prod, 7 rsp_cons, 8 all indices,
+    9 connection, 10 rewrite any bytes of the interface, 11 unmap during
+    `input`) or 7 an engine action (toggle flow control, queue output);
+    see `ring/src/fuzzing/serve_race.rs`."""
+    req = msg(XS_READ, 1, b"/local/domain/1/name\0")
+    req = req + b"\0" * (-len(req) % 8)
+    write = bytes([6, 4, len(req) // 8]) + req
+    read = bytes([6, 5, 128])
+    reconnect = bytes([6, 9, 0])
+    racing = bytes([0x10]) + bytes([6, 0]) + struct.pack("<I", 0xFFFFFFFF)
+    near = 0xFFFFFFFF - 40
+    head = indices(0, 0, 0, 0) + bytes([0, 3])
+    return {
+        "round-trip": head + write + b"\0" + read + b"\5" + write + b"\x14" + read,
+        "reconnect": head + write + reconnect + b"\5" + b"\0" + write + b"\x10" + b"\0" * 64,
+        "racing": head + write + racing * 8 + b"\x10" + bytes([4, 1]) + b"b" * 8,
+        "wrap": indices(near, near, near, near) + bytes([0, 1]) + (write + b"\0" + read) * 4,
+        "bad": indices(0, 1025, 10, 9) + bytes([0, 2]) + b"\5\0" + reconnect + b"\0",
+        "flow": head + b"\7\0" + write + b"\0\7\0\0\xff" + b"\5",
+        "full-rsp": indices(0, 0, 0, 1024) + bytes([0, 0]) + write + b"\0",
+        "busy": head + bytes([6, 4, 128]) + b"a" * 1024 + b"\x10"
+        + (bytes([4, 1]) + b"b" * 8) * 40,
     }
 
 
@@ -222,7 +254,11 @@ def heap_seeds():
 
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "corpus")
-    for target, seeds in (("decode", decode_seeds()), ("ring_page", ring_page_seeds())):
+    for target, seeds in (
+        ("decode", decode_seeds()),
+        ("ring_page", ring_page_seeds()),
+        ("serve_race", serve_race_seeds()),
+    ):
         d = root / target
         d.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():

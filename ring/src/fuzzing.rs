@@ -18,6 +18,9 @@ use crate::page::{LocalPage, RawIndices, RingPage, XENSTORE_RING_SIZE, XEN_PAGE_
 use crate::prng::XorShift;
 use crate::wire::{Header, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
+mod serve_race;
+pub use serve_race::serve_race;
+
 /// Splits `data` as `[seed: 8 bytes][rest]`; short inputs get seed 0.
 fn split_seed(data: &[u8]) -> (u64, &[u8]) {
     match data.split_first_chunk::<8>() {
@@ -223,7 +226,7 @@ pub fn ring_page(page: &mut LocalPage, data: &[u8]) {
                 [ALL_INDICES, 0..0]
             }
         };
-        check_untouched(&before, page, allowed);
+        check_untouched(&before, &page.0, &allowed);
     }
 }
 
@@ -239,6 +242,8 @@ const REQ_PROD: usize = 2052;
 const RSP_CONS: usize = 2056;
 /// Offset of `rsp_prod`.
 const RSP_PROD: usize = 2060;
+/// Offset of `error`.
+const ERROR: usize = 2072;
 
 /// `len` as a `u32` (lengths here are at most 2040).
 fn len_u32(len: usize) -> u32 {
@@ -252,14 +257,14 @@ fn in_flight(cons: u32, prod: u32) -> Option<usize> {
 }
 
 /// Byte `x` of the ring at `buf` in `page`.
-fn slot(page: &LocalPage, buf: usize, x: u32) -> u8 {
+fn slot(page: &[u8], buf: usize, x: u32) -> u8 {
     let off = usize::try_from(x).unwrap_or(0) % XENSTORE_RING_SIZE;
-    page.0.get(buf.saturating_add(off)).copied().unwrap_or(0)
+    page.get(buf.saturating_add(off)).copied().unwrap_or(0)
 }
 
 /// The `u32` field at `off` in `page`.
-fn field(page: &LocalPage, off: usize) -> u32 {
-    let b = page.0.get(off..).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or([0; 4]);
+fn field(page: &[u8], off: usize) -> u32 {
+    let b = page.get(off..).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or([0; 4]);
     u32::from_le_bytes(b)
 }
 
@@ -282,10 +287,10 @@ fn check_produce(page: &mut LocalPage, idx: &RawIndices, requests: bool, data: &
             assert_eq!(n, data.len().min(XENSTORE_RING_SIZE.saturating_sub(used)));
             let mut x = prod;
             for &byte in data.iter().take(n) {
-                assert_eq!(slot(page, buf, x), byte, "data lands at prod & 1023");
+                assert_eq!(slot(&page.0, buf, x), byte, "data lands at prod & 1023");
                 x = x.wrapping_add(1);
             }
-            assert_eq!(field(page, prod_off), x, "prod moves by what was written");
+            assert_eq!(field(&page.0, prod_off), x, "prod moves by what was written");
         }
         (None, Err(_)) => {}
         (ok, got) => panic!("indices consistent: {}, but got {got:?}", ok.is_some()),
@@ -301,7 +306,7 @@ fn check_peek(page: &mut LocalPage, idx: &RawIndices, out: &mut [u8]) -> Allowed
             assert_eq!(n, used.min(out.len()));
             let mut x = idx.req_cons;
             for &byte in out.iter().take(n) {
-                assert_eq!(byte, slot(page, REQ_BUF, x), "bytes come from cons & 1023");
+                assert_eq!(byte, slot(&page.0, REQ_BUF, x), "bytes come from cons & 1023");
                 x = x.wrapping_add(1);
             }
         }
@@ -334,7 +339,7 @@ fn check_consume(page: &mut LocalPage, idx: &RawIndices, requests: bool, n: u32)
         Some(used) => cons.wrapping_add(len_u32(used.min(want))),
         None => cons,
     };
-    assert_eq!(field(page, cons_off), expect, "cons moves by what was consumed");
+    assert_eq!(field(&page.0, cons_off), expect, "cons moves by what was consumed");
     [cons_off..cons_off.saturating_add(4), 0..0]
 }
 
@@ -353,17 +358,21 @@ fn check_space(page: &mut LocalPage, idx: &RawIndices) -> Allowed {
 }
 
 /// Checks that only the bytes `allowed` differ between `before` and `page`.
-fn check_untouched(before: &[u8; XEN_PAGE_SIZE], page: &LocalPage, allowed: Allowed) {
+fn check_untouched(
+    before: &[u8; XEN_PAGE_SIZE],
+    page: &[u8; XEN_PAGE_SIZE],
+    allowed: &[Range<usize>],
+) {
     // Patch the allowed ranges of the old page with their new contents;
     // everything else must then compare equal (one memcmp, not a loop).
     let mut expect = *before;
     for r in allowed {
-        if let (Some(dst), Some(src)) = (expect.get_mut(r.clone()), page.0.get(r)) {
+        if let (Some(dst), Some(src)) = (expect.get_mut(r.clone()), page.get(r.clone())) {
             dst.copy_from_slice(src);
         }
     }
-    if expect != page.0 {
-        let off = expect.iter().zip(page.0.iter()).position(|(a, b)| a != b);
+    if expect != *page {
+        let off = expect.iter().zip(page.iter()).position(|(a, b)| a != b);
         panic!("byte {off:?} of the page changed");
     }
 }
@@ -373,6 +382,7 @@ mod tests {
     use super::*;
     use crate::testutil::{encode, XorShift};
     use std::boxed::Box;
+    use std::vec;
     use std::vec::Vec;
 
     #[test]
@@ -409,6 +419,68 @@ mod tests {
             let len = rng.below_or(3000);
             data.extend(rng.bytes(len));
             ring_page(&mut page, &data);
+        }
+    }
+
+    /// A `serve_race` input: zero indices, `tokens` reconnections, then
+    /// `ops`.
+    fn race_input(tokens: u8, ops: &[&[u8]]) -> Vec<u8> {
+        let mut data = vec![0u8; 16];
+        data.extend([0, tokens]);
+        for op in ops {
+            data.extend_from_slice(op);
+        }
+        data
+    }
+
+    #[test]
+    fn serve_race_target_accepts_scripted_and_random_inputs() {
+        let mut page = Box::new(LocalPage::default());
+        // A guest writes a request (op 6: guest action 4, 8 bytes), a quiet
+        // turn echoes it, the guest reads the echo (action 5), asks for a
+        // reconnection (action 9) and a racing turn honours it while the
+        // guest rewrites `req_prod` (action 6) in every callback.
+        let write = [6, 4, 1, b'r', b'e', b'q', b'u', b'e', b's', b't'];
+        let read = [6, 5, 1];
+        let reconnect = [6, 9, 0];
+        let mut racing_turn = vec![0x10];
+        for _ in 0..8 {
+            racing_turn.extend([6, 0, 0xff, 0xff, 0xff, 0xff]);
+        }
+        let write16 = [&[6, 4, 2][..], b"sixteen bytes..."].concat();
+        let scripts: [&[&[u8]]; 5] = [
+            &[&write, &[0], &read, &[5], &reconnect, &[5], &racing_turn],
+            &[&write, &[0x7, 0x21, 7, 7, 7, 7], &[0x17], &[4], &[5], &reconnect, &[0]],
+            // Inconsistent request indices stop the ring; a reconnection
+            // revives it.
+            &[&[6, 6, 0, 0, 8, 0, 0], &[0], &reconnect, &[0], &write, &[0]],
+            // Flow control, then a protocol error from the engine.
+            &[&[7, 0], &write, &[0], &[7, 0], &[0, 0xff], &[5]],
+            // The engine takes 8 bytes of 16.
+            &[&write16, &[0, 0x81], &[0]],
+        ];
+        for ops in scripts {
+            serve_race(&mut page, &race_input(3, ops));
+        }
+        // A full response ring: the turn notifies for the input alone.
+        let full = [&[6, 8, 0][..], &[0; 12], &1024u32.to_le_bytes()].concat();
+        serve_race(&mut page, &race_input(0, &[&full, &write, &[0]]));
+        // A full request ring, and a guest that writes 8 more bytes in every
+        // callback of a racing turn: the turn stops at its budget.
+        let mut busy = [&[6, 4, 128][..], &[b'a'; 1024]].concat();
+        let more = [4, 1, b'b', b'b', b'b', b'b', b'b', b'b', b'b', b'b'];
+        busy.push(0x10);
+        busy.extend(more.repeat(2));
+        for _ in 0..6 {
+            busy.extend(more.repeat(3));
+            busy.push(0);
+            busy.extend(more);
+        }
+        serve_race(&mut page, &race_input(0, &[&busy]));
+        let mut rng = XorShift::new(7);
+        for _ in 0..300 {
+            let len = rng.below_or(2000);
+            serve_race(&mut page, &rng.bytes(len));
         }
     }
 }

@@ -349,6 +349,25 @@ impl RingPage {
         self.publish(RSP.prod, idx.rsp_prod);
     }
 
+    /// Copies the page bytes from offset `off` into `dst` (clipped to the
+    /// page), with volatile reads: for the fuzz oracles, which compare the
+    /// page before and after each server step (fuzzing and tests only).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        let room = XEN_PAGE_SIZE.saturating_sub(off);
+        let (dst, _) = dst.split_at_mut_checked(room.min(dst.len())).unwrap_or_default();
+        self.read_run(off, dst);
+    }
+
+    /// Writes `bytes` at offset `off` of the page, clipped to the page: a
+    /// hostile guest rewriting any byte it likes (fuzzing and tests only).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn write_bytes(&self, off: usize, bytes: &[u8]) {
+        let room = XEN_PAGE_SIZE.saturating_sub(off);
+        let (bytes, _) = bytes.split_at_checked(room.min(bytes.len())).unwrap_or_default();
+        self.write_run(off, bytes);
+    }
+
     // ---- The ring protocol -------------------------------------------------
 
     /// Reads `half`'s consumer and producer indices, once each, and checks
@@ -416,7 +435,8 @@ impl RingPage {
 
     /// Copies the page bytes `off..off + dst.len()` into `dst`, with
     /// volatile accesses: 8 bytes at a time where aligned, single bytes at
-    /// the edges. Callers pass a run inside one ring (see [`runs`]).
+    /// the edges. Callers pass a run inside one ring (see [`runs`]), or
+    /// one inside the page (`read_bytes`, `write_bytes`).
     fn read_run(&self, off: usize, dst: &mut [u8]) {
         let lead = self.base.as_ptr().wrapping_add(off).align_offset(WORD).min(dst.len());
         let (head, body) = dst.split_at_mut_checked(lead).unwrap_or_default();
@@ -462,8 +482,9 @@ impl RingPage {
     // ---- Raw access: the only unsafe code in the crate ---------------------
     //
     // Every `off` below comes from `read_run`/`write_run`, whose runs lie
-    // inside `req[]` or `rsp[]` (offsets below 2048), or is a field offset
-    // of `XenstoreDomainInterface` (below 2080): always inside the page.
+    // inside `req[]` or `rsp[]` (offsets below 2048) or, for `read_bytes`
+    // and `write_bytes`, inside the page's 4096 bytes, or is a field offset of
+    // `XenstoreDomainInterface` (below 2080): always inside the page.
 
     /// Reads the byte at `off`.
     fn read_u8(&self, off: usize) -> u8 {
