@@ -17,6 +17,9 @@
 # Another area's dom0 checks can run in the guest test's boot, after its own:
 #   GUEST_TEST_ARGS += --extra build/some-guest.elf --check area/checks/some.sh
 #   guest-test guest-test-all: <the targets that build those files>
+#   make rig-selfcheck     the rig's own check: a check script that loses a
+#       step to a dom0 process crash runs again, a plain failure stays
+#       (scripts/xen-rig/selfcheck/)
 #   make run [XEN=...]     interactive dom0 shell with our stub as xenstore
 #   make boot-fetch        fetch and unpack both Xen versions into $(CACHE)
 
@@ -28,7 +31,7 @@ BOOT_IMAGE_DEP := $(if $(filter stub,$(XENSTORE)),image)
 # More boot.sh arguments (--check, --extra) for the guest test's boot.
 GUEST_TEST_ARGS ?=
 
-.PHONY: boot-fetch boot-test boot-test-all guest-test guest-test-all run
+.PHONY: boot-fetch boot-test boot-test-all guest-test guest-test-all run rig-selfcheck
 
 boot-fetch:
 	scripts/xen-rig/mkbase.sh 4.17
@@ -50,3 +53,7 @@ guest-test-all: $(BOOT_IMAGE_DEP)
 
 run: $(BOOT_IMAGE_DEP)
 	scripts/xen-rig/boot.sh --interactive --xen $(XEN) --xenstore $(XENSTORE) --stub $(BOOT_STUB)
+
+## The rig's crash-aware re-run (part of `make test`).
+rig-selfcheck: image
+	scripts/xen-rig/selfcheck/run.sh $(BUILD)/xenstore-stubdom-rs.gz

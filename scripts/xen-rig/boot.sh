@@ -93,14 +93,16 @@ install -m 0644 "$HERE/dom0-harness.sh" "$work/overlay/rig/harness.sh"
     echo "RIG_VERBOSE=${RIG_VERBOSE:-}"
 } >"$work/overlay/rig/rig.conf"
 # /rig/check.sh (dom0's /init sources it) runs each check script in order,
-# each in a subshell so that one script's variables or `exit` spare the next.
+# each in a subshell so that one script's variables or `exit` spare the next
+# (rig_script in dom0-harness.sh, which runs a script again when a dom0
+# process crash cost it a step).
 mkdir -p "$work/overlay/rig/checks" "$work/overlay/rig/extra"
 n=0
 for f in "${checks[@]}"; do
     n=$((n + 1))
     dest=$(printf '%02d-%s' "$n" "$(basename "$f")")
     cp "$f" "$work/overlay/rig/checks/$dest"
-    echo "( . /rig/checks/$dest )"
+    echo "rig_script /rig/checks/$dest"
 done >"$work/overlay/rig/check.sh"
 for e in "${extras[@]}"; do
     src=${e%%=*}

@@ -138,6 +138,7 @@ done
 
 passed=$(grep -c '^PASS' "$results")
 failed=$(grep -c '^FAIL' "$results")
+[ -s /run/rig/notes ] && echo "RIG: note: check scripts run again after a dom0 process crash: $(tr '\n' ' ' </run/rig/notes)"
 echo "RIG: finished after $(cut -d' ' -f1 /proc/uptime) s"
 echo "$passed passed, $failed failed"
 rig_poweroff
