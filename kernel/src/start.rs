@@ -11,7 +11,7 @@ use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
-use crate::{cmdline, console_line, cpu, domctl, evtchn, heap, time};
+use crate::{cmdline, console_line, cpu, domctl, evtchn, heap};
 
 /// The image name the console markers start with.
 const NAME: &str = "xenstore-stubdom-rs";
@@ -96,8 +96,11 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         );
     }
 
-    let boot_ns = time::system_time_at(&shared.time_info(), boot_tsc);
-    let boot_ms = clock.system_ns().saturating_sub(boot_ns) / time::NS_PER_MS;
+    // Counted from the clock's creation in `bring_up` (the first moment Xen
+    // system time is readable), not from the entry TSC: a PVH vCPU's TSC
+    // may be re-offset by Xen after entry, so an entry reading is not on
+    // the clock's scale (it once gave 7105453163439 ms, later 58893 ms).
+    let boot_ms = clock.now_ms();
     console_line!("{}: ready in {} ms (heap free {} KiB)", NAME, boot_ms, heap::free() / 1024);
     Server::new(engine, platform, shared, clock, virqs).run()
 }

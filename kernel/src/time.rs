@@ -31,18 +31,6 @@ pub fn system_time_ns(t: &VcpuTimeInfo, tsc: u64) -> u64 {
     t.system_time.wrapping_add(scale_delta(tsc.wrapping_sub(t.tsc_timestamp), t))
 }
 
-/// Xen system time at a TSC value `tsc` read before the record was
-/// published (`tsc` below `tsc_timestamp` counts backwards, clamped at 0),
-/// so that an early TSC read and a later clock reading compare in system
-/// time rather than in raw TSC ticks, which are not monotonic when the
-/// vCPU moves between physical CPUs.
-pub fn system_time_at(t: &VcpuTimeInfo, tsc: u64) -> u64 {
-    match tsc.checked_sub(t.tsc_timestamp) {
-        Some(after) => t.system_time.saturating_add(scale_delta(after, t)),
-        None => t.system_time.saturating_sub(scale_delta(t.tsc_timestamp.wrapping_sub(tsc), t)),
-    }
-}
-
 /// Arms vCPU 0's single-shot timer for absolute system time `deadline_ns`
 /// (a deadline already past fires at once).
 pub fn set_singleshot(deadline_ns: u64) -> Result<(), Errno> {
@@ -75,10 +63,5 @@ mod tests {
         let t3 = VcpuTimeInfo { tsc_shift: 1, ..t };
         assert_eq!(scale_delta(4000, &t3), 4000);
         assert_eq!(scale_delta(u64::MAX, &t3), u64::MAX >> 1);
-        // Before the record: counts back from system_time, never below 0.
-        assert_eq!(system_time_at(&t, 3000), 6_000);
-        assert_eq!(system_time_at(&t, 0), 4_500);
-        let early = VcpuTimeInfo { system_time: 100, ..t };
-        assert_eq!(system_time_at(&early, 0), 0);
     }
 }
