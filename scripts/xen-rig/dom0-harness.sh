@@ -33,6 +33,8 @@ check() {
         echo "FAIL $name" >>/run/rig/results
         [ "$rc" = 124 ] && echo "RIG: FAIL $name (timed out after $took s)" || echo "RIG: FAIL $name (exit $rc, $took s)"
         tail -n 20 "$out" | sed 's/^/    /'
+        # What was still running says where a time-out was stuck.
+        [ "$rc" = 124 ] && ps -o pid,stat,args | grep -v ' \[' | sed 's/^/    ps: /'
     fi
     return 0
 }
@@ -74,11 +76,32 @@ until_true() {
     ut_limit=$(($1 * 5))
     shift
     ut_tries=0
-    until "$@" >/dev/null 2>&1; do
+    until ut_attempt "$@"; do
         ut_tries=$((ut_tries + 1))
         [ "$ut_tries" -le "$ut_limit" ] || return 1
         sleep 0.2
     done
+}
+
+# ut_attempt COMMAND...: one attempt of until_true, in the background and
+# killed after 60 s: a dom0 process on this rig can hang as well as crash
+# (see the README, "Other dom0 processes crash"), and one hung `xl dmesg`
+# must not turn a wait into a step time-out. The next attempt is a new
+# process. Each kill is noted on the console.
+ut_attempt() {
+    ("$@") >/dev/null 2>&1 &
+    ua_pid=$!
+    ua_n=0
+    while kill -0 "$ua_pid" 2>/dev/null; do
+        if [ "$ua_n" -ge 600 ]; then
+            kill -9 "$ua_pid" 2>/dev/null
+            echo "RIG: note: an attempt hung for 60 s and was killed: $*" >/dev/console
+            return 1
+        fi
+        sleep 0.1
+        ua_n=$((ua_n + 1))
+    done
+    wait "$ua_pid"
 }
 
 # domain_gone NAME|DOMID: Xen no longer has the domain, not even dying
