@@ -30,6 +30,12 @@ REUSE_ROUNDS=${REUSE_ROUNDS:-3}
 # How many tiny guests the create/destroy loop starts.
 LOOP_GUESTS=${LOOP_GUESTS:-20}
 GUEST_LOG=/var/log/xen/console/guest-gtest.log
+# xenconsoled appends to the guest's console log across runs of this script
+# (the rig runs it again after a dom0 crash, rig_script): only lines after
+# this mark are this run's.
+GUEST_LOG_MARK=$(cat "$GUEST_LOG" 2>/dev/null | wc -l)
+# This run's lines of the guest's console log, without carriage returns.
+guest_log() { tail -n +$((GUEST_LOG_MARK + 1)) "$GUEST_LOG" 2>/dev/null | tr -d '\r'; }
 S=/run/rig/guest
 mkdir -p $S
 
@@ -203,15 +209,15 @@ gtest_ping() {
     xenstore-write "$home/data/ping" pong
 }
 
-summary_line() { grep -qE '^GUEST: [0-9]+ passed, [0-9]+ failed' "$GUEST_LOG"; }
+summary_line() { guest_log | grep -qE '^GUEST: [0-9]+ passed, [0-9]+ failed'; }
 
 # The guest printed "GUEST: N passed, 0 failed" (N = all its tests) on its
 # console, and the domid it read is the one xl gave it.
 gtest_summary() {
     until_true 300 summary_line || echo "no summary line after 300 s"
-    tr -d '\r' <"$GUEST_LOG" | grep '^GUEST:'
-    tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: domid $(gdomid)" || return 1
-    tr -d '\r' <"$GUEST_LOG" | grep -qx "GUEST: $GUEST_TESTS passed, 0 failed"
+    guest_log | grep '^GUEST:'
+    guest_log | grep -qx "GUEST: domid $(gdomid)" || return 1
+    guest_log | grep -qx "GUEST: $GUEST_TESTS passed, 0 failed"
 }
 
 # The node the guest wrote outside its home is there and owned by it.
@@ -292,12 +298,12 @@ restore_gtest() {
 
 # reuse_summary N: the Nth restored guest printed its summary line, and all N
 # restored guests passed all their tests.
-reuse_summaries() { tr -d '\r' <"$GUEST_LOG" | grep -c '^GUEST: reuse: [0-9]* passed, [0-9]* failed'; }
+reuse_summaries() { guest_log | grep -c '^GUEST: reuse: [0-9]* passed, [0-9]* failed'; }
 reuse_summaries_reach() { [ "$(reuse_summaries)" -ge "$1" ]; }
 reuse_summary() {
     until_true 300 reuse_summaries_reach "$1" || echo "no reuse summary line $1 after 300 s"
-    tr -d '\r' <"$GUEST_LOG" | grep -E '^GUEST: (resumed|reuse)'
-    [ "$(tr -d '\r' <"$GUEST_LOG" | grep -cx "GUEST: reuse: $REUSE_TESTS passed, 0 failed")" = "$1" ]
+    guest_log | grep -E '^GUEST: (resumed|reuse)'
+    [ "$(guest_log | grep -cx "GUEST: reuse: $REUSE_TESTS passed, 0 failed")" = "$1" ]
 }
 
 # REUSE_ROUNDS - 1 times: restore gtest with its old domid, let it run its
