@@ -42,17 +42,24 @@ pub struct OutMsg {
 /// control byte.
 const INDEX_ENTRY_BYTES: usize = core::mem::size_of::<(u64, u64)>() + 1;
 
+/// An upper bound on the first table of an event index (four buckets,
+/// their control bytes and a group of padding).
+const FIRST_INDEX_TABLE_BYTES: usize = 128;
+
 impl OutMsg {
-    /// The memory a queued message holds, as charged to its connection's
-    /// domain: its buffer's capacity, its slot in the queue and, for an
-    /// event that stands in for duplicates, its entry in the event index.
-    /// (The spare capacity of the queue and of the index is not counted.)
+    /// The memory a queued message holds by itself, as charged to its
+    /// connection's domain: its buffer's capacity. (The queue's slots and
+    /// event index are charged as the queue holds them,
+    /// [`OutQueue::settle`].)
     pub fn charge(&self) -> usize {
-        OutMsg::charge_for(self.bytes.capacity(), self.dedup_key().is_some())
+        self.bytes.capacity()
     }
 
-    /// [`OutMsg::charge`] of a message whose buffer has `capacity` bytes,
-    /// `indexed` when it is a de-duplicable event.
+    /// What queuing a message whose buffer has `capacity` bytes costs in a
+    /// queue with room for it: the buffer, its slot and, when `indexed`
+    /// (a de-duplicable event), its entry in the event index. Asked of the
+    /// budget and the quota before such a message is built (with
+    /// [`OutQueue::push_growth`] when the queue is full).
     pub const fn charge_for(capacity: usize, indexed: bool) -> usize {
         let index = if indexed { INDEX_ENTRY_BYTES } else { 0 };
         capacity.saturating_add(core::mem::size_of::<OutMsg>()).saturating_add(index)
@@ -138,6 +145,9 @@ pub struct OutQueue {
     /// Queued events compared byte for byte with a new one (a work
     /// counter: at most one per event, barring a 64-bit hash collision).
     compared: u64,
+    /// The storage bytes last charged to the connection's domain
+    /// ([`OutQueue::settle`]).
+    charged: usize,
 }
 
 impl OutQueue {
@@ -159,6 +169,52 @@ impl OutQueue {
     /// The next bytes to send (empty when nothing is queued).
     pub fn pending(&self) -> &[u8] {
         self.msgs.front().and_then(|m| m.bytes.get(self.off..)).unwrap_or(&[])
+    }
+
+    /// Heap the queue's own storage holds: its message slots (all of its
+    /// capacity) and its event index; not the messages' buffers.
+    pub fn storage_bytes(&self) -> usize {
+        let slots = self.msgs.capacity().saturating_mul(core::mem::size_of::<OutMsg>());
+        let index = self.index.as_deref().map_or(0, |i| {
+            core::mem::size_of::<EventIndex>().saturating_add(i.table.allocation_size())
+        });
+        slots.saturating_add(index)
+    }
+
+    /// What queuing one more message (a de-duplicable event when
+    /// `indexed`) may allocate for the queue's storage, beyond the
+    /// message's own buffer: a new block of slots when every slot is taken
+    /// (it doubles, and the old block is freed only after the copy), and a
+    /// new index table when the index is full.
+    pub fn push_growth(&self, indexed: bool) -> usize {
+        let slot = core::mem::size_of::<OutMsg>();
+        let cap = self.msgs.capacity();
+        let slots = if self.msgs.len() < cap {
+            0
+        } else if cap == 0 {
+            slot
+        } else {
+            cap.saturating_mul(2).max(4).saturating_mul(slot)
+        };
+        let index = match (indexed, self.index.as_deref()) {
+            (false, _) => 0,
+            (true, None) => {
+                core::mem::size_of::<EventIndex>().saturating_add(FIRST_INDEX_TABLE_BYTES)
+            }
+            (true, Some(i)) if i.table.len() < i.table.capacity() => 0,
+            (true, Some(i)) => {
+                i.table.allocation_size().saturating_mul(2).max(FIRST_INDEX_TABLE_BYTES)
+            }
+        };
+        slots.saturating_add(index)
+    }
+
+    /// The storage bytes charged before and now: [`OutQueue::storage_bytes`]
+    /// is charged to the connection's domain as it changes, so what the
+    /// queue's doubling holds in spare slots is counted too.
+    pub fn settle(&mut self) -> (usize, usize) {
+        let now = self.storage_bytes();
+        (core::mem::replace(&mut self.charged, now), now)
     }
 
     /// Queues `msg` last (indexing it if it is a de-duplicable event;
@@ -220,9 +276,9 @@ impl OutQueue {
     /// Removes and returns every queued message (the connection is reset
     /// or goes away).
     pub fn take_all(&mut self) -> VecDeque<OutMsg> {
-        let compared = self.compared;
+        let (compared, charged) = (self.compared, self.charged);
         let all = core::mem::take(self).msgs;
-        self.compared = compared;
+        (self.compared, self.charged) = (compared, charged);
         all
     }
 

@@ -15,7 +15,6 @@ use alloc::vec::Vec;
 
 use ring::wire::{Header, MsgType, XsError, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
-use crate::budget::REQUEST_HEADROOM;
 use crate::conn::OutMsg;
 use crate::engine::{Engine, Pending, Platform};
 use crate::error::Error;
@@ -150,7 +149,7 @@ impl Engine {
         // refusal costs `REFUSAL_BYTES` (the connection's queue is empty,
         // `held_for_memory`, and it gets no serial), which `Engine::input`
         // made sure the headroom has.
-        let refused = !self.heap_allows(who.privileged, REQUEST_HEADROOM);
+        let refused = !self.heap_allows(who.privileged, crate::engine::admission_bytes(c));
         let serial = (!who.privileged && !refused).then(|| {
             let s = self.next_req;
             self.next_req = self.next_req.wrapping_add(1);

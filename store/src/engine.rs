@@ -327,6 +327,14 @@ pub struct Engine {
     pub(crate) memory_waits: bool,
 }
 
+/// What the heap must have left for a request of `c` to be admitted
+/// (`budget.rs`): the request's headroom, and what queuing its reply and
+/// an event may add to the connection's queue storage
+/// ([`crate::conn::OutQueue::push_growth`]).
+pub(crate) fn admission_bytes(c: &Conn) -> usize {
+    REQUEST_HEADROOM.saturating_add(c.out.push_growth(true))
+}
+
 /// `count` after one connection's blocked flag went from `was` to `is`.
 fn recount(count: usize, was: bool, is: bool) -> usize {
     match (was, is) {
@@ -435,9 +443,8 @@ impl Engine {
             }
             // Over the admission line the next request is refused, which
             // allocates: only if the headroom has room for that.
-            if !self.heap_allows(privileged, REQUEST_HEADROOM)
-                && !self.grants(privileged, MemWait::Refusal)
-            {
+            let line = self.conns.get(&conn).map_or(REQUEST_HEADROOM, admission_bytes);
+            if !self.heap_allows(privileged, line) && !self.grants(privileged, MemWait::Refusal) {
                 self.wait_for_memory(conn, MemWait::Refusal);
                 break;
             }
@@ -543,7 +550,7 @@ impl Engine {
     /// privileged domain has no `outstanding` quota) would grow the heap
     /// by one reply per request. It is read again once its output is sent.
     fn held_for_memory(&self, c: &Conn) -> bool {
-        !c.out.is_empty() && !self.heap_allows(self.is_privileged(c.domid), REQUEST_HEADROOM)
+        !c.out.is_empty() && !self.heap_allows(self.is_privileged(c.domid), admission_bytes(c))
     }
 
     /// Whether `conn` is ignored after a protocol violation (until a ring
@@ -650,11 +657,12 @@ impl Engine {
             return;
         };
         self.release_out(conn, m, true);
+        self.settle_out(conn);
         // More to send; or all sent while the heap is over the caller's
         // line, when the connection may have been held for memory
         // (`held_for_memory`) and can be read again.
         let wake = self.conns.get(&conn).is_some_and(|c| {
-            !c.out.is_empty() || !self.heap_allows(self.is_privileged(c.domid), REQUEST_HEADROOM)
+            !c.out.is_empty() || !self.heap_allows(self.is_privileged(c.domid), admission_bytes(c))
         });
         if wake {
             self.mark_ready(conn);
@@ -714,6 +722,7 @@ impl Engine {
         for m in msgs {
             self.release_out(conn, m, false);
         }
+        self.settle_out(conn);
     }
 
     /// The socket of `conn` closed.
@@ -783,6 +792,7 @@ impl Engine {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
                 self.release_out(id, m, false);
             }
+            self.settle_out(id);
         }
         self.expiry_bound =
             self.conns.values().flat_map(|c| c.out.unsent().filter_map(|m| m.expire_ms)).min();
@@ -827,7 +837,23 @@ impl Engine {
         if reply {
             d.usage.add(Quota::Outstanding, 1);
         }
+        self.settle_out(conn);
         self.mark_ready(conn);
+    }
+
+    /// Charges the change of `conn`'s output queue storage (its slots and
+    /// event index, [`crate::conn::OutQueue::settle`]) to its domain.
+    fn settle_out(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (was, now) = c.out.settle();
+        let domid = c.domid;
+        if was != now {
+            if let Some(d) = self.domain_mut(domid) {
+                d.usage.add(Quota::Memory, crate::quota::delta(was, now));
+            }
+        }
     }
 
     /// Releases a dequeued message's accounting.

@@ -213,6 +213,59 @@ fn wide_and_many_directories_never_take_the_heap_past_the_limit() {
     }
 }
 
+/// Found while measuring the event charge (`tests/event_charge.rs`): an
+/// output queue doubles its slots when full (56 bytes a message, the old
+/// block freed only after the copy), and an event used to ask the budget
+/// for its own slot only. A privileged client that never reads (it has no
+/// quota) with thousands of queued events made one write's event take the
+/// heap hundreds of KiB at once. Now an event asks for the queue's next
+/// block too (`OutQueue::push_growth`), and is dropped if the budget
+/// cannot give it: the real heap never passes `limit + REQUEST_HEADROOM`.
+#[test]
+fn an_unread_queue_never_doubles_past_the_limit() {
+    let _serial = serial();
+    fn meter() -> usize {
+        LIVE.load(SeqCst)
+    }
+    /// Events that fill a queue's slots exactly (a power of two).
+    const FULL: usize = 4096;
+    // A watcher that never reads and a writer; `writes` nodes written
+    // (short paths, so the queue's slots are most of what grows) until a
+    // write is refused or an event dropped. Returns the writes done and
+    // how far past `limit` the heap's peak went.
+    let run = |limit: usize, writes: usize| {
+        let budget = MemoryBudget { limit, reserve: 0, meter };
+        let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+        let (watcher, writer) = (w.sock(), w.sock());
+        ok(&w.args(watcher, MsgType::Watch, 0, &["/x", "t"]));
+        w.recv_all(watcher);
+        PEAK.store(meter(), SeqCst);
+        let mut done = 0;
+        while done < writes && w.e.stats().events_dropped == 0 {
+            let b = request(MsgType::Write, 1, 0, format!("/x/{done:x}\0").as_bytes());
+            if w.raw(writer, &b).unwrap() < b.len() {
+                break; // Held: over the admission line with a reply unsent.
+            }
+            if w.recv_all(writer).iter().any(|r| r.ty == MsgType::Error as u32) {
+                break;
+            }
+            done += 1;
+        }
+        (done, PEAK.load(SeqCst).saturating_sub(limit))
+    };
+    // What the first FULL events take, then a limit that admits the next
+    // write (with its headroom) but not the next event's queue block
+    // (twice FULL slots).
+    let base = meter();
+    let (done, _) = run(usize::MAX, FULL);
+    assert_eq!(done, FULL);
+    let full = PEAK.load(SeqCst) - base;
+    let limit = meter() + full + REQUEST_HEADROOM + 8 * 1024;
+    let (done, past) = run(limit, 2 * FULL);
+    assert!(past <= REQUEST_HEADROOM, "peak {past} bytes past the limit after {done} writes");
+    assert!(done >= FULL, "only {done} events queued");
+}
+
 /// A new child whose directory's vector must double asks the budget for
 /// the new block: near the limit the write is refused, and nothing grows.
 #[test]
