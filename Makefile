@@ -31,5 +31,6 @@ lint: setup-rust
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all
+test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all \
+	kernel-memory-check-all
 	@echo "make test: all passed"
