@@ -149,7 +149,7 @@ impl Engine {
         // refusal costs `REFUSAL_BYTES` (the connection's queue is empty,
         // `held_for_memory`, and it gets no serial), which `Engine::input`
         // made sure the headroom has.
-        let refused = !self.heap_allows(who.privileged, crate::engine::admission_bytes(c));
+        let refused = !self.heap_allows(who.privileged, self.admission_bytes(c));
         let serial = (!who.privileged && !refused).then(|| {
             let s = self.next_req;
             self.next_req = self.next_req.wrapping_add(1);

@@ -223,6 +223,11 @@ impl Config {
     }
 }
 
+/// An upper bound on the first table of [`Engine::pending`] (four
+/// buckets of a serial and a [`Pending`], their control bytes, a group of
+/// padding).
+const PENDING_FIRST_TABLE_BYTES: usize = 256;
+
 /// A request pending in the `outstanding` accounting: its reply was sent
 /// but watch events it caused are still queued somewhere.
 pub(crate) struct Pending {
@@ -325,14 +330,6 @@ pub struct Engine {
     /// Some connection may wait for memory (`Conn::waiting`):
     /// [`Engine::take_ready`] looks for those the budget now lets go on.
     pub(crate) memory_waits: bool,
-}
-
-/// What the heap must have left for a request of `c` to be admitted
-/// (`budget.rs`): the request's headroom, and what queuing its reply and
-/// an event may add to the connection's queue storage
-/// ([`crate::conn::OutQueue::push_growth`]).
-pub(crate) fn admission_bytes(c: &Conn) -> usize {
-    REQUEST_HEADROOM.saturating_add(c.out.push_growth(true))
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -443,7 +440,7 @@ impl Engine {
             }
             // Over the admission line the next request is refused, which
             // allocates: only if the headroom has room for that.
-            let line = self.conns.get(&conn).map_or(REQUEST_HEADROOM, admission_bytes);
+            let line = self.conns.get(&conn).map_or(REQUEST_HEADROOM, |c| self.admission_bytes(c));
             if !self.heap_allows(privileged, line) && !self.grants(privileged, MemWait::Refusal) {
                 self.wait_for_memory(conn, MemWait::Refusal);
                 break;
@@ -550,7 +547,23 @@ impl Engine {
     /// privileged domain has no `outstanding` quota) would grow the heap
     /// by one reply per request. It is read again once its output is sent.
     fn held_for_memory(&self, c: &Conn) -> bool {
-        !c.out.is_empty() && !self.heap_allows(self.is_privileged(c.domid), admission_bytes(c))
+        !c.out.is_empty() && !self.heap_allows(self.is_privileged(c.domid), self.admission_bytes(c))
+    }
+
+    /// What the heap must have left for a request of `c` to be admitted
+    /// (`budget.rs`): the request's headroom, what queuing its reply and
+    /// an event may add to the connection's queue storage
+    /// ([`crate::conn::OutQueue::push_growth`]) and, for an unprivileged
+    /// caller, what recording it as pending may add to the table of
+    /// pending requests (it doubles when full).
+    pub(crate) fn admission_bytes(&self, c: &Conn) -> usize {
+        let pending = if self.is_privileged(c.domid) || self.pending.len() < self.pending.capacity()
+        {
+            0
+        } else {
+            self.pending.allocation_size().saturating_mul(2).max(PENDING_FIRST_TABLE_BYTES)
+        };
+        REQUEST_HEADROOM.saturating_add(c.out.push_growth(true)).saturating_add(pending)
     }
 
     /// Whether `conn` is ignored after a protocol violation (until a ring
@@ -662,7 +675,8 @@ impl Engine {
         // line, when the connection may have been held for memory
         // (`held_for_memory`) and can be read again.
         let wake = self.conns.get(&conn).is_some_and(|c| {
-            !c.out.is_empty() || !self.heap_allows(self.is_privileged(c.domid), admission_bytes(c))
+            !c.out.is_empty()
+                || !self.heap_allows(self.is_privileged(c.domid), self.admission_bytes(c))
         });
         if wake {
             self.mark_ready(conn);

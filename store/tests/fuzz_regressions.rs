@@ -266,6 +266,57 @@ fn an_unread_queue_never_doubles_past_the_limit() {
     assert!(done >= FULL, "only {done} events queued");
 }
 
+/// The engine's table of guests' pending requests (for the `outstanding`
+/// quota: one entry per request whose reply or events are unsent) is
+/// shared by every domain and doubles when full; its growth is asked of
+/// the budget when a guest's request is admitted. Hundreds of guests that
+/// never read their replies fill it: the request that makes it double is
+/// refused if the budget cannot give the new table, and the real heap
+/// never passes `limit + REQUEST_HEADROOM`.
+#[test]
+fn the_pending_table_never_doubles_past_the_limit() {
+    let _serial = serial();
+    fn meter() -> usize {
+        LIVE.load(SeqCst)
+    }
+    const GUESTS: u16 = 500;
+    const EACH: usize = 16;
+    let read = request(MsgType::Read, 1, 0, b"/\0");
+    // Every guest sends EACH reads and reads no reply, with the limit
+    // `room` bytes above the heap at the start. Returns the heap before
+    // each request (from that start), and how far past the limit the peak
+    // went.
+    let run = |room: usize| {
+        let start = meter();
+        let limit = start.saturating_add(room);
+        let budget = MemoryBudget { limit, reserve: 0, meter };
+        let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+        let s = w.sock();
+        ok(&w.write(s, "/", ""));
+        let guests: Vec<_> = (1..=GUESTS).map(|d| w.dom(d)).collect();
+        let mut before = Vec::with_capacity(guests.len() * EACH);
+        PEAK.store(meter(), SeqCst);
+        'all: for _ in 0..EACH {
+            for &g in &guests {
+                before.push(meter() - start);
+                if w.raw(g, &read).unwrap() < read.len() {
+                    break 'all;
+                }
+            }
+        }
+        (before, PEAK.load(SeqCst).saturating_sub(limit))
+    };
+    // The request with the biggest step (the table doubling), then a
+    // limit that admits it with its headroom but not the new table.
+    let (before, _) = run(usize::MAX / 2);
+    let steps: Vec<usize> = before.windows(2).map(|p| p[1].saturating_sub(p[0])).collect();
+    let (at, step) = steps.iter().copied().enumerate().max_by_key(|&(_, s)| s).unwrap();
+    assert!(step > 4 * REQUEST_HEADROOM, "biggest step {step} bytes");
+    let (after, past) = run(before[at] + REQUEST_HEADROOM + 16 * 1024);
+    assert!(past <= REQUEST_HEADROOM, "peak {past} bytes past the limit (step {step} at {at})");
+    assert!(after.len() >= at, "stopped at request {} before the step at {at}", after.len());
+}
+
 /// A new child whose directory's vector must double asks the budget for
 /// the new block: near the limit the write is refused, and nothing grows.
 #[test]
