@@ -145,10 +145,10 @@ impl Engine {
 
     /// Changes the node at `path` in place through the caller's view (its
     /// value or children list; never its owner), with the checks and
-    /// accounting of a write. As in C 4.22 (`domain_memory_add_nochk` in
-    /// `write_node`), node memory is charged but never refused: a domain
-    /// over its memory quota is stalled by flow control instead. The
-    /// `node-size` quota is checked before anything changes.
+    /// accounting of a write. The `node-size` quota is checked before
+    /// anything changes, and a value that grows the node past an
+    /// unprivileged caller's memory quota is refused with `ENOMEM` (C
+    /// `do_write` → `write_node` → `domain_memory_add` with its check).
     pub(crate) fn update_node(
         &mut self,
         req: &Req,
@@ -160,6 +160,12 @@ impl Engine {
         self.check_quota(&req.who, Error::Quota, |d| {
             d.quotas.exceeds(Quota::NodeSize, as_u64(new))
         })?;
+        if let Change::Value(_) = change {
+            let more = as_u64(new.saturating_sub(old));
+            if more > 0 {
+                self.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, more))?;
+            }
+        }
         match req.tx {
             None => {
                 self.generation = self.generation.wrapping_add(1);

@@ -166,6 +166,13 @@ impl Engine {
         leaf.value = Value::from_slice(value);
         let size = as_u64(leaf.size());
         self.check_quota(&req.who, Error::Quota, |d| d.quotas.exceeds(Quota::NodeSize, size))?;
+        // What the new nodes will be charged, against an unprivileged
+        // creator's memory quota (it owns them): over it, `ENOMEM` and
+        // nothing created (C `create_node` → `write_node` →
+        // `domain_memory_add` with its quota check).
+        let base = Node::new(perms.clone()).size();
+        let charge = as_u64(creation_charge(p, top_end, base, value.len()));
+        self.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, charge))?;
         let name = path::basename(top);
         let link = self.update_node(req, parent, Change::AddChild(name));
         if let Err(e) = link {
@@ -501,6 +508,26 @@ pub fn do_set_perms(
     let perms = e.peek(req, p).map(|n| n.perms.clone());
     e.notify(req, p, perms.as_deref(), Match::Subtree, Some(&old));
     Ok(Reply::ok())
+}
+
+/// What creating `p` with a value of `value_len` bytes charges, when its
+/// nodes from `p[..top_end]` down are new and each new node holds `base`
+/// bytes before its value and children names: as C counts a node (its
+/// path, header, permissions, value, children names).
+fn creation_charge(p: &str, top_end: usize, base: usize, value_len: usize) -> usize {
+    let mut total = p.len().saturating_add(base).saturating_add(value_len);
+    let mut end = top_end;
+    while let Some(rest) = p.get(end..).and_then(|r| r.strip_prefix('/')) {
+        let child = rest.split('/').next().unwrap_or(rest);
+        // The node at `p[..end]`, listing `child`.
+        total = total
+            .saturating_add(end)
+            .saturating_add(base)
+            .saturating_add(child.len())
+            .saturating_add(1);
+        end = end.saturating_add(1).saturating_add(child.len());
+    }
+    total
 }
 
 #[cfg(test)]

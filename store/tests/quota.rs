@@ -95,3 +95,43 @@ fn long_reply_over_memory_quota_is_enomem() {
     err(&w.read(d, "/big"), "ENOMEM");
     assert_eq!(w.read(d, "/small").body, b"v");
 }
+
+/// A node write that would take an unprivileged domain past its hard
+/// memory quota is refused with `ENOMEM` before anything changes (C
+/// `write_node` → `domain_memory_add` with its check): a deep chain, a
+/// big value on a new node and a bigger value on an existing one. The
+/// domain is not stalled afterwards, so it can still remove what it has.
+#[test]
+fn node_writes_over_the_memory_quota_are_enomem_and_leave_nothing() {
+    let mut w = World::new();
+    let s = w.sock();
+    let d = w.dom(5);
+    ok(&w.write(s, "/local/domain/5", ""));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "memory", "3000"]));
+    ok(&w.write(d, "small", "x"));
+    ok(&w.write(d, "big", &"v".repeat(1500)));
+    let before = w.usage(5, "memory");
+    // About 45 KB as C counts it (each of 200 nodes charged its path).
+    let chain = vec!["a"; 200].join("/");
+    err(&w.write(d, &chain, ""), "ENOMEM");
+    err(&w.req(d, MsgType::Mkdir, 0, format!("{chain}\0").as_bytes()), "ENOMEM");
+    err(&w.write(d, "big2", &"v".repeat(1500)), "ENOMEM");
+    err(&w.write(d, "small", &"v".repeat(1500)), "ENOMEM");
+    assert_eq!(w.usage(5, "memory"), before, "nothing charged");
+    assert_eq!(w.read(s, "/local/domain/5/small").body, b"x");
+    err(&w.read(s, "/local/domain/5/a"), "ENOENT");
+    err(&w.read(s, "/local/domain/5/big2"), "ENOENT");
+    // Still served: it can write within its quota and remove its nodes.
+    ok(&w.write(d, "small", "yy"));
+    ok(&w.req(d, MsgType::Rm, 0, b"small\0"));
+    // Inside a transaction the same check applies to the transaction's
+    // copies.
+    let tx: u32 = w
+        .req(d, MsgType::TransactionStart, 0, b"\0")
+        .text()
+        .trim_end_matches('\0')
+        .parse()
+        .unwrap();
+    err(&w.req(d, MsgType::Write, tx, &[chain.as_bytes(), b"\0"].concat()), "ENOMEM");
+}

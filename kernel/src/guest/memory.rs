@@ -30,14 +30,14 @@
 //!     still holds request bytes" is the flow-control answer; a request
 //!     the stub took but never answered fails the step. The domain stays
 //!     stalled, holding its share, until it is destroyed.
-//! * `deep-rm`: the same attack at [`DEEP_RM_DEPTH`] (998) components
-//!   (fewer if the `nodes` quota, which counts the nodes the toolstack
-//!   gave us, refuses it). Node memory is charged but never refused (as
-//!   in C xenstored), so the stub takes the write and then stops reading
-//!   the domain, which is far over its memory quota: it cannot even
-//!   remove its chain, which goes when the domain is destroyed. The step
-//!   passes if every round is served or if the domain is stalled so, and
-//!   says which.
+//! * `deep-rm`: the same attack from [`DEEP_RM_DEPTH`] (998) components.
+//!   Such a chain is charged about 1 MB, four times a domain's share, so
+//!   the stub refuses it (`ENOMEM`, as C xenstored refuses a node write
+//!   past the memory quota; `ENOSPC` from the `nodes` quota, which counts
+//!   the toolstack's nodes in the home too) and creates nothing. The
+//!   guest takes [`DEEP_RM_STEP`] components off after each refusal until
+//!   a chain is taken, then writes and removes that chain every round:
+//!   the domain is never stalled, and says how deep it got.
 //! * `flood`: [`FLOOD_WATCHES`] watches on the home, then the guest stops
 //!   reading its ring for good and says so (`flood: not reading`); dom0
 //!   then writes many nodes under the home, each firing every watch. The
@@ -85,10 +85,10 @@ pub const DEEP_RM_DEPTH: usize = 998;
 /// sum of its paths' lengths), well within a domain's share of the 4 MiB
 /// stub (about 230 KiB), so the domain is served on.
 pub const DEEP_RM_FIT_DEPTH: usize = 300;
-/// The shallowest chain deep-rm accepts after `ENOSPC` from the `nodes`
-/// quota (the toolstack's nodes in the home count too).
-pub const DEEP_RM_MIN_DEPTH: usize = 900;
-/// Components taken off the chain after each `ENOSPC`.
+/// The shallowest chain deep-rm tries after refusals.
+pub const DEEP_RM_MIN_DEPTH: usize = 100;
+/// Components taken off the chain after each refusal (`ENOMEM`,
+/// `ENOSPC`).
 pub const DEEP_RM_STEP: usize = 16;
 /// Write + remove rounds of deep-rm.
 pub const DEEP_RM_ROUNDS: u32 = 5;
@@ -137,10 +137,10 @@ pub fn run<L: Link>(
             let mut txs = Vec::new();
             step("deep-tx", deep_tx(c, &mut txs, note));
             step("after-deep-tx", end_transactions(c, &txs));
-            step("deep-rm", deep_rm(c, DEEP_RM_FIT_DEPTH, false, note));
+            step("deep-rm", deep_rm(c, DEEP_RM_FIT_DEPTH, note));
             step("fill", fill(c, note));
         }
-        Mode::DeepRm => step("deep-rm", deep_rm(c, DEEP_RM_DEPTH, true, note)),
+        Mode::DeepRm => step("deep-rm", deep_rm(c, DEEP_RM_DEPTH, note)),
         Mode::Flood => {
             step("flood-watches", flood_watches(c, domid));
             note("flood: not reading the ring from now on");
@@ -260,27 +260,15 @@ fn write_read<L: Link>(c: &mut Client<L>, path: &str, value: &str) -> Verdict {
     check(r.payload == value.as_bytes(), || format!("{path} reads {:?}", lossy(&r.payload)))
 }
 
-/// deep-rm: a chain `depth` nodes deep written and removed,
-/// [`DEEP_RM_ROUNDS`] times. With `may_stall`, the stub may stop reading
-/// the domain once a chain is written (its charge is over the quota).
-fn deep_rm<L: Link>(
-    c: &mut Client<L>,
-    mut depth: usize,
-    may_stall: bool,
-    note: &mut dyn FnMut(&str),
-) -> Verdict {
-    let stalled = |round: u32, what: &str, depth: usize, note: &mut dyn FnMut(&str)| {
-        if may_stall {
-            note(&format!(
-                "deep-rm: round {round}: the {depth}-deep chain was written, then the ring was \
-                 no longer read ({what}; flow control: the chain's paths are charged beyond the \
-                 domain's memory quota)"
-            ));
-            Ok(())
-        } else {
-            Err(format!("round {round}: {what}: the ring is no longer read"))
-        }
-    };
+/// deep-rm: a chain at most `depth` nodes deep written and removed,
+/// [`DEEP_RM_ROUNDS`] times. In the first round a refused chain
+/// (`ENOMEM`, `ENOSPC`) is tried again [`DEEP_RM_STEP`] components
+/// shorter; a stub that stops reading the domain fails the step.
+fn deep_rm<L: Link>(c: &mut Client<L>, mut depth: usize, note: &mut dyn FnMut(&str)) -> Verdict {
+    let first = depth;
+    let mut refused: Option<String> = None;
+    let stalled =
+        |round: u32, what: &str| Err(format!("round {round}: {what}: the ring is no longer read"));
     for round in 0..DEEP_RM_ROUNDS {
         loop {
             let mut w = deep_path("data/chain", depth, usize::MAX);
@@ -288,14 +276,17 @@ fn deep_rm<L: Link>(
             match ask_or_stall(c, MsgType::Write, &w)? {
                 Some(Answer::Ok(_)) => break,
                 Some(Answer::Refused(e))
-                    if e == "ENOSPC" && round == 0 && depth > DEEP_RM_MIN_DEPTH =>
+                    if (e == "ENOMEM" || e == "ENOSPC")
+                        && round == 0
+                        && depth > DEEP_RM_MIN_DEPTH =>
                 {
+                    refused.get_or_insert(e);
                     depth = depth.saturating_sub(DEEP_RM_STEP);
                 }
                 Some(Answer::Refused(e) | Answer::Error(e)) => {
                     return Err(format!("round {round}: writing the {depth}-deep chain: {e}"))
                 }
-                None => return stalled(round, "writing", depth, note),
+                None => return stalled(round, "writing"),
             }
         }
         match ask_or_stall(c, MsgType::Read, &deep_path("data/chain", depth, usize::MAX))? {
@@ -306,14 +297,14 @@ fn deep_rm<L: Link>(
             Some(Answer::Refused(e) | Answer::Error(e)) => {
                 return Err(format!("round {round}: reading the chain's end: {e}"))
             }
-            None => return stalled(round, "reading its end", depth, note),
+            None => return stalled(round, "reading its end"),
         }
         match ask_or_stall(c, MsgType::Rm, b"data/chain\0")? {
             Some(Answer::Ok(_)) => {}
             Some(Answer::Refused(e) | Answer::Error(e)) => {
                 return Err(format!("round {round}: RM of the chain: {e}"))
             }
-            None => return stalled(round, "removing it", depth, note),
+            None => return stalled(round, "removing it"),
         }
         match ask(c, 0, MsgType::Read, b"data/chain\0")? {
             Answer::Error(e) if e == "ENOENT" => {}
@@ -322,6 +313,9 @@ fn deep_rm<L: Link>(
                 return Err(format!("round {round}: reading the removed chain: {e}"))
             }
         }
+    }
+    if let Some(e) = refused {
+        note(&format!("deep-rm: the {first}-deep chain was refused ({e}), down to {depth}"));
     }
     note(&format!("deep-rm: {DEEP_RM_ROUNDS} rounds of a {depth}-deep chain written and removed"));
     Ok(())
