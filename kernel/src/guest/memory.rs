@@ -266,7 +266,7 @@ fn write_read<L: Link>(c: &mut Client<L>, path: &str, value: &str) -> Verdict {
 /// shorter; a stub that stops reading the domain fails the step.
 fn deep_rm<L: Link>(c: &mut Client<L>, mut depth: usize, note: &mut dyn FnMut(&str)) -> Verdict {
     let first = depth;
-    let mut refused: Option<String> = None;
+    let mut refused: Vec<String> = Vec::new();
     let stalled =
         |round: u32, what: &str| Err(format!("round {round}: {what}: the ring is no longer read"));
     for round in 0..DEEP_RM_ROUNDS {
@@ -280,7 +280,9 @@ fn deep_rm<L: Link>(c: &mut Client<L>, mut depth: usize, note: &mut dyn FnMut(&s
                         && round == 0
                         && depth > DEEP_RM_MIN_DEPTH =>
                 {
-                    refused.get_or_insert(e);
+                    if !refused.contains(&e) {
+                        refused.push(e);
+                    }
                     depth = depth.saturating_sub(DEEP_RM_STEP);
                 }
                 Some(Answer::Refused(e) | Answer::Error(e)) => {
@@ -314,8 +316,9 @@ fn deep_rm<L: Link>(c: &mut Client<L>, mut depth: usize, note: &mut dyn FnMut(&s
             }
         }
     }
-    if let Some(e) = refused {
-        note(&format!("deep-rm: the {first}-deep chain was refused ({e}), down to {depth}"));
+    if !refused.is_empty() {
+        let errors = refused.join(", then ");
+        note(&format!("deep-rm: the {first}-deep chain was refused ({errors}), down to {depth}"));
     }
     note(&format!("deep-rm: {DEEP_RM_ROUNDS} rounds of a {depth}-deep chain written and removed"));
     Ok(())

@@ -562,7 +562,7 @@ mod memory_modes {
         assert_all_pass(&verdicts, 3);
         // The chain's paths are charged about 1 MB, four times the share:
         // refused, and the writer is served on with a chain that fits.
-        assert!(notes.iter().any(|n| n.contains("refused (ENOMEM), down to")), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("ENOMEM), down to")), "{notes:?}");
         let held = host.borrow().charged(5);
         std::println!("deep-rm: {notes:?}, {held} bytes charged, heap {}", kib(meter()));
         assert!(held <= share, "{held} > {share}");
