@@ -108,6 +108,18 @@ impl<'p> Stub<'p> {
         turn
     }
 
+    /// dom0 (a new socket client) writes guest 5's `domid` node, 5, and
+    /// gives it to the guest.
+    fn give_domid(&mut self) {
+        let dom0 = self.engine.connect_socket().unwrap();
+        for (req_id, ty, payload) in [
+            (1, MsgType::Write, &b"/local/domain/5/domid\x005"[..]),
+            (2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
+        ] {
+            self.engine.input(dom0, &request(req_id, ty, payload), 0, &mut self.platform).unwrap();
+        }
+    }
+
     /// The loop's housekeeping at the current time: `tick` once its
     /// deadline passed, then a turn for each connection reported ready.
     fn housekeeping(&mut self) -> Vec<Turn> {
@@ -146,23 +158,7 @@ fn a_failed_ring_is_served_again_after_a_reconnection() {
     with_page(|page| {
         let (mut stub, conn) = Stub::new(page);
         // dom0 gives the guest a node to read.
-        let dom0 = stub.engine.connect_socket().unwrap();
-        stub.engine
-            .input(
-                dom0,
-                &request(1, MsgType::Write, b"/local/domain/5/domid\x005"),
-                0,
-                &mut stub.platform,
-            )
-            .unwrap();
-        stub.engine
-            .input(
-                dom0,
-                &request(2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
-                0,
-                &mut stub.platform,
-            )
-            .unwrap();
+        stub.give_domid();
         assert_eq!(read_domid(&mut stub, page, conn), b"5");
 
         for (bad, code) in [(true, XENSTORE_ERROR_RINGIDX), (false, XENSTORE_ERROR_PROTO)] {
@@ -252,23 +248,7 @@ fn a_guest_looping_error_then_reconnect_costs_bounded_reconnections_and_log_line
             stub.now += 1;
             stub.housekeeping();
         }
-        let dom0 = stub.engine.connect_socket().unwrap();
-        stub.engine
-            .input(
-                dom0,
-                &request(1, MsgType::Write, b"/local/domain/5/domid\x005"),
-                0,
-                &mut stub.platform,
-            )
-            .unwrap();
-        stub.engine
-            .input(
-                dom0,
-                &request(2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
-                0,
-                &mut stub.platform,
-            )
-            .unwrap();
+        stub.give_domid();
         assert_eq!(read_domid(&mut stub, page, conn), b"5");
     });
 }
