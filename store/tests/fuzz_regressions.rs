@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use common::{ok, request, World};
 use store::REQUEST_HEADROOM;
-use store::{Config, MemoryBudget};
+use store::{Config, ConnId, MemoryBudget};
 
 /// Live bytes of the process, and the most they reached since reset.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -64,6 +64,82 @@ fn serial() -> MutexGuard<'static, ()> {
 /// The stub's heap at `--memory 4`, as `engine_heap` and `heap_cap` use it.
 const STUB_HEAP: usize = 2_804 * 1024;
 
+/// The heap this binary's allocator counts: the meter of the tests that
+/// measure the real heap.
+fn live() -> usize {
+    LIVE.load(SeqCst)
+}
+
+/// Starts measuring the heap's peak from its size now.
+fn reset_peak() {
+    PEAK.store(live(), SeqCst);
+}
+
+/// The meter of the tests that set it by hand ([`stub_budget_by_hand`]).
+static METER: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads `METER`.
+fn by_hand() -> usize {
+    METER.load(SeqCst)
+}
+
+/// The stub's budget over a meter set by hand (`METER`), which starts at 0.
+fn stub_budget_by_hand() -> MemoryBudget {
+    METER.store(0, SeqCst);
+    MemoryBudget::for_heap(STUB_HEAP, by_hand)
+}
+
+/// Where the real heap was when [`stub_budget_from_now`] was called.
+static BASE: AtomicUsize = AtomicUsize::new(0);
+
+/// The real heap's growth since `BASE`.
+fn above_base() -> usize {
+    live().saturating_sub(BASE.load(SeqCst))
+}
+
+/// The stub's budget over the real heap, counted from its size now.
+fn stub_budget_from_now() -> MemoryBudget {
+    BASE.store(live(), SeqCst);
+    MemoryBudget::for_heap(STUB_HEAP, above_base)
+}
+
+/// A world with `budget`.
+fn world(budget: MemoryBudget) -> World {
+    World::with(Config { budget: Some(budget), ..Config::default() })
+}
+
+/// A world whose budget lets the real heap reach `limit` bytes, with no
+/// reserve.
+fn world_with_limit(limit: usize) -> World {
+    world(MemoryBudget { limit, reserve: 0, meter: live })
+}
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Taken, and answered without an error.
+    Served,
+    /// Taken, and answered with an error.
+    Refused,
+    /// Not taken whole: the connection is held (over the admission line
+    /// with a reply unsent).
+    Held,
+}
+
+/// Sends `XS_WRITE` of `path` (no value) from `c` as raw bytes and reads
+/// what comes back.
+fn try_write(w: &mut World, c: ConnId, path: &str) -> Fate {
+    let b = request(MsgType::Write, 1, 0, format!("{path}\0").as_bytes());
+    if w.raw(c, &b).unwrap() < b.len() {
+        return Fate::Held;
+    }
+    if w.recv_all(c).iter().any(|r| r.ty == MsgType::Error as u32) {
+        Fate::Refused
+    } else {
+        Fate::Served
+    }
+}
+
 /// `engine_heap` (Xen 4.18, dom0 filling the reserve with an unread
 /// socket): with the heap over the privileged domain's admission line,
 /// every request is answered `ENOMEM` without being handled, but those
@@ -77,12 +153,8 @@ const STUB_HEAP: usize = 2_804 * 1024;
 #[test]
 fn unread_refusals_do_not_grow_the_heap_past_the_limit() {
     let _serial = serial();
-    static METER: AtomicUsize = AtomicUsize::new(0);
-    fn meter() -> usize {
-        METER.load(SeqCst)
-    }
-    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
-    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let budget = stub_budget_by_hand();
+    let mut w = world(budget);
     let s = w.sock();
     let g = w.dom(3);
     // Over each caller's admission line (by less than the headroom, so
@@ -136,12 +208,8 @@ fn deep(top: &str, depth: usize) -> Vec<u8> {
 #[test]
 fn a_deep_write_asks_the_budget_for_the_nodes_it_creates() {
     let _serial = serial();
-    static METER: AtomicUsize = AtomicUsize::new(0);
-    fn meter() -> usize {
-        METER.load(SeqCst)
-    }
-    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
-    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let budget = stub_budget_by_hand();
+    let mut w = world(budget);
     let s = w.sock();
     let g = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));
@@ -183,26 +251,22 @@ fn a_deep_write_asks_the_budget_for_the_nodes_it_creates() {
 #[test]
 fn wide_and_many_directories_never_take_the_heap_past_the_limit() {
     let _serial = serial();
-    fn meter() -> usize {
-        LIVE.load(SeqCst)
-    }
     for wide in [true, false] {
-        let limit = meter() + 600 * 1024;
-        let budget = MemoryBudget { limit, reserve: 0, meter };
-        let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+        let limit = live() + 600 * 1024;
+        let mut w = world_with_limit(limit);
         let s = w.sock();
-        PEAK.store(meter(), SeqCst);
+        reset_peak();
         let mut refused = None;
         for i in 0..100_000 {
             // Children of one directory, or one new directory per write.
-            let p = if wide { format!("/wide/{i}\0") } else { format!("/d/{i}/x\0") };
-            let b = request(MsgType::Write, 1, 0, p.as_bytes());
-            if w.raw(s, &b).unwrap() < b.len() {
-                break; // Held: over the admission line with a reply unsent.
-            }
-            if w.recv_all(s).iter().any(|r| r.ty == MsgType::Error as u32) {
-                refused = Some(i);
-                break;
+            let p = if wide { format!("/wide/{i}") } else { format!("/d/{i}/x") };
+            match try_write(&mut w, s, &p) {
+                Fate::Served => {}
+                Fate::Held => break,
+                Fate::Refused => {
+                    refused = Some(i);
+                    break;
+                }
             }
         }
         let peak = PEAK.load(SeqCst);
@@ -226,9 +290,6 @@ fn wide_and_many_directories_never_take_the_heap_past_the_limit() {
 #[test]
 fn an_unread_queue_never_doubles_past_the_limit() {
     let _serial = serial();
-    fn meter() -> usize {
-        LIVE.load(SeqCst)
-    }
     /// Events that fill a queue's slots exactly (a power of two).
     const FULL: usize = 4096;
     // A watcher that never reads and a writer; `writes` nodes written
@@ -236,19 +297,14 @@ fn an_unread_queue_never_doubles_past_the_limit() {
     // write is refused or an event dropped. Returns the writes done and
     // how far past `limit` the heap's peak went.
     let run = |limit: usize, writes: usize| {
-        let budget = MemoryBudget { limit, reserve: 0, meter };
-        let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+        let mut w = world_with_limit(limit);
         let (watcher, writer) = (w.sock(), w.sock());
         ok(&w.args(watcher, MsgType::Watch, 0, &["/x", "t"]));
         w.recv_all(watcher);
-        PEAK.store(meter(), SeqCst);
+        reset_peak();
         let mut done = 0;
         while done < writes && w.e.stats().events_dropped == 0 {
-            let b = request(MsgType::Write, 1, 0, format!("/x/{done:x}\0").as_bytes());
-            if w.raw(writer, &b).unwrap() < b.len() {
-                break; // Held: over the admission line with a reply unsent.
-            }
-            if w.recv_all(writer).iter().any(|r| r.ty == MsgType::Error as u32) {
+            if try_write(&mut w, writer, &format!("/x/{done:x}")) != Fate::Served {
                 break;
             }
             done += 1;
@@ -258,11 +314,11 @@ fn an_unread_queue_never_doubles_past_the_limit() {
     // What the first FULL events take, then a limit that admits the next
     // write (with its headroom) but not the next event's queue block
     // (twice FULL slots).
-    let base = meter();
+    let base = live();
     let (done, _) = run(usize::MAX, FULL);
     assert_eq!(done, FULL);
     let full = PEAK.load(SeqCst) - base;
-    let limit = meter() + full + REQUEST_HEADROOM + 8 * 1024;
+    let limit = live() + full + REQUEST_HEADROOM + 8 * 1024;
     let (done, past) = run(limit, 2 * FULL);
     assert!(past <= REQUEST_HEADROOM, "peak {past} bytes past the limit after {done} writes");
     assert!(done >= FULL, "only {done} events queued");
@@ -278,9 +334,6 @@ fn an_unread_queue_never_doubles_past_the_limit() {
 #[test]
 fn the_pending_table_never_doubles_past_the_limit() {
     let _serial = serial();
-    fn meter() -> usize {
-        LIVE.load(SeqCst)
-    }
     const GUESTS: u16 = 500;
     const EACH: usize = 16;
     let read = request(MsgType::Read, 1, 0, b"/\0");
@@ -289,18 +342,17 @@ fn the_pending_table_never_doubles_past_the_limit() {
     // each request (from that start), and how far past the limit the peak
     // went.
     let run = |room: usize| {
-        let start = meter();
+        let start = live();
         let limit = start.saturating_add(room);
-        let budget = MemoryBudget { limit, reserve: 0, meter };
-        let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+        let mut w = world_with_limit(limit);
         let s = w.sock();
         ok(&w.write(s, "/", ""));
         let guests: Vec<_> = (1..=GUESTS).map(|d| w.dom(d)).collect();
         let mut before = Vec::with_capacity(guests.len() * EACH);
-        PEAK.store(meter(), SeqCst);
+        reset_peak();
         'all: for _ in 0..EACH {
             for &g in &guests {
-                before.push(meter() - start);
+                before.push(live() - start);
                 if w.raw(g, &read).unwrap() < read.len() {
                     break 'all;
                 }
@@ -324,12 +376,8 @@ fn the_pending_table_never_doubles_past_the_limit() {
 #[test]
 fn listing_a_child_asks_the_budget_for_the_directory_growth() {
     let _serial = serial();
-    static METER: AtomicUsize = AtomicUsize::new(0);
-    fn meter() -> usize {
-        METER.load(SeqCst)
-    }
-    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
-    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let budget = stub_budget_by_hand();
+    let mut w = world(budget);
     let s = w.sock();
     // 4096 children fill the vector: the next one needs its next block.
     for i in 0..4096 {
@@ -359,14 +407,9 @@ fn listing_a_child_asks_the_budget_for_the_directory_growth() {
 #[test]
 fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
     let _serial = serial();
-    static BASE: AtomicUsize = AtomicUsize::new(0);
-    fn meter() -> usize {
-        LIVE.load(SeqCst).saturating_sub(BASE.load(SeqCst))
-    }
-    BASE.store(LIVE.load(SeqCst), SeqCst);
-    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
+    let budget = stub_budget_from_now();
     let max = budget.limit + REQUEST_HEADROOM;
-    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let mut w = world(budget);
     let s = w.sock();
     let guests: Vec<_> = (1..=4).map(|d| w.dom(d)).collect();
     ok(&w.write(s, "/local/domain/4", ""));
@@ -385,8 +428,8 @@ fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
 
     // What dom0's last request left: the heap just under the cap, within
     // one refusal of it.
-    let ballast: Vec<u8> = Vec::with_capacity(max - 64 - meter());
-    PEAK.store(LIVE.load(SeqCst), SeqCst);
+    let ballast: Vec<u8> = Vec::with_capacity(max - 64 - above_base());
+    reset_peak();
     for &c in [s].iter().chain(&guests[..3]) {
         taken.push(w.raw(c, &read));
     }
@@ -406,9 +449,9 @@ fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
     // (its buffer would take the heap over the line, and the request
     // would be refused).
     let room = budget.limit_for(false) - REQUEST_HEADROOM - 1000;
-    let ballast: Vec<u8> = Vec::with_capacity(room - meter());
-    PEAK.store(LIVE.load(SeqCst), SeqCst);
-    let before = meter();
+    let ballast: Vec<u8> = Vec::with_capacity(room - above_base());
+    reset_peak();
+    let before = above_base();
     assert_eq!(w.raw(guests[3], first), Ok(HEADER_SIZE), "the header only");
     let grew = PEAK.load(SeqCst) - BASE.load(SeqCst) - before;
     assert!(grew < 1000, "no payload buffer: the heap grew by {grew} bytes");
@@ -455,18 +498,13 @@ fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
 #[test]
 fn socket_clients_over_the_line_are_refused() {
     let _serial = serial();
-    static BASE: AtomicUsize = AtomicUsize::new(0);
-    fn meter() -> usize {
-        LIVE.load(SeqCst).saturating_sub(BASE.load(SeqCst))
-    }
-    BASE.store(LIVE.load(SeqCst), SeqCst);
-    let budget = MemoryBudget::for_heap(STUB_HEAP, meter);
+    let budget = stub_budget_from_now();
     let max = budget.limit + REQUEST_HEADROOM;
-    let mut w = World::with(Config { budget: Some(budget), ..Config::default() });
+    let mut w = world(budget);
     let mut conns = Vec::with_capacity(1000);
     // Just under the privileged admission line.
-    let ballast: Vec<u8> = Vec::with_capacity(budget.limit - REQUEST_HEADROOM - 64 - meter());
-    PEAK.store(LIVE.load(SeqCst), SeqCst);
+    let ballast: Vec<u8> = Vec::with_capacity(budget.limit - REQUEST_HEADROOM - 64 - above_base());
+    reset_peak();
     for _ in 0..1000 {
         match w.e.connect_socket() {
             Some(c) => conns.push(c),
