@@ -21,11 +21,10 @@ lets watch events age past their timeout: that is the behaviour tested.)
 import os
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "peers"))
 import simring  # noqa: E402
-from simring import Control, Guest, XS  # noqa: E402
+from simring import XS, Control, Guest, Skip, check, eq  # noqa: E402
 
 DIR = os.environ["SIMRING_DIR"]
 REFERENCE_C = os.environ.get("XS_REFERENCE") == "c"
@@ -33,54 +32,19 @@ FAILED = []
 GUESTS = {}
 
 
-class Skip(Exception):
-    pass
-
-
 def ours_only(why):
     if REFERENCE_C:
         raise Skip(why)
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-
-
 def case(fn):
-    name = fn.__name__.replace("_", " ")
-    try:
-        fn()
-        print("ok - %s" % name, flush=True)
-    except Skip as e:
-        print("ok - %s # SKIP %s" % (name, e), flush=True)
-    except Exception as e:  # noqa: BLE001 - report every failure kind
-        FAILED.append(name)
-        print("not ok - %s: %s" % (name, e), flush=True)
-        if os.environ.get("VERBOSE"):
-            traceback.print_exc()
-    return fn
+    """Runs case `fn` (simring.run_case), failures counted in FAILED."""
+    return simring.run_case(fn, FAILED)
 
 
 def new_guest(ctl, domid, port=None, reconnect=False):
-    """Creates guest `domid` with a home /local/domain/<domid> it owns, and
-    introduces it. With `reconnect` the page says XENSTORE_RECONNECT first."""
-    port = port if port is not None else 100 + domid
-    g = Guest(domid, DIR, port)
-    if reconnect:
-        g.set_connection(simring.XENSTORE_RECONNECT)
-    home = "/local/domain/%d" % domid
-    check(ctl.write(home + "/domid", str(domid)).ok, "write domid")
-    check(ctl.set_perms(home, "n%d" % domid).ok, "chown home")
-    check(ctl.set_perms(home + "/domid", "n%d" % domid).ok, "chown domid")
-    r = ctl.introduce(domid, 0x1000 + domid, port)
-    eq(r.err, None, "introduce %d" % domid)
-    return g
+    """simring.new_guest in this daemon's SIMRING_DIR."""
+    return simring.new_guest(ctl, DIR, domid, port, reconnect)
 
 
 def rsp_used(g):

@@ -3,7 +3,8 @@
 
 Usage: simring_reconnect.py   (environment as for simring_guests.py:
 XENSTORED_PATH, SIMRING_DIR, and SIMRING_PY_DIR = where simring.py is, by
-default tests/peers/ of this repository; XS_REFERENCE=c skips it all, C
+default tests/peers/ of this repository, or a copy as recent as it:
+the cases use its run_case and new_guest; XS_REFERENCE=c skips it all, C
 xenstored neither advertises nor honours reconnection)
 
 After the daemon sets a ring's error field (2 = XENSTORE_ERROR_RINGIDX for
@@ -18,12 +19,11 @@ exit status is the number of failed cases.
 import os
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("SIMRING_PY_DIR") or os.path.join(HERE, "..", "..", "tests", "peers"))
 import simring  # noqa: E402
-from simring import Control, Guest, XS, XsTimeout  # noqa: E402
+from simring import XS, Control, XsTimeout, check, eq  # noqa: E402
 
 DIR = os.environ["SIMRING_DIR"]
 REFERENCE_C = os.environ.get("XS_REFERENCE") == "c"
@@ -36,47 +36,16 @@ RECONNECT_BURST, RECONNECT_PERIOD_S = 8, 0.25
 STORM_CYCLES = 40
 
 
-class Skip(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-
-
 def case(fn):
-    name = fn.__name__.replace("_", " ")
-    try:
-        if REFERENCE_C:
-            raise Skip("C xenstored does not honour reconnection")
-        fn()
-        print("ok - %s" % name, flush=True)
-    except Skip as e:
-        print("ok - %s # SKIP %s" % (name, e), flush=True)
-    except Exception as e:  # noqa: BLE001 - report every failure kind
-        FAILED.append(name)
-        print("not ok - %s: %s" % (name, e), flush=True)
-        if os.environ.get("VERBOSE"):
-            traceback.print_exc()
-    return fn
+    """Runs case `fn` (simring.run_case), failures counted in FAILED;
+    skipped against C xenstored."""
+    why = "C xenstored does not honour reconnection" if REFERENCE_C else None
+    return simring.run_case(fn, FAILED, skip=why)
 
 
 def new_guest(ctl, domid):
-    """Guest `domid` with a home it owns, introduced."""
-    port = 100 + domid
-    g = Guest(domid, DIR, port)
-    home = "/local/domain/%d" % domid
-    check(ctl.write(home + "/domid", str(domid)).ok, "write domid")
-    check(ctl.set_perms(home, "n%d" % domid).ok, "chown home")
-    check(ctl.set_perms(home + "/domid", "n%d" % domid).ok, "chown domid")
-    eq(ctl.introduce(domid, 0x1000 + domid, port).err, None, "introduce %d" % domid)
-    return g
+    """simring.new_guest in this daemon's SIMRING_DIR."""
+    return simring.new_guest(ctl, DIR, domid)
 
 
 def send_raw(g, data):

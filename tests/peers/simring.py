@@ -11,6 +11,8 @@ on plain Linux real guest rings: a guest's ring page is the file
                                      the toolstack that sends INTRODUCE
     trigger_virq(dir)                raise VIRQ_DOM_EXC at the daemon
     set_domain_state(dir, domid, s)  write the domain-state markers
+    new_guest(ctl, dir, domid)       a guest with a home it owns, introduced
+    run_case, check, eq, Skip        the test scripts' cases and checks
 
 Both connection kinds have `request(type, payload, tx=0) -> Reply`, helpers
 named after the message types (`read`, `write`, `watch`, ...), the raw
@@ -29,6 +31,7 @@ import select
 import socket
 import struct
 import time
+import traceback
 from collections import namedtuple
 
 # enum xsd_sockmsg_type (xs_wire.h), the types a 4.17 daemon knows.
@@ -479,3 +482,61 @@ if __name__ == "__main__":
         set_domain_state(args[1], int(args[2]), args[3])
     else:
         sys.exit("usage: simring.py virq DIR [N] | state DIR DOMID running|shutdown|crashed|dying|gone")
+
+
+# What the test scripts that drive a daemon through this module share
+# (host/tests/simring_*.py): TAP-like cases, checks and guest set-up.
+
+
+class Skip(Exception):
+    """Raised by a case that does not apply to this daemon."""
+
+
+def check(cond, what):
+    """Fails the current case with `what` unless `cond`."""
+    if not cond:
+        raise AssertionError(what)
+
+
+def eq(got, want, what):
+    """Fails the current case unless `got == want`."""
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def run_case(fn, failed, skip=None):
+    """Runs case `fn` now and prints "ok - <name>", "ok - <name> # SKIP
+    <why>" (it raised Skip, or `skip` gives a reason to skip it) or "not ok
+    - <name>: <why>", appending the name to list `failed`; VERBOSE=1 prints
+    the traceback too. Returns `fn`, so that a script's decorator can be
+    `lambda fn: run_case(fn, FAILED)`."""
+    name = fn.__name__.replace("_", " ")
+    try:
+        if skip:
+            raise Skip(skip)
+        fn()
+        print("ok - %s" % name, flush=True)
+    except Skip as e:
+        print("ok - %s # SKIP %s" % (name, e), flush=True)
+    except Exception as e:  # noqa: BLE001 - report every failure kind
+        failed.append(name)
+        print("not ok - %s: %s" % (name, e), flush=True)
+        if os.environ.get("VERBOSE"):
+            traceback.print_exc()
+    return fn
+
+
+def new_guest(ctl, simring_dir, domid, port=None, reconnect=False):
+    """Creates guest `domid` (event channel `port`, by default 100 + domid)
+    with a home /local/domain/<domid> it owns, and introduces it through
+    `ctl`. With `reconnect` the page says XENSTORE_RECONNECT first."""
+    port = port if port is not None else 100 + domid
+    g = Guest(domid, simring_dir, port)
+    if reconnect:
+        g.set_connection(XENSTORE_RECONNECT)
+    home = "/local/domain/%d" % domid
+    check(ctl.write(home + "/domid", str(domid)).ok, "write domid")
+    check(ctl.set_perms(home, "n%d" % domid).ok, "chown home")
+    check(ctl.set_perms(home + "/domid", "n%d" % domid).ok, "chown domid")
+    eq(ctl.introduce(domid, 0x1000 + domid, port).err, None, "introduce %d" % domid)
+    return g
