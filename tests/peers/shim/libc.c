@@ -111,13 +111,14 @@ static const char *redirect(const char *path, char *buf, size_t size)
 	return path;
 }
 
-/* open() and open64() share this; mode is only there with O_CREAT or
- * O_TMPFILE. */
-static int open_common(open_fn *real, const char *path,
-		       int flags, mode_t mode)
+/* open() and open64() share this: ap holds their variable arguments, where
+ * the mode is only there with O_CREAT or O_TMPFILE. */
+static int open_common(open_fn *real, const char *path, int flags, va_list ap)
 {
 	char buf[4096];
 	enum xen_file which = path ? xen_file(path) : OTHER;
+	mode_t mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE
+			      ? va_arg(ap, mode_t) : 0;
 
 	if (which != OTHER) {
 		int fd = open_xen_file(which);
@@ -128,34 +129,28 @@ static int open_common(open_fn *real, const char *path,
 	return real(redirect(path, buf, sizeof(buf)), flags, mode);
 }
 
-static mode_t open_mode(int flags, va_list ap)
-{
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE
-		       ? va_arg(ap, mode_t) : 0;
-}
-
 int open(const char *path, int flags, ...)
 {
 	va_list ap;
-	mode_t mode;
+	int fd;
 
 	REAL(open_fn, open);
 	va_start(ap, flags);
-	mode = open_mode(flags, ap);
+	fd = open_common(real_open, path, flags, ap);
 	va_end(ap);
-	return open_common(real_open, path, flags, mode);
+	return fd;
 }
 
 int open64(const char *path, int flags, ...)
 {
 	va_list ap;
-	mode_t mode;
+	int fd;
 
 	REAL(open_fn, open64);
 	va_start(ap, flags);
-	mode = open_mode(flags, ap);
+	fd = open_common(real_open64, path, flags, ap);
 	va_end(ap);
-	return open_common(real_open64, path, flags, mode);
+	return fd;
 }
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
