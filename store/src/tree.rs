@@ -7,17 +7,17 @@
 //! possible (about 36 for a node with a 6-byte name and a 16-byte value,
 //! where a map from full path to node would cost over 100):
 //!
-//! * a node is one record in an [`Arena`] (`record.rs`): a 2-byte header,
-//!   its name and value, and only when needed a permission list id and a
-//!   children list id, all addressed by a 4-byte handle;
-//! * a node's children are a [`Dir`] (`dir.rs`): their handles in creation
-//!   order (what `XS_DIRECTORY` lists) and their positions sorted by name
-//!   (for lookups), 8 bytes per child, and the node's generation;
+//! * a node is one record in an [`Arena`] (`tree/record.rs`): a 2-byte
+//!   header, its name and value, and only when needed a permission list id
+//!   and a children list id, all addressed by a 4-byte handle;
+//! * a node's children are a [`Dir`] (`tree/dir.rs`): their handles in
+//!   creation order (what `XS_DIRECTORY` lists) and their positions sorted
+//!   by name (for lookups), 8 bytes per child, and the node's generation;
 //! * permission lists are interned ([`PermTable`]); a node created with
 //!   its parent's list stores none and uses its parent's. Before a node's
 //!   list changes, its children that used it get their own reference
 //!   ("pinning"), so nothing else changes;
-//! * generations: see [`NodeRef::generation`] and `txgen.rs`.
+//! * generations: see [`NodeRef::generation`] and `tree/txgen.rs`.
 //!
 //! A record is referenced only from its parent's children list (or the
 //! list of roots: `/` and the special `@…` nodes), so records can move:
@@ -390,7 +390,7 @@ impl Tree {
     }
 
     /// Registers a transaction's first read of `path` and returns the
-    /// generation to record for it (see `txgen.rs`); `current` is the
+    /// generation to record for it (see `tree/txgen.rs`); `current` is the
     /// global generation.
     pub fn tx_read(&mut self, path: &str, current: u64) -> u64 {
         let current = if self.contains(path) { current } else { NO_GENERATION };
