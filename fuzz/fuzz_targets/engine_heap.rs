@@ -61,9 +61,9 @@ use std::sync::Once;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use ring::decode::{Decoded, Decoder};
+use ring::decode::Decoder;
 use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
-use store::fuzzing::change_domain;
+use store::fuzzing::{change_domain, check_output};
 use store::model::{HypervisorModel, Semantics};
 use store::REQUEST_HEADROOM;
 use store::{Config, ConnId, DomId, DomainCaps, Engine, MemoryBudget};
@@ -681,37 +681,19 @@ impl World {
                 break;
             }
             let p = &mut self.peers[slot];
-            let mut rest = &out[..n];
-            while !rest.is_empty() {
-                let (used, state) = p.out.push(rest);
-                rest = &rest[used..];
-                match state {
-                    Decoded::Incomplete => {}
-                    Decoded::Message(h, body) => {
-                        assert!(
-                            MsgType::from_u32(h.ty).is_some(),
-                            "reply of unknown type {}",
-                            h.ty
-                        );
-                        if h.ty == MsgType::Error as u32 && body.starts_with(b"ENOMEM") {
-                            self.enomem += 1;
-                        }
-                        if h.ty == MsgType::TransactionStart as u32 {
-                            let id = body
-                                .iter()
-                                .take_while(|b| b.is_ascii_digit())
-                                .fold(0u32, |a, b| {
-                                    a.wrapping_mul(10).wrapping_add(u32::from(b - b'0'))
-                                });
-                            let free =
-                                p.txs.iter().position(|&t| t == 0).unwrap_or(id as usize % 8);
-                            p.txs[free] = id;
-                        }
-                    }
-                    Decoded::NoMemory => panic!("fixed payload storage never runs out"),
-                    Decoded::Error(e) => panic!("engine output is not well-framed: {e}"),
+            check_output(&mut p.out, &out[..n], |h, body| {
+                if h.ty == MsgType::Error as u32 && body.starts_with(b"ENOMEM") {
+                    self.enomem += 1;
                 }
-            }
+                if h.ty == MsgType::TransactionStart as u32 {
+                    let id = body
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .fold(0u32, |a, b| a.wrapping_mul(10).wrapping_add(u32::from(b - b'0')));
+                    let free = p.txs.iter().position(|&t| t == 0).unwrap_or(id as usize % 8);
+                    p.txs[free] = id;
+                }
+            });
             self.e.output_done(id, n);
             left -= n;
             self.oracle.sent("output sent");

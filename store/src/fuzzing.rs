@@ -5,6 +5,9 @@
 
 use alloc::vec::Vec;
 
+use ring::decode::{Decoded, Decoder};
+use ring::wire::{Header, MsgType};
+
 use crate::engine::{Config, Engine};
 use crate::ids::{ConnId, DomId};
 use crate::model::{HypervisorModel, Semantics};
@@ -24,6 +27,31 @@ pub fn change_domain(xen: &mut HypervisorModel, domid: DomId, what: u8) {
         2 => xen.kill(domid),
         3 => xen.dead(domid),
         _ => xen.destroy(domid),
+    }
+}
+
+/// Feeds `bytes`, output the engine queued for one connection, to that
+/// connection's decoder `out` (which keeps a message split across calls)
+/// and calls `each` with every message it completes.
+///
+/// # Panics
+///
+/// If the output is not well-framed, or a message's type is unknown: a
+/// fuzz target reports its findings by panicking.
+#[allow(clippy::panic)]
+pub fn check_output(out: &mut Decoder, mut bytes: &[u8], mut each: impl FnMut(Header, &[u8])) {
+    while !bytes.is_empty() {
+        let (used, state) = out.push(bytes);
+        bytes = bytes.get(used..).unwrap_or_default();
+        match state {
+            Decoded::Incomplete => {}
+            Decoded::Message(h, body) => {
+                assert!(MsgType::from_u32(h.ty).is_some(), "reply of unknown type {}", h.ty);
+                each(h, body);
+            }
+            Decoded::NoMemory => panic!("fixed payload storage never runs out"),
+            Decoded::Error(e) => panic!("engine output is not well-framed: {e}"),
+        }
     }
 }
 
