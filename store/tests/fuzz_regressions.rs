@@ -4,13 +4,14 @@
 //! Most set the budget's meter by hand, to put the heap exactly where the
 //! finding needed it; the growth test counts the real heap with this
 //! binary's allocator, which counts a reallocation as the stub's allocator
-//! makes it (new block, copy, old block freed). The tests take a lock so
-//! that none allocates while another counts.
+//! makes it (new block, copy, old block freed), per thread. The tests also
+//! take a lock, as the meters set by hand are shared.
 
 mod common;
 
 use ring::wire::{MsgType, HEADER_SIZE};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
@@ -18,37 +19,55 @@ use common::{ok, request, World};
 use store::REQUEST_HEADROOM;
 use store::{Config, ConnId, MemoryBudget};
 
-/// Live bytes of the process, and the most they reached since reset.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Live bytes this thread allocated and has not freed, and the most
+    /// they reached since [`reset_peak`]. Counted per thread, so that the
+    /// test harness's other threads (printing a result, freeing a finished
+    /// test's memory) never move a test's figures: the engine runs on the
+    /// test's own thread.
+    static COUNTS: Cell<(isize, isize)> = const { Cell::new((0, 0)) };
+}
+
+/// Adds `bytes` (negative: freed) to this thread's count.
+fn count(bytes: isize) {
+    // `try_with`: the allocator may be called while the thread's locals
+    // are torn down; those bytes are no test's.
+    let _ = COUNTS.try_with(|c| {
+        let (live, peak) = c.get();
+        let live = live.wrapping_add(bytes);
+        c.set((live, peak.max(live)));
+    });
+}
+
+/// A size as a count.
+fn signed(size: usize) -> isize {
+    isize::try_from(size).unwrap_or(isize::MAX)
+}
 
 struct Counting;
-
-fn take(size: usize) {
-    let now = LIVE.fetch_add(size, SeqCst) + size;
-    PEAK.fetch_max(now, SeqCst);
-}
 
 // SAFETY: every call is forwarded to `System` with the caller's layout and
 // size; the counters only observe.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        take(layout.size());
+        count(signed(layout.size()));
         // SAFETY: forwarded with the caller's layout.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), SeqCst);
+        count(-signed(layout.size()));
         // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        take(new_size);
+        // Counted as the stub's allocator makes it: the new block is live
+        // before the old one is freed.
+        count(signed(new_size));
         // SAFETY: forwarded with the caller's layout and size.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        LIVE.fetch_sub(if p.is_null() { new_size } else { layout.size() }, SeqCst);
+        count(-signed(if p.is_null() { new_size } else { layout.size() }));
         p
     }
 }
@@ -67,12 +86,20 @@ const STUB_HEAP: usize = 2_804 * 1024;
 /// The heap this binary's allocator counts: the meter of the tests that
 /// measure the real heap.
 fn live() -> usize {
-    LIVE.load(SeqCst)
+    COUNTS.with(|c| usize::try_from(c.get().0).unwrap_or(0))
+}
+
+/// The most [`live`] reached since [`reset_peak`].
+fn peak() -> usize {
+    COUNTS.with(|c| usize::try_from(c.get().1).unwrap_or(0))
 }
 
 /// Starts measuring the heap's peak from its size now.
 fn reset_peak() {
-    PEAK.store(live(), SeqCst);
+    COUNTS.with(|c| {
+        let (live, _) = c.get();
+        c.set((live, live));
+    });
 }
 
 /// The meter of the tests that set it by hand ([`stub_budget_by_hand`]).
@@ -269,7 +296,7 @@ fn wide_and_many_directories_never_take_the_heap_past_the_limit() {
                 }
             }
         }
-        let peak = PEAK.load(SeqCst);
+        let peak = peak();
         assert!(
             peak <= limit + REQUEST_HEADROOM,
             "wide {wide}: peak {} bytes past the limit, refused at {refused:?}",
@@ -309,7 +336,7 @@ fn an_unread_queue_never_doubles_past_the_limit() {
             }
             done += 1;
         }
-        (done, PEAK.load(SeqCst).saturating_sub(limit))
+        (done, peak().saturating_sub(limit))
     };
     // What the first FULL events take, then a limit that admits the next
     // write (with its headroom) but not the next event's queue block
@@ -317,7 +344,7 @@ fn an_unread_queue_never_doubles_past_the_limit() {
     let base = live();
     let (done, _) = run(usize::MAX, FULL);
     assert_eq!(done, FULL);
-    let full = PEAK.load(SeqCst) - base;
+    let full = peak() - base;
     let limit = live() + full + REQUEST_HEADROOM + 8 * 1024;
     let (done, past) = run(limit, 2 * FULL);
     assert!(past <= REQUEST_HEADROOM, "peak {past} bytes past the limit after {done} writes");
@@ -358,7 +385,7 @@ fn the_pending_table_never_doubles_past_the_limit() {
                 }
             }
         }
-        (before, PEAK.load(SeqCst).saturating_sub(limit))
+        (before, peak().saturating_sub(limit))
     };
     // The request with the biggest step (the table doubling), then a
     // limit that admits it with its headroom but not the new table.
@@ -434,8 +461,8 @@ fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
         taken.push(w.raw(c, &read));
     }
     taken.push(w.raw(guests[3], first));
-    let peak = PEAK.load(SeqCst) - BASE.load(SeqCst);
-    assert!(peak <= max, "heap {peak}, {} bytes past limit + headroom", peak - max);
+    let top = peak() - BASE.load(SeqCst);
+    assert!(top <= max, "heap {top}, {} bytes past limit + headroom", top - max);
     assert_eq!(taken, [Ok(0); 5], "no room for a refusal: not read");
     for c in [s].iter().chain(&guests) {
         assert!(!w.e.wants_input(*c), "{c:?} waits for memory");
@@ -453,7 +480,7 @@ fn refusals_and_split_payloads_near_the_cap_stay_under_it() {
     reset_peak();
     let before = above_base();
     assert_eq!(w.raw(guests[3], first), Ok(HEADER_SIZE), "the header only");
-    let grew = PEAK.load(SeqCst) - BASE.load(SeqCst) - before;
+    let grew = peak() - BASE.load(SeqCst) - before;
     assert!(grew < 1000, "no payload buffer: the heap grew by {grew} bytes");
     assert!(w.e.output(guests[3]).is_empty(), "nothing queued");
     assert_eq!(w.raw(guests[0], &read), Ok(read.len()));
@@ -511,8 +538,8 @@ fn socket_clients_over_the_line_are_refused() {
             None => break,
         }
     }
-    let peak = PEAK.load(SeqCst) - BASE.load(SeqCst);
-    assert!(peak <= max, "heap {peak}, {} bytes past limit + headroom", peak - max);
+    let top = peak() - BASE.load(SeqCst);
+    assert!(top <= max, "heap {top}, {} bytes past limit + headroom", top - max);
     assert!(!conns.is_empty() && conns.len() < 1000, "{} clients admitted", conns.len());
     assert!(w.e.connect_socket().is_none(), "over the line: refused");
     drop(ballast);
