@@ -59,30 +59,4 @@ impl Budget {
         v.extend_from_slice(bytes);
         Ok(v)
     }
-
-    /// Makes room in `v` for one more element: doubling while the budget
-    /// allows it, else exactly one. While the allocator moves the elements
-    /// it holds both the old and the new storage; both are charged.
-    pub(super) fn grow<T>(&mut self, v: &mut Vec<T>, offset: usize) -> Result<(), DecodeError> {
-        if v.len() < v.capacity() || size_of::<T>() == 0 {
-            return Ok(());
-        }
-        let old = v.capacity();
-        let old_bytes = old.saturating_mul(size_of::<T>());
-        let doubled = old.saturating_mul(2).max(4);
-        let fits = doubled
-            .checked_mul(size_of::<T>())
-            .and_then(|b| self.used.checked_add(b))
-            .is_some_and(|now| now <= self.limit);
-        let new = if fits { doubled } else { old.saturating_add(1) };
-        let new_bytes =
-            new.checked_mul(size_of::<T>()).ok_or(DecodeError::OverBudget { offset })?;
-        // The old storage is charged already: the moment of the move needs
-        // the new storage on top.
-        self.charge(new_bytes, offset)?;
-        v.try_reserve_exact(new.saturating_sub(v.len()))
-            .map_err(|_| DecodeError::AllocFailed { offset })?;
-        self.release(old_bytes);
-        Ok(())
-    }
 }

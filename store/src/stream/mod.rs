@@ -64,13 +64,15 @@ pub struct Stream {
 /// Decodes a whole stream, which must end with `END` and nothing after it,
 /// holding at most `budget` bytes of heap at any moment (the records
 /// returned, the vector holding them, and the indices [`check`] sorts).
+/// The record headers are walked first, so a stream whose headers are
+/// malformed is refused before anything is allocated.
 pub fn decode(input: &[u8], budget: usize) -> Result<Stream, DecodeError> {
     let mut reader = Reader::new(input, budget)?;
-    let mut records = Vec::new();
-    loop {
-        let offset = reader.position();
-        let Some(record) = reader.next_record()? else { break };
-        reader.budget_mut().grow(&mut records, offset)?;
+    // One allocation for the vector, of the size the headers announce.
+    let n = reader.count_records()?;
+    let at = reader.position();
+    let mut records = reader.budget_mut().vec(n, at)?;
+    while let Some(record) = reader.next_record()? {
         records.push(record);
     }
     let end = reader.position();

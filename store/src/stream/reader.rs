@@ -79,12 +79,31 @@ impl<'a> Reader<'a> {
         &mut self.budget
     }
 
-    /// The next record, or `None` once `END` was read.
-    pub fn next_record(&mut self) -> Result<Option<Record>, DecodeError> {
+    /// How many records are left before `END`, walking their headers only
+    /// (no allocation): the input must hold each record's body and end
+    /// with `END`. Bodies are not looked at.
+    pub fn count_records(&self) -> Result<usize, DecodeError> {
+        let mut pos = self.pos;
+        let mut n = 0usize;
         if self.done {
-            return Ok(None);
+            return Ok(0);
         }
-        let offset = self.pos;
+        loop {
+            let (rtype, len, next) = self.record_header(pos)?;
+            if rtype == RecordType::End {
+                if len != 0 {
+                    return Err(DecodeError::EndNotEmpty { offset: pos });
+                }
+                return Ok(n);
+            }
+            n = n.saturating_add(1);
+            pos = next;
+        }
+    }
+
+    /// The type and length of the record at `offset`, and where the next
+    /// one starts, once the input is known to hold it.
+    fn record_header(&self, offset: usize) -> Result<(RecordType, u32, usize), DecodeError> {
         let rest = self.input.get(offset..).unwrap_or_default();
         let mut cur = Cursor::new(rest, self.header.order);
         let truncated = DecodeError::Truncated { offset: self.input.len() };
@@ -93,11 +112,26 @@ impl<'a> Reader<'a> {
         let rtype =
             RecordType::from_u32(code).ok_or(DecodeError::UnknownRecord { offset, code })?;
         let body_len = usize::try_from(len).map_err(|_| truncated)?;
-        let body = cur.take(body_len).ok_or(truncated)?;
         let next = offset
             .checked_add(RECORD_HEADER_LEN)
             .and_then(|o| o.checked_add(body_len))
+            .filter(|next| *next <= self.input.len())
             .ok_or(truncated)?;
+        Ok((rtype, len, next))
+    }
+
+    /// The next record, or `None` once `END` was read.
+    pub fn next_record(&mut self) -> Result<Option<Record>, DecodeError> {
+        if self.done {
+            return Ok(None);
+        }
+        let offset = self.pos;
+        let (rtype, len, next) = self.record_header(offset)?;
+        let body = self
+            .input
+            .get(offset.saturating_add(RECORD_HEADER_LEN)..next)
+            .ok_or(DecodeError::Truncated { offset: self.input.len() })?;
+        let body_len = body.len();
         if rtype == RecordType::End {
             if len != 0 {
                 return Err(DecodeError::EndNotEmpty { offset });
