@@ -23,7 +23,7 @@ pub fn check(records: &[Record], budget: usize) -> Result<(), DecodeError> {
     check_in(records, &mut Budget::new(budget), usize::MAX)
 }
 
-/// As [`check`], charging `budget`; `offset` names the place in the input
+/// As [`check()`], charging `budget`; `offset` names the place in the input
 /// an over-budget error reports.
 pub(super) fn check_in(
     records: &[Record],

@@ -129,7 +129,8 @@ pub enum DecodeError {
     /// Decoding would hold more than the caller's byte budget.
     OverBudget {
         /// The offset of the record being decoded (the input's length
-        /// when checking the whole stream).
+        /// when checking the whole stream; `usize::MAX` from
+        /// [`super::check()`]).
         offset: usize,
     },
     /// The allocator refused memory within the budget.

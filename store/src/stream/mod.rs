@@ -25,7 +25,7 @@
 //! connection types, connection field bits, permission letters or flags,
 //! records breaking a rule of the format ([`Invalid`]), duplicates and
 //! references to connections or transactions not defined earlier
-//! ([`check`]). Padding bytes are not looked at (the format asks readers
+//! ([`check()`]). Padding bytes are not looked at (the format asks readers
 //! to ignore them, and C leaves some uninitialised).
 //!
 //! Restoring an engine from records, or dumping one, is not here.
@@ -63,7 +63,7 @@ pub struct Stream {
 
 /// Decodes a whole stream, which must end with `END` and nothing after it,
 /// holding at most `budget` bytes of heap at any moment (the records
-/// returned, the vector holding them, and the indices [`check`] sorts).
+/// returned, the vector holding them, and the indices [`check()`] sorts).
 /// The record headers are walked first, so a stream whose headers are
 /// malformed is refused before anything is allocated.
 pub fn decode(input: &[u8], budget: usize) -> Result<Stream, DecodeError> {
@@ -87,7 +87,7 @@ pub fn decode(input: &[u8], budget: usize) -> Result<Stream, DecodeError> {
 /// holds the header and the records before the refused one.
 ///
 /// Each record is checked on its own ([`Invalid`]); whether they belong
-/// together is [`check`]'s to say.
+/// together is [`check()`]'s to say.
 pub fn encode(stream: &Stream, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let mut w = Writer::new(stream.header, out)?;
     for r in &stream.records {

@@ -20,7 +20,7 @@ use super::wire::{pad8, Put};
 /// Writes one stream into a buffer: [`Writer::new`] writes the header,
 /// [`Writer::record`] each record, [`Writer::end`] the `END` record.
 /// Whether the records belong together (unique ids, references to earlier
-/// records) is the caller's to ensure; [`super::check`] tells.
+/// records) is the caller's to ensure; [`super::check()`] tells.
 pub struct Writer<'a> {
     out: &'a mut Vec<u8>,
     header: Header,
