@@ -15,6 +15,8 @@ the heap to the budget's limits (guests filling their shares, dom0 filling
 the reserve, deep paths, watch floods, split payloads, transactions) in
 `arbitrary`'s encoding of its `Setup` and `Op`s (see `HeapSeed`), since
 reaching a limit by mutation alone takes hundreds of well-formed writes.
+`stream_decode` gets xenstore migration streams (`[u16 budget/16]`, then
+the stream) with every record type, in both byte orders and versions.
 """
 
 import pathlib
@@ -252,12 +254,58 @@ def heap_seeds():
     return seeds
 
 
+def pad8(b):
+    return b + b"\0" * (-len(b) % 8)
+
+
+def record(e, ty, body):
+    """One migration stream record: type, length, body padded to 8."""
+    body = pad8(body)
+    return struct.pack(e + "II", ty, len(body)) + body
+
+
+def stream_decode_seeds():
+    """`[u16 budget/16][stream]`: migration streams (store::stream)."""
+    def stream(e, version, ext=True):
+        flags = 1 if e == ">" else 0
+        s = b"xenstore" + struct.pack(">II", version, flags)
+        s += record(e, 1, struct.pack(e + "ii", 3, 7))
+        names = b"nodes\0soft-memory\0"
+        s += record(e, 6, struct.pack(e + "HHII", 2, 0, 1000, 2097152) + names)
+        event = msg(15, 0, b"a\0b")
+        conn = struct.pack(e + "IHHHHIHHI", 1, 0, 1, 1, 0x7FF4, 5, 0, 0, len(event))
+        s += record(e, 2, pad8(conn + event) + struct.pack(e + "Q", 0x1122334455667788))
+        sock = struct.pack(e + "IHHiIHHI", 2, 1, 0, 9, 0, 5, 0, 0) + b"\2\0\0\0\1"
+        s += record(e, 2, sock)
+        s += record(e, 3, struct.pack(e + "IHH", 1, 7, 4) + b"device\0tok\0")
+        if ext:
+            s += record(e, 8, struct.pack(e + "IHHHH", 2, 3, 2, 1, 0) + b"/a\0t\0")
+        s += record(e, 4, struct.pack(e + "II", 2, 17))
+        perms = b"n\0" + struct.pack(e + "H", 1) + b"r\1" + struct.pack(e + "H", 2)
+        node = struct.pack(e + "IIHHHH", 0, 0, 16, 5, 0, 2) + perms + b"/local/domain/1\0hello"
+        s += record(e, 5, node)
+        s += record(e, 5, struct.pack(e + "IIHHHH", 2, 17, 3, 0, 0, 0) + b"/a\0")
+        s += record(e, 5, struct.pack(e + "IIHHHH", 2, 17, 3, 1, 3, 1) + perms[:4] + b"/b\0x")
+        s += record(e, 7, struct.pack(e + "HHII", 1, 1, 15, 5) + b"watches\0")
+        return s + struct.pack(e + "II", 0, 0)
+
+    big = struct.pack("<H", 0xFFFF)
+    return {
+        "le-v2": big + stream("<", 2),
+        "be-v2": big + stream(">", 2),
+        "le-v1": big + stream("<", 1, ext=False),
+        "small-budget": struct.pack("<H", 40) + stream("<", 2),
+        "empty": big + b"xenstore" + struct.pack(">II", 2, 0) + b"\0" * 8,
+    }
+
+
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "corpus")
     for target, seeds in (
         ("decode", decode_seeds()),
         ("ring_page", ring_page_seeds()),
         ("serve_race", serve_race_seeds()),
+        ("stream_decode", stream_decode_seeds()),
     ):
         d = root / target
         d.mkdir(parents=True, exist_ok=True)

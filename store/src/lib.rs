@@ -43,6 +43,8 @@ mod ratelimit;
 mod reconnect;
 mod request;
 mod ring_server;
+/// The xenstore migration stream: records, encoder and hostile-input decoder.
+pub mod stream;
 mod trace;
 mod transaction;
 mod tree;

@@ -1,0 +1,78 @@
+//! Arbitrary bytes into the migration stream reader (`store::stream`),
+//! under a budget, with a heap oracle.
+//!
+//! Input: `[u16 budget / 16, little-endian][stream bytes]`. Checks:
+//!
+//! 1. `decode` returns (a panic is a finding);
+//! 2. the peak of live heap bytes during the call, counted by this
+//!    binary's global allocator, is at most the budget;
+//! 3. it leaves nothing allocated behind;
+//! 4. a stream it accepts is written back by `encode` (the writer refuses
+//!    nothing the reader accepts) and the bytes decode to the same records.
+#![no_main]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use libfuzzer_sys::fuzz_target;
+use store::stream::{decode, encode};
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+struct Counting;
+
+fn add(size: usize) {
+    let now = LIVE.fetch_add(size, SeqCst) + size;
+    PEAK.fetch_max(now, SeqCst);
+}
+
+// SAFETY: every call is forwarded to `System` with the caller's layout;
+// the counters only observe.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        add(layout.size());
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        add(layout.size());
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), SeqCst);
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Counted as the move it may be: both blocks live at once.
+        add(new_size);
+        // SAFETY: forwarded with the caller's layout and size.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        LIVE.fetch_sub(layout.size(), SeqCst);
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fuzz_target!(|data: &[u8]| {
+    let [b0, b1, stream @ ..] = data else { return };
+    let budget = usize::from(u16::from_le_bytes([*b0, *b1])) * 16;
+    let base = LIVE.load(SeqCst);
+    PEAK.store(base, SeqCst);
+    let got = decode(stream, budget);
+    let peak = PEAK.load(SeqCst) - base;
+    assert!(peak <= budget, "held {peak} bytes over a budget of {budget}");
+    if let Ok(s) = got {
+        let mut again = Vec::new();
+        encode(&s, &mut again).expect("the writer refused what the reader accepted");
+        assert_eq!(decode(&again, usize::MAX).as_ref(), Ok(&s));
+    }
+    assert_eq!(LIVE.load(SeqCst), base, "the reader leaked");
+});
