@@ -9,7 +9,7 @@
 # Findings land in fuzz/artifacts/<target>/; replay one with
 # `cd fuzz && cargo +nightly fuzz run <target> <file>`.
 
-FUZZ_TARGETS ?= decode ring_page serve_race engine_ops engine_bytes engine_heap
+FUZZ_TARGETS ?= decode ring_page serve_race engine_ops engine_bytes engine_heap stream_decode
 FUZZ_TIME ?= 25
 # A stalled input (over 10 s) is a finding too, as is going over 2 GiB.
 FUZZ_FLAGS := -max_total_time=$(FUZZ_TIME) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
