@@ -6,46 +6,9 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering::SeqCst};
-
+use common::counting::{live, Counting};
 use common::{ok, World};
 use ring::wire::MsgType;
-
-/// Net live bytes of the process.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-fn count(bytes: usize, sign: isize) {
-    LIVE.fetch_add(sign * bytes as isize, SeqCst);
-}
-
-// SAFETY: every call is forwarded to `System` with the caller's layout and
-// size; the counter only observes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size(), 1);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(layout.size(), -1);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout and size.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(layout.size(), -1);
-            count(new_size, 1);
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -69,11 +32,11 @@ fn queued_events_are_charged_within_a_quarter_of_their_heap() {
             ok(&w.args(g, MsgType::Watch, 0, &["/local/domain/1", &format!("t{i}")]));
         }
         w.recv_all(g);
-        let (heap0, charged0) = (LIVE.load(SeqCst), w.usage(1, "memory"));
+        let (heap0, charged0) = (live() as isize, w.usage(1, "memory"));
         for i in 0..writes {
             ok(&w.write(s, &format!("/local/domain/1/n{i}"), "v"));
         }
-        let heap = (LIVE.load(SeqCst) - heap0) as f64;
+        let heap = (live() as isize - heap0) as f64;
         let charged = (w.usage(1, "memory") - charged0) as f64;
         let ratio = charged / heap;
         println!(

@@ -1,6 +1,8 @@
 //! Test harness: a model platform and a client speaking raw wire bytes.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use ring::wire::MsgType;
 use ring::wire::{Header, HEADER_SIZE};
 use store::{
