@@ -299,6 +299,20 @@ impl<B: PayloadBuf> Decoder<B> {
         }
     }
 
+    /// The bytes of a message that is not complete yet, as received: the
+    /// header bytes so far and the payload bytes so far (both empty when
+    /// nothing [`partial`](Decoder::has_partial) is held). Pushing them,
+    /// header then payload, into a fresh decoder puts it where this one
+    /// stands (a migration stream carries them this way).
+    pub fn partial(&self) -> (&[u8], &[u8]) {
+        let header = self.header.get(..usize::from(self.header_len)).unwrap_or(&[]);
+        match self.stage {
+            Stage::Header | Stage::Body => (header, &[]),
+            Stage::Filling => (header, self.buf.bytes()),
+            Stage::Delivered | Stage::Failed(_) => (&[], &[]),
+        }
+    }
+
     /// Drops everything held, including a protocol error, and gives back
     /// the payload's storage: the state of a fresh decoder. Used when a
     /// ring is reconnected.

@@ -240,16 +240,21 @@ impl Engine {
     }
 
     pub(crate) fn tree_store(&mut self, path: &str, node: &Node) {
-        self.generation = self.generation.wrapping_add(1);
-        match self.tree.insert(path, node, self.generation) {
-            Ok(put) => {
-                self.account(path, put.old, Some(put.new));
-                self.account_listing(path, put.linked, true);
-            }
-            // Callers store nodes under existing parents; a failure here
-            // is a bug or memory exhaustion, and the tree is unchanged.
-            Err(e) => log::error!("cannot store node {path}: {e:?}"),
+        // Callers store nodes under existing parents; a failure here is a
+        // bug or memory exhaustion, and the tree is unchanged.
+        if let Err(e) = self.tree_try_store(path, node) {
+            log::error!("cannot store node {path}: {e:?}");
         }
+    }
+
+    /// [`Engine::tree_put`], saying why the tree refused the node (then
+    /// nothing changed).
+    pub(crate) fn tree_try_store(&mut self, path: &str, node: &Node) -> Result<(), TreeError> {
+        self.generation = self.generation.wrapping_add(1);
+        let put = self.tree.insert(path, node, self.generation)?;
+        self.account(path, put.old, Some(put.new));
+        self.account_listing(path, put.linked, true);
+        Ok(())
     }
 
     /// Replaces the permissions of the node at `path` in the global tree

@@ -166,6 +166,18 @@ impl OutQueue {
         self.msgs.iter().skip(usize::from(self.off > 0))
     }
 
+    /// What is left to send of the front message when part of it was
+    /// sent (`None` when none was).
+    pub fn front_rest(&self) -> Option<&[u8]> {
+        let front = self.msgs.front()?;
+        (self.off > 0).then(|| front.bytes.get(self.off..).unwrap_or(&[]))
+    }
+
+    /// The front message, whole.
+    pub fn front(&self) -> Option<&[u8]> {
+        self.msgs.front().map(|m| m.bytes.as_slice())
+    }
+
     /// The next bytes to send (empty when nothing is queued).
     pub fn pending(&self) -> &[u8] {
         self.msgs.front().and_then(|m| m.bytes.get(self.off..)).unwrap_or(&[])

@@ -124,6 +124,19 @@ pub struct MapRequest {
     pub features: u32,
 }
 
+/// What [`Platform::restore_ring`] is asked to take over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestoreRing {
+    /// The connection the ring is served as.
+    pub conn: ConnId,
+    /// The domain whose ring page it is (its grant ref 1).
+    pub domid: DomId,
+    /// The event channel port as the migration stream names it: the
+    /// previous server's local end (C xenstored writes the port it bound,
+    /// and rebinds that port in the descriptor it inherits).
+    pub port: u32,
+}
+
 /// Why a ring could not be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapError;
@@ -137,7 +150,20 @@ pub trait Platform {
     /// the ring is used the platform writes `ring.features` into the
     /// page's `server_features`.
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError>;
-    /// Undoes [`Platform::map_ring`]: unmaps the page, closes the channel.
+    /// Takes over `ring.domid`'s ring after a live update
+    /// ([`Engine::restore`](crate::Engine::restore)): maps its page again
+    /// and serves the event channel the previous server had bound as
+    /// `ring.port`, without writing the page (C does not rewrite
+    /// `server_features` on restore). An error leaves the connection
+    /// ignored until the domain dies, as C does with a ring it cannot
+    /// restore. The default, for platforms that cannot take a ring over,
+    /// fails.
+    fn restore_ring(&mut self, ring: RestoreRing) -> Result<(), MapError> {
+        let _ = ring;
+        Err(MapError)
+    }
+    /// Undoes [`Platform::map_ring`] (or [`Platform::restore_ring`]):
+    /// unmaps the page, closes the channel.
     fn unmap_ring(&mut self, conn: ConnId);
     /// The current info of `domid`.
     fn domain_info(&mut self, domid: DomId) -> DomainInfo;
@@ -267,6 +293,10 @@ pub struct Conn {
     /// Not read until the budget grants this ([`Engine::take_ready`]
     /// reports it then).
     pub waiting: Option<MemWait>,
+    /// The front message of `out` is the rest of one whose start a
+    /// previous server sent (restored from a migration stream), so a dump
+    /// says so again.
+    pub resumed: bool,
 }
 
 impl Conn {
@@ -285,6 +315,7 @@ impl Conn {
             in_ready: false,
             blocked: false,
             waiting: None,
+            resumed: false,
         }
     }
 }
@@ -343,12 +374,19 @@ fn recount(count: usize, was: bool, is: bool) -> usize {
 
 impl Engine {
     /// An engine with the initial tree of C's `setup_structure`.
-    pub fn new(mut cfg: Config) -> Engine {
+    pub fn new(cfg: Config) -> Engine {
+        let mut e = Engine::blank(cfg);
+        e.setup_structure();
+        e
+    }
+
+    /// An engine without nodes (its quotas capped by the budget).
+    pub(crate) fn blank(mut cfg: Config) -> Engine {
         if let Some(b) = cfg.budget {
             b.cap_quotas(&mut cfg.quotas);
         }
         let tree = Tree::new(cfg.hash_seed);
-        let mut e = Engine {
+        Engine {
             cfg,
             tree,
             conns: BTreeMap::new(),
@@ -366,9 +404,7 @@ impl Engine {
             blocked_conns: 0,
             reconnects: crate::reconnect::Reconnects::default(),
             memory_waits: false,
-        };
-        e.setup_structure();
-        e
+        }
     }
 
     /// The server features configured for domains (each domain's word
@@ -666,9 +702,13 @@ impl Engine {
     /// `n` bytes of [`Engine::output`] were sent.
     pub fn output_done(&mut self, conn: ConnId, n: usize) {
         let seed = self.cfg.hash_seed;
-        let Some(m) = self.conns.get_mut(&conn).and_then(|c| c.out.sent(n, seed)) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let Some(m) = c.out.sent(n, seed) else {
+            return;
+        };
+        c.resumed = false;
         self.release_out(conn, m, true);
         self.settle_out(conn);
         // More to send; or all sent while the heap is over the caller's
@@ -729,6 +769,7 @@ impl Engine {
             Some(c) => {
                 c.decoder.clear();
                 c.waiting = None;
+                c.resumed = false;
                 c.out.take_all()
             }
             None => return,

@@ -32,6 +32,7 @@ mod error;
 pub mod fuzzing;
 mod ids;
 mod lifecycle;
+mod migrate;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
 mod ops;
@@ -56,11 +57,12 @@ mod wrl;
 pub use budget::{MemWait, MemoryBudget, REQUEST_HEADROOM};
 pub use engine::{
     ChangedDomain, Config, DomainCaps, DomainInfo, DomainState, Engine, MapError, MapRequest,
-    Platform, Stats,
+    Platform, RestoreRing, Stats,
 };
 pub use error::{Error, ProtoError};
 pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
+pub use migrate::{DumpError, DumpOptions, DumpSource, RestoreError, Restored};
 pub use options::{EngineOptions, QuotaOption};
 pub use quota::{Limit, Quota, Quotas};
 pub use ratelimit::{LogGate, Rate, TokenBucket, GUEST_LOG_RATE};

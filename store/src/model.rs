@@ -23,7 +23,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::engine::{
-    ChangedDomain, DomainCaps, DomainInfo, DomainState, MapError, MapRequest, Platform,
+    ChangedDomain, DomainCaps, DomainInfo, DomainState, MapError, MapRequest, Platform, RestoreRing,
 };
 use crate::ids::{ConnId, DomId};
 
@@ -231,6 +231,20 @@ impl Platform for HypervisorModel {
             return Err(MapError);
         }
         self.mapped.insert(conn, Mapping { domid, port, features });
+        Ok(())
+    }
+
+    fn restore_ring(&mut self, ring: RestoreRing) -> Result<(), MapError> {
+        let RestoreRing { conn, domid, port } = ring;
+        if !self.domains.contains_key(&domid.0)
+            || port == 0
+            || self.fail_map.contains(&domid.0)
+            || self.mapped.contains_key(&conn)
+        {
+            return Err(MapError);
+        }
+        // The page is not written on restore: its features are unknown.
+        self.mapped.insert(conn, Mapping { domid, port, features: 0 });
         Ok(())
     }
 

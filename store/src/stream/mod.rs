@@ -28,7 +28,8 @@
 //! ([`check()`]). Padding bytes are not looked at (the format asks readers
 //! to ignore them, and C leaves some uninitialised).
 //!
-//! Restoring an engine from records, or dumping one, is not here.
+//! Dumping an engine to records and restoring one is `Engine::dump_state`
+//! and `Engine::restore` (`migrate.rs`).
 
 mod budget;
 mod check;

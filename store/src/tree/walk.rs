@@ -78,6 +78,55 @@ impl Tree {
         }
     }
 
+    /// As [`Tree::for_each_node`], with each node's path: `f(path, node)`
+    /// for every node, roots in creation order, each subtree parents
+    /// first, children in creation order. One path buffer and a stack of
+    /// one entry per level, so the walk's memory follows the tree's depth
+    /// (a migration stream is written this way, `migrate.rs`). `f` may
+    /// stop the walk with an error, which is returned.
+    pub fn try_for_each_path<E>(
+        &self,
+        mut f: impl FnMut(&str, NodeRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut path = alloc::string::String::new();
+        for &root in &self.roots {
+            let Some(rec) = self.record(root) else { continue };
+            let perms = rec.perms.unwrap_or(NO_PERMS);
+            path.clear();
+            if rec.name.is_empty() {
+                path.push('/');
+            } else {
+                path.push_str(core::str::from_utf8(rec.name).unwrap_or(""));
+            }
+            if let Some(n) = self.view(&Loc { slot: None, handle: root, perms }) {
+                f(&path, n)?;
+            }
+            // (directory, its permissions, next child, its path's length
+            // as a prefix of its children's: `/` adds no separator)
+            let prefix = if rec.name.is_empty() { 0 } else { path.len() };
+            let mut stack: Vec<(Handle, PermId, usize, usize)> = Vec::new();
+            stack.push((root, perms, 0, prefix));
+            while let Some(top) = stack.last_mut() {
+                let (h, perms, i, prefix) = *top;
+                let Some(&c) = self.children(h).get(i) else {
+                    stack.pop();
+                    continue;
+                };
+                top.2 = i.saturating_add(1);
+                let Some(rec) = self.record(c) else { continue };
+                let perms = rec.perms.unwrap_or(perms);
+                path.truncate(prefix);
+                path.push('/');
+                path.push_str(core::str::from_utf8(rec.name).unwrap_or(""));
+                if let Some(n) = self.view(&Loc { slot: None, handle: c, perms }) {
+                    f(&path, n)?;
+                }
+                stack.push((c, perms, 0, path.len()));
+            }
+        }
+        Ok(())
+    }
+
     #[cfg(test)]
     /// The paths of `root` and everything below it, children before their
     /// parent (post-order, children in creation order), as C's

@@ -36,6 +36,8 @@ pub struct Model {
     pub unmaps: std::collections::HashMap<ConnId, u32>,
     /// Xen 4.21+ unique ids to report (none: a ≤ 4.20 hypervisor).
     pub uids: std::collections::HashMap<u16, u64>,
+    /// Every ring taken over by `Engine::restore`, in order.
+    pub restored: Vec<store::RestoreRing>,
 }
 
 impl Platform for Model {
@@ -44,6 +46,14 @@ impl Platform for Model {
             return Err(MapError);
         }
         self.mapped.push(ring.conn);
+        Ok(())
+    }
+    fn restore_ring(&mut self, ring: store::RestoreRing) -> Result<(), MapError> {
+        if self.fail_map {
+            return Err(MapError);
+        }
+        self.mapped.push(ring.conn);
+        self.restored.push(ring);
         Ok(())
     }
     fn unmap_ring(&mut self, conn: ConnId) {
