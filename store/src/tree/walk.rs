@@ -20,6 +20,16 @@ use super::{Loc, Tree, NO_PERMS};
 #[cfg(test)]
 use crate::path;
 
+/// Where [`Tree::walk_all`] is: a record's name, the length of its parent's
+/// path as a prefix of its own (`None` for a root; `/`'s children add
+/// their separator to an empty prefix), and the length of its own path.
+#[derive(Clone, Copy)]
+struct WalkStep<'a> {
+    parent_len: Option<usize>,
+    name: &'a [u8],
+    len: usize,
+}
+
 impl Tree {
     #[cfg(test)]
     /// Iterates all nodes with their paths (roots in creation order, then
@@ -47,15 +57,63 @@ impl Tree {
     /// tree's depth, not its size, so it can serve requests (`memreport`,
     /// `check`) on a tree that fills the heap.
     pub fn for_each_node(&self, mut f: impl FnMut(usize, NodeRef<'_>)) {
+        let walked: Result<(), core::convert::Infallible> = self.walk_all(|step, node| {
+            if let Some(n) = node {
+                f(step.len, n);
+            }
+            Ok(())
+        });
+        let Ok(()) = walked;
+    }
+
+    /// As [`Tree::for_each_node`], with each node's path: `f(path, node)`
+    /// for every node, in the same order. One path buffer and a stack of
+    /// one entry per level, so the walk's memory follows the tree's depth
+    /// (a migration stream is written this way, `migrate.rs`). `f` may
+    /// stop the walk with an error, which is returned.
+    pub fn try_for_each_path<E>(
+        &self,
+        mut f: impl FnMut(&str, NodeRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut path = alloc::string::String::new();
+        self.walk_all(|step, node| {
+            let name = core::str::from_utf8(step.name).unwrap_or("");
+            match step.parent_len {
+                // `/` is named by its separator.
+                None if name.is_empty() => {
+                    path.clear();
+                    path.push('/');
+                }
+                None => {
+                    path.clear();
+                    path.push_str(name);
+                }
+                Some(prefix) => {
+                    path.truncate(prefix);
+                    path.push('/');
+                    path.push_str(name);
+                }
+            }
+            node.map_or(Ok(()), |n| f(&path, n))
+        })
+    }
+
+    /// The walk both of the above make: `f(step, node)` for every record
+    /// (roots in creation order, then each subtree parents first,
+    /// children in creation order; `node` is `None` where a record has
+    /// no view), with a stack of one entry per level.
+    fn walk_all<E>(
+        &self,
+        mut f: impl FnMut(WalkStep<'_>, Option<NodeRef<'_>>) -> Result<(), E>,
+    ) -> Result<(), E> {
         for &root in &self.roots {
             let Some(rec) = self.record(root) else { continue };
             let perms = rec.perms.unwrap_or(NO_PERMS);
             // `/` is named by its separator; its children add theirs.
             let (len, prefix) =
                 if rec.name.is_empty() { (1, 0) } else { (rec.name.len(), rec.name.len()) };
-            if let Some(n) = self.view(&Loc { slot: None, handle: root, perms }) {
-                f(len, n);
-            }
+            let step = WalkStep { parent_len: None, name: rec.name, len };
+            f(step, self.view(&Loc { slot: None, handle: root, perms }))?;
             // (directory, its permissions, next child, its path's length
             // as a prefix of its children's)
             let mut stack: Vec<(Handle, PermId, usize, usize)> = Vec::new();
@@ -70,58 +128,9 @@ impl Tree {
                 let Some(rec) = self.record(c) else { continue };
                 let perms = rec.perms.unwrap_or(perms);
                 let len = prefix.saturating_add(1).saturating_add(rec.name.len());
-                if let Some(n) = self.view(&Loc { slot: None, handle: c, perms }) {
-                    f(len, n);
-                }
+                let step = WalkStep { parent_len: Some(prefix), name: rec.name, len };
+                f(step, self.view(&Loc { slot: None, handle: c, perms }))?;
                 stack.push((c, perms, 0, len));
-            }
-        }
-    }
-
-    /// As [`Tree::for_each_node`], with each node's path: `f(path, node)`
-    /// for every node, roots in creation order, each subtree parents
-    /// first, children in creation order. One path buffer and a stack of
-    /// one entry per level, so the walk's memory follows the tree's depth
-    /// (a migration stream is written this way, `migrate.rs`). `f` may
-    /// stop the walk with an error, which is returned.
-    pub fn try_for_each_path<E>(
-        &self,
-        mut f: impl FnMut(&str, NodeRef<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let mut path = alloc::string::String::new();
-        for &root in &self.roots {
-            let Some(rec) = self.record(root) else { continue };
-            let perms = rec.perms.unwrap_or(NO_PERMS);
-            path.clear();
-            if rec.name.is_empty() {
-                path.push('/');
-            } else {
-                path.push_str(core::str::from_utf8(rec.name).unwrap_or(""));
-            }
-            if let Some(n) = self.view(&Loc { slot: None, handle: root, perms }) {
-                f(&path, n)?;
-            }
-            // (directory, its permissions, next child, its path's length
-            // as a prefix of its children's: `/` adds no separator)
-            let prefix = if rec.name.is_empty() { 0 } else { path.len() };
-            let mut stack: Vec<(Handle, PermId, usize, usize)> = Vec::new();
-            stack.push((root, perms, 0, prefix));
-            while let Some(top) = stack.last_mut() {
-                let (h, perms, i, prefix) = *top;
-                let Some(&c) = self.children(h).get(i) else {
-                    stack.pop();
-                    continue;
-                };
-                top.2 = i.saturating_add(1);
-                let Some(rec) = self.record(c) else { continue };
-                let perms = rec.perms.unwrap_or(perms);
-                path.truncate(prefix);
-                path.push('/');
-                path.push_str(core::str::from_utf8(rec.name).unwrap_or(""));
-                if let Some(n) = self.view(&Loc { slot: None, handle: c, perms }) {
-                    f(&path, n)?;
-                }
-                stack.push((c, perms, 0, path.len()));
             }
         }
         Ok(())
