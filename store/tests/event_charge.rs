@@ -1,8 +1,8 @@
 //! The memory a watcher's queued events are charged, against the heap
 //! they really take: buffers, queue slots and the de-duplication index,
 //! spare capacity included (a queue that just doubled holds twice the
-//! slots it uses). Measured with a counting global allocator; one test
-//! in this file, so that nothing else allocates while it counts.
+//! slots it uses). Measured on the test's own thread
+//! (`common::counting`).
 
 mod common;
 

@@ -5,44 +5,13 @@
 //! buffers keep their capacity) and free slots below the compaction
 //! thresholds; [`SLACK`] bounds it.
 //!
-//! One test in this file, so that no other test allocates while it counts.
+//! Counted on the test's own thread (`common::counting`).
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-
+use common::counting::{live, peak, reset_peak, Counting};
 use common::{ok, World};
 use store::{Config, ConnId, DomainState};
-
-/// Live bytes of the whole process, and their peak.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: every call is forwarded to `System` with the caller's layout;
-// the counter only observes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        PEAK.fetch_max(LIVE.fetch_add(layout.size(), SeqCst) + layout.size(), SeqCst);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        PEAK.fetch_max(LIVE.fetch_add(new_size, SeqCst) + new_size, SeqCst);
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        // SAFETY: forwarded with the caller's layout and size.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -69,20 +38,20 @@ fn attacked(attack: impl FnOnce(&mut World, ConnId, ConnId)) -> (usize, isize) {
     ok(&w.write(s, "/local/domain/0/name", "dom0"));
     ok(&w.write(s, "/tool/x", "1"));
     let _ = w.recv_all(s);
-    let before = LIVE.load(SeqCst);
-    PEAK.store(before, SeqCst);
+    let before = live();
+    reset_peak();
     let d = w.dom(5);
     ok(&w.write(s, "/local/domain/5/data", ""));
     ok(&w.args(s, 14, 0, &["/local/domain/5/data", "n5"]));
     attack(&mut w, s, d);
-    let held = PEAK.load(SeqCst).saturating_sub(before);
+    let held = peak().saturating_sub(before);
     w.pf.states.insert(5, DomainState::Gone);
     let now = w.now;
     w.e.check_domains(now, &mut w.pf);
     ok(&w.args(s, 13, 0, &["/local/domain/5"]));
     ok(&w.write(s, "/tool/x", "2"));
     let _ = w.recv_all(s);
-    (held, LIVE.load(SeqCst) as isize - before as isize)
+    (held, live() as isize - before as isize)
 }
 
 /// What a guest does: `(world, dom0's socket, the guest)`.

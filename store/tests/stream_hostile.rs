@@ -5,52 +5,14 @@
 //! nothing behind. What it accepts encodes to a stream that decodes to the
 //! same records.
 //!
-//! One test in this file, so that no other test allocates while it counts.
+//! Counted on the test's own thread (`common::counting`).
 
+mod common;
 mod stream_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-
+use common::counting::{live, peak, reset_peak, Counting};
 use store::stream::{decode, encode, DecodeError};
 use stream_common::{bytes, mutate, stream, Rng};
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-impl Counting {
-    fn add(size: usize) {
-        let now = LIVE.fetch_add(size, SeqCst) + size;
-        PEAK.fetch_max(now, SeqCst);
-    }
-}
-
-// SAFETY: every call is forwarded to `System` with the caller's layout;
-// the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Counting::add(layout.size());
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Counted as the move it may be: both blocks live at once.
-        Counting::add(new_size);
-        // SAFETY: forwarded with the caller's layout and size.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        p
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -58,10 +20,10 @@ static ALLOC: Counting = Counting;
 /// Decodes `input` under `budget` and checks the promises; returns whether
 /// it was accepted.
 fn probe(input: &[u8], budget: usize) -> bool {
-    let base = LIVE.load(SeqCst);
-    PEAK.store(base, SeqCst);
+    let base = live();
+    reset_peak();
     let got = decode(input, budget);
-    let peak = PEAK.load(SeqCst) - base;
+    let peak = peak() - base;
     assert!(peak <= budget, "held {peak} bytes over a budget of {budget}: {got:?}");
     let accepted = match got {
         Ok(s) => {
@@ -72,7 +34,7 @@ fn probe(input: &[u8], budget: usize) -> bool {
         }
         Err(_) => false,
     };
-    assert_eq!(LIVE.load(SeqCst), base, "the reader leaked");
+    assert_eq!(live(), base, "the reader leaked");
     accepted
 }
 
