@@ -35,8 +35,38 @@ check() {
         tail -n 20 "$out" | sed 's/^/    /'
         # What was still running says where a time-out was stuck.
         [ "$rc" = 124 ] && ps -o pid,stat,args | grep -v ' \[' | sed 's/^/    ps: /'
+        [ "$rc" = 124 ] && [ "$RIG_XENSTORE" = stub ] && stub_diag 2>&1 | sed 's/^/    stub: /'
     fi
     return 0
+}
+
+# stub_diag: what the xenstore stub domain is doing, found without asking
+# xenstore (a step that timed out may be waiting on a stub that stopped
+# answering): Xen's view of its vCPU (debug key q: blocked or running, an
+# upcall pending), then twice, a second apart, its registers and the code
+# addresses on its stack, named from /rig/stub.map (xenctx), and the last
+# lines it printed. The stub is the first domain built after dom0
+# (init-xenstore-domain runs first).
+stub_diag() {
+    sd_id=${RIG_STUB_DOMID:-1}
+    xl dmesg | grep -a "(d$sd_id) " | tail -n 8
+    xl debug-keys q
+    sleep 1
+    xl dmesg | awk -v d="$sd_id:" '
+        /General information for domain|VCPU information and callbacks for domain/ { keep = ($NF == d) }
+        keep && /VCPU[0-9]+:|pause_flags|dying=/' | tail -n 3
+    sd_map=
+    [ -s /rig/stub.map ] && sd_map="-s /rig/stub.map"
+    for sd_i in 1 2; do
+        # Registers, then the stack words that name code (the stub has no
+        # frame pointers: xenctx names every word; most are data).
+        # shellcheck disable=SC2086 # sd_map is zero or two words.
+        timeout 20 /usr/lib/xen-*/bin/xenctx $sd_map -k 0 -S -l 64 "$sd_id" 0 |
+            awk '/^Stack Trace:/ { trace = 1; next }
+                /^(rip|flags|rsp):/ { print }
+                trace && /\+0x/ && !/__image_start|text_end/ { print; if (++n == 24) exit }'
+        [ "$sd_i" = 2 ] || sleep 1
+    done
 }
 
 # dom0_crash_in FILE: FILE (a step's output) shows a dom0 process killed by
