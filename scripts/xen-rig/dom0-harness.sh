@@ -43,7 +43,8 @@ check() {
 # stub_diag: what the xenstore stub domain is doing, found without asking
 # xenstore (a step that timed out may be waiting on a stub that stopped
 # answering): Xen's view of its vCPU (debug key q: blocked or running, an
-# upcall pending), then twice, a second apart, its registers and the code
+# upcall pending) and of its event channels (debug key e: the ports pending
+# or masked), then twice, a second apart, its registers and the code
 # addresses on its stack, named from /rig/stub.map (xenctx), and the last
 # lines it printed. The stub is the first domain built after dom0
 # (init-xenstore-domain runs first).
@@ -51,10 +52,17 @@ stub_diag() {
     sd_id=${RIG_STUB_DOMID:-1}
     xl dmesg | grep -a "(d$sd_id) " | tail -n 8
     xl debug-keys q
+    xl debug-keys e
     sleep 1
     xl dmesg | awk -v d="$sd_id:" '
         /General information for domain|VCPU information and callbacks for domain/ { keep = ($NF == d) }
         keep && /VCPU[0-9]+:|pause_flags|dying=/' | tail -n 3
+    # Its event channels that are pending or masked ([p/m/s] flags).
+    xl dmesg | awk -v d="$sd_id:" '
+        /Event channel information for domain/ { keep = ($NF == d); n = 0; p = 0; next }
+        keep && /\[[01]\/[01]\/[01]\]:/ { n++; if (/\[1\/|\/1\//) { line[p++] = $0 } }
+        END { printf "event channels: %d ports, %d pending or masked\n", n, p
+              for (i = 0; i < p && i < 16; i++) print line[i] }'
     sd_map=
     [ -s /rig/stub.map ] && sd_map="-s /rig/stub.map"
     for sd_i in 1 2; do
