@@ -51,6 +51,9 @@ check() {
 stub_diag() {
     sd_id=${RIG_STUB_DOMID:-1}
     xl dmesg | grep -a "(d$sd_id) " | tail -n 8
+    # Xen's own word on it: a crash, a triple fault, a shutdown.
+    xl dmesg | grep -a "^(XEN)" | grep -aiE "d${sd_id}v[0-9]|domain $sd_id |dom$sd_id[^0-9]" |
+        grep -aiE "crash|fault|shutdown|dying" | tail -n 4
     xl debug-keys q
     xl debug-keys e
     sleep 1
