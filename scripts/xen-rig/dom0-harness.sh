@@ -57,9 +57,10 @@ stub_diag() {
     xl debug-keys q
     xl debug-keys e
     sleep 1
-    xl dmesg | awk -v d="$sd_id:" '
+    sd_vcpu=$(xl dmesg | awk -v d="$sd_id:" '
         /General information for domain|VCPU information and callbacks for domain/ { keep = ($NF == d) }
-        keep && /VCPU[0-9]+:|pause_flags|dying=/' | tail -n 3
+        keep && /VCPU[0-9]+:|pause_flags|dying=/' | tail -n 3)
+    echo "$sd_vcpu"
     # Its event channels that are pending or masked ([p/m/s] flags).
     xl dmesg | awk -v d="$sd_id:" '
         /Event channel information for domain/ { keep = ($NF == d); n = 0; p = 0; next }
@@ -68,16 +69,22 @@ stub_diag() {
               for (i = 0; i < p && i < 16; i++) print line[i] }'
     sd_map=
     [ -s /rig/stub.map ] && sd_map="-s /rig/stub.map"
+    sd_rips=
     for sd_i in 1 2; do
         # Registers, then the stack words that name code (the stub has no
         # frame pointers: xenctx names every word; most are data).
         # shellcheck disable=SC2086 # sd_map is zero or two words.
-        timeout 20 /usr/lib/xen-*/bin/xenctx $sd_map -k 0 -S -l 64 "$sd_id" 0 |
-            awk '/^Stack Trace:/ { trace = 1; next }
-                /^(rip|flags|rsp):/ { print }
-                trace && /\+0x/ && !/__image_start|text_end/ { print; if (++n == 24) exit }'
+        timeout 20 /usr/lib/xen-*/bin/xenctx $sd_map -k 0 -S -l 64 "$sd_id" 0 >/run/rig/xenctx.out 2>&1
+        awk '/^Stack Trace:/ { trace = 1; next }
+            /^(rip|flags|rsp):/ { print }
+            trace && /\+0x/ && !/__image_start|text_end/ { print; if (++n == 24) exit }' /run/rig/xenctx.out
+        sd_rips="$sd_rips $(awk '/^rip:/ { print $3; exit }' /run/rig/xenctx.out)"
         [ "$sd_i" = 2 ] || sleep 1
     done
+    # One line last, for logs that keep only their end: blocked
+    # (pause_flags 1) or running, an upcall pending, where it was twice.
+    echo "summary: d$sd_id $(echo "$sd_vcpu" | grep -o 'upcall_pend=[0-9]*' | head -n 1)" \
+        "$(echo "$sd_vcpu" | grep -o 'pause_flags=[0-9a-f]*' | tail -n 1) rip:${sd_rips:- unknown}"
 }
 
 # dom0_crash_in FILE: FILE (a step's output) shows a dom0 process killed by
