@@ -122,6 +122,19 @@ if [ "$xenstore" = stub ]; then
     else
         cp "$stub" "$work/overlay/rig/stub.elf"
     fi
+    # The stub's code symbols, for xenctx when a step times out (stub_diag
+    # in dom0-harness.sh): "address type name", names without spaces, and a
+    # last one, text_end, that names every address past the code.
+    if command -v nm >/dev/null && command -v readelf >/dev/null; then
+        {
+            nm -nC "$work/overlay/rig/stub.elf" | awk '$2 ~ /^[tTwW]$/ {
+                a = $1; t = $2; $1 = ""; $2 = ""; n = $0; gsub(/^ +/, "", n); gsub(/ /, "_", n)
+                print a, t, n }'
+            readelf -SW "$work/overlay/rig/stub.elf" |
+                awk '{ for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2), $(i + 4) }' |
+                { read -r addr size && printf '%016x T text_end\n' $((0x$addr + 0x$size)) || :; }
+        } >"$work/overlay/rig/stub.map"
+    fi
 fi
 busybox=$(rig_busybox)
 (cd "$work/overlay" && find . -mindepth 1 | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/overlay.cpio.gz"

@@ -35,8 +35,56 @@ check() {
         tail -n 20 "$out" | sed 's/^/    /'
         # What was still running says where a time-out was stuck.
         [ "$rc" = 124 ] && ps -o pid,stat,args | grep -v ' \[' | sed 's/^/    ps: /'
+        [ "$rc" = 124 ] && [ "$RIG_XENSTORE" = stub ] && stub_diag 2>&1 | sed 's/^/    stub: /'
     fi
     return 0
+}
+
+# stub_diag: what the xenstore stub domain is doing, found without asking
+# xenstore (a step that timed out may be waiting on a stub that stopped
+# answering): Xen's view of its vCPU (debug key q: blocked or running, an
+# upcall pending) and of its event channels (debug key e: the ports pending
+# or masked), then twice, a second apart, its registers and the code
+# addresses on its stack, named from /rig/stub.map (xenctx), and the last
+# lines it printed. The stub is the first domain built after dom0
+# (init-xenstore-domain runs first).
+stub_diag() {
+    sd_id=${RIG_STUB_DOMID:-1}
+    xl dmesg | grep -a "(d$sd_id) " | tail -n 8
+    # Xen's own word on it: a crash, a triple fault, a shutdown.
+    xl dmesg | grep -a "^(XEN)" | grep -aiE "d${sd_id}v[0-9]|domain $sd_id |dom$sd_id[^0-9]" |
+        grep -aiE "crash|fault|shutdown|dying" | tail -n 4
+    xl debug-keys q
+    xl debug-keys e
+    sleep 1
+    sd_vcpu=$(xl dmesg | awk -v d="$sd_id:" '
+        /General information for domain|VCPU information and callbacks for domain/ { keep = ($NF == d) }
+        keep && /VCPU[0-9]+:|pause_flags|dying=/' | tail -n 3)
+    echo "$sd_vcpu"
+    # Its event channels that are pending or masked ([p/m/s] flags).
+    xl dmesg | awk -v d="$sd_id:" '
+        /Event channel information for domain/ { keep = ($NF == d); n = 0; p = 0; next }
+        keep && /\[[01]\/[01]\/[01]\]:/ { n++; if (/\[1\/|\/1\//) { line[p++] = $0 } }
+        END { printf "event channels: %d ports, %d pending or masked\n", n, p
+              for (i = 0; i < p && i < 16; i++) print line[i] }'
+    sd_map=
+    [ -s /rig/stub.map ] && sd_map="-s /rig/stub.map"
+    sd_rips=
+    for sd_i in 1 2; do
+        # Registers, then the stack words that name code (the stub has no
+        # frame pointers: xenctx names every word; most are data).
+        # shellcheck disable=SC2086 # sd_map is zero or two words.
+        timeout 20 /usr/lib/xen-*/bin/xenctx $sd_map -k 0 -S -l 64 "$sd_id" 0 >/run/rig/xenctx.out 2>&1
+        awk '/^Stack Trace:/ { trace = 1; next }
+            /^(rip|flags|rsp):/ { print }
+            trace && /\+0x/ && !/__image_start|text_end/ { print; if (++n == 24) exit }' /run/rig/xenctx.out
+        sd_rips="$sd_rips $(awk '/^rip:/ { print $3; exit }' /run/rig/xenctx.out)"
+        [ "$sd_i" = 2 ] || sleep 1
+    done
+    # One line last, for logs that keep only their end: blocked
+    # (pause_flags 1) or running, an upcall pending, where it was twice.
+    echo "summary: d$sd_id $(echo "$sd_vcpu" | grep -o 'upcall_pend=[0-9]*' | head -n 1)" \
+        "$(echo "$sd_vcpu" | grep -o 'pause_flags=[0-9a-f]*' | tail -n 1) rip:${sd_rips:- unknown}"
 }
 
 # dom0_crash_in FILE: FILE (a step's output) shows a dom0 process killed by

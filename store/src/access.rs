@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::DomId;
 use crate::path;
-use crate::perms::{Perm, Perms};
+use crate::perms::{Perm, Perms, Who};
 use crate::quota::{as_u64, delta, Quota};
 use crate::request::Req;
 use crate::transaction::Transaction;
@@ -146,9 +146,10 @@ impl Engine {
     /// Changes the node at `path` in place through the caller's view (its
     /// value or children list; never its owner), with the checks and
     /// accounting of a write. The `node-size` quota is checked before
-    /// anything changes, and a value that grows the node past an
-    /// unprivileged caller's memory quota is refused with `ENOMEM` (C
-    /// `do_write` → `write_node` → `domain_memory_add` with its check).
+    /// anything changes, and a value an unprivileged caller grows past the
+    /// memory quota of the domain charged for it is refused with `ENOMEM`
+    /// (C `do_write` → `write_node` → `domain_memory_add` with its check
+    /// of the owner).
     pub(crate) fn update_node(
         &mut self,
         req: &Req,
@@ -163,7 +164,13 @@ impl Engine {
         if let Change::Value(_) = change {
             let more = as_u64(new.saturating_sub(old));
             if more > 0 {
-                self.check_quota(&req.who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, more))?;
+                // The domain that pays for the growth is checked, as C
+                // checks the node's owner: the owner outside a
+                // transaction, the writer inside one (its copies are
+                // charged to it until the commit).
+                let payer = if req.tx.is_none() { owner } else { req.who.domid };
+                let who = Who { domid: payer, ..req.who };
+                self.check_quota(&who, Error::NoMem, |d| d.exceeds_with(Quota::Memory, more))?;
             }
         }
         match req.tx {

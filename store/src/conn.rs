@@ -26,6 +26,7 @@ use ring::wire::HEADER_SIZE;
 use crate::tree::Hasher;
 
 /// A queued message for the peer.
+#[derive(Default)]
 pub struct OutMsg {
     /// Header and payload.
     pub bytes: Vec<u8>,
@@ -294,25 +295,26 @@ impl OutQueue {
         all
     }
 
-    /// Removes and returns the unsent events expired by `now_ms`, keeping
-    /// the others in order.
-    pub fn remove_expired(&mut self, now_ms: u64, seed: u64) -> Vec<OutMsg> {
+    /// Removes the unsent events expired by `now_ms`, keeping the others
+    /// in order, and hands each to `gone`. In place: expiry allocates
+    /// nothing (the index, rebuilt, is no larger than before).
+    pub fn remove_expired(&mut self, now_ms: u64, seed: u64, mut gone: impl FnMut(OutMsg)) {
         let first = usize::from(self.off > 0);
-        let mut keep = VecDeque::with_capacity(self.msgs.len());
-        let mut gone = Vec::new();
-        for (i, m) in self.msgs.drain(..).enumerate() {
-            if i >= first && m.expired(now_ms) {
-                gone.push(m);
-            } else {
-                keep.push_back(m);
+        let mut at = 0usize;
+        let mut removed = false;
+        self.msgs.retain_mut(|m| {
+            let expired = at >= first && m.expired(now_ms);
+            at = at.saturating_add(1);
+            if expired {
+                removed = true;
+                gone(core::mem::take(m));
             }
-        }
-        self.msgs = keep;
-        if !gone.is_empty() {
+            !expired
+        });
+        if removed {
             self.reindex(seed);
         }
         self.release_if_empty();
-        gone
     }
 
     /// Drops the front message's index entry, if it has one.
@@ -457,8 +459,8 @@ mod tests {
                 }
                 8 => {
                     let now = next(100);
-                    let gone: Vec<Vec<u8>> =
-                        q.remove_expired(now, seed).into_iter().map(|m| m.bytes).collect();
+                    let mut gone: Vec<Vec<u8>> = Vec::new();
+                    q.remove_expired(now, seed, |m| gone.push(m.bytes));
                     let mut want = Vec::new();
                     let mut keep = VecDeque::new();
                     for (i, m) in model.drain(..).enumerate() {

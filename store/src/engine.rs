@@ -839,13 +839,18 @@ impl Engine {
             .collect();
         let seed = self.cfg.hash_seed;
         for id in ids {
-            let Some(gone) = self.conns.get_mut(&id).map(|c| c.out.remove_expired(now_ms, seed))
-            else {
+            // The queue leaves its connection while its expired events are
+            // released (which needs the engine, never the queue), so that
+            // nothing is copied or collected on the way.
+            let Some(mut out) = self.conns.get_mut(&id).map(|c| core::mem::take(&mut c.out)) else {
                 continue;
             };
-            for m in gone {
+            out.remove_expired(now_ms, seed, |m| {
                 self.stats.events_dropped = self.stats.events_dropped.saturating_add(1);
                 self.release_out(id, m, false);
+            });
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.out = out;
             }
             self.settle_out(id);
         }

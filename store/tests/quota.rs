@@ -135,3 +135,32 @@ fn node_writes_over_the_memory_quota_are_enomem_and_leave_nothing() {
         .unwrap();
     err(&w.req(d, MsgType::Write, tx, &[chain.as_bytes(), b"\0"].concat()), "ENOMEM");
 }
+
+#[test]
+fn growing_a_node_is_checked_against_its_owners_memory_quota() {
+    // As C checks `domain_memory_add` against the node's owner: a guest
+    // that may write another domain's node grows it on that domain's
+    // account, within that domain's quota, whatever its own usage.
+    let mut w = World::new();
+    let s = w.sock();
+    let d5 = w.dom(5);
+    let _d6 = w.dom(6);
+    ok(&w.write(s, "/local/domain/5", ""));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+    ok(&w.write(s, "/local/domain/5/from6", ""));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5/from6", "n6", "b5"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["6", "memory", "1000"]));
+    let (mem5, mem6) = (w.usage(5, "memory"), w.usage(6, "memory"));
+    err(&w.write(d5, "from6", &"v".repeat(1500)), "ENOMEM");
+    assert_eq!((w.usage(5, "memory"), w.usage(6, "memory")), (mem5, mem6), "nothing charged");
+    // The writer at its own quota still grows the node while its owner
+    // has room, and the owner pays.
+    ok(&w.args(s, MsgType::SetQuota, 0, &["6", "memory", "100000"]));
+    ok(&w.args(s, MsgType::SetQuota, 0, &["5", "memory", "3000"]));
+    ok(&w.write(d5, "big", &"v".repeat(1500)));
+    err(&w.write(d5, "big2", &"v".repeat(1500)), "ENOMEM");
+    let mem5 = w.usage(5, "memory");
+    ok(&w.write(d5, "from6", &"v".repeat(2000)));
+    assert_eq!(w.usage(5, "memory"), mem5, "the writer pays nothing");
+    assert!(w.usage(6, "memory") >= mem6 + 2000, "the owner pays");
+}
