@@ -5,7 +5,9 @@
 #   make host-test       unit + integration tests (cargo test -p host), then the
 #                        peer suite against our daemon: Debian's test-xenstore
 #                        (all tests and `-r 10`), the xenstore-* CLI, and
-#                        simulated guests driven by simring.py
+#                        simulated guests driven by simring.py; then live
+#                        update with Debian's xenstore-control, ours into ours
+#                        and C xenstored 4.17 into ours (live_update.py)
 #   make host-test-c     the same peer suite against C xenstored 4.17 (the
 #                        reference the expectations were taken from)
 #   make host-deps       install what the tests need (idempotent)
@@ -30,6 +32,7 @@ host-deps:
 host-test: host host-deps
 	PEERS=$(PEERS) cargo test -p host
 	PEERS=$(PEERS) host/tests/peer_suite.sh ours $(HOST_BIN)
+	PEERS=$(PEERS) timeout 600 python3 host/tests/live_update.py $(HOST_BIN)
 
 host-test-c: host-deps
 	PEERS=$(PEERS) host/tests/peer_suite.sh c

@@ -107,6 +107,18 @@ impl InBuf {
         }
     }
 
+    /// Appends `bytes` (input a previous server read and did not handle);
+    /// false, and nothing appended, if they do not fit.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        let spare = self.spare();
+        let Some(dst) = spare.get_mut(..bytes.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        self.filled(bytes.len());
+        true
+    }
+
     /// The free tail, after moving pending bytes to the front.
     fn spare(&mut self) -> &mut [u8] {
         if self.start > 0 {
@@ -355,6 +367,17 @@ impl Clients {
         self.by_conn.get(&conn).copied()
     }
 
+    /// The client served as `conn`.
+    pub fn by_conn(&self, conn: ConnId) -> Option<&Client> {
+        let token = self.token_of(conn)?;
+        self.slots.get(slot_of(token)?)?.as_ref().filter(|c| c.token == token)
+    }
+
+    /// Every client (in slot order).
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.slots.iter().flatten()
+    }
+
     /// Every client's token and connection, for shutdown.
     pub fn drain(&mut self) -> Vec<(Token, ConnId)> {
         self.by_conn.clear();
@@ -371,6 +394,17 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_buffer_takes_what_fits() {
+        let mut b = InBuf::new();
+        assert!(b.push(b"abc"));
+        b.consume(1);
+        assert!(b.push(b"de"));
+        assert_eq!(b.data(), b"bcde");
+        assert!(!b.push(&[0; SOCKET_READ_BYTES]));
+        assert_eq!(b.data(), b"bcde");
+    }
 
     #[test]
     fn tokens_name_a_slot_and_its_reuse() {
@@ -406,6 +440,9 @@ mod tests {
         clients.activate(tb);
         clients.take_active(&mut round);
         assert_eq!(round, vec![tb]);
+        assert_eq!(clients.by_conn(ConnId(2)).map(|c| c.token), Some(tb));
+        assert!(clients.by_conn(ConnId(1)).is_none());
+        assert_eq!(clients.iter().count(), 1);
         assert_eq!(clients.drain(), vec![(tb, ConnId(2))]);
     }
 }

@@ -9,7 +9,7 @@ use crate::options::Options;
 /// Builds the engine configuration ([`EngineOptions::config`], shared with
 /// the stub): quota overrides (`-Q name=value` sets the hard limit, `-q
 /// name=value` the soft one, as C's `parse_quota`; an invalid one is an
-/// error), the watch-event timeout, the memory budget (`-M`, measured by
+/// error), the watch-event timeout, the memory budget (`--memory-budget`, measured by
 /// the daemon's counting allocator), and random bits for the key of the
 /// engine's node-name hasher.
 pub fn engine_config(opts: &Options) -> Result<Config, String> {
@@ -22,18 +22,19 @@ pub fn engine_config(opts: &Options) -> Result<Config, String> {
     let config = EngineOptions {
         quotas: &quotas,
         watch_event_timeout_s: opts.watch_event_timeout_secs,
+        priv_domid: opts.priv_domid,
+        store_domid: opts.store_domid,
         seed: random_seed(),
         budget: opts
             .memory_budget
             .map(|heap| MemoryBudget::for_heap(heap, crate::heap::live_bytes)),
-        ..EngineOptions::default()
     }
     .config(|q| {
         invalid.get_or_insert_with(|| format!("invalid quota setting {}={}", q.name, q.value));
     });
     match invalid {
         Some(e) => Err(e),
-        None => Ok(config),
+        None => Ok(Config { keep_orphans: opts.keep_orphans, ..config }),
     }
 }
 
@@ -60,11 +61,16 @@ mod tests {
         assert_eq!(config.quotas.get(Quota::Memory, Limit::Soft), 99);
         assert_eq!(config.watch_event_timeout_ms, 3000);
         assert!(config.budget.is_none());
+        assert!(!config.keep_orphans);
+        let opts = Options::parse(["-K", "--priv-domid", "3"], &Environment::default()).unwrap();
+        let config = engine_config(&opts).unwrap();
+        assert!(config.keep_orphans);
+        assert_eq!((config.priv_domid, config.discover_priv_domid), (store::DomId(3), false));
     }
 
     #[test]
     fn a_memory_budget_caps_the_memory_quota() {
-        let opts = Options::parse(["-M", "4M"], &Environment::default()).unwrap();
+        let opts = Options::parse(["--memory-budget", "4M"], &Environment::default()).unwrap();
         let config = engine_config(&opts).unwrap();
         let budget = config.budget.unwrap();
         assert!(budget.limit < 4 << 20);

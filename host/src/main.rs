@@ -22,6 +22,8 @@
 mod clients;
 mod config;
 mod daemon;
+#[allow(unsafe_code)]
+mod fds;
 mod heap;
 mod logger;
 mod options;
@@ -45,6 +47,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logger::init(opts.log_level);
+    for warning in &opts.warnings {
+        log::warn!("{warning}");
+    }
     let config = match config::engine_config(&opts) {
         Ok(config) => config,
         Err(e) => {

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use ring::sched::MAX_RINGS;
 use ring::wire::{XENSTORE_CONNECTED, XENSTORE_RECONNECT};
 use ring::RingPage;
-use store::{ConnId, DomId, DomainInfo, DomainState, MapError, MapRequest, Platform, RingPlatform};
+use store::{
+    ConnId, DomId, DomainInfo, DomainState, LuArch, MapError, MapRequest, Platform, RestoreRing,
+    RingPlatform,
+};
 
 use crate::simring::domains::DOMID_FIRST_RESERVED;
 use crate::simring::ring_file::SharedRing;
@@ -50,6 +53,11 @@ impl HostPlatform {
     /// The ring served as `conn`, if it is a ring connection.
     pub fn ring(&self, conn: ConnId) -> Option<&RingConn> {
         self.rings.get(&conn)
+    }
+
+    /// How many rings are mapped.
+    pub fn ring_count(&self) -> usize {
+        self.rings.len()
     }
 
     /// Whether any ring is mapped.
@@ -99,9 +107,9 @@ impl RingPlatform for HostPlatform {
     }
 }
 
-impl Platform for HostPlatform {
-    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
-        let MapRequest { conn, domid, port, features, .. } = ring;
+impl HostPlatform {
+    /// Maps `domid`'s page: its simring file, or a private page.
+    fn map_page(&self, domid: DomId) -> Result<SharedRing, MapError> {
         if self.rings.len() >= MAX_RINGS {
             // As many as the ring scheduler holds (and Xen could notify).
             log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
@@ -111,10 +119,17 @@ impl Platform for HostPlatform {
             Some(simring) => simring.map_ring(domid),
             None => SharedRing::anonymous(),
         };
-        let ring = mapped.map_err(|e| {
+        mapped.map_err(|e| {
             log::warn!("cannot map the ring of domain {}: {e}", domid.0);
             MapError
-        })?;
+        })
+    }
+}
+
+impl Platform for HostPlatform {
+    fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
+        let MapRequest { conn, domid, port, features, .. } = ring;
+        let ring = self.map_page(domid)?;
         let page = ring.page();
         page.set_server_features(features);
         if page.connection() == XENSTORE_RECONNECT {
@@ -126,6 +141,36 @@ impl Platform for HostPlatform {
         self.fresh.push(conn);
         self.notify(conn);
         Ok(())
+    }
+
+    /// The page as the previous server left it; `port` is what it bound:
+    /// ours writes the guest's port (simring has no local ends), C's its
+    /// local port, which only names the channel in our notifications
+    /// (guests look at the ring whatever the port; theirs reach the
+    /// ring by domain, [`HostPlatform::route`]). The ring gets a turn.
+    fn restore_ring(&mut self, ring: RestoreRing) -> Result<(), MapError> {
+        let RestoreRing { conn, domid, port } = ring;
+        let page = self.map_page(domid)?;
+        log::debug!("serving domain {} again on port {port} as {conn:?}", domid.0);
+        self.rings.insert(conn, RingConn { domid, port, ring: page });
+        self.fresh.push(conn);
+        Ok(())
+    }
+
+    /// `-f FILE` (C `lu_binary`): a file that exists and has an execute
+    /// bit is the new binary.
+    fn live_update_arch(&mut self, args: &[&str]) -> LuArch {
+        use std::os::unix::fs::PermissionsExt;
+        match args {
+            ["-f", file] => match std::fs::metadata(file) {
+                Err(_) => LuArch::Refused("File not accessible."),
+                Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                    LuArch::Refused("File not executable.")
+                }
+                Ok(_) => LuArch::Binary((*file).to_owned()),
+            },
+            _ => LuArch::Invalid,
+        }
     }
 
     fn unmap_ring(&mut self, conn: ConnId) {
@@ -170,6 +215,42 @@ mod tests {
         let mut gone = Vec::new();
         p.take_unmapped(&mut gone);
         assert_eq!(gone, [ConnId(9)]);
+    }
+
+    #[test]
+    fn a_restored_ring_keeps_its_page_and_gets_a_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
+        guest.page().set_server_features(7);
+        assert_eq!(guest.page().write_requests(b"hi").unwrap(), 2);
+        let mut p = HostPlatform::new(Some(Simring::open(dir.path()).unwrap()));
+        p.restore_ring(RestoreRing { conn: ConnId(4), domid: DomId(5), port: 3 }).unwrap();
+        let page = p.ring_page(ConnId(4)).unwrap();
+        assert_eq!(page.server_features(), 7, "the page is not rewritten");
+        assert_eq!(page.requests_available().unwrap(), 2, "pending requests stay");
+        let mut fresh = Vec::new();
+        p.take_fresh(&mut fresh);
+        assert_eq!(fresh, [ConnId(4)]);
+        assert_eq!(p.route(DomId(5), 105), Some(ConnId(4)), "found by domain");
+    }
+
+    #[test]
+    fn f_names_an_executable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("new");
+        std::fs::write(&file, "").unwrap();
+        let name = file.to_str().unwrap();
+        let mut p = HostPlatform::new(None);
+        assert_eq!(p.live_update_arch(&["-f", name]), LuArch::Refused("File not executable."));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(p.live_update_arch(&["-f", name]), LuArch::Binary(name.into()));
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            p.live_update_arch(&["-f", missing.to_str().unwrap()]),
+            LuArch::Refused("File not accessible.")
+        );
+        assert_eq!(p.live_update_arch(&["-b", "100"]), LuArch::Invalid, "a stub's");
     }
 
     #[test]

@@ -168,8 +168,15 @@ fn help_and_bad_options() {
     let out = std::process::Command::new(bin).arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--simring DIR"));
-    let out = std::process::Command::new(bin).arg("--frobnicate").output().unwrap();
+    let out = std::process::Command::new(bin).args(["-E", "many"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = std::process::Command::new(bin).args(["-Q", "bogus=1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unknown_options_are_ignored_as_c_does() {
+    let d = Daemon::start(&["--frobnicate", "-x", "stray", "-T", "/dev/null"]);
+    let mut c = d.connect();
+    assert_eq!(c.request(XS_WRITE, b"/x\0y"), (XS_WRITE, b"OK\0".to_vec()));
 }

@@ -1,6 +1,6 @@
 //! `XS_CONTROL`: operator commands from the privileged domain (C
-//! `control.c`): `check`, `log`, `print`, `quota`, `quota-soft`,
-//! `memreport`, `help`. Live update is not supported.
+//! `control.c`): `check`, `log`, `live-update` (`liveupdate.rs`),
+//! `print`, `quota`, `quota-soft`, `memreport`, `help`.
 
 use alloc::format;
 use alloc::string::String;
@@ -14,11 +14,16 @@ use crate::quota::{self, Limit, Quota};
 use crate::request::{strings, Reply, Req};
 
 /// The commands and their arguments, as C 4.22's `cmds[]` lists them for
-/// `help` (without the live-update and logfile commands, which the
-/// engine does not implement).
-const COMMANDS: [(&str, &str); 7] = [
+/// `help` (without the logfile command, which the engine does not
+/// implement).
+const COMMANDS: [(&str, &str); 8] = [
     ("check", ""),
     ("log", "[on|off|+<switch>|-<switch>|level <level>]"),
+    (
+        "live-update",
+        "[-c <cmdline>] [-F] [-t <timeout>] [-v <version>] <file>\n    \
+         Default timeout is 60 seconds, default version is 2.",
+    ),
     ("memreport", "[<file>]"),
     ("print", "<string>"),
     ("quota", "[set <name> <val>|<domid>|max [-r]]"),
@@ -29,9 +34,9 @@ const COMMANDS: [(&str, &str); 7] = [
 /// Handles `XS_CONTROL cmd\0args…`.
 pub fn do_control(
     e: &mut Engine,
-    _: &Req,
+    req: &Req,
     payload: &[u8],
-    _: &mut dyn Platform,
+    platform: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let args: Vec<&str> = strings(payload).map(|s| core::str::from_utf8(s).unwrap_or("")).collect();
     let (&cmd, rest) = args.split_first().ok_or(Error::Inval)?;
@@ -51,6 +56,7 @@ pub fn do_control(
             }
             _ => Err(Error::Inval),
         },
+        "live-update" => crate::liveupdate::do_control_lu(e, req, rest, platform),
         "memreport" if rest.len() <= 1 => Ok(Reply::string(&memreport(e))),
         "help" if rest.is_empty() => {
             let mut s = String::new();

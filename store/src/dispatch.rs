@@ -156,7 +156,7 @@ impl Engine {
             self.pending.insert(s, Pending { domid: who.domid, events: 0, reply_done: false });
             s
         });
-        let mut req = Req { conn, who, tx: None, serial };
+        let mut req = Req { conn, req_id: hdr.req_id, who, tx: None, serial };
         let entry = entry(hdr.ty);
         let result = match entry {
             _ if refused => Err(Error::NoMem),
@@ -180,6 +180,10 @@ impl Engine {
         };
         if let (Ok(_), Some(entry)) = (&result, entry) {
             self.charge_write(&req, entry.ty, payload);
+        }
+        if result.as_ref().is_ok_and(Reply::is_deferred) {
+            // Answered later by the handler's own module (live update).
+            return;
         }
         let result = match result {
             Ok(r) if self.reply_over_memory(&who, r.len()) => Err(Error::NoMem),

@@ -21,6 +21,7 @@ use crate::budget::{MemWait, MemoryBudget, REQUEST_HEADROOM};
 use crate::conn::{HeapPayload, OutMsg, OutQueue};
 use crate::domain::Domain;
 use crate::ids::{ConnId, DomId};
+use crate::liveupdate::LuArch;
 use crate::quota::{self, Limit, Quota, Quotas};
 use crate::transaction::Transaction;
 use crate::tree::Tree;
@@ -174,6 +175,15 @@ pub trait Platform {
     fn next_changed_domain(&mut self) -> ChangedDomain {
         ChangedDomain::Unsupported
     }
+    /// A `live-update` sub-command the engine does not handle itself
+    /// (C `lu_arch`: `-f FILE` names the new binary of a daemon, `-b
+    /// SIZE` and `-d SIZE DATA` carry a stub domain's kernel); `args` are
+    /// the command's arguments. The default, for a platform that cannot
+    /// be live-updated, is [`LuArch::Invalid`] (`EINVAL`).
+    fn live_update_arch(&mut self, args: &[&str]) -> LuArch {
+        let _ = args;
+        LuArch::Invalid
+    }
 }
 
 /// The server features C 4.22 advertises (`XENSTORE_FEATURES`).
@@ -282,6 +292,10 @@ pub struct Conn {
     pub watches: Vec<Watch>,
     /// Open transactions.
     pub txs: Vec<Transaction>,
+    /// When the connection went from no open transaction to one (C
+    /// `ta_start_time`: kept while any stays open); live update waits
+    /// for, or forces past, transactions by it.
+    pub ta_start_ms: Option<u64>,
     /// Next transaction id to try.
     pub next_tx: u32,
     /// The domain this one acts for (`XS_SET_TARGET`).
@@ -310,6 +324,7 @@ impl Conn {
             out: OutQueue::default(),
             watches: Vec::new(),
             txs: Vec::new(),
+            ta_start_ms: None,
             next_tx: 1,
             target: None,
             in_ready: false,
@@ -361,6 +376,8 @@ pub struct Engine {
     /// Some connection may wait for memory (`Conn::waiting`):
     /// [`Engine::take_ready`] looks for those the budget now lets go on.
     pub(crate) memory_waits: bool,
+    /// The live-update session, if one is active (`liveupdate.rs`).
+    pub(crate) lu: Option<crate::liveupdate::Session>,
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -404,6 +421,7 @@ impl Engine {
             blocked_conns: 0,
             reconnects: crate::reconnect::Reconnects::default(),
             memory_waits: false,
+            lu: None,
         }
     }
 
@@ -797,6 +815,7 @@ impl Engine {
 
     /// Drops connection `conn` from the table.
     pub(crate) fn remove_conn(&mut self, conn: ConnId) {
+        self.lu_conn_gone(conn);
         if let Some(c) = self.conns.remove(&conn) {
             self.blocked_conns = recount(self.blocked_conns, c.blocked, false);
         }
@@ -804,11 +823,13 @@ impl Engine {
 
     /// When [`Engine::tick`] next has work: expiring a watch event,
     /// letting a write-rate limited domain be read again, or honouring a
-    /// deferred ring reconnection. Cheap: the expiry part is a bound kept
+    /// deferred ring reconnection; or when a started live update waiting
+    /// for transactions is next due or refused
+    /// ([`Engine::live_update_due`]). Cheap: the expiry part is a bound kept
     /// as events are queued, so it may be early (then `tick` finds nothing
     /// to expire and tightens it), never late.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.expiry_bound, self.wrl_next_wakeup(), self.reconnect_deadline()]
+        [self.expiry_bound, self.wrl_next_wakeup(), self.reconnect_deadline(), self.lu_deadline()]
             .into_iter()
             .flatten()
             .min()

@@ -32,6 +32,7 @@ mod error;
 pub mod fuzzing;
 mod ids;
 mod lifecycle;
+mod liveupdate;
 mod migrate;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
@@ -62,6 +63,7 @@ pub use engine::{
 pub use error::{Error, ProtoError};
 pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
+pub use liveupdate::{LiveUpdate, LuArch};
 pub use migrate::{DumpError, DumpOptions, DumpSource, RestoreError, Restored};
 pub use options::{EngineOptions, QuotaOption};
 pub use quota::{Limit, Quota, Quotas};

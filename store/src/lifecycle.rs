@@ -322,6 +322,7 @@ impl Engine {
         let id = u32::from(domid.0);
         let internal = Req {
             conn: ConnId(0),
+            req_id: 0,
             who: Who { domid: self.cfg.priv_domid, target: None, privileged: true },
             tx: None,
             serial: None,

@@ -61,6 +61,13 @@ pub trait DumpSource {
     fn ring_port(&self, conn: ConnId) -> u32;
     /// The descriptor of socket connection `conn` (-1 if none).
     fn socket_fd(&self, conn: ConnId) -> i32;
+    /// Bytes the platform read from `conn` that [`Engine::input`] has not
+    /// taken yet (flow control): they follow the engine's partial
+    /// message in the dump. None by default.
+    fn unread_input(&self, conn: ConnId) -> &[u8] {
+        let _ = conn;
+        &[]
+    }
 }
 
 /// How to dump.
@@ -340,6 +347,7 @@ impl Engine {
         let mut in_data = Vec::new();
         in_data.extend_from_slice(head);
         in_data.extend_from_slice(body);
+        in_data.extend_from_slice(src.unread_input(id));
         let mut out_data = Vec::new();
         let mut out_resp_len = 0u16;
         // A restored partial message partly sent again has its rest after
@@ -351,6 +359,10 @@ impl Engine {
         }
         for m in c.out.iter().skip(usize::from(rest.is_some())) {
             out_data.extend_from_slice(&m.bytes);
+        }
+        // A due live update's `OK`, which the new server delivers.
+        if let Some(ok) = self.lu_response(id) {
+            out_data.extend_from_slice(&ok);
         }
         let unique_id = if c.socket { None } else { dom.and_then(|d| d.unique_id) };
         Ok(ConnectionData { conn_id: id.0, kind, in_data, out_data, out_resp_len, unique_id })

@@ -565,7 +565,7 @@ mod tests {
         let mut e = Engine::new(Config::default());
         let conn = e.connect_socket().unwrap();
         let who = Who { domid: DomId(0), target: None, privileged: true };
-        let plain = Req { conn, who, tx: None, serial: None };
+        let plain = Req { conn, req_id: 0, who, tx: None, serial: None };
         e.create_node(&plain, &deep("/a/b/c", 3), b"").unwrap();
         e.create_node(&plain, "/a/x", b"").unwrap();
         let id = e.tx_start(&plain).unwrap();

@@ -16,6 +16,8 @@ use crate::perms::{heapless_fmt, Who};
 pub struct Req {
     /// The connection it came from.
     pub conn: ConnId,
+    /// Its request id (a reply sent later, live update's, carries it).
+    pub req_id: u32,
     /// Who is asking.
     pub who: Who,
     /// Its transaction, if any.
@@ -34,10 +36,11 @@ pub struct Reply {
 
 /// A reply payload: a constant, or a buffer that starts with
 /// `HEADER_SIZE` bytes reserved for the header, so the queued message is
-/// built with one allocation.
+/// built with one allocation; or none yet (the handler answers later).
 enum Body {
     Static(&'static [u8]),
     Framed(Vec<u8>),
+    Deferred,
 }
 
 impl Reply {
@@ -65,6 +68,17 @@ impl Reply {
         Reply { body: Body::Static(b"OK\0"), then_event: None }
     }
 
+    /// No reply now: the handler queues it later (C `delay_request`,
+    /// live update's start).
+    pub fn deferred() -> Reply {
+        Reply { body: Body::Deferred, then_event: None }
+    }
+
+    /// Whether the reply is sent later ([`Reply::deferred`]).
+    pub fn is_deferred(&self) -> bool {
+        matches!(self.body, Body::Deferred)
+    }
+
     /// A NUL-terminated string.
     pub fn string(s: &str) -> Reply {
         let mut v = Reply::buffer(s.len().saturating_add(1));
@@ -86,6 +100,7 @@ impl Reply {
         match &self.body {
             Body::Static(b) => b.len(),
             Body::Framed(v) => v.len().saturating_sub(HEADER_SIZE),
+            Body::Deferred => 0,
         }
     }
 
@@ -94,6 +109,7 @@ impl Reply {
         match self.body {
             Body::Static(b) => encode(ty, req_id, tx_id, b),
             Body::Framed(v) => frame(ty, req_id, tx_id, v),
+            Body::Deferred => Vec::new(),
         }
     }
 }

@@ -212,13 +212,16 @@ impl Engine {
             return Err(Error::Busy);
         }
         self.check_quota(&req.who, Error::Quota, |d| d.exceeds_with(Quota::Transactions, 1))?;
-        let seed = self.cfg.hash_seed;
+        let (seed, now) = (self.cfg.hash_seed, self.now_ms);
         let c = self.conns.get_mut(&req.conn).ok_or(Error::NoEnt)?;
         let mut id = c.next_tx;
         while id == 0 || c.txs.iter().any(|t| t.id == id) {
             id = id.wrapping_add(1);
         }
         c.next_tx = id.wrapping_add(1);
+        if c.txs.is_empty() {
+            c.ta_start_ms = Some(now);
+        }
         c.txs.push(Transaction {
             id,
             accessed: HashMap::with_hasher(Hasher::with_seed(seed)),
@@ -235,6 +238,9 @@ impl Engine {
         let c = self.conns.get_mut(&conn)?;
         let i = c.txs.iter().position(|t| t.id == id)?;
         let tx = c.txs.remove(i);
+        if c.txs.is_empty() {
+            c.ta_start_ms = None;
+        }
         let domid = c.domid;
         self.wrl.tx_closed();
         if let Some(d) = self.domain_mut(domid) {

@@ -23,8 +23,10 @@
 //!
 //! SIGTERM and SIGINT arrive through a self-pipe and end the loop.
 
+mod handover;
 mod rings;
 mod sockets;
+mod takeover;
 
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -88,6 +90,8 @@ pub struct Daemon {
     socket_path: PathBuf,
     /// The pid file, removed at shutdown.
     pid_file: Option<PathBuf>,
+    /// Where live update's state file goes.
+    state_dir: PathBuf,
     /// Connected socket clients.
     clients: Clients,
     /// Read end of the signal self-pipe.
@@ -120,30 +124,50 @@ pub struct Daemon {
 
 impl Daemon {
     /// Binds the socket (and the simring directory), writes the pid file and
-    /// introduces dom0's ring when serving simring guests.
+    /// introduces dom0's ring when serving simring guests; with `-U`, takes
+    /// over from the previous server instead
+    /// (`takeover.rs`).
     pub fn new(opts: &Options, config: Config) -> io::Result<Daemon> {
-        let poll = Poll::new()?;
-        let mut listener = bind_socket(&opts.socket)?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = signal_pipe()?;
-        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
-
-        let mut simring = match &opts.simring {
+        if opts.live_update {
+            return Daemon::take_over(opts, config);
+        }
+        let listener = bind_socket(&opts.socket)?;
+        let simring = match &opts.simring {
             Some(dir) => Some(Simring::open(dir)?),
             None => None,
         };
-        if let Some(simring) = simring.as_mut() {
+        let platform = HostPlatform::new(simring);
+        let mut daemon = Daemon::assemble(opts, Engine::new(config), platform, listener)?;
+        if daemon.platform.simring.is_some() && !opts.no_domain_init {
+            daemon.introduce_dom0(opts.dom0_port);
+        }
+        daemon.started(opts)?;
+        Ok(daemon)
+    }
+
+    /// The daemon around a ready engine, platform and listening socket:
+    /// the poller, the signal pipe, no clients yet.
+    pub(crate) fn assemble(
+        opts: &Options,
+        engine: Engine,
+        mut platform: HostPlatform,
+        mut listener: UnixListener,
+    ) -> io::Result<Daemon> {
+        let poll = Poll::new()?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = signal_pipe()?;
+        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        if let Some(simring) = platform.simring.as_mut() {
             poll.registry().register(simring.channels.source(), EVTCHN, Interest::READABLE)?;
         }
-        let engine = Engine::new(config);
-        let platform = HostPlatform::new(simring);
-        let mut daemon = Daemon {
+        Ok(Daemon {
             engine,
             platform,
             poll,
             listener,
             socket_path: opts.socket.clone(),
             pid_file: opts.pid_file.clone(),
+            state_dir: opts.state_dir.clone(),
             clients: Clients::default(),
             signals,
             epoch: Instant::now(),
@@ -158,15 +182,20 @@ impl Daemon {
             sweep_conns: Vec::new(),
             ring_log: RingLog::default(),
             sweep_log: LogGate::guest(),
-        };
-        if daemon.platform.simring.is_some() {
-            daemon.introduce_dom0(opts.dom0_port);
-        }
-        daemon.collect_rings();
+        })
+    }
+
+    /// Queues the rings mapped so far and writes the pid file (to the
+    /// pid file and, with `-P`, standard output): the daemon is ready.
+    pub(crate) fn started(&mut self, opts: &Options) -> io::Result<()> {
+        self.collect_rings();
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, format!("{}\n", std::process::id()))?;
         }
-        Ok(daemon)
+        if opts.output_pid {
+            println!("{}", std::process::id());
+        }
+        Ok(())
     }
 
     /// Serves dom0's `ring-0` on `port`, as C xenstored does with
@@ -234,6 +263,13 @@ impl Daemon {
         self.serve_sockets(now);
         // The rings' turns, then the engine's timed work.
         self.serve_rings(now);
+        // A started live update that is due hands over here (and returns
+        // only if that failed); its answers are flushed with the rest.
+        if self.engine.live_update_pending() {
+            if let Some(lu) = self.engine.live_update_due(now) {
+                self.live_update(&lu);
+            }
+        }
         self.flush_ready();
         self.collect_rings();
     }

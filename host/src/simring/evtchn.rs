@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixDatagram as StdDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -88,14 +89,30 @@ pub struct EventChannels {
 }
 
 impl EventChannels {
+    /// The path of `dir`'s `evtchn-server`.
+    pub fn server_path(dir: &Path) -> PathBuf {
+        dir.join("evtchn-server")
+    }
+
     /// Binds `dir/evtchn-server` (replacing a stale socket file).
     pub fn bind(dir: &Path) -> io::Result<EventChannels> {
-        let server_path = dir.join("evtchn-server");
+        let server_path = EventChannels::server_path(dir);
         match std::fs::remove_file(&server_path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        let server = mio::net::UnixDatagram::bind(&server_path)?;
+        EventChannels::with_server(dir, mio::net::UnixDatagram::bind(&server_path)?)
+    }
+
+    /// Serves `dir` with `server`, a non-blocking socket already bound at
+    /// `dir/evtchn-server` (the previous server's, after a live update).
+    pub fn adopt(dir: &Path, server: StdDatagram) -> io::Result<EventChannels> {
+        EventChannels::with_server(dir, mio::net::UnixDatagram::from_std(server))
+    }
+
+    /// The channels over a bound `server`.
+    fn with_server(dir: &Path, server: mio::net::UnixDatagram) -> io::Result<EventChannels> {
+        let server_path = EventChannels::server_path(dir);
         let sender = StdDatagram::unbound()?;
         sender.set_nonblocking(true)?;
         Ok(EventChannels {
@@ -117,6 +134,11 @@ impl EventChannels {
     /// The socket to register for readability.
     pub fn source(&mut self) -> &mut mio::net::UnixDatagram {
         &mut self.server
+    }
+
+    /// `evtchn-server`'s descriptor (handed over on live update).
+    pub fn server_fd(&self) -> BorrowedFd<'_> {
+        self.server.as_fd()
     }
 
     /// Receives one datagram: `Ok(None)` when none is waiting, `Ok(Some(None))`

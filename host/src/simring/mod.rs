@@ -11,6 +11,7 @@ pub mod evtchn;
 pub mod ring_file;
 
 use std::io;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 use store::DomId;
@@ -35,6 +36,23 @@ impl Simring {
         let simring = Simring { dir: dir.to_owned(), channels };
         SharedRing::open(&simring.ring_path(DomId(0)), true)?;
         Ok(simring)
+    }
+
+    /// `dir` after a live update: the previous server's `evtchn-server`
+    /// socket if it handed it over (`inherited`), else one bound anew
+    /// (C's event channel is not a socket); every ring, `ring-0` too,
+    /// is kept as it is.
+    pub fn take_over(dir: &Path, inherited: Option<UnixDatagram>) -> io::Result<Simring> {
+        let channels = match inherited {
+            Some(server) => EventChannels::adopt(dir, server)?,
+            None => EventChannels::bind(dir)?,
+        };
+        Ok(Simring { dir: dir.to_owned(), channels })
+    }
+
+    /// The path of `dir`'s `evtchn-server`.
+    pub fn server_path(dir: &Path) -> PathBuf {
+        EventChannels::server_path(dir)
     }
 
     /// The path of `domid`'s ring page.

@@ -60,6 +60,15 @@ impl Platform for Model {
         self.mapped.retain(|c| *c != conn);
         *self.unmaps.entry(conn).or_default() += 1;
     }
+    /// A daemon's `-f FILE`: `missing` is not there, anything else is
+    /// the new binary.
+    fn live_update_arch(&mut self, args: &[&str]) -> store::LuArch {
+        match args {
+            ["-f", "missing"] => store::LuArch::Refused("File not accessible."),
+            ["-f", file] => store::LuArch::Binary(file.to_string()),
+            _ => store::LuArch::Invalid,
+        }
+    }
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
         let mut info = DomainInfo::of_state(
             self.states.get(&domid.0).copied().unwrap_or(DomainState::Running),

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Live update with Debian's xenstore-control: xenstored-rs into another
+copy of itself, and a running C xenstored 4.17 (the peers kit's) into
+xenstored-rs.
+
+Usage: live_update.py PATH/TO/xenstored-rs   (environment: PEERS = the
+peers kit's front end; CACHE as for it.)
+
+Each case starts the old server with a simring directory, then: a
+socket client writes nodes and sets permissions, another registers a
+watch, a simring guest writes under its home and registers a watch;
+`xenstore-control live-update NEW` must exit 0 (it gets the new server's
+OK), after which the process has the same pid and runs NEW
+(/proc/PID/exe), `xenstore-ls -fp` lists the same tree and permissions,
+the old socket watch and the guest's watch fire, the guest's ring is
+served, and a new client is served. Prints "ok - <name>" or "not ok -
+<name>: <why>" per case; the exit status counts the failures.
+
+Nothing sleeps to let a daemon catch up: each step waits for what the
+daemon does (xenstore-control's exit, a reply, an event), with deadlines
+only a hang reaches.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "peers"))
+import simring  # noqa: E402
+from simring import Control, check, eq  # noqa: E402
+
+PEERS = os.environ.get("PEERS") or os.path.join(HERE, "..", "..", "tests", "peers", "peers")
+OURS = os.path.abspath(sys.argv[1])
+FAILED = []
+# Generous: only a hung daemon reaches it.
+DEADLINE_S = 60
+
+
+def peers(*args):
+    return subprocess.run([PEERS, *args], check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
+XENSTORE_CONTROL = peers("bin", "xenstore-control")
+
+
+def wait_for_file(path, proc=None):
+    deadline = time.monotonic() + DEADLINE_S
+    while not (os.path.exists(path) and os.path.getsize(path) > 0):
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("the daemon exited with %s" % proc.returncode)
+        check(time.monotonic() < deadline, "%s never appeared" % path)
+        time.sleep(0.02)
+
+
+def ls(env):
+    return subprocess.run(["xenstore-ls", "-fp"], env=env, check=True, stdout=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=DEADLINE_S).stdout
+
+
+def exe(pid):
+    return os.readlink("/proc/%d/exe" % pid)
+
+
+class Run:
+    """One old server in a fresh directory: RUN (socket, pid, state) and SR (simring)."""
+
+    def __init__(self, name):
+        self.work = tempfile.mkdtemp(prefix="xs-lu-%s." % name)
+        self.run = os.path.join(self.work, "run")
+        self.sr = os.path.join(self.work, "sr")
+        os.makedirs(self.run)
+        os.makedirs(self.sr)
+        self.env = dict(os.environ, XENSTORED_PATH=os.path.join(self.run, "socket"),
+                        XENSTORED_RUNDIR=self.run, SIMRING_DIR=self.sr)
+        os.environ["XENSTORED_PATH"] = self.env["XENSTORED_PATH"]
+        self.proc = None
+        self.pid = None
+        # The new binary: a copy, so /proc/PID/exe tells it from the old.
+        self.new = os.path.join(self.work, "new-xenstored-rs")
+        shutil.copy(OURS, self.new)
+
+    def start_ours(self):
+        self.proc = subprocess.Popen(
+            [OURS, "--simring", self.sr, "-F", os.path.join(self.run, "pid"), "-W", "50",
+             "--log-level", "warn"],
+            env=self.env, stdin=subprocess.DEVNULL, stderr=open(os.path.join(self.run, "stderr"), "w"))
+        self.started()
+
+    def start_c(self):
+        subprocess.run([PEERS, "start", "c", self.run, "-W", "50"], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.started()
+
+    def started(self):
+        wait_for_file(os.path.join(self.run, "pid"), self.proc)
+        self.pid = int(open(os.path.join(self.run, "pid")).read())
+        # The pid file is written once the socket listens.
+        self.ctl = Control(self.env["XENSTORED_PATH"])
+
+    def stop(self):
+        if self.pid is not None:
+            subprocess.run([PEERS, "stop", self.run], check=False)
+        if self.proc is not None:
+            self.proc.wait(timeout=DEADLINE_S)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def live_update(run):
+    """Everything before, `xenstore-control live-update`, everything after."""
+    ctl = run.ctl
+    old_exe = exe(run.pid)
+    check(ctl.write("/lu/a", "1").ok, "write")
+    check(ctl.write("/lu/b/c", "two words").ok, "write")
+    check(ctl.set_perms("/lu/b/c", "n3", "r7").ok, "set perms")
+    watcher = Control(run.env["XENSTORED_PATH"], name="watcher")
+    eq(watcher.watch("/lu/w", "tok").err, None, "socket watch")
+    eq(watcher.wait_event(), (b"/lu/w", b"tok"), "initial event")
+    guest = simring.new_guest(ctl, run.sr, 7)
+    eq(guest.write("data/x", "1").err, None, "guest write")
+    eq(guest.watch("data", "gtok").err, None, "guest watch")
+    eq(guest.wait_event(), (b"data", b"gtok"), "guest initial event")
+    before = ls(run.env)
+
+    r = subprocess.run([XENSTORE_CONTROL, "live-update", run.new], env=run.env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DEADLINE_S)
+    eq((r.returncode, r.stdout), (0, b""), "xenstore-control live-update")
+
+    eq(exe(run.pid), run.new, "the new binary runs (was %s)" % old_exe)
+    eq(int(open(os.path.join(run.run, "pid")).read()), run.pid, "same pid")
+    eq(ls(run.env), before, "xenstore-ls -fp after the update")
+    check(not os.path.exists(os.path.join(run.run, "state_dump")), "state file removed")
+    fresh = Control(run.env["XENSTORED_PATH"], name="fresh")
+    eq(fresh.write("/lu/w", "after").err, None, "a new client writes")
+    eq(watcher.wait_event(), (b"/lu/w", b"tok"), "the old socket watch fires")
+    eq(fresh.write("/local/domain/7/data/y", "2").err, None, "dom0 writes under the guest")
+    eq(guest.wait_event(), (b"data/y", b"gtok"), "the guest's watch fires")
+    r = guest.read("data/x")
+    eq((r.err, r.payload), (None, b"1"), "the guest's ring is served")
+    eq(guest.write("data/z", "3").err, None, "the guest writes")
+    eq(ctl.read("/local/domain/7/data/z").payload, b"3", "the old client reads it")
+    eq(guest.drain_events(), [(b"data/z", b"gtok")], "no other event")
+
+
+def case(name, start):
+    run = Run(name.split()[0])
+    try:
+        start(run)
+        live_update(run)
+        print("ok - %s" % name, flush=True)
+    except Exception as e:  # noqa: BLE001 - report every failure kind
+        FAILED.append(name)
+        print("not ok - %s: %s" % (name, e), flush=True)
+        for f in ("stderr", "stdout"):
+            p = os.path.join(run.run, f)
+            if os.path.exists(p):
+                sys.stdout.write("".join("#   " + l for l in open(p).readlines()[-20:]))
+    finally:
+        run.stop()
+
+
+case("ours into a copy of ours", Run.start_ours)
+case("C xenstored 4.17 into ours", Run.start_c)
+sys.exit(len(FAILED))

@@ -1,0 +1,327 @@
+//! `XS_CONTROL live-update`: the session an operator drives to replace
+//! the running server by a new one that takes its state over (C 4.22
+//! `lu.c`; the sub-commands are those `xenstore-control live-update`
+//! sends).
+//!
+//! A session belongs to the connection that began it:
+//!
+//! 1. the new binary is named: `-f FILE` on a daemon, `-b SIZE` then
+//!    `-d SIZE DATA`… on a stub domain. The engine does not know
+//!    binaries: the platform answers these ([`Platform::live_update_arch`],
+//!    C `lu_arch`) and, when it accepts one, the session begins;
+//! 2. `-c CMDLINE` (optional) replaces the command line the new binary
+//!    gets;
+//! 3. `-s [-F] [-t SECS] [-v VERSION]` starts it. The request gets no
+//!    reply now: the platform asks [`Engine::live_update_due`] on every
+//!    round of its loop. While a transaction is open the update waits,
+//!    up to `SECS` (from the start; 0 by default) or, with `-F`, until
+//!    every open transaction is that old; past the time without `-F` the
+//!    request is answered with the connections holding transactions and
+//!    the session ends. Once due, the platform dumps the state (the
+//!    engine adds the `OK` reply to the requester's pending output, as
+//!    C's `lu_write_response`: the new server delivers it), and hands
+//!    over; if that fails it reports why ([`Engine::live_update_failed`])
+//!    and the requester gets the reason.
+//!
+//! `-a` ends any session (the started request is answered `Cancellation
+//! was requested`), and a session ends with its connection. Replies are
+//! C's strings: `OK`, or the reason.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ring::wire::MsgType;
+
+use crate::conn::OutMsg;
+use crate::engine::{Engine, Platform};
+use crate::error::Error;
+use crate::ids::ConnId;
+use crate::request::{encode, Reply, Req};
+use crate::stream::Version;
+
+/// Arguments of `live-update` after the command that C looks at (its
+/// `cmds[]` entry's `max_pars`, 7, counts the command too); more are
+/// ignored.
+const MAX_ARGS: usize = 6;
+
+/// What the platform makes of a `live-update` sub-command the engine
+/// does not handle (C `lu_arch`: `-f FILE` on a daemon, `-b`/`-d` on a
+/// stub domain).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LuArch {
+    /// Not a sub-command of this platform: `EINVAL`.
+    Invalid,
+    /// Refused, with C's reason (`File not accessible.`, ...).
+    Refused(&'static str),
+    /// The new binary, as the platform will name it to
+    /// [`LiveUpdate::binary`]: the session begins.
+    Binary(String),
+}
+
+/// A live update that is due: what the platform needs to hand over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveUpdate {
+    /// The connection that asked (its `OK` is in the dump).
+    pub conn: ConnId,
+    /// The new binary ([`LuArch::Binary`]).
+    pub binary: String,
+    /// The command line given with `-c`, if any (C splits it at spaces
+    /// and tabs and adds `-U`); else the new binary gets the current
+    /// one.
+    pub cmdline: Option<String>,
+    /// The migration stream version to write (`-v`, default 2).
+    pub version: Version,
+}
+
+/// An active session (C `struct live_update`).
+pub(crate) struct Session {
+    /// The connection that began it.
+    conn: ConnId,
+    /// The new binary.
+    binary: String,
+    /// `-c`'s command line.
+    cmdline: Option<String>,
+    /// Set by `-s`.
+    start: Option<Start>,
+}
+
+/// A started update's parameters and the request to answer.
+#[derive(Clone, Copy, Debug)]
+struct Start {
+    /// The `-s` request's id and transaction id.
+    req_id: u32,
+    tx_id: u32,
+    /// `-F`.
+    force: bool,
+    /// `-t`, in milliseconds.
+    timeout_ms: u64,
+    /// When `-s` arrived.
+    started_ms: u64,
+    /// `-v`.
+    version: Version,
+}
+
+/// `XS_CONTROL live-update ARGS…` (C `do_control_lu`).
+pub fn do_control_lu(
+    e: &mut Engine,
+    req: &Req,
+    args: &[&str],
+    platform: &mut dyn Platform,
+) -> Result<Reply, Error> {
+    let args = args.get(..MAX_ARGS).unwrap_or(args);
+    let (&first, rest) = args.split_first().ok_or(Error::Inval)?;
+    let answer = match (first, rest) {
+        ("-a", []) => e.lu_abort(),
+        ("-c", [cmdline]) => e.lu_cmdline(req.conn, cmdline),
+        ("-a" | "-c", _) => return Err(Error::Inval),
+        ("-s", _) => {
+            let start = parse_start(req, rest, e.now_ms)?;
+            return Ok(match e.lu_start(req.conn, start) {
+                Ok(()) => Reply::deferred(),
+                Err(why) => Reply::string(why),
+            });
+        }
+        _ => match platform.live_update_arch(args) {
+            LuArch::Invalid => return Err(Error::Inval),
+            LuArch::Refused(why) => Err(why),
+            LuArch::Binary(binary) => e.lu_begin(req.conn, binary),
+        },
+    };
+    Ok(Reply::string(answer.err().unwrap_or("OK")))
+}
+
+/// `-s`'s options: `-F`, `-t SECS`, `-v VERSION` (numbers as C's `atoi`
+/// read them into an unsigned int); anything else is `EINVAL`. The
+/// version is checked later, after the session ([`Engine::lu_start`]).
+fn parse_start(req: &Req, args: &[&str], now_ms: u64) -> Result<(Start, u32), Error> {
+    let mut start = Start {
+        req_id: req.req_id,
+        tx_id: req.tx.unwrap_or(0),
+        force: false,
+        timeout_ms: 0,
+        started_ms: now_ms,
+        version: Version::V2,
+    };
+    let mut version = Version::V2 as u32;
+    let mut it = args.iter();
+    while let Some(&arg) = it.next() {
+        // C: `-t`/`-v` take the next argument only if there is one.
+        let number = |v: Option<&&str>| v.map(|v| crate::cnum::atoi(v.as_bytes()).cast_unsigned());
+        match arg {
+            "-F" => start.force = true,
+            "-t" => {
+                let secs = number(it.next()).ok_or(Error::Inval)?;
+                start.timeout_ms = u64::from(secs).saturating_mul(1000);
+            }
+            "-v" => version = number(it.next()).ok_or(Error::Inval)?,
+            _ => return Err(Error::Inval),
+        }
+    }
+    Ok((start, version))
+}
+
+impl Engine {
+    /// `-f`/`-b`: a session begins for `conn` (C `lu_begin`).
+    fn lu_begin(&mut self, conn: ConnId, binary: String) -> Result<(), &'static str> {
+        if self.lu.is_some() {
+            return Err("live-update session already active.");
+        }
+        log::info!("live-update: binary {binary}");
+        self.lu = Some(Session { conn, binary, cmdline: None, start: None });
+        Ok(())
+    }
+
+    /// `-c CMDLINE` (C `lu_cmdline`).
+    fn lu_cmdline(&mut self, conn: ConnId, cmdline: &str) -> Result<(), &'static str> {
+        log::info!("live-update: cmdline {cmdline}");
+        let s = self.lu.as_mut().filter(|s| s.conn == conn).ok_or("Not in live-update session.")?;
+        s.cmdline = Some(String::from(cmdline));
+        Ok(())
+    }
+
+    /// `-s` (C `lu_start`): the session's connection only, a version this
+    /// engine writes.
+    fn lu_start(
+        &mut self,
+        conn: ConnId,
+        (mut start, version): (Start, u32),
+    ) -> Result<(), &'static str> {
+        log::info!(
+            "live-update: start, force={}, to={}",
+            u8::from(start.force),
+            start.timeout_ms / 1000
+        );
+        let s = self.lu.as_mut().filter(|s| s.conn == conn).ok_or("Not in live-update session.")?;
+        start.version =
+            Version::from_u32(version).ok_or("Migration stream version not supported.")?;
+        s.start = Some(start);
+        Ok(())
+    }
+
+    /// `-a` (C `lu_abort`): a started request is answered now (C answers
+    /// it when it next looks).
+    fn lu_abort(&mut self) -> Result<(), &'static str> {
+        log::info!("live-update: abort");
+        let s = self.lu.take().ok_or("No live-update session active.")?;
+        if let Some(start) = s.start {
+            self.lu_reply(s.conn, start, "Cancellation was requested");
+        }
+        Ok(())
+    }
+
+    /// Queues `text` as the reply to the `-s` request.
+    fn lu_reply(&mut self, conn: ConnId, start: Start, text: &str) {
+        let mut payload = Vec::with_capacity(text.len().saturating_add(1));
+        payload.extend_from_slice(text.as_bytes());
+        payload.push(0);
+        let bytes = encode(MsgType::Control as u32, start.req_id, start.tx_id, &payload);
+        self.queue_out(conn, OutMsg { bytes, event: false, expire_ms: None, req: None });
+    }
+
+    /// Whether a started update may go on (C `lu_check_lu_allowed`): no
+    /// connection has a transaction open, or it is forced and every
+    /// connection's has been open for the timeout.
+    fn lu_allowed(&self, start: &Start, now_ms: u64) -> bool {
+        let mut open = self.conns.values().filter_map(|c| c.ta_start_ms).peekable();
+        if open.peek().is_none() {
+            return true;
+        }
+        start.force && open.all(|t| now_ms.saturating_sub(t) >= start.timeout_ms)
+    }
+
+    /// Why a started update is refused (C `lu_reject_reason`).
+    fn lu_reject_reason(&self, start: &Start, now_ms: u64) -> String {
+        let mut why = String::new();
+        for c in self.conns.values() {
+            let Some(t) = c.ta_start_ms else { continue };
+            let age = now_ms.saturating_sub(t);
+            if age >= start.timeout_ms {
+                if why.is_empty() {
+                    why.push_str("Domains with long running transactions:");
+                }
+                why.push_str(&format!("\nDomain {}: {} s", c.domid.0, age / 1000));
+            }
+        }
+        if why.is_empty() {
+            why.push_str("Overlapping transactions");
+        }
+        why
+    }
+
+    /// Whether a live-update session is active (C `lu_is_pending`).
+    pub fn live_update_pending(&self) -> bool {
+        self.lu.is_some()
+    }
+
+    /// The platform's check, on every round of its loop, of a started
+    /// live update (C `do_lu_start`): `Some` when it is due now, and the
+    /// platform dumps the state ([`Engine::dump_bytes`], forced: open
+    /// transactions are dropped) and hands over, or calls
+    /// [`Engine::live_update_failed`]. `None` while it waits for
+    /// transactions (until [`Engine::next_deadline`] says), or when there
+    /// is nothing to do; a refused update is answered here and its
+    /// session ends.
+    pub fn live_update_due(&mut self, now_ms: u64) -> Option<LiveUpdate> {
+        self.now_ms = now_ms;
+        let s = self.lu.as_ref()?;
+        let start = s.start?;
+        if !self.lu_allowed(&start, now_ms) {
+            if now_ms < start.started_ms.saturating_add(start.timeout_ms) {
+                return None;
+            }
+            if !start.force {
+                let why = self.lu_reject_reason(&start, now_ms);
+                let conn = s.conn;
+                self.lu = None;
+                self.lu_reply(conn, start, &why);
+                return None;
+            }
+        }
+        Some(LiveUpdate {
+            conn: s.conn,
+            binary: s.binary.clone(),
+            cmdline: s.cmdline.clone(),
+            version: start.version,
+        })
+    }
+
+    /// The hand-over of a due live update failed: the requester gets
+    /// `why` and the session ends (the server goes on as before).
+    pub fn live_update_failed(&mut self, why: &str) {
+        let Some(s) = self.lu.take() else { return };
+        log::warn!("live-update failed: {why}");
+        if let Some(start) = s.start {
+            self.lu_reply(s.conn, start, why);
+        }
+    }
+
+    /// When [`Engine::live_update_due`] next changes its answer by
+    /// itself: the start plus the timeout, or (forced) when the last
+    /// open transaction has been open that long.
+    pub(crate) fn lu_deadline(&self) -> Option<u64> {
+        let start = self.lu.as_ref()?.start?;
+        let end = start.started_ms.saturating_add(start.timeout_ms);
+        if !start.force {
+            return Some(end);
+        }
+        let newest = self.conns.values().filter_map(|c| c.ta_start_ms).max();
+        Some(newest.map_or(end, |t| t.saturating_add(start.timeout_ms).min(end)))
+    }
+
+    /// The `OK` the requester of a due live update gets from the new
+    /// server (C `lu_write_response`), if `conn` is that requester.
+    pub(crate) fn lu_response(&self, conn: ConnId) -> Option<Vec<u8>> {
+        let s = self.lu.as_ref().filter(|s| s.conn == conn)?;
+        let start = s.start?;
+        Some(encode(MsgType::Control as u32, start.req_id, start.tx_id, b"OK\0"))
+    }
+
+    /// `conn` goes away: its session with it (C frees the session with
+    /// the connection).
+    pub(crate) fn lu_conn_gone(&mut self, conn: ConnId) {
+        if self.lu.as_ref().is_some_and(|s| s.conn == conn) {
+            self.lu = None;
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `XS_CONTROL live-update` through the engine: C's sub-commands and
+//! replies, the wait for transactions (timeout, force), and the `OK` the
+//! new server delivers from the dump.
+
+mod common;
+use common::*;
+use ring::wire::MsgType;
+use store::stream::{ByteOrder, Header, Version};
+use store::{ConnId, DumpOptions, DumpSource, Engine, LiveUpdate};
+
+/// The platform's side of a dump: made-up descriptors.
+struct Fds;
+
+impl DumpSource for Fds {
+    fn ring_port(&self, conn: ConnId) -> u32 {
+        conn.0
+    }
+    fn socket_fd(&self, conn: ConnId) -> i32 {
+        100 + conn.0 as i32
+    }
+}
+
+/// `live-update ARGS…` on `c`: its reply, or `None` (deferred).
+fn lu(w: &mut World, c: ConnId, args: &[&str]) -> Option<String> {
+    let mut p = b"live-update\0".to_vec();
+    for a in args {
+        p.extend_from_slice(a.as_bytes());
+        p.push(0);
+    }
+    w.send(c, MsgType::Control, 0, &p);
+    let mut msgs = w.recv_all(c);
+    assert!(msgs.len() <= 1, "{msgs:?}");
+    msgs.pop().map(|m| {
+        if m.ty == MsgType::Error as u32 {
+            format!("error {}", m.text().trim_end_matches('\0'))
+        } else {
+            assert_eq!(m.ty, MsgType::Control as u32);
+            m.text().trim_end_matches('\0').to_string()
+        }
+    })
+}
+
+fn reply(w: &mut World, c: ConnId) -> Vec<String> {
+    w.recv_all(c).iter().map(|m| m.text().trim_end_matches('\0').to_string()).collect()
+}
+
+#[test]
+fn a_session_runs_as_xenstore_control_drives_it() {
+    let mut w = World::new();
+    let s = w.sock();
+    assert_eq!(lu(&mut w, s, &["-f", "/usr/sbin/xenstored-rs"]).as_deref(), Some("OK"));
+    assert!(w.e.live_update_pending());
+    assert_eq!(lu(&mut w, s, &["-c", "-N --log-level debug"]).as_deref(), Some("OK"));
+    assert_eq!(w.e.live_update_due(w.now), None, "not started");
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None, "answered by the new server");
+    let due = w.e.live_update_due(w.now);
+    assert_eq!(
+        due,
+        Some(LiveUpdate {
+            conn: s,
+            binary: "/usr/sbin/xenstored-rs".into(),
+            cmdline: Some("-N --log-level debug".into()),
+            version: Version::V2,
+        })
+    );
+    // The hand-over fails: the requester is told why, and the session ends.
+    w.e.live_update_failed("Error activating new binary.");
+    let m = w.recv_all(s);
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].ty, m[0].req_id), (MsgType::Control as u32, 42));
+    assert_eq!(m[0].text(), "Error activating new binary.\0");
+    assert!(!w.e.live_update_pending());
+    assert_eq!(w.e.live_update_due(w.now), None);
+}
+
+#[test]
+fn refusals_are_c_strings_and_bad_arguments_einval() {
+    let mut w = World::new();
+    let (a, b) = (w.sock(), w.sock());
+    assert_eq!(lu(&mut w, a, &["-c", "x"]).as_deref(), Some("Not in live-update session."));
+    assert_eq!(lu(&mut w, a, &["-s"]).as_deref(), Some("Not in live-update session."));
+    assert_eq!(lu(&mut w, a, &["-a"]).as_deref(), Some("No live-update session active."));
+    assert_eq!(lu(&mut w, a, &["-f", "missing"]).as_deref(), Some("File not accessible."));
+    assert_eq!(lu(&mut w, a, &["-f", "/bin/new"]).as_deref(), Some("OK"));
+    assert_eq!(
+        lu(&mut w, b, &["-f", "/bin/new"]).as_deref(),
+        Some("live-update session already active.")
+    );
+    assert_eq!(lu(&mut w, b, &["-c", "x"]).as_deref(), Some("Not in live-update session."));
+    assert_eq!(lu(&mut w, b, &["-s"]).as_deref(), Some("Not in live-update session."));
+    assert_eq!(
+        lu(&mut w, a, &["-s", "-v", "3"]).as_deref(),
+        Some("Migration stream version not supported.")
+    );
+    assert_eq!(
+        lu(&mut w, a, &["-s", "-v", "0"]).as_deref(),
+        Some("Migration stream version not supported.")
+    );
+    for bad in [
+        &[][..],
+        &["-x"],
+        &["-a", "1"],
+        &["-c"],
+        &["-c", "a", "b"],
+        &["-s", "-t"],
+        &["-s", "-q"],
+        &["-b", "10"],
+    ] {
+        assert_eq!(lu(&mut w, a, bad).as_deref(), Some("error EINVAL"), "{bad:?}");
+    }
+    // Anyone privileged may abort.
+    assert_eq!(lu(&mut w, b, &["-a"]).as_deref(), Some("OK"));
+    assert!(!w.e.live_update_pending());
+    // Only the privileged domain may ask at all.
+    let d = w.dom(5);
+    assert_eq!(lu(&mut w, d, &["-a"]).as_deref(), Some("error EACCES"));
+}
+
+#[test]
+fn version_one_is_chosen_with_v_and_arguments_past_six_are_ignored() {
+    let mut w = World::new();
+    let s = w.sock();
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "5", "-F", "-v", "1", "junk"]), None);
+    assert_eq!(w.e.live_update_due(w.now).map(|l| l.version), Some(Version::V1));
+}
+
+#[test]
+fn an_update_waits_for_transactions_then_is_refused_with_c_reason() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    w.now = 1_000;
+    let _tx = w.start(t);
+    w.now = 2_000;
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    assert_eq!(w.e.live_update_due(2_000), None, "a transaction is open");
+    assert_eq!(w.e.next_deadline(), Some(12_000), "the start plus the timeout");
+    assert_eq!(w.e.live_update_due(11_999), None);
+    assert_eq!(w.e.live_update_due(12_000), None, "refused");
+    assert_eq!(reply(&mut w, s), ["Domains with long running transactions:\nDomain 0: 11 s"]);
+    assert!(!w.e.live_update_pending());
+    assert_eq!(w.e.next_deadline(), None);
+}
+
+#[test]
+fn younger_transactions_are_overlapping() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    w.now = 9_000;
+    let _tx = w.start(t);
+    assert_eq!(w.e.live_update_due(10_000), None);
+    assert_eq!(reply(&mut w, s), ["Overlapping transactions"]);
+}
+
+#[test]
+fn an_update_goes_on_once_transactions_end() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    let tx = w.start(t);
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None);
+    assert_eq!(w.e.live_update_due(1_000), None);
+    ok(&w.req(t, MsgType::TransactionEnd, tx, b"F\0"));
+    assert!(w.e.live_update_due(1_000).is_some());
+}
+
+#[test]
+fn a_forced_update_goes_on_once_every_transaction_is_old_enough() {
+    let mut w = World::new();
+    let (s, t, u) = (w.sock(), w.sock(), w.sock());
+    let _ = w.start(t);
+    w.now = 3_000;
+    let _ = w.start(u);
+    w.now = 5_000;
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-F", "-t", "10"]), None);
+    assert_eq!(w.e.next_deadline(), Some(13_000), "the youngest transaction's age");
+    assert_eq!(w.e.live_update_due(12_999), None);
+    assert!(w.e.live_update_due(13_000).is_some());
+    // Forced, the dump drops the transactions.
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: true };
+    assert!(w.e.dump_state(&opts, &Fds).is_ok());
+}
+
+#[test]
+fn abort_answers_the_started_request() {
+    let mut w = World::new();
+    let (s, t, other) = (w.sock(), w.sock(), w.sock());
+    let _ = w.start(t);
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    assert_eq!(lu(&mut w, other, &["-a"]).as_deref(), Some("OK"));
+    assert_eq!(reply(&mut w, s), ["Cancellation was requested"]);
+    assert_eq!(w.e.live_update_due(60_000), None);
+}
+
+#[test]
+fn a_session_ends_with_its_connection() {
+    let mut w = World::new();
+    let s = w.sock();
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    w.e.disconnect(s, &mut w.pf);
+    assert!(!w.e.live_update_pending());
+    let t = w.sock();
+    assert_eq!(lu(&mut w, t, &["-f", "/bin/new"]).as_deref(), Some("OK"));
+}
+
+fn native(version: Version) -> Header {
+    let order = if cfg!(target_endian = "little") { ByteOrder::Little } else { ByteOrder::Big };
+    Header { version, order }
+}
+
+#[test]
+fn the_new_server_answers_ok_from_the_dump() {
+    let mut w = World::new();
+    let (s, watcher) = (w.sock(), w.sock());
+    ok(&w.args(watcher, MsgType::Watch, 0, &["/a", "tok"]));
+    assert_eq!(w.events(watcher).len(), 1, "the initial event");
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    let p = b"live-update\0-s\0-t\x0060\0";
+    w.e.input(s, &request(MsgType::Control, 77, 0, p), w.now, &mut w.pf).unwrap();
+    assert!(w.recv_all(s).is_empty());
+    let due = w.e.live_update_due(w.now).unwrap();
+    let opts = DumpOptions { header: native(due.version), global: None, force: true };
+    let mut bytes = Vec::new();
+    w.e.dump_bytes(&opts, &Fds, &mut bytes).unwrap();
+
+    let stream = store::stream::decode(&bytes, usize::MAX).unwrap();
+    let mut pf = Model::default();
+    let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    assert!(!r.engine.live_update_pending(), "the session is not carried over");
+    assert_eq!(r.sockets, [(s, 100 + s.0 as i32), (watcher, 100 + watcher.0 as i32)]);
+    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let m = w2.recv_all(s);
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].ty, m[0].req_id, m[0].text().as_str()), (MsgType::Control as u32, 77, "OK\0"));
+    // The watch registered before the update fires after it.
+    ok(&w2.write(s, "/a", "1"));
+    assert_eq!(w2.events(watcher), [("/a".to_string(), "tok".to_string())]);
+}
+
+#[test]
+fn unread_platform_input_follows_the_partial_message() {
+    struct Unread(Vec<u8>);
+    impl DumpSource for Unread {
+        fn ring_port(&self, _: ConnId) -> u32 {
+            0
+        }
+        fn socket_fd(&self, _: ConnId) -> i32 {
+            3
+        }
+        fn unread_input(&self, _: ConnId) -> &[u8] {
+            &self.0
+        }
+    }
+    let mut w = World::new();
+    let s = w.sock();
+    let req = request(MsgType::Write, 9, 0, b"/x\0hello");
+    // The engine has the header and 2 bytes; the platform holds the rest.
+    assert_eq!(w.raw(s, &req[..18]).unwrap(), 18);
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Unread(req[18..].to_vec())).unwrap();
+    let mut pf = Model::default();
+    let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    let m = drain(&mut r.engine, s);
+    assert_eq!((m[0].req_id, m[0].text().as_str()), (9, "OK\0"), "the write was handled");
+}
