@@ -331,8 +331,9 @@ impl Tree {
                 }
             }
             Slot::Child { dir, pos } => {
+                let arena = &self.arena;
                 if let Some(d) = self.dirs.get_mut(dir) {
-                    d.remove(pos, name_len);
+                    d.remove(pos, name_len, |h| name_in(arena, h));
                     d.generation = generation;
                 }
                 self.gens.stamp(path::parent(path), generation);
