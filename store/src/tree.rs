@@ -446,6 +446,11 @@ impl Tree {
 
     // ----- A domain's nodes -----
 
+    /// The owners index's (domain, directory) entries and heap bytes.
+    pub fn owners_size(&self) -> (usize, usize) {
+        self.owners.size()
+    }
+
     /// Whether [`Tree::owned_tops`] finds every node a domain owns below
     /// the roots (no allocation of the owners index failed).
     pub fn owners_complete(&self) -> bool {

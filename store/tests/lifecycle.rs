@@ -583,3 +583,62 @@ fn deaths_through_the_index_match_the_walk_of_the_whole_tree() {
         }
     }
 }
+
+/// The owners index's entries and bytes, from the memory report.
+fn owners_index(r: &Rig) -> (usize, usize) {
+    let rep = r.e.memreport();
+    let line = rep.lines().find(|l| l.starts_with("owners index: ")).expect("owners line");
+    let words: Vec<&str> = line.split(' ').collect();
+    (words[2].parse().unwrap(), words[4].trim_start_matches('(').parse().unwrap())
+}
+
+/// What the owners index costs for domains laid out as libxl lays them
+/// out (a home owned by dom0 with directories the guest owns, frontends
+/// the guest owns holding an entry of dom0's), and that it is empty again
+/// once they are gone.
+#[test]
+fn the_owners_index_costs_a_few_hundred_bytes_per_domain() {
+    const N: u16 = 200;
+    let mut r = Rig::new(Semantics::Getdomaininfo417);
+    r.check();
+    let w = r.e.connect_socket().unwrap();
+    let before = owners_index(&r);
+    for d in 1..=N {
+        r.guest(d);
+        let home = format!("/local/domain/{d}");
+        let ro = [String::from("n0"), format!("r{d}")];
+        let rw = [format!("n{d}")];
+        let fe = [format!("n{d}"), String::from("r0")];
+        let node = |r: &mut Rig, p: &str, perms: &[String]| {
+            r.ok(w, MsgType::Write, &[p, ""]);
+            let mut args = vec![p];
+            args.extend(perms.iter().map(String::as_str));
+            r.ok(w, MsgType::SetPerms, &args);
+        };
+        node(&mut r, &home, &ro);
+        for sub in ["control", "device"] {
+            node(&mut r, &format!("{home}/{sub}"), &ro);
+        }
+        for sub in
+            ["data", "drivers", "feature", "attr", "error", "control/shutdown", "control/sysrq"]
+        {
+            node(&mut r, &format!("{home}/{sub}"), &rw);
+        }
+        for dev in ["vif/0", "vbd/51712"] {
+            let fe_path = format!("{home}/device/{dev}");
+            node(&mut r, &fe_path, &fe);
+            node(&mut r, &format!("{fe_path}/state"), &fe);
+            node(&mut r, &format!("{fe_path}/mtu"), &ro);
+        }
+    }
+    let (entries, bytes) = owners_index(&r);
+    let per_domain = (bytes - before.1) / usize::from(N);
+    eprintln!("owners index: {entries} entries, {bytes} bytes, {per_domain} bytes per domain");
+    assert_eq!(entries - before.0, 6 * usize::from(N), "home, control, vif, vbd; dom0's two");
+    assert!(per_domain <= 500, "{per_domain} bytes per domain");
+    for d in 1..=N {
+        r.destroy(d);
+    }
+    r.check();
+    assert_eq!(owners_index(&r), before, "given back");
+}

@@ -89,6 +89,10 @@ impl Owners {
         list.remove(i);
         if list.is_empty() {
             self.by_dom.remove(&dom.0);
+            // The table is given back as domains go (all of it when empty).
+            if self.by_dom.capacity() > self.by_dom.len().saturating_mul(4) {
+                self.by_dom.shrink_to(self.by_dom.len().saturating_mul(2));
+            }
         } else if list.capacity() > list.len().saturating_mul(4) {
             list.shrink_to(list.len().saturating_mul(2));
         }
@@ -97,6 +101,21 @@ impl Owners {
     /// The directories holding children `dom` owns, sorted by path.
     pub fn dirs(&self, dom: DomId) -> impl Iterator<Item = &str> {
         self.by_dom.get(&dom.0).into_iter().flatten().map(|e| &*e.dir)
+    }
+
+    /// The (domain, directory) entries and the heap bytes they take (the
+    /// table, each domain's vector, each directory's name).
+    pub fn size(&self) -> (usize, usize) {
+        let mut entries = 0usize;
+        let mut bytes = self.by_dom.allocation_size();
+        for list in self.by_dom.values() {
+            entries = entries.saturating_add(list.len());
+            let names: usize = list.iter().map(|e| e.dir.len()).sum();
+            bytes = bytes
+                .saturating_add(list.capacity().saturating_mul(core::mem::size_of::<Entry>()))
+                .saturating_add(names);
+        }
+        (entries, bytes)
     }
 
     /// How many children of `dir` the index says `dom` owns.
