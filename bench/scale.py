@@ -22,7 +22,7 @@ bench/results.md (a history, newest last).
 
     scale.py [--ours BIN] [--peers PEERS] [--domains N] [--toolstacks T]
              [--guests G] [--name-scan] [--wide W] [--releases R] [--runs R]
-             [--cpu C] [--only ours,c,ox] [--out bench/results.md]
+             [--cpu C] [--only ours,c,ox] [--label NAME] [--out bench/results.md]
 
 Exit status 0 when every daemon ran, 2 on errors.
 """
@@ -61,6 +61,7 @@ def parse_args():
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--cpu", default="0")
     p.add_argument("--only", default=",".join(DAEMONS), help="comma-separated daemons to run")
+    p.add_argument("--label", help="the name of our daemon's row (e.g. a commit)")
     p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     return p.parse_args()
 
@@ -129,6 +130,13 @@ def xenstore_ls(args, socket):
     return secs, r.stdout.count(b"\n")
 
 
+def cpu_seconds(pid):
+    """The CPU time process `pid` has used (user and system), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(kind, args, workdir):
     rows = []
     for _ in range(args.runs):
@@ -139,6 +147,8 @@ def measure(kind, args, workdir):
             row = parse_build(client(args, s.socket, s.simring, "build", args.domains,
                                      args.toolstacks, args.guests, int(args.name_scan)))
             row["rss"] = s.rss_kib()
+            row["cpu"] = cpu_seconds(s.pid)
+            row["requests_cpu"] = row["requests"] / row["cpu"] if row["cpu"] else 0.0
             row["ls"], row["ls_lines"] = xenstore_ls(args, s.socket)
             row.update(parse_probe(client(args, s.socket, s.simring, "probe", args.domains,
                                           args.wide, args.releases)))
@@ -164,17 +174,18 @@ def table(res, args):
         x, y = res[kind][key], c[key]
         return "%.2fx" % (x / y if higher_better else y / x)
 
-    lines = ["| server | build (s) | domains/s | requests/s | vs C | EAGAIN %% (toolstack / guest / backend)"
+    lines = ["| server | build (s) | domains/s | requests/s | daemon CPU (s) | requests per CPU s | vs C"
+             " | EAGAIN %% (toolstack / guest / backend)"
              " | RSS (MiB) | xenstore-ls (s, lines) | vs C | DIRECTORY_PART /local/domain (us/pass, calls)"
              " | DIRECTORY_PART %d children (us/pass, calls) | vs C | XS_RELEASE one domain (us) | vs C"
              " | READ (us) |" % args.wide,
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in DAEMONS:
         r = res.get(kind)
         if r is None:
             continue
         cells = [LABELS[kind], "%.1f" % r["secs"], "%.1f" % r["domains_s"], "%.0f" % r["requests_s"],
-                 vs(kind, "requests_s", True),
+                 "%.1f" % r["cpu"], "%.0f" % r["requests_cpu"], vs(kind, "requests_cpu", True),
                  "%.2f (%.2f / %.2f / %.2f)" % (r["eagain"], r["toolstack_eagain"], r["guest_eagain"],
                                                 r["backend_eagain"]),
                  "%.1f" % (r["rss"] / 1024.0),
@@ -201,6 +212,8 @@ def cpu_model():
 def main():
     args = parse_args()
     args.peers = os.path.abspath(args.peers)
+    if args.label:
+        LABELS["ours"] = args.label
     if not os.access(args.ours, os.X_OK):
         print("our release daemon %s is not built (cargo build --release -p host)" % args.ours, file=sys.stderr)
         return 2
@@ -227,7 +240,9 @@ def main():
         "%s (%d CPUs), load average %.1f at the start; every server and the client pinned to CPU %s;"
         " median of %d run(s). %d domains made by %d toolstack clients at once (libxl 4.17's"
         " transactions), each with a vif and a vbd, its guest connecting its frontends over its simring"
-        " ring while one of %d dom0 clients plays the backend%s. EAGAIN %% = commits refused / commits"
+        " ring while one of %d dom0 clients plays the backend%s. Daemon CPU = its user and system time"
+        " during the build (the guests' writes are paced by the write-rate limit, XSA-206, where a daemon"
+        " has one, so the wall time is not all work). EAGAIN %% = commits refused / commits"
         " tried. xenstore-ls = `xenstore-ls -f /` of the resulting tree; DIRECTORY_PART = one paging pass;"
         " XS_RELEASE = median round trip of releasing %d of the domains (READ = a plain round trip)."
         % (cpu_model(), os.cpu_count(), load, args.cpu, args.runs, args.domains,
