@@ -325,14 +325,15 @@ impl Engine {
     /// with their subtrees, and its entries in other domains' ACLs are
     /// removed from the interned permission lists, every node using a list
     /// at once, its owner refunded for each. The whole tree is walked only
-    /// when the index is incomplete (an allocation failed) or the domain
-    /// owns a root (only the privileged domain can give it one).
+    /// when the domain owns a root (only the privileged domain can give it
+    /// one), or if a list it owns is left afterwards (logged: the index
+    /// missed a node).
     ///
     /// [`Tree::owned_tops`]: crate::tree::Tree::owned_tops
     fn domain_tree_remove(&mut self, domid: DomId) {
         let owns_root =
             ROOTS.iter().any(|r| self.tree.get(r).is_some_and(|n| n.owner_dom() == domid));
-        if owns_root || !self.tree.owners_complete() || self.walk_deaths {
+        if owns_root || self.walk_deaths {
             self.walk_remove_all(domid);
             return;
         }

@@ -199,7 +199,7 @@ impl Tree {
             count: 0,
             gens: TxGens::new(seed),
             cache: RefCell::new(LookupCache::default()),
-            owners: Owners::new(seed),
+            owners: Owners::default(),
         }
     }
 
@@ -449,12 +449,6 @@ impl Tree {
     /// The owners index's (domain, directory) entries and heap bytes.
     pub fn owners_size(&self) -> (usize, usize) {
         self.owners.size()
-    }
-
-    /// Whether [`Tree::owned_tops`] finds every node a domain owns below
-    /// the roots (no allocation of the owners index failed).
-    pub fn owners_complete(&self) -> bool {
-        self.owners.complete()
     }
 
     /// The nodes `dom` owns whose parent it does not own, in the order a
