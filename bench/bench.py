@@ -12,6 +12,8 @@ floor for rt.
     bench.py [--ours BIN] [--peers PEERS] [--rt N] [--fill M] [--runs R]
              [--cpu C] [--out bench/results.md]
 
+The table is appended to bench/results.md (a history, newest last).
+
 Exit status 0 when all three targets hold (rt >= 1.5x C, fill >= 3x C,
 RSS growth <= 0.4x C's), 1 when a target is missed, 2 on errors.
 """
@@ -143,7 +145,8 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     checks, ok = verdicts(res)
     text = "\n".join([
-        "# xsbench results",
+        "",
+        "## %s: xsbench (`bench/bench.py`)" % time.strftime("%Y-%m-%d %H:%M"),
         "",
         "`make bench` on %s (%d CPUs), %s; every server and the client pinned to CPU %s (`taskset -c %s`);"
         " median of %d fresh runs per server. rt = %d sequential WRITE+READ pairs on one socket"
@@ -157,7 +160,7 @@ def main():
         "",
     ] + checks) + "\n"
     print(text)
-    with open(args.out, "w") as f:
+    with open(args.out, "a") as f:
         f.write(text)
     return 0 if ok else 1
 

@@ -186,5 +186,7 @@ pub fn memreport(e: &Engine) -> String {
             d.usage.get(Quota::Memory)
         );
     }
+    let (entries, index_bytes) = e.tree.owners_size();
+    let _ = writeln!(s, "owners index: {entries} entries ({index_bytes} bytes)");
     s
 }

@@ -378,6 +378,9 @@ pub struct Engine {
     pub(crate) memory_waits: bool,
     /// The live-update session, if one is active (`liveupdate.rs`).
     pub(crate) lu: Option<crate::liveupdate::Session>,
+    /// Find a dying domain's nodes by walking the whole tree, as C does,
+    /// rather than through the owners index (tests compare the two).
+    pub(crate) walk_deaths: bool,
 }
 
 /// `count` after one connection's blocked flag went from `was` to `is`.
@@ -422,7 +425,15 @@ impl Engine {
             reconnects: crate::reconnect::Reconnects::default(),
             memory_waits: false,
             lu: None,
+            walk_deaths: false,
         }
+    }
+
+    /// Makes domain clean-up walk the whole tree, as C 4.22 does, instead
+    /// of using the owners index: tests check that both agree.
+    #[cfg(feature = "model")]
+    pub fn set_walk_deaths(&mut self, walk: bool) {
+        self.walk_deaths = walk;
     }
 
     /// The server features configured for domains (each domain's word

@@ -44,7 +44,8 @@ use crate::engine::{ChangedDomain, DomainInfo, DomainState, Engine, MapRequest, 
 use crate::error::Error;
 use crate::ids::{ConnId, DomId};
 use crate::path;
-use crate::perms::{Perm, Who};
+use crate::perms::{Perm, Who, PERM_ACC_BYTES};
+use crate::quota::{delta, Quota};
 use crate::request::Req;
 
 /// Most changed-domain reports handled in one [`Engine::check_domains`] or
@@ -57,6 +58,9 @@ pub const MAX_CHANGED_PER_CHECK: usize = 65_536;
 /// privileged domain.
 pub(crate) const INITIAL_NODES: [&str; 5] =
     ["/", "/tool", "/tool/xenstored", "@releaseDomain", "@introduceDomain"];
+
+/// The roots of the tree: `/` and the special nodes.
+const ROOTS: [&str; 3] = ["/", "@releaseDomain", "@introduceDomain"];
 
 /// What [`Engine::start_domains`] found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -313,12 +317,65 @@ impl Engine {
     }
 
     /// Deletes (or hands over) the nodes `domid` owns and removes its
-    /// entries from every ACL (C 4.22 `domain_tree_remove_sub`), walking
-    /// the tree iteratively with one path buffer and a child index per
-    /// level, changing nodes as it meets them: the walk's memory is the
-    /// depth of the tree, whatever its shape (a list of the paths to
-    /// change would cost the sum of their lengths).
+    /// entries from every ACL, with the outcome of C 4.22's
+    /// `domain_tree_remove`, which walks the whole tree. Here the cost is
+    /// what the domain has: its nodes are found through the tree's owners
+    /// index ([`Tree::owned_tops`]: the nodes it owns under a parent it
+    /// does not, met in the order C's walk meets them) and removed there
+    /// with their subtrees, and its entries in other domains' ACLs are
+    /// removed from the interned permission lists, every node using a list
+    /// at once, its owner refunded for each. The whole tree is walked only
+    /// when the domain owns a root (only the privileged domain can give it
+    /// one), or if a list it owns is left afterwards (logged: the index
+    /// missed a node).
+    ///
+    /// [`Tree::owned_tops`]: crate::tree::Tree::owned_tops
     fn domain_tree_remove(&mut self, domid: DomId) {
+        let owns_root =
+            ROOTS.iter().any(|r| self.tree.get(r).is_some_and(|n| n.owner_dom() == domid));
+        if owns_root || self.walk_deaths {
+            self.walk_remove_all(domid);
+            return;
+        }
+        for top in self.tree.owned_tops(domid) {
+            // An earlier one's subtree may have held it.
+            if self.tree.get(&top).is_some_and(|n| n.owner_dom() == domid) {
+                self.walk_remove(domid, &top);
+            }
+        }
+        let mut refunds: Vec<(DomId, usize)> = Vec::new();
+        let owned = self.tree.drop_domain_entries(domid, |d| {
+            let per_node = d.entries.saturating_mul(PERM_ACC_BYTES);
+            let bytes = per_node.saturating_mul(d.users as usize);
+            refunds.push((DomId(u16::try_from(d.owner).unwrap_or(u16::MAX)), bytes));
+        });
+        for (owner, bytes) in refunds {
+            if let Some(d) = self.domain_mut(owner) {
+                d.usage.add(Quota::Memory, delta(bytes, 0));
+            }
+        }
+        if owned > 0 {
+            // Not expected: the index missed a node the domain owns.
+            log::error!("domain {} still owns {owned} permission lists: walking the tree", domid.0);
+            self.walk_remove_all(domid);
+        }
+    }
+
+    /// [`Engine::walk_remove`] from every root.
+    fn walk_remove_all(&mut self, domid: DomId) {
+        for root in ROOTS {
+            self.walk_remove(domid, root);
+        }
+    }
+
+    /// Deletes (or hands over) the nodes `domid` owns at and below `top`
+    /// and removes its entries from their ACLs (C 4.22
+    /// `domain_tree_remove_sub`, from `top`), walking iteratively with one
+    /// path buffer and a child index per level, changing nodes as it meets
+    /// them: the walk's memory is the depth of the tree, whatever its
+    /// shape (a list of the paths to change would cost the sum of their
+    /// lengths). A root is never removed, only handed over.
+    fn walk_remove(&mut self, domid: DomId, top: &str) {
         let id = u32::from(domid.0);
         let internal = Req {
             conn: ConnId(0),
@@ -328,45 +385,51 @@ impl Engine {
             serial: None,
         };
         let priv_id = u32::from(self.cfg.priv_domid.0);
-        for root in ["/", "@releaseDomain", "@introduceDomain"] {
-            let mut cur = String::from(root);
-            // Per level below `root`: the index of the next child to visit.
-            let mut next: Vec<usize> = alloc::vec![0];
-            self.fix_acl(&cur, id, priv_id);
-            while let Some(&i) = next.last() {
-                let child = self.tree.get(&cur).and_then(|n| n.child_names().nth(i));
-                let Some(name) = child else {
-                    // Every child done: back to the parent's next one.
-                    next.pop();
+        let is_root = ROOTS.contains(&top);
+        let mut cur = String::from(top);
+        if !is_root
+            && self.tree.get(&cur).is_some_and(|n| n.owner() == id)
+            && !self.cfg.keep_orphans
+        {
+            let _ = self.rm_node(&internal, &cur);
+            return;
+        }
+        // Per level below `top`: the index of the next child to visit.
+        let mut next: Vec<usize> = alloc::vec![0];
+        self.fix_acl(&cur, id, priv_id);
+        while let Some(&i) = next.last() {
+            let child = self.tree.get(&cur).and_then(|n| n.child_names().nth(i));
+            let Some(name) = child else {
+                // Every child done: back to the parent's next one.
+                next.pop();
+                if let Some(up) = next.last_mut() {
+                    *up = up.saturating_add(1);
+                }
+                let len = if cur.len() > top.len() { path::parent(&cur).len() } else { 0 };
+                cur.truncate(len.max(top.len()));
+                continue;
+            };
+            let len = cur.len();
+            if cur != "/" {
+                cur.push('/');
+            }
+            cur.push_str(name);
+            let owner = self.tree.get(&cur).and_then(|n| n.perms.first().map(|x| x.id));
+            if owner == Some(id) && !self.cfg.keep_orphans {
+                // The node and its subtree go; the next child takes
+                // its index.
+                let _ = self.rm_node(&internal, &cur);
+                let gone = !self.tree.contains(&cur);
+                cur.truncate(len);
+                if !gone {
                     if let Some(up) = next.last_mut() {
                         *up = up.saturating_add(1);
                     }
-                    let len = if cur.len() > root.len() { path::parent(&cur).len() } else { 0 };
-                    cur.truncate(len.max(root.len()));
-                    continue;
-                };
-                let len = cur.len();
-                if cur != "/" {
-                    cur.push('/');
                 }
-                cur.push_str(name);
-                let owner = self.tree.get(&cur).and_then(|n| n.perms.first().map(|x| x.id));
-                if owner == Some(id) && !self.cfg.keep_orphans {
-                    // The node and its subtree go; the next child takes
-                    // its index.
-                    let _ = self.rm_node(&internal, &cur);
-                    let gone = !self.tree.contains(&cur);
-                    cur.truncate(len);
-                    if !gone {
-                        if let Some(up) = next.last_mut() {
-                            *up = up.saturating_add(1);
-                        }
-                    }
-                    continue;
-                }
-                self.fix_acl(&cur, id, priv_id);
-                next.push(0);
+                continue;
             }
+            self.fix_acl(&cur, id, priv_id);
+            next.push(0);
         }
     }
 

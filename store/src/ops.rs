@@ -425,21 +425,10 @@ pub fn do_directory_part(
     }
     let maxlen = XENSTORE_PAYLOAD_MAX.saturating_sub(head).saturating_sub(1);
     // Only the part of the list from `off` that can be sent is copied
-    // (one reply's worth and one name more), never the whole list.
+    // (one reply's worth and one name more), found without walking the
+    // names before it.
     let mut rest: Vec<u8> = Vec::with_capacity(maxlen.min(total.saturating_sub(off)));
-    let mut pos = 0usize;
-    for name in node.child_names() {
-        let end = pos.saturating_add(name.len()).saturating_add(1);
-        if end > off {
-            let skip = off.saturating_sub(pos);
-            rest.extend_from_slice(name.as_bytes().get(skip..).unwrap_or(&[]));
-            rest.push(0);
-            if rest.len() > maxlen {
-                break;
-            }
-        }
-        pos = end;
-    }
+    node.write_children_from(off, maxlen, &mut rest);
     let children_len = total;
     let rest = rest.as_slice();
     let mut len = 0usize;

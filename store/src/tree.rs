@@ -41,11 +41,13 @@ use crate::path;
 use crate::perms::Perm;
 use arena::{Arena, Handle};
 use dir::{Dir, DirId, Dirs, Pos};
+use owners::Owners;
 use permtab::{PermId, PermTable};
 use record::{Record, VALUE_MAX};
 use txgen::TxGens;
 
 pub(crate) use node::{Node, NodeRef, Value, NO_GENERATION};
+pub(crate) use permtab::Dropped;
 
 use cache::LookupCache;
 
@@ -53,6 +55,7 @@ mod arena;
 mod cache;
 mod dir;
 mod node;
+mod owners;
 mod permtab;
 mod record;
 pub(crate) mod txgen;
@@ -151,6 +154,14 @@ pub struct Tree {
     count: usize,
     gens: TxGens,
     cache: RefCell<LookupCache>,
+    /// Where each domain's nodes begin (for its death).
+    owners: Owners,
+}
+
+/// The owner of permission list `id`.
+fn owner_in(perms: &PermTable, id: PermId) -> DomId {
+    let id = perms.get(id).first().map_or(0, |p| p.id);
+    DomId(u16::try_from(id).unwrap_or(u16::MAX))
 }
 
 /// The name in record `h`.
@@ -188,6 +199,7 @@ impl Tree {
             count: 0,
             gens: TxGens::new(seed),
             cache: RefCell::new(LookupCache::default()),
+            owners: Owners::default(),
         }
     }
 
@@ -236,7 +248,7 @@ impl Tree {
             Found::Node { parent, loc } => {
                 let parent = parent.map(|p| p.perms);
                 let old = self.stat(&loc)?;
-                let loc = self.rewrite(loc, parent, Some(&node.value), Some(&node.perms))?;
+                let loc = self.rewrite(path, loc, parent, Some(&node.value), Some(&node.perms))?;
                 self.stamp(path, &loc, generation);
                 Ok(Put { old: Some(old), new: self.stat(&loc)?, linked: None })
             }
@@ -260,7 +272,7 @@ impl Tree {
         let loc = if self.overwrite_value(loc.handle, value) {
             loc
         } else {
-            self.rewrite(loc, parent, Some(value), None)?
+            self.rewrite(path, loc, parent, Some(value), None)?
         };
         self.stamp(path, &loc, generation);
         Ok(())
@@ -292,7 +304,7 @@ impl Tree {
     pub fn set_perms(&mut self, path: &str, perms: &[Perm]) -> Result<(Stat, Stat), TreeError> {
         let (parent, loc) = self.existing(path)?;
         let old = self.stat(&loc)?;
-        let loc = self.rewrite(loc, parent, None, Some(perms))?;
+        let loc = self.rewrite(path, loc, parent, None, Some(perms))?;
         Ok((old, self.stat(&loc)?))
     }
 
@@ -315,6 +327,10 @@ impl Tree {
         }
         let old = self.stat(&loc)?;
         let (own, dir, len, name_len) = (rec.perms, rec.dir, rec.len(), rec.name.len());
+        if parent.is_some_and(|p| self.owner_of(p.perms) != old.owner) {
+            self.owners.remove(old.owner, path::parent(path));
+        }
+        self.perms.use_list(loc.perms, false);
         if let Some(id) = own {
             self.perms.release(id);
         }
@@ -331,8 +347,9 @@ impl Tree {
                 }
             }
             Slot::Child { dir, pos } => {
+                let arena = &self.arena;
                 if let Some(d) = self.dirs.get_mut(dir) {
-                    d.remove(pos, name_len);
+                    d.remove(pos, name_len, |h| name_in(arena, h));
                     d.generation = generation;
                 }
                 self.gens.stamp(path::parent(path), generation);
@@ -427,6 +444,65 @@ impl Tree {
         self.gens.len()
     }
 
+    // ----- A domain's nodes -----
+
+    /// The owners index's (domain, directory) entries and heap bytes.
+    pub fn owners_size(&self) -> (usize, usize) {
+        self.owners.size()
+    }
+
+    /// The nodes `dom` owns whose parent it does not own, in the order a
+    /// walk of the whole tree meets them (parents first, children in
+    /// creation order). With the roots `dom` owns, they and what lies
+    /// below them are everything it owns. Costs the children of the
+    /// directories holding them, not the tree.
+    pub fn owned_tops(&self, dom: DomId) -> Vec<alloc::string::String> {
+        let mut found: Vec<(Vec<u32>, alloc::string::String)> = Vec::new();
+        for dir in self.owners.dirs(dom) {
+            let (Some(key), Some(loc)) = (self.order_key(dir), self.locate(dir)) else { continue };
+            let Some(d) =
+                self.record(loc.handle).and_then(|r| r.dir).and_then(|d| self.dirs.get(d))
+            else {
+                continue;
+            };
+            for (i, &h) in d.order().iter().enumerate() {
+                let Some(rec) = self.record(h) else { continue };
+                if self.owner_of(rec.perms.unwrap_or(loc.perms)) != dom {
+                    continue;
+                }
+                let name = core::str::from_utf8(rec.name).unwrap_or("");
+                let mut k = key.clone();
+                k.push(u32::try_from(i).unwrap_or(u32::MAX));
+                found.push((k, path::child(dir, name)));
+            }
+        }
+        found.sort_unstable();
+        found.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Where `path` comes in a walk of the whole tree: its root's index,
+    /// then each node's index in its parent's creation order.
+    fn order_key(&self, path: &str) -> Option<Vec<u32>> {
+        let (root, rest) = split(path)?;
+        let mut cur = self.root(root)?;
+        let Some(Slot::Root(i)) = cur.slot else { return None };
+        let mut key = alloc::vec![u32::try_from(i).ok()?];
+        for seg in rest.split('/').filter(|s| !s.is_empty()) {
+            cur = self.child(&cur, seg).ok()?;
+            let Some(Slot::Child { pos, .. }) = cur.slot else { return None };
+            key.push(u32::try_from(pos.order).ok()?);
+        }
+        Some(key)
+    }
+
+    /// Removes domain `dom` from every permission list it does not own,
+    /// in place (no node is visited, no generation changes); `dropped`
+    /// hears of each list changed, to account its nodes' sizes. Returns
+    /// how many lists `dom` still owns.
+    pub fn drop_domain_entries(&mut self, dom: DomId, dropped: impl FnMut(Dropped)) -> usize {
+        self.perms.drop_domain(u32::from(dom.0), dropped)
+    }
+
     // ----- Resolution -----
 
     fn record(&self, h: Handle) -> Option<Record<'_>> {
@@ -445,8 +521,7 @@ impl Tree {
     }
 
     fn owner_of(&self, perms: PermId) -> DomId {
-        let id = self.perms.get(perms).first().map_or(0, |p| p.id);
-        DomId(u16::try_from(id).unwrap_or(u16::MAX))
+        owner_in(&self.perms, perms)
     }
 
     fn root(&self, name: &str) -> Option<Loc> {
@@ -616,6 +691,13 @@ impl Tree {
             }
         };
         self.count = self.count.saturating_add(1);
+        self.perms.use_list(perms, true);
+        if let Some(p) = parent {
+            let owner = self.owner_of(perms);
+            if self.owner_of(p.perms) != owner {
+                self.owners.add(owner, path::parent(path));
+            }
+        }
         self.gens.stamp(path, generation);
         if parent.is_some() {
             self.gens.stamp(path::parent(path), generation);
@@ -700,11 +782,12 @@ impl Tree {
         Ok(Some(id))
     }
 
-    /// Re-encodes the node at `loc` with a new value and/or permission
-    /// list; `parent` is the parent's effective list. Returns the node's
-    /// new location.
+    /// Re-encodes the node at `loc` (path `path`) with a new value and/or
+    /// permission list; `parent` is the parent's effective list. Returns
+    /// the node's new location.
     fn rewrite(
         &mut self,
+        path: &str,
         loc: Loc,
         parent: Option<PermId>,
         value: Option<&[u8]>,
@@ -722,12 +805,19 @@ impl Tree {
                 if let Some(d) = dir {
                     self.pin_children(d, loc.perms)?;
                 }
+                let was = self.owner_of(loc.perms);
+                self.perms.use_list(loc.perms, false);
                 if let Some(old) = own {
                     self.perms.release(old);
                 }
                 own = self.intern_own(perms, parent)?;
                 self.perms.release(id);
                 eff = own.or(parent).unwrap_or(NO_PERMS);
+                self.perms.use_list(eff, true);
+                let now = self.owner_of(eff);
+                if now != was {
+                    self.reown(path, parent, dir, (was, now));
+                }
             }
         }
         let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
@@ -736,6 +826,39 @@ impl Tree {
         let old = Some((loc.handle, rec.len()));
         let handle = self.place(loc.slot, old, &bytes)?;
         Ok(Loc { handle, perms: eff, ..loc })
+    }
+
+    /// Keeps the owners index when the node at `path` (parent's list
+    /// `parent`, children list `dir`, its children pinned) passes from
+    /// owner `was` to `now`: against its parent and each child.
+    fn reown(
+        &mut self,
+        path: &str,
+        parent: Option<PermId>,
+        dir: Option<DirId>,
+        (was, now): (DomId, DomId),
+    ) {
+        if let Some(p) = parent.map(|p| self.owner_of(p)) {
+            if p != was {
+                self.owners.remove(was, path::parent(path));
+            }
+            if p != now {
+                self.owners.add(now, path::parent(path));
+            }
+        }
+        let Some(d) = dir.and_then(|d| self.dirs.get(d)) else { return };
+        let (arena, perms, owners) = (&self.arena, &self.perms, &mut self.owners);
+        for &h in d.order() {
+            // Pinned: every child has a list of its own.
+            let Some(id) = Record::decode(arena.tail(h)).and_then(|r| r.perms) else { continue };
+            let child = owner_in(perms, id);
+            if child != was {
+                owners.remove(child, path);
+            }
+            if child != now {
+                owners.add(child, path);
+            }
+        }
     }
 
     /// Gives every child in list `dir` that uses its parent's permission

@@ -127,7 +127,8 @@ impl Engine {
     ) {
         let mut events: Vec<(ConnId, &str, Box<[u8]>)> = Vec::new();
         for (&id, c) in &self.conns {
-            if c.ignored || c.watches.is_empty() {
+            // The cheap test first: most connections watch other paths.
+            if c.ignored || !c.watches.iter().any(|w| m.matches(name, w)) {
                 continue;
             }
             let who = self.who(c.domid, c.target);

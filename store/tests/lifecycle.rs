@@ -470,3 +470,175 @@ fn a_dead_domains_requests_are_not_credited_to_its_successor() {
         assert_eq!(outstanding(&mut r, 5), "0", "{s:?}");
     }
 }
+
+/// Every node under `p` (itself first) as "path = value [perms]", as dom0
+/// on `c` lists it.
+fn listing(r: &mut Rig, c: ConnId, p: &str, out: &mut Vec<String>) {
+    let (t, value) = r.req(c, MsgType::Read, &[p]);
+    if t == MsgType::Error as u32 {
+        return;
+    }
+    let perms = r.ok(c, MsgType::GetPerms, &[p]);
+    out.push(format!("{p} = {value:?} {perms:?}"));
+    let kids = r.ok(c, MsgType::Directory, &[p]);
+    for k in kids.split('\0').filter(|k| !k.is_empty()) {
+        let child = if p == "/" { format!("/{k}") } else { format!("{p}/{k}") };
+        listing(r, c, &child, out);
+    }
+}
+
+/// The whole tree, the memory report and the events a watch on `/` saw.
+fn state(r: &mut Rig, c: ConnId) -> (Vec<String>, String, Vec<String>) {
+    let events = r.events(c);
+    let mut tree = Vec::new();
+    for root in ["/", "@releaseDomain", "@introduceDomain"] {
+        listing(r, c, root, &mut tree);
+    }
+    (tree, r.memory(), events)
+}
+
+/// Domains die the same through the owners index as through C's walk of
+/// the whole tree: the same nodes removed in the same order (the same
+/// watch events), the same ACL entries gone, the same usage refunded. A
+/// seeded random tree of nested ownership and ACLs naming eight guests,
+/// some with open transactions; guests then die one by one.
+#[test]
+fn deaths_through_the_index_match_the_walk_of_the_whole_tree() {
+    for (seed, keep_orphans) in [(1u64, false), (2, false), (3, true), (4, false)] {
+        let cfg = Config { keep_orphans, ..Config::default() };
+        let mut rigs = [
+            Rig::with(Semantics::Getdomaininfo417, cfg.clone()),
+            Rig::with(Semantics::Getdomaininfo417, cfg),
+        ];
+        rigs[1].e.set_walk_deaths(true);
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        const GUESTS: u16 = 8;
+        let mut socks = Vec::new();
+        let mut guests = Vec::new();
+        for r in &mut rigs {
+            r.check();
+            let w = r.e.connect_socket().unwrap();
+            r.ok(w, MsgType::Watch, &["/", "all"]);
+            socks.push(w);
+            guests.push((1..=GUESTS).map(|d| r.guest(d)).collect::<Vec<_>>());
+        }
+        let segs = ["a", "b", "local", "domain", "1", "2", "3", "vm"];
+        for _ in 0..600 {
+            let depth = 1 + next(4);
+            let mut p = String::new();
+            for _ in 0..depth {
+                p.push('/');
+                p.push_str(segs[next(segs.len() as u64) as usize]);
+            }
+            let d = next(u64::from(GUESTS) + 1) as u16;
+            let op = next(10);
+            let mut acl = vec![format!("n{d}")];
+            for _ in 0..next(3) {
+                let bits = ["r", "w", "b"][next(3) as usize];
+                acl.push(format!("{bits}{}", next(u64::from(GUESTS) + 1)));
+            }
+            let mut replies = Vec::new();
+            for (i, r) in rigs.iter_mut().enumerate() {
+                // Time passes: guests' writes stay under the rate limit.
+                r.now += 1000;
+                let (w, g) = (socks[i], guests[i][usize::from(d.max(1)) - 1]);
+                let reply = match op {
+                    0..=3 => r.req(w, MsgType::Write, &[&p, "v"]),
+                    4 | 5 => {
+                        let mut args = vec![p.as_str()];
+                        args.extend(acl.iter().map(String::as_str));
+                        r.req(w, MsgType::SetPerms, &args)
+                    }
+                    6 | 7 => r.req(g, MsgType::Write, &[&p, "g"]),
+                    8 => r.req(w, MsgType::Rm, &[&p]),
+                    _ => r.req(g, MsgType::TransactionStart, &[""]),
+                };
+                replies.push(reply);
+            }
+            assert_eq!(replies[0], replies[1], "seed {seed}: op {op} on {p}");
+        }
+        let before = [state(&mut rigs[0], socks[0]), state(&mut rigs[1], socks[1])];
+        assert_eq!(before[0], before[1], "seed {seed}: before");
+        for d in shuffled(GUESTS, seed) {
+            let mut after = Vec::new();
+            for (i, r) in rigs.iter_mut().enumerate() {
+                r.destroy(d);
+                r.check();
+                after.push(state(r, socks[i]));
+            }
+            assert_eq!(after[0], after[1], "seed {seed}: after domain {d} died");
+            let listed = after[0].0.join("\n");
+            if !keep_orphans {
+                assert!(
+                    !listed.contains(&format!("\\0{d}\\0")),
+                    "seed {seed}: {d} left in\n{listed}"
+                );
+            }
+        }
+    }
+}
+
+/// The owners index's entries and bytes, from the memory report.
+fn owners_index(r: &Rig) -> (usize, usize) {
+    let rep = r.e.memreport();
+    let line = rep.lines().find(|l| l.starts_with("owners index: ")).expect("owners line");
+    let words: Vec<&str> = line.split(' ').collect();
+    (words[2].parse().unwrap(), words[4].trim_start_matches('(').parse().unwrap())
+}
+
+/// What the owners index costs for domains laid out as libxl lays them
+/// out (a home owned by dom0 with directories the guest owns, frontends
+/// the guest owns holding an entry of dom0's), and that it is empty again
+/// once they are gone.
+#[test]
+fn the_owners_index_costs_a_few_hundred_bytes_per_domain() {
+    const N: u16 = 200;
+    let mut r = Rig::new(Semantics::Getdomaininfo417);
+    r.check();
+    let w = r.e.connect_socket().unwrap();
+    let before = owners_index(&r);
+    for d in 1..=N {
+        r.guest(d);
+        let home = format!("/local/domain/{d}");
+        let ro = [String::from("n0"), format!("r{d}")];
+        let rw = [format!("n{d}")];
+        let fe = [format!("n{d}"), String::from("r0")];
+        let node = |r: &mut Rig, p: &str, perms: &[String]| {
+            r.ok(w, MsgType::Write, &[p, ""]);
+            let mut args = vec![p];
+            args.extend(perms.iter().map(String::as_str));
+            r.ok(w, MsgType::SetPerms, &args);
+        };
+        node(&mut r, &home, &ro);
+        for sub in ["control", "device"] {
+            node(&mut r, &format!("{home}/{sub}"), &ro);
+        }
+        for sub in
+            ["data", "drivers", "feature", "attr", "error", "control/shutdown", "control/sysrq"]
+        {
+            node(&mut r, &format!("{home}/{sub}"), &rw);
+        }
+        for dev in ["vif/0", "vbd/51712"] {
+            let fe_path = format!("{home}/device/{dev}");
+            node(&mut r, &fe_path, &fe);
+            node(&mut r, &format!("{fe_path}/state"), &fe);
+            node(&mut r, &format!("{fe_path}/mtu"), &ro);
+        }
+    }
+    let (entries, bytes) = owners_index(&r);
+    let per_domain = (bytes - before.1) / usize::from(N);
+    eprintln!("owners index: {entries} entries, {bytes} bytes, {per_domain} bytes per domain");
+    assert_eq!(entries - before.0, 6 * usize::from(N), "home, control, vif, vbd; dom0's two");
+    assert!(per_domain <= 500, "{per_domain} bytes per domain");
+    for d in 1..=N {
+        r.destroy(d);
+    }
+    r.check();
+    assert_eq!(owners_index(&r), before, "given back");
+}

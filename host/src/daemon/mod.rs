@@ -7,9 +7,8 @@
 //! 1. polls (timeout 0 when some source still has work, else until the
 //!    engine's next deadline) and records readiness; while some source
 //!    still has work, up to [`ROUNDS_PER_POLL`] rounds skip this step;
-//! 2. after a poll that returned events (or
-//!    [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS) after the last
-//!    look), queues every ring with work no event announced; accepts
+//! 2. every [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS), as the
+//!    stub does, queues every ring with work no event announced; accepts
 //!    clients, drains the event channel (routing `notify` to rings,
 //!    `virq 3` to [`Engine::check_domains`]);
 //! 3. serves each socket client, then each queued ring (in the order of
@@ -240,7 +239,7 @@ impl Daemon {
             }
             if self.platform.has_rings() {
                 let now = self.now_ms();
-                if !events.is_empty() || self.sched.sweep_due(now) {
+                if self.sched.sweep_due(now) {
                     self.sweep_rings(now);
                 }
             }

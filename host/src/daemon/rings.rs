@@ -28,11 +28,11 @@ use crate::platform::HostPlatform;
 impl Daemon {
     /// Queues for a turn every ring with work no event announced
     /// ([`serve::pending_work`]: requests or room for responses a guest
-    /// did not notify about, a reconnection, bad indices). Done after
-    /// every poll that returned events, as C xenstored looks at every
-    /// connection each time its loop wakes, and at least every
-    /// [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS) (a lost
-    /// notification never stalls a guest).
+    /// did not notify about, a reconnection, bad indices). Done every
+    /// [`SWEEP_INTERVAL_MS`](ring::sched::SWEEP_INTERVAL_MS), as the stub
+    /// does (a lost notification never stalls a guest), not each time
+    /// the loop wakes as C xenstored does: with a thousand rings that
+    /// look cost about 100 us per request.
     pub(super) fn sweep_rings(&mut self, now: u64) {
         let mut conns = std::mem::take(&mut self.sweep_conns);
         self.platform.ring_conns(&mut conns);

@@ -9,6 +9,13 @@
 //! like C's `memmove` of the children buffer. Four bytes per child per
 //! half, no per-child allocation.
 //!
+//! `XS_DIRECTORY_PART` addresses the list by byte offset into its
+//! `name\0name\0…` form. So that a client paging through a large
+//! directory costs O(n) in all rather than O(n) per call, the vector also
+//! ends with a third part, the byte offset of every [`MARK_EVERY`]th child
+//! (4 bytes per 64 children): [`Dir::seek`] finds the child holding any
+//! offset with a binary search and at most [`MARK_EVERY`] names.
+//!
 //! Lists are kept in [`Dirs`], a slab addressed by 4-byte ids, and also
 //! carry the node's generation (only directories need one, for
 //! `XS_DIRECTORY_PART`) and the byte length of the `name\0…` list (which
@@ -22,15 +29,22 @@ use super::arena::Handle;
 /// A children list's id.
 pub type DirId = u32;
 
+/// A children list keeps the byte offset of every this many children.
+pub const MARK_EVERY: usize = 64;
+
 /// The children of one node.
 #[derive(Debug, Default)]
 pub struct Dir {
-    /// `[handles in creation order | positions sorted by name]`.
+    /// `[handles in creation order | positions sorted by name | marks]`,
+    /// mark `k` being the byte offset of child `(k + 1) * MARK_EVERY` in
+    /// the `name\0…` list.
     kids: Vec<Handle>,
     /// Generation of the node's last change.
     pub generation: u64,
     /// Bytes of the `name\0name\0…` list.
-    pub names_bytes: usize,
+    names_bytes: u32,
+    /// Number of children.
+    len: u32,
 }
 
 /// Where a child is in a [`Dir`].
@@ -42,15 +56,30 @@ pub struct Pos {
     pub sorted: usize,
 }
 
+/// The number of marks a list of `n` children keeps.
+fn marks_for(n: usize) -> usize {
+    n.saturating_sub(1) / MARK_EVERY
+}
+
+/// `x` as a stored offset (lists never reach 4 GiB: the heap is smaller).
+fn as_u32(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or(u32::MAX)
+}
+
 impl Dir {
     /// Number of children.
     pub fn len(&self) -> usize {
-        self.kids.len() / 2
+        self.len as usize
     }
 
     /// Whether there are no children.
     pub fn is_empty(&self) -> bool {
-        self.kids.is_empty()
+        self.len == 0
+    }
+
+    /// Bytes of the `name\0name\0…` list.
+    pub fn names_bytes(&self) -> usize {
+        self.names_bytes as usize
     }
 
     /// The children's handles in creation order.
@@ -66,7 +95,33 @@ impl Dir {
     }
 
     fn sorted(&self) -> &[Handle] {
-        self.kids.get(self.len()..).unwrap_or(&[])
+        let n = self.len();
+        self.kids.get(n..n.saturating_mul(2)).unwrap_or(&[])
+    }
+
+    fn marks(&self) -> &[u32] {
+        self.kids.get(self.len().saturating_mul(2)..).unwrap_or(&[])
+    }
+
+    /// The child whose bytes in the `name\0…` list hold byte `off`, and
+    /// the offset where its name starts: `(len(), names_bytes())` past the
+    /// end. A binary search over the marks, then at most [`MARK_EVERY`]
+    /// names.
+    pub fn seek<'a>(&self, off: usize, name_of: impl Fn(Handle) -> &'a [u8]) -> (usize, usize) {
+        let marks = self.marks();
+        let k = marks.partition_point(|&m| m as usize <= off);
+        let (mut i, mut start) = match k.checked_sub(1).and_then(|j| marks.get(j)) {
+            Some(&m) => (k.saturating_mul(MARK_EVERY), m as usize),
+            None => (0, 0),
+        };
+        while let Some(&h) = self.order().get(i) {
+            let end = start.saturating_add(name_of(h).len()).saturating_add(1);
+            if end > off {
+                break;
+            }
+            (i, start) = (i.saturating_add(1), end);
+        }
+        (i, start)
     }
 
     /// Finds child `name`, given the name of each handle: `Ok` with its
@@ -118,10 +173,10 @@ impl Dir {
     /// copy), else nothing.
     pub fn insert_growth(&self) -> usize {
         let (len, cap) = (self.kids.len(), self.kids.capacity());
-        if len.saturating_add(2) <= cap {
+        if len.saturating_add(3) <= cap {
             return 0;
         }
-        let next = cap.saturating_mul(2).max(len.saturating_add(2)).max(4);
+        let next = cap.saturating_mul(2).max(len.saturating_add(3)).max(4);
         next.saturating_mul(core::mem::size_of::<Handle>())
     }
 
@@ -131,32 +186,57 @@ impl Dir {
     pub fn insert(&mut self, sorted: usize, h: Handle, name_len: usize) -> Option<()> {
         let n = self.len();
         let at = u32::try_from(n).ok()?;
+        let len = at.checked_add(1)?;
         if sorted > n {
             return None;
         }
-        self.kids.try_reserve(2).ok()?;
+        self.kids.try_reserve(3).ok()?;
         self.kids.insert(n, h);
         self.kids.insert(n.checked_add(1)?.checked_add(sorted)?, at);
-        self.names_bytes = self.names_bytes.saturating_add(name_len).saturating_add(1);
+        if n > 0 && n.is_multiple_of(MARK_EVERY) {
+            // The new child starts where the list ended.
+            self.kids.push(self.names_bytes);
+        }
+        self.len = len;
+        self.names_bytes = as_u32(self.names_bytes().saturating_add(name_len).saturating_add(1));
         Some(())
     }
 
-    /// Removes the child at `pos`, named `name_len` bytes.
-    pub fn remove(&mut self, pos: Pos, name_len: usize) {
+    /// Removes the child at `pos`, named `name_len` bytes, given the name
+    /// of each other handle (the marks after it move; the removed child's
+    /// record may already be gone).
+    pub fn remove<'a>(&mut self, pos: Pos, name_len: usize, name_of: impl Fn(Handle) -> &'a [u8]) {
         let n = self.len();
         if pos.order >= n || pos.sorted >= n {
             return;
         }
+        // The child at a marked index from `pos.order` on becomes the one
+        // after it, which starts one name later less the removed name.
+        let gone = name_len.saturating_add(1);
+        for k in 0..marks_for(n) {
+            let i = k.saturating_add(1).saturating_mul(MARK_EVERY);
+            if i < pos.order {
+                continue;
+            }
+            let here = match self.order().get(i) {
+                Some(&h) if i != pos.order => name_of(h).len().saturating_add(1),
+                _ => gone,
+            };
+            if let Some(m) = self.kids.get_mut(n.saturating_mul(2).saturating_add(k)) {
+                *m = as_u32((*m as usize).saturating_add(here).saturating_sub(gone));
+            }
+        }
         self.kids.remove(n.saturating_add(pos.sorted));
         self.kids.remove(pos.order);
-        let gone = pos.order;
-        let m = self.len();
-        for p in self.kids.get_mut(m..).unwrap_or(&mut []) {
-            if *p as usize > gone {
+        let m = n.saturating_sub(1);
+        for p in self.kids.get_mut(m..m.saturating_mul(2)).unwrap_or(&mut []) {
+            if *p as usize > pos.order {
                 *p = p.saturating_sub(1);
             }
         }
-        self.names_bytes = self.names_bytes.saturating_sub(name_len.saturating_add(1));
+        self.kids.truncate(m.saturating_mul(2).saturating_add(marks_for(m)));
+        self.len = as_u32(m);
+        self.names_bytes = as_u32(self.names_bytes().saturating_sub(gone));
         if self.kids.capacity() > self.kids.len().saturating_mul(4).max(16) {
             self.kids.shrink_to(self.kids.len().saturating_mul(2));
         }
@@ -176,6 +256,13 @@ impl Dir {
         self.kids.clear();
         self.kids.extend_from_slice(order);
         self.kids.extend_from_slice(&sorted);
+        let mut off = 0usize;
+        for (i, &h) in order.iter().enumerate() {
+            if i > 0 && i.is_multiple_of(MARK_EVERY) {
+                self.kids.push(as_u32(off));
+            }
+            off = off.saturating_add(name_of(h).len()).saturating_add(1);
+        }
     }
 }
 
@@ -207,7 +294,7 @@ impl Dirs {
     /// A new empty list with `generation`. `None` when ids are exhausted
     /// or a chunk cannot be allocated.
     pub fn alloc(&mut self, generation: u64) -> Option<DirId> {
-        let dir = Dir { kids: Vec::new(), generation, names_bytes: 0 };
+        let dir = Dir { generation, ..Dir::default() };
         if let Some(id) = self.free.pop() {
             if let Some(slot) = self.get_mut(id) {
                 *slot = dir;
@@ -353,11 +440,11 @@ mod tests {
             add(&mut d, &n, h);
         }
         assert_eq!(d.order(), &[0, 1, 2, 3]);
-        assert_eq!(d.names_bytes, 2 + 3 + 2 + 2);
+        assert_eq!(d.names_bytes(), 2 + 3 + 2 + 2);
         let pos = d.find(b"a", |h| n[h as usize]).unwrap();
         assert_eq!(pos, Pos { order: 2, sorted: 0 });
         assert!(d.find(b"zz", |h| n[h as usize]).is_err());
-        d.remove(pos, 1);
+        d.remove(pos, 1, |h| n[h as usize]);
         assert_eq!(d.order(), &[0, 1, 3]);
         for (name, order) in [(&b"b"[..], 0), (b"ab", 1), (b"c", 2)] {
             assert_eq!(d.find(name, |h| n[h as usize]).map(|p| p.order), Ok(order));
@@ -365,8 +452,83 @@ mod tests {
         d.reorder(&[3, 0, 1], |h| n[h as usize]);
         assert_eq!(d.order(), &[3, 0, 1]);
         assert_eq!(d.find(b"ab", |h| n[h as usize]).map(|p| p.order), Ok(2));
-        d.remove(Pos { order: 9, sorted: 0 }, 1);
+        d.remove(Pos { order: 9, sorted: 0 }, 1, |h| n[h as usize]);
         assert_eq!(d.len(), 3);
+    }
+
+    /// The `name\0…` list of `d` and, for each byte, the child holding
+    /// it and where that child's name starts (what [`Dir::seek`] finds).
+    fn layout<'a>(d: &Dir, name_of: impl Fn(Handle) -> &'a [u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, &h) in d.order().iter().enumerate() {
+            let len = name_of(h).len() + 1;
+            out.extend(core::iter::repeat_n((i, start), len));
+            start += len;
+        }
+        assert_eq!(start, d.names_bytes());
+        out
+    }
+
+    fn check_seek<'a>(d: &Dir, name_of: impl Fn(Handle) -> &'a [u8] + Copy) {
+        let want = layout(d, name_of);
+        for (off, &w) in want.iter().enumerate() {
+            assert_eq!(d.seek(off, name_of), w, "offset {off}");
+        }
+        let end = (d.len(), d.names_bytes());
+        assert_eq!(d.seek(d.names_bytes(), name_of), end);
+        assert_eq!(d.seek(usize::MAX, name_of), end);
+    }
+
+    #[test]
+    fn seek_finds_the_child_at_any_offset_through_changes() {
+        // Distinct names of 1 to 7 bytes (i -> i * a mod p is one to one
+        // below p), handle = index.
+        let names: Vec<Vec<u8>> = (0..600u64)
+            .map(|i| alloc::format!("{:x}", i * 2_654_435_761 % 10_000_019).into_bytes())
+            .collect();
+        let name_of = |h: Handle| names[h as usize].as_slice();
+        let mut d = Dir::default();
+        check_seek(&d, name_of);
+        for h in 0..400 {
+            add_named(&mut d, name_of, h);
+        }
+        check_seek(&d, name_of);
+        assert_eq!(d.marks().len(), marks_for(400));
+        // Remove from the front, the middle, at marked indices and the end.
+        let mut state = 7u32;
+        for round in 0..300 {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let i = match round % 4 {
+                0 => 0,
+                1 => d.len() - 1,
+                2 => (d.len() / MARK_EVERY) * MARK_EVERY % d.len(),
+                _ => (state >> 8) as usize % d.len(),
+            };
+            let h = d.order()[i];
+            let pos = d.find(name_of(h), name_of).unwrap();
+            d.remove(pos, name_of(h).len(), name_of);
+            if round % 3 == 0 {
+                add_named(&mut d, name_of, 400 + round / 3);
+            }
+            assert_eq!(d.marks().len(), marks_for(d.len()));
+            if round % 50 == 0 {
+                check_seek(&d, name_of);
+            }
+        }
+        check_seek(&d, name_of);
+        let mut order = d.order().to_vec();
+        order.reverse();
+        d.reorder(&order, name_of);
+        check_seek(&d, name_of);
+        for &h in &order {
+            assert_eq!(d.find(name_of(h), name_of).map(|p| d.order()[p.order]), Ok(h));
+        }
+    }
+
+    fn add_named<'a>(d: &mut Dir, name_of: impl Fn(Handle) -> &'a [u8] + Copy, h: Handle) {
+        let at = d.find(name_of(h), name_of).unwrap_err();
+        d.insert(at, h, name_of(h).len()).unwrap();
     }
 
     #[test]

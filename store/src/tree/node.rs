@@ -15,6 +15,8 @@ use smallvec::SmallVec;
 
 use super::arena::Handle;
 use super::dir::Dir;
+#[cfg(doc)]
+use super::dir::MARK_EVERY;
 use super::Tree;
 use crate::ids::DomId;
 use crate::perms::{Perms, PERM_ACC_BYTES};
@@ -198,7 +200,7 @@ impl<'a> NodeRef<'a> {
     pub fn children_len(&self) -> usize {
         match self.kids {
             Kids::Buf(b) => b.len(),
-            Kids::Tree(_, d) => d.map_or(0, |d| d.names_bytes),
+            Kids::Tree(_, d) => d.map_or(0, Dir::names_bytes),
         }
     }
 
@@ -217,6 +219,41 @@ impl<'a> NodeRef<'a> {
                     out.push(0);
                 }
             }
+        }
+    }
+
+    /// Appends the children list from byte `off` on (C's `children +
+    /// off`: the first name may be cut) to `out`, name by name with their
+    /// NULs, until more than `limit` bytes were appended or the list ends.
+    /// Costs what it appends plus, for a stored node, a binary search and
+    /// at most [`MARK_EVERY`] names ([`Dir::seek`]): paging through a list
+    /// costs its length once, not once per page.
+    pub fn write_children_from(&self, off: usize, limit: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        let full = |out: &Vec<u8>| out.len().saturating_sub(start) > limit;
+        match self.kids {
+            Kids::Buf(b) => {
+                for piece in b.get(off..).unwrap_or(&[]).split_inclusive(|&c| c == 0) {
+                    out.extend_from_slice(piece);
+                    if full(out) {
+                        break;
+                    }
+                }
+            }
+            Kids::Tree(t, Some(d)) => {
+                let name_of = |h| t.name_of(h);
+                let (i, name_start) = d.seek(off, name_of);
+                let mut skip = off.saturating_sub(name_start);
+                for &h in d.order().get(i..).unwrap_or(&[]) {
+                    out.extend_from_slice(name_of(h).get(skip..).unwrap_or(&[]));
+                    out.push(0);
+                    skip = 0;
+                    if full(out) {
+                        break;
+                    }
+                }
+            }
+            Kids::Tree(_, None) => {}
         }
     }
 

@@ -350,6 +350,9 @@ fn random_changes_agree_with_a_map() {
                 t.reorder_children(&parent, &list);
             }
         }
+        if step % 1000 == 0 {
+            check_owners(&t);
+        }
         // Now and then look the touched paths up (which also fills the
         // caches differently), and check everything at the end.
         if next(4) != 0 {
@@ -367,6 +370,7 @@ fn random_changes_agree_with_a_map() {
         }
     }
     assert_eq!(t.len(), model.len());
+    check_owners(&t);
     for (q, (v, owner, kids)) in &model {
         let n = t.get(q).unwrap();
         assert_eq!((n.value, n.owner()), (&v[..], *owner), "{q}");
@@ -401,4 +405,61 @@ fn for_each_node_sees_what_iter_lists() {
     let mut walked = Vec::new();
     t.for_each_node(|len, n| walked.push((len, n.size())));
     assert_eq!(walked, listed);
+}
+
+/// The owners index holds, for each domain, exactly the directories with
+/// children it owns while the directory's owner is another, and how many.
+fn check_owners(t: &Tree) {
+    use alloc::collections::BTreeMap;
+    let owner: BTreeMap<String, u32> = t.iter().map(|(p, n)| (p, n.owner())).collect();
+    let mut want: BTreeMap<(u32, String), u32> = BTreeMap::new();
+    for (p, &o) in &owner {
+        if p == "/" || p.starts_with('@') && !p.contains('/') {
+            continue;
+        }
+        let parent = String::from(path::parent(p));
+        if owner[&parent] != o {
+            *want.entry((o, parent)).or_default() += 1;
+        }
+    }
+    for ((o, dir), n) in &want {
+        let dom = DomId(u16::try_from(*o).unwrap());
+        assert_eq!(t.owners.count(dom, dir), *n, "dom{o} under {dir}");
+    }
+    assert_eq!(t.owners.len(), want.len());
+}
+
+#[test]
+fn a_domains_top_nodes_are_found_in_walk_order() {
+    let mut t = rooted();
+    for (p, owner) in [
+        ("/vm", 0),
+        ("/vm/5", 5),
+        ("/local", 0),
+        ("/local/domain", 0),
+        ("/local/domain/5", 0),
+        ("/local/domain/5/data", 5),
+        ("/local/domain/5/data/x", 5),
+        ("/local/domain/5/data/x/y", 6),
+        ("/local/domain/5/data/x/y/z", 5),
+        ("/local/domain/5/device", 0),
+        ("/local/domain/5/control", 5),
+        ("/local/domain/6", 6),
+    ] {
+        t.insert(p, &node(owner, b""), 2).unwrap();
+    }
+    let tops = t.owned_tops(DomId(5));
+    assert_eq!(
+        tops,
+        ["/vm/5", "/local/domain/5/data", "/local/domain/5/data/x/y/z", "/local/domain/5/control"]
+    );
+    check_owners(&t);
+    // Re-owning a directory moves its children's entries.
+    t.set_perms("/local/domain/5", &perms(&[5])).unwrap();
+    check_owners(&t);
+    assert_eq!(t.owned_tops(DomId(5)), ["/vm/5", "/local/domain/5", "/local/domain/5/data/x/y/z"]);
+    assert_eq!(t.owned_tops(DomId(0)), ["/local/domain/5/device"]);
+    t.remove("/local/domain/5/data/x/y/z", 3).unwrap();
+    check_owners(&t);
+    assert_eq!(t.owned_tops(DomId(6)), ["/local/domain/5/data/x/y", "/local/domain/6"]);
 }

@@ -8,12 +8,34 @@
 
 use std::io::{self, Read};
 
+/// `XS_DIRECTORY`.
+pub const XS_DIRECTORY: u32 = 1;
 /// `XS_READ`.
 pub const XS_READ: u32 = 2;
+/// `XS_WATCH`.
+pub const XS_WATCH: u32 = 4;
+/// `XS_TRANSACTION_START`.
+pub const XS_TRANSACTION_START: u32 = 6;
+/// `XS_TRANSACTION_END`.
+pub const XS_TRANSACTION_END: u32 = 7;
+/// `XS_INTRODUCE`.
+pub const XS_INTRODUCE: u32 = 8;
+/// `XS_RELEASE`.
+pub const XS_RELEASE: u32 = 9;
 /// `XS_WRITE`.
 pub const XS_WRITE: u32 = 11;
+/// `XS_MKDIR`.
+pub const XS_MKDIR: u32 = 12;
+/// `XS_RM`.
+pub const XS_RM: u32 = 13;
+/// `XS_SET_PERMS`.
+pub const XS_SET_PERMS: u32 = 14;
+/// `XS_WATCH_EVENT`.
+pub const XS_WATCH_EVENT: u32 = 15;
 /// `XS_ERROR`.
 pub const XS_ERROR: u32 = 16;
+/// `XS_DIRECTORY_PART`.
+pub const XS_DIRECTORY_PART: u32 = 22;
 
 /// Largest payload a message may carry (`XENSTORE_PAYLOAD_MAX`).
 pub const XENSTORE_PAYLOAD_MAX: usize = 4096;
