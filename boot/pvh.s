@@ -154,6 +154,17 @@ boot_gdt_ptr:
     .quad boot_gdt
 .popsection
 
+/*
+ * The entry TSC lives in .data, not .bss: it is written before .bss is
+ * cleared (in .bss it read 0, and the boot time was counted from whenever
+ * the TSC was 0).
+ */
+.pushsection .data.boot, "aw"
+    .balign 8
+boot_tsc:
+    .quad 0
+.popsection
+
 .pushsection .bss.boot, "aw", @nobits
     .balign 4096
 boot_pml4:
@@ -165,9 +176,6 @@ boot_pd:
 boot_stack:
     .skip 64 * 1024
 boot_stack_top:
-    .balign 8
-boot_tsc:
-    .skip 8
 
 /*
  * The hypercall page: Xen writes one 32-byte stub per hypercall here when
