@@ -94,6 +94,12 @@ impl Clock {
         self.system_ns().saturating_sub(self.start_ns) / time::NS_PER_MS
     }
 
+    /// Milliseconds since the TSC read `tsc` on this vCPU (`None` if it
+    /// is later than the TSC now: Xen changed the vCPU's TSC since).
+    pub fn ms_since_tsc(&self, tsc: u64) -> Option<u64> {
+        time::tsc_ms_between(&self.shared.time_info(), tsc, cpu::rdtsc())
+    }
+
     /// Xen system time of `ms` on this clock.
     pub fn deadline_ns(&self, ms: u64) -> u64 {
         self.start_ns.saturating_add(ms.saturating_mul(time::NS_PER_MS))

@@ -11,7 +11,7 @@ use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
-use crate::{cmdline, console_line, cpu, domctl, evtchn, heap};
+use crate::{cmdline, console_line, cpu, domctl, evtchn, heap, time};
 
 /// The image name the console markers start with.
 const NAME: &str = "xenstore-stubdom-rs";
@@ -96,11 +96,23 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         );
     }
 
-    // Counted from the clock's creation in `bring_up` (the first moment Xen
-    // system time is readable), not from the entry TSC: a PVH vCPU's TSC
-    // may be re-offset by Xen after entry, so an entry reading is not on
-    // the clock's scale (it once gave 7105453163439 ms, later 58893 ms).
-    let boot_ms = clock.now_ms();
-    console_line!("{}: ready in {} ms (heap free {} KiB)", NAME, boot_ms, heap::free() / 1024);
+    // Counted from the first instruction (the TSC `boot/pvh.s` read at
+    // entry, on the pvclock's scale), unless that reading does not fit the
+    // clock created in `bring_up`; then from the clock's creation.
+    let since_clock = clock.now_ms();
+    match time::plausible_since_entry(clock.ms_since_tsc(boot_tsc), since_clock) {
+        Some(ms) => console_line!(
+            "{}: ready in {} ms from entry (heap free {} KiB)",
+            NAME,
+            ms,
+            heap::free() / 1024
+        ),
+        None => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry TSC does not fit it (heap free {} KiB)",
+            NAME,
+            since_clock,
+            heap::free() / 1024
+        ),
+    }
     Server::new(engine, platform, shared, clock, virqs).run()
 }
