@@ -57,7 +57,7 @@ use store::{LogGate, Rate};
 use crate::platform::XenPlatform;
 use crate::setup::fatal;
 use crate::shared_info::Shared;
-use crate::{cpu, evtchn, logger, time};
+use crate::{console, cpu, evtchn, logger, time};
 
 /// Warnings about work a sweep found that no event announced: one a minute
 /// (a race of the guest's, rare in a well-behaved one, so one line says
@@ -173,6 +173,12 @@ impl Server {
         loop {
             self.round();
             if self.sched.is_empty() {
+                // Console lines held back at start go out while idle, one
+                // per round: a request arriving meanwhile waits for one
+                // line at most.
+                if console::release_line() {
+                    continue;
+                }
                 self.arm_timer();
                 cpu::sti_hlt_cli();
             }

@@ -2,7 +2,10 @@
 //! the domctl interface version, the VIRQs, the engine and dom0's
 //! connection, then the main loop. The console lines the boot tests grep
 //! are printed whatever the log level: `Xen version X.Y`, `domctl interface
-//! version 0xNN`, `heap N KiB`, `ready in N ms`.
+//! version 0xNN`, `heap N KiB`, `ready in N ms`. Below `--log-level debug`
+//! the boot's lines are held back and written once the main loop is idle
+//! ([`crate::console::hold`]); the ready time is counted from the first
+//! instruction.
 
 use store::{Engine, EngineOptions, MemoryBudget};
 
@@ -11,13 +14,17 @@ use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
-use crate::{cmdline, console_line, cpu, domctl, evtchn, heap, time};
+use crate::{cmdline, console, console_line, cpu, domctl, evtchn, heap, time};
 
 /// The image name the console markers start with.
 const NAME: &str = "xenstore-stubdom-rs";
 
 /// Boots the stub and serves xenstore forever.
 pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
+    // The boot's console lines wait until the main loop is idle (below
+    // `--log-level debug`): the toolstack waits for the stub to serve,
+    // not for its log.
+    console::hold();
     let Booted { boot, xen_version: version, domid, shared, window, clock } =
         bring_up(NAME, start_info_paddr);
     let opts = cmdline::parse(&boot.cmdline);
