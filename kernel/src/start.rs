@@ -105,13 +105,16 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
 
     // Counted from the first instruction (the TSC `boot/pvh.s` read at
     // entry, on the pvclock's scale), unless that reading does not fit the
-    // clock created in `bring_up`; then from the clock's creation.
+    // clock created at the end of `bring_up`; then from the clock's
+    // creation. "bring-up" is the part before the clock: the boot code and
+    // `bring_up`.
     let since_clock = clock.now_ms();
     match time::plausible_since_entry(clock.ms_since_tsc(boot_tsc), since_clock) {
         Some(ms) => console_line!(
-            "{}: ready in {} ms from entry (heap free {} KiB)",
+            "{}: ready in {} ms from entry (bring-up {} ms, heap free {} KiB)",
             NAME,
             ms,
+            ms.saturating_sub(since_clock),
             heap::free() / 1024
         ),
         None => console_line!(
