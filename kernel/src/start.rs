@@ -109,16 +109,24 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
     // creation. "bring-up" is the part before the clock: the boot code and
     // `bring_up`.
     let since_clock = clock.now_ms();
-    match time::plausible_since_entry(clock.ms_since_tsc(boot_tsc), since_clock) {
-        Some(ms) => console_line!(
+    let since_entry = clock.ms_since_tsc(boot_tsc);
+    match (time::plausible_since_entry(since_entry, since_clock), since_entry) {
+        (Some(ms), _) => console_line!(
             "{}: ready in {} ms from entry (bring-up {} ms, heap free {} KiB)",
             NAME,
             ms,
             ms.saturating_sub(since_clock),
             heap::free() / 1024
         ),
-        None => console_line!(
-            "{}: ready in {} ms from the clock's start; the entry TSC does not fit it (heap free {} KiB)",
+        (None, Some(ms)) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry TSC says {} ms, which does not fit (heap free {} KiB)",
+            NAME,
+            since_clock,
+            ms,
+            heap::free() / 1024
+        ),
+        (None, None) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry TSC is later than the TSC now (heap free {} KiB)",
             NAME,
             since_clock,
             heap::free() / 1024
