@@ -201,13 +201,13 @@ pub struct ExceptionFrame {
 extern "C" fn kernel_exception(frame: *const ExceptionFrame) -> ! {
     // SAFETY: the stub passes its stack pointer, where the frame was pushed.
     let f = unsafe { &*frame };
-    crate::console_line!(
+    crate::console::write_line_now(format_args!(
         "FATAL: CPU exception {} error {:#x} at rip {:#x} rsp {:#x} cr2 {:#x}",
         f.vector,
         f.error,
         f.rip,
         f.rsp,
         crate::cpu::read_cr2()
-    );
+    ));
     xen::shutdown(crate::abi::sched::SHUTDOWN_CRASH)
 }

@@ -36,6 +36,7 @@ pub mod guest;
 pub mod heap;
 pub mod hypercall;
 pub mod idt;
+pub mod linebuf;
 pub mod logger;
 pub mod main_loop;
 pub mod memmap;

@@ -57,7 +57,7 @@ use store::{LogGate, Rate};
 use crate::platform::XenPlatform;
 use crate::setup::fatal;
 use crate::shared_info::Shared;
-use crate::{cpu, evtchn, logger, time};
+use crate::{console, cpu, evtchn, logger, time};
 
 /// Warnings about work a sweep found that no event announced: one a minute
 /// (a race of the guest's, rare in a well-behaved one, so one line says
@@ -92,6 +92,12 @@ impl Clock {
     /// Milliseconds since the clock was created.
     pub fn now_ms(&self) -> u64 {
         self.system_ns().saturating_sub(self.start_ns) / time::NS_PER_MS
+    }
+
+    /// Milliseconds since the TSC read `tsc` on this vCPU (`None` if it
+    /// is later than the TSC now: Xen changed the vCPU's TSC since).
+    pub fn ms_since_tsc(&self, tsc: u64) -> Option<u64> {
+        time::tsc_ms_between(&self.shared.time_info(), tsc, cpu::rdtsc())
     }
 
     /// Xen system time of `ms` on this clock.
@@ -167,6 +173,12 @@ impl Server {
         loop {
             self.round();
             if self.sched.is_empty() {
+                // Console lines held back at start go out while idle, one
+                // per round: a request arriving meanwhile waits for one
+                // line at most.
+                if console::release_line() {
+                    continue;
+                }
                 self.arm_timer();
                 cpu::sti_hlt_cli();
             }

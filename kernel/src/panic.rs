@@ -11,8 +11,13 @@ use crate::abi::sched::SHUTDOWN_CRASH;
 /// Reports `info` and crashes the domain.
 pub fn report_and_crash(info: &PanicInfo<'_>) -> ! {
     match info.location() {
-        Some(l) => crate::console_line!("PANIC at {}:{}: {}", l.file(), l.line(), info.message()),
-        None => crate::console_line!("PANIC: {}", info.message()),
+        Some(l) => crate::console::write_line_now(format_args!(
+            "PANIC at {}:{}: {}",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
+        None => crate::console::write_line_now(format_args!("PANIC: {}", info.message())),
     }
     crate::xen::shutdown(SHUTDOWN_CRASH)
 }

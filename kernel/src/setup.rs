@@ -39,7 +39,7 @@ pub struct Booted {
 
 /// Prints a fatal boot error and crashes the domain.
 pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
-    console_line!("FATAL: {}", what);
+    console::write_line_now(format_args!("FATAL: {}", what));
     xen::shutdown(SHUTDOWN_CRASH)
 }
 
@@ -48,7 +48,7 @@ pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
 pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
     console_line!("{}: entered long mode", name);
     let Some(xen_cpuid) = hypercall::detect() else {
-        console_line!("FATAL: not running on Xen (no Xen CPUID leaves)");
+        console::write_line_now(format_args!("FATAL: not running on Xen (no Xen CPUID leaves)"));
         loop {
             cpu::sti_hlt_cli();
         }
@@ -66,6 +66,11 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
         (opts.log_level, opts.heap_max_bytes)
     };
     logger::init(log_level);
+    if log_level >= log::LevelFilter::Debug {
+        // Debugging: every line at once, so a boot that hangs shows how
+        // far it got.
+        console::release_all();
+    }
     if let Err(e) = console::init_ring() {
         log::warn!("no PV console ring: {}", e);
     }

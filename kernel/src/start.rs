@@ -2,7 +2,10 @@
 //! the domctl interface version, the VIRQs, the engine and dom0's
 //! connection, then the main loop. The console lines the boot tests grep
 //! are printed whatever the log level: `Xen version X.Y`, `domctl interface
-//! version 0xNN`, `heap N KiB`, `ready in N ms`.
+//! version 0xNN`, `heap N KiB`, `ready in N ms`. Below `--log-level debug`
+//! the boot's lines are held back and written once the main loop is idle
+//! ([`crate::console::hold`]); the ready time is counted from the first
+//! instruction.
 
 use store::{Engine, EngineOptions, MemoryBudget};
 
@@ -11,13 +14,17 @@ use crate::domctl::DomainQuery;
 use crate::main_loop::{Server, Virqs};
 use crate::platform::XenPlatform;
 use crate::setup::{bring_up, fatal, Booted};
-use crate::{cmdline, console_line, cpu, domctl, evtchn, heap};
+use crate::{cmdline, console, console_line, cpu, domctl, evtchn, heap, time};
 
 /// The image name the console markers start with.
 const NAME: &str = "xenstore-stubdom-rs";
 
 /// Boots the stub and serves xenstore forever.
 pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
+    // The boot's console lines wait until the main loop is idle (below
+    // `--log-level debug`): the toolstack waits for the stub to serve,
+    // not for its log.
+    console::hold();
     let Booted { boot, xen_version: version, domid, shared, window, clock } =
         bring_up(NAME, start_info_paddr);
     let opts = cmdline::parse(&boot.cmdline);
@@ -96,11 +103,34 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         );
     }
 
-    // Counted from the clock's creation in `bring_up` (the first moment Xen
-    // system time is readable), not from the entry TSC: a PVH vCPU's TSC
-    // may be re-offset by Xen after entry, so an entry reading is not on
-    // the clock's scale (it once gave 7105453163439 ms, later 58893 ms).
-    let boot_ms = clock.now_ms();
-    console_line!("{}: ready in {} ms (heap free {} KiB)", NAME, boot_ms, heap::free() / 1024);
+    // Counted from the first instruction (the TSC `boot/pvh.s` read at
+    // entry, on the pvclock's scale), unless that reading does not fit the
+    // clock created at the end of `bring_up`; then from the clock's
+    // creation. "bring-up" is the part before the clock: the boot code and
+    // `bring_up`.
+    let since_clock = clock.now_ms();
+    let since_entry = clock.ms_since_tsc(boot_tsc);
+    match (time::plausible_since_entry(since_entry, since_clock), since_entry) {
+        (Some(ms), _) => console_line!(
+            "{}: ready in {} ms from entry (bring-up {} ms, heap free {} KiB)",
+            NAME,
+            ms,
+            ms.saturating_sub(since_clock),
+            heap::free() / 1024
+        ),
+        (None, Some(ms)) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry TSC says {} ms, which does not fit (heap free {} KiB)",
+            NAME,
+            since_clock,
+            ms,
+            heap::free() / 1024
+        ),
+        (None, None) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry TSC is later than the TSC now (heap free {} KiB)",
+            NAME,
+            since_clock,
+            heap::free() / 1024
+        ),
+    }
     Server::new(engine, platform, shared, clock, virqs).run()
 }

@@ -31,6 +31,25 @@ pub fn system_time_ns(t: &VcpuTimeInfo, tsc: u64) -> u64 {
     t.system_time.wrapping_add(scale_delta(tsc.wrapping_sub(t.tsc_timestamp), t))
 }
 
+/// Milliseconds from TSC reading `then` to TSC reading `now` on the scale
+/// of `t`; `None` when `then` is later than `now` (not one TSC).
+pub fn tsc_ms_between(t: &VcpuTimeInfo, then: u64, now: u64) -> Option<u64> {
+    let delta = now.checked_sub(then)?;
+    Some(scale_delta(delta, t) / NS_PER_MS)
+}
+
+/// The longest bring-up (entry to the clock's creation) taken as real:
+/// a longer one means the entry TSC is not on the clock's scale.
+pub const MAX_BRING_UP_MS: u64 = 10_000;
+
+/// The time since entry, `since_entry` (from the entry TSC), checked
+/// against `since_clock`, the time since the clock was created after
+/// entry: `None` unless `since_entry` is at least `since_clock` and at
+/// most [`MAX_BRING_UP_MS`] more (else Xen re-offset the TSC after entry).
+pub fn plausible_since_entry(since_entry: Option<u64>, since_clock: u64) -> Option<u64> {
+    since_entry.filter(|&ms| ms >= since_clock && ms.saturating_sub(since_clock) <= MAX_BRING_UP_MS)
+}
+
 /// Arms vCPU 0's single-shot timer for absolute system time `deadline_ns`
 /// (a deadline already past fires at once).
 pub fn set_singleshot(deadline_ns: u64) -> Result<(), Errno> {
@@ -63,5 +82,32 @@ mod tests {
         let t3 = VcpuTimeInfo { tsc_shift: 1, ..t };
         assert_eq!(scale_delta(4000, &t3), 4000);
         assert_eq!(scale_delta(u64::MAX, &t3), u64::MAX >> 1);
+    }
+
+    #[test]
+    fn tsc_intervals_use_the_record_scale_and_no_wrap() {
+        // 0.5 ns per tick: 4 000 000 ticks are 2 ms, wherever the record's
+        // own timestamp is (the entry TSC may precede it).
+        let t = VcpuTimeInfo {
+            tsc_timestamp: 10_000_000_000,
+            tsc_to_system_mul: 1 << 31,
+            ..Default::default()
+        };
+        assert_eq!(tsc_ms_between(&t, 1_000, 4_001_000), Some(2));
+        assert_eq!(tsc_ms_between(&t, 5, 5), Some(0));
+        assert_eq!(tsc_ms_between(&t, 4_001_000, 1_000), None);
+    }
+
+    #[test]
+    fn the_entry_time_must_fit_the_clock() {
+        assert_eq!(plausible_since_entry(Some(25), 12), Some(25));
+        assert_eq!(plausible_since_entry(Some(12), 12), Some(12));
+        assert_eq!(plausible_since_entry(Some(11), 12), None, "entry after the clock's creation");
+        assert_eq!(
+            plausible_since_entry(Some(12 + MAX_BRING_UP_MS), 12),
+            Some(12 + MAX_BRING_UP_MS)
+        );
+        assert_eq!(plausible_since_entry(Some(13 + MAX_BRING_UP_MS), 12), None);
+        assert_eq!(plausible_since_entry(None, 12), None);
     }
 }
