@@ -345,6 +345,7 @@ impl Engine {
         };
         let (head, body) = c.decoder.partial();
         let mut in_data = Vec::new();
+        self.lu_held_input(id, &mut in_data);
         in_data.extend_from_slice(head);
         in_data.extend_from_slice(body);
         in_data.extend_from_slice(src.unread_input(id));
