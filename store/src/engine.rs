@@ -498,6 +498,20 @@ impl Engine {
         now_ms: u64,
         platform: &mut P,
     ) -> Result<usize, ProtoError> {
+        self.feed(conn, bytes, now_ms, platform, true)
+    }
+
+    /// [`Engine::input`]; `quotas` false lets the connection's quotas
+    /// (flow control) not stop it, for input a previous server had
+    /// already read (C handles such requests whatever the quotas).
+    pub(crate) fn feed(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now_ms: u64,
+        platform: &mut dyn Platform,
+        quotas: bool,
+    ) -> Result<usize, ProtoError> {
         self.now_ms = now_ms;
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(0);
@@ -508,7 +522,7 @@ impl Engine {
         self.wrl_refresh(domid, now_ms);
         let mut used = 0usize;
         while used < bytes.len() {
-            if !self.wants_input(conn) {
+            if !self.may_read(conn, quotas) {
                 break;
             }
             // Over the admission line the next request is refused, which
@@ -573,12 +587,17 @@ impl Engine {
     /// waiting for memory the budget does not grant yet (`Conn::waiting`),
     /// or stalled by a live-update session (`liveupdate.rs`).
     pub fn wants_input(&self, conn: ConnId) -> bool {
+        self.may_read(conn, true)
+    }
+
+    /// [`Engine::wants_input`], flow control only if `quotas`.
+    fn may_read(&self, conn: ConnId, quotas: bool) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
         !c.ignored
             && !self.lu_stalled(conn)
-            && !self.flow_blocked(c.domid)
+            && (!quotas || !self.flow_blocked(c.domid))
             && !self.held_for_memory(c)
             && c.waiting.is_none_or(|w| self.grants(self.is_privileged(c.domid), w))
     }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{ByteOrder, Header, Version};
-use store::{ConnId, DumpOptions, DumpSource, Engine, LiveUpdate};
+use store::{ConnId, DumpOptions, DumpSource, Engine, Limit, LiveUpdate, Quota};
 
 /// The platform's side of a dump: made-up descriptors.
 struct Fds;
@@ -341,4 +341,48 @@ fn unread_platform_input_follows_the_partial_message() {
     let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
     let m = drain(&mut r.engine, s);
     assert_eq!((m[0].req_id, m[0].text().as_str()), (9, "OK\0"), "the write was handled");
+}
+
+#[test]
+fn restored_input_is_handled_whatever_the_quotas() {
+    struct Unread(ConnId, Vec<u8>);
+    impl DumpSource for Unread {
+        fn ring_port(&self, conn: ConnId) -> u32 {
+            conn.0
+        }
+        fn socket_fd(&self, _: ConnId) -> i32 {
+            3
+        }
+        fn unread_input(&self, conn: ConnId) -> &[u8] {
+            if conn == self.0 {
+                &self.1
+            } else {
+                &[]
+            }
+        }
+    }
+    let mut cfg = store::Config::default();
+    cfg.quotas.set(Quota::Outstanding, Limit::Hard, 1);
+    let (mut w, _, d) = {
+        let mut w = World::with(cfg);
+        let s = w.sock();
+        let d = w.dom(5);
+        ok(&w.write(s, "/local/domain/5", ""));
+        ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+        (w, s, d)
+    };
+    // The guest's reply is not read yet: it has its one outstanding
+    // request, and the platform holds what it sent next.
+    let first = request(MsgType::Write, 1, 0, b"/local/domain/5/a\0x");
+    assert_eq!(w.raw(d, &first).unwrap(), first.len());
+    assert!(!w.e.wants_input(d));
+    let next = request(MsgType::Write, 2, 0, b"/local/domain/5/b\0y");
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Unread(d, next)).unwrap();
+    let mut pf = Model::default();
+    let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    assert!(r.unread.is_empty(), "handled, as C handles what it restores");
+    let m = drain(&mut r.engine, d);
+    let ids: Vec<(u32, String)> = m.iter().map(|m| (m.req_id, m.text())).collect();
+    assert_eq!(ids, [(1, "OK\0".to_string()), (2, "OK\0".to_string())]);
 }

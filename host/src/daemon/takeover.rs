@@ -86,7 +86,11 @@ impl Daemon {
             }
         }
         for (conn, bytes) in restored.unread {
-            let Some(token) = daemon.clients.token_of(conn) else { continue };
+            let Some(token) = daemon.clients.token_of(conn) else {
+                // A ring's input cannot go back on its page.
+                log::warn!("live update: no memory for {} bytes of ring {conn:?}", bytes.len());
+                continue;
+            };
             let fits = daemon.clients.get_mut(token).is_some_and(|c| {
                 c.inbuf_fresh = true;
                 c.inbuf.push(&bytes)
