@@ -34,7 +34,8 @@
 //! the update waiting; everything else is handled as usual. An
 //! unprivileged connection may hold one: at a second it stalls (C
 //! `is_stalled`: not read until the session ends), which holds that one
-//! too. Held requests are answered once the session ends without an
+//! too; a privileged one stalls once it holds 32 KiB, which keeps its
+//! dumped input within the stream's 16-bit length. Held requests are answered once the session ends without an
 //! update (refused, aborted, failed, its connection gone: the next
 //! [`Engine::live_update_due`] handles them), or by the new server: the
 //! dump writes them first in the connection's unprocessed input, as C's
@@ -45,7 +46,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ring::wire::{Header, MsgType};
+use ring::wire::{Header, MsgType, HEADER_SIZE};
 
 use crate::conn::OutMsg;
 use crate::engine::{Engine, Platform};
@@ -100,14 +101,24 @@ pub(crate) struct Session {
     start: Option<Start>,
 }
 
+/// Bytes of held requests past which a connection stalls, whatever its
+/// privilege: a dump writes them in its `CONNECTION_DATA`, whose
+/// `in-data-len` is 16 bits, with its partial message (at most a largest
+/// one) and what the platform read ahead (the daemon: 8 KiB). C holds any
+/// number for the privileged domain and would truncate the length.
+const HELD_STALL_BYTES: usize = 32 * 1024;
+
 /// The requests one connection holds while a session is active (C's
 /// delayed `TRANSACTION_START`s).
 #[derive(Default)]
 pub(crate) struct Held {
     /// Header and payload of each, in arrival order.
     reqs: Vec<(Header, Vec<u8>)>,
+    /// Their size on the wire.
+    bytes: usize,
     /// Not read until the session ends (C `is_stalled`): an unprivileged
-    /// connection sent a second request to hold.
+    /// connection sent a second request to hold, or any one held
+    /// [`HELD_STALL_BYTES`].
     stalled: bool,
 }
 
@@ -313,6 +324,8 @@ impl Engine {
         log::debug!("live-update: holding transaction start {} of {conn:?}", hdr.req_id);
         let held = self.lu_held.entry(conn).or_default();
         held.stalled |= !privileged && !held.reqs.is_empty();
+        held.bytes = held.bytes.saturating_add(HEADER_SIZE).saturating_add(copy.len());
+        held.stalled |= held.bytes >= HELD_STALL_BYTES;
         held.reqs.push((hdr, copy));
         true
     }
@@ -391,10 +404,10 @@ impl Engine {
 
     /// When [`Engine::live_update_due`] next changes its answer by
     /// itself: the start plus the timeout, or (forced) when the last
-    /// open transaction has been open that long.
-    /// Now (0) if held requests wait to be handled.
+    /// open transaction has been open that long; now (0) if a session
+    /// ended and its held requests wait to be handled.
     pub(crate) fn lu_deadline(&self) -> Option<u64> {
-        if self.lu_release {
+        if self.lu_release && self.lu.is_none() {
             return Some(0);
         }
         let start = self.lu.as_ref()?.start?;

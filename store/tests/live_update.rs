@@ -386,3 +386,24 @@ fn restored_input_is_handled_whatever_the_quotas() {
     let ids: Vec<(u32, String)> = m.iter().map(|m| (m.req_id, m.text())).collect();
     assert_eq!(ids, [(1, "OK\0".to_string()), (2, "OK\0".to_string())]);
 }
+
+#[test]
+fn a_privileged_connection_stalls_before_its_held_input_outgrows_the_stream() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    let start = request(MsgType::TransactionStart, 1, 0, b"\0");
+    let mut held = 0;
+    while w.e.wants_input(t) {
+        assert_eq!(w.raw(t, &start).unwrap(), start.len());
+        held += 1;
+        assert!(held < 10_000, "never stalls");
+    }
+    assert!(held * start.len() >= 32 * 1024, "{held} held");
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Fds).unwrap();
+    let mut pf = Model::default();
+    let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    let m = drain(&mut r.engine, t);
+    assert_eq!(m.len(), held, "all answered by the new server");
+}
