@@ -378,6 +378,12 @@ pub struct Engine {
     pub(crate) memory_waits: bool,
     /// The live-update session, if one is active (`liveupdate.rs`).
     pub(crate) lu: Option<crate::liveupdate::Session>,
+    /// Requests held by connections for a live-update session
+    /// (`liveupdate.rs`).
+    pub(crate) lu_held: BTreeMap<ConnId, crate::liveupdate::Held>,
+    /// A session ended while connections held requests: the next
+    /// [`Engine::live_update_due`] handles them.
+    pub(crate) lu_release: bool,
     /// Find a dying domain's nodes by walking the whole tree, as C does,
     /// rather than through the owners index (tests compare the two).
     pub(crate) walk_deaths: bool,
@@ -425,6 +431,8 @@ impl Engine {
             reconnects: crate::reconnect::Reconnects::default(),
             memory_waits: false,
             lu: None,
+            lu_held: BTreeMap::new(),
+            lu_release: false,
             walk_deaths: false,
         }
     }
@@ -490,6 +498,20 @@ impl Engine {
         now_ms: u64,
         platform: &mut P,
     ) -> Result<usize, ProtoError> {
+        self.feed(conn, bytes, now_ms, platform, true)
+    }
+
+    /// [`Engine::input`]; `quotas` false lets the connection's quotas
+    /// (flow control) not stop it, for input a previous server had
+    /// already read (C handles such requests whatever the quotas).
+    pub(crate) fn feed(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now_ms: u64,
+        platform: &mut dyn Platform,
+        quotas: bool,
+    ) -> Result<usize, ProtoError> {
         self.now_ms = now_ms;
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(0);
@@ -500,7 +522,7 @@ impl Engine {
         self.wrl_refresh(domid, now_ms);
         let mut used = 0usize;
         while used < bytes.len() {
-            if !self.wants_input(conn) {
+            if !self.may_read(conn, quotas) {
                 break;
             }
             // Over the admission line the next request is refused, which
@@ -537,7 +559,9 @@ impl Engine {
                 }
                 Decoded::Error(e) => Err(e),
                 Decoded::Message(hdr, payload) => {
-                    self.process(conn, hdr, payload, platform);
+                    if !self.lu_hold(conn, hdr, payload) {
+                        self.process(conn, hdr, payload, platform);
+                    }
                     Ok(true)
                 }
             };
@@ -559,14 +583,21 @@ impl Engine {
     }
 
     /// Whether the platform should read more input for `conn`: not while it
-    /// is flow-controlled, held with unsent output over its memory line, or
-    /// waiting for memory the budget does not grant yet (`Conn::waiting`).
+    /// is flow-controlled, held with unsent output over its memory line,
+    /// waiting for memory the budget does not grant yet (`Conn::waiting`),
+    /// or stalled by a live-update session (`liveupdate.rs`).
     pub fn wants_input(&self, conn: ConnId) -> bool {
+        self.may_read(conn, true)
+    }
+
+    /// [`Engine::wants_input`], flow control only if `quotas`.
+    fn may_read(&self, conn: ConnId, quotas: bool) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
         !c.ignored
-            && !self.flow_blocked(c.domid)
+            && !self.lu_stalled(conn)
+            && (!quotas || !self.flow_blocked(c.domid))
             && !self.held_for_memory(c)
             && c.waiting.is_none_or(|w| self.grants(self.is_privileged(c.domid), w))
     }
@@ -792,6 +823,7 @@ impl Engine {
 
     /// Drops watches, transactions, partial input and queued output.
     pub(crate) fn clear_conn_state(&mut self, conn: ConnId) {
+        self.lu_held.remove(&conn);
         self.delete_all_watches(conn);
         self.delete_all_transactions(conn);
         let msgs = match self.conns.get_mut(&conn) {
