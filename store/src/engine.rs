@@ -753,10 +753,16 @@ impl Engine {
     }
 
     /// Moves connections with new output (or newly un-flow-controlled, or
-    /// no longer waiting for memory) into `out`.
+    /// no longer waiting for memory) into `out`. The list holds each
+    /// connection at most once (`Conn::in_ready`). If `out` cannot grow
+    /// to take them (fallibly: the platform's heap is exhausted), they
+    /// stay listed for the next call.
     pub fn take_ready(&mut self, out: &mut Vec<ConnId>) {
         if self.memory_waits {
             self.wake_memory_waits();
+        }
+        if out.try_reserve(self.ready.len()).is_err() {
+            return;
         }
         for id in self.ready.drain(..) {
             if let Some(c) = self.conns.get_mut(&id) {
