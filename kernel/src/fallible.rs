@@ -32,4 +32,18 @@ mod tests {
         assert!(from.is_empty());
         assert_eq!(from.capacity(), 8, "the source keeps its room for later pushes");
     }
+
+    #[test]
+    fn a_destination_that_cannot_grow_leaves_both_lists_alone() {
+        // A list of zero-sized elements that is already as long as a list
+        // can be: reserving one more fails as an exhausted heap would.
+        // SAFETY: for a zero-sized type a dangling pointer is valid for any
+        // length and capacity, and dropping `()`s does nothing.
+        let mut to: Vec<()> = unsafe {
+            Vec::from_raw_parts(core::ptr::NonNull::dangling().as_ptr(), usize::MAX, usize::MAX)
+        };
+        let mut from = vec![(), ()];
+        assert!(!move_all(&mut from, &mut to));
+        assert_eq!((from.len(), to.len()), (2, usize::MAX), "nothing moved, nothing lost");
+    }
 }
