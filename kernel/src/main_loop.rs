@@ -2,8 +2,9 @@
 //!
 //! The rings are scheduled by a [`ring::sched::Scheduler`], as the Linux
 //! daemon's are. Each round:
-//! 1. clear vCPU 0's `evtchn_upcall_pending`, then collect pending ports
-//!    (see [`crate::evtchn::scan`]): a ring port queues its connection,
+//! 1. clear vCPU 0's `evtchn_upcall_pending`, then scan the pending ports
+//!    (see [`crate::evtchn::scan`]; nothing is collected, nothing
+//!    allocated): a ring port queues its connection,
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
 //!    wake-up;
 //! 2. queue the rings the platform mapped and the engine reports ready
@@ -227,7 +228,9 @@ impl Server {
     }
 
     /// Queues the connections the platform mapped and the engine made
-    /// ready, and forgets the ones the platform unmapped. The privileged
+    /// ready, and forgets the ones the platform unmapped (each list is
+    /// moved with a fallible reserve: one that cannot be moved stays for
+    /// the next round). The privileged
     /// domain's ring (the toolstack) goes to the front: however many
     /// guests are busy, its requests wait for no guest's turn.
     fn collect_ready(&mut self) {
