@@ -31,6 +31,7 @@ pub mod console;
 pub mod cpu;
 pub mod domctl;
 pub mod evtchn;
+pub mod fallible;
 pub mod gnttab;
 pub mod guest;
 pub mod heap;

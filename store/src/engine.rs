@@ -358,6 +358,9 @@ pub struct Engine {
     pub(crate) domains: BTreeMap<u16, Domain>,
     pub(crate) generation: u64,
     pub(crate) next_conn: u32,
+    /// Connections to report in [`Engine::take_ready`]: each live one at
+    /// most once (`Conn::in_ready`), within a capacity of one slot per
+    /// connection reserved when it is created.
     pub(crate) ready: Vec<ConnId>,
     pub(crate) pending: HashMap<u64, Pending>,
     pub(crate) next_req: u64,
@@ -467,9 +470,21 @@ impl Engine {
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
             if let alloc::collections::btree_map::Entry::Vacant(v) = self.conns.entry(id) {
                 v.insert(Conn::new(domid, socket));
+                // One slot of the ready list per connection, taken here
+                // with the connection's other bookkeeping (inside the
+                // admitted request's headroom), so that listing a
+                // connection as ready, which happens outside requests
+                // too (domain checks, `take_ready`), never allocates.
+                self.ready.reserve(self.ready_shortfall());
                 return id;
             }
         }
+    }
+
+    /// How many more entries the ready list needs room for to hold every
+    /// connection once.
+    pub(crate) fn ready_shortfall(&self) -> usize {
+        self.conns.len().saturating_sub(self.ready.len())
     }
 
     /// Adds a privileged Unix-socket client (acting as `priv_domid`), as
@@ -784,10 +799,16 @@ impl Engine {
     }
 
     /// Moves connections with new output (or newly un-flow-controlled, or
-    /// no longer waiting for memory) into `out`.
+    /// no longer waiting for memory) into `out`. The list holds each
+    /// connection at most once (`Conn::in_ready`). If `out` cannot grow
+    /// to take them (fallibly: the platform's heap is exhausted), they
+    /// stay listed for the next call.
     pub fn take_ready(&mut self, out: &mut Vec<ConnId>) {
         if self.memory_waits {
             self.wake_memory_waits();
+        }
+        if out.try_reserve(self.ready.len()).is_err() {
+            return;
         }
         for id in self.ready.drain(..) {
             if let Some(c) = self.conns.get_mut(&id) {
@@ -861,6 +882,10 @@ impl Engine {
         self.lu_conn_gone(conn);
         if let Some(c) = self.conns.remove(&conn) {
             self.blocked_conns = recount(self.blocked_conns, c.blocked, false);
+            if c.in_ready {
+                // The list keeps at most one entry per live connection.
+                self.ready.retain(|&id| id != conn);
+            }
         }
     }
 
@@ -1072,5 +1097,48 @@ impl Engine {
     /// A report of memory use: nodes, connections, per-domain usage.
     pub fn memreport(&self) -> String {
         crate::control::memreport(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HypervisorModel, Semantics};
+    use alloc::collections::BTreeSet;
+
+    /// The ready list holds each live connection at most once, within the
+    /// room reserved for it, however connections are made ready, taken,
+    /// released and introduced again between two `take_ready` calls.
+    #[test]
+    fn the_ready_list_stays_within_one_slot_per_connection() {
+        let mut hv = HypervisorModel::new(Semantics::Getdomaininfo417);
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        for round in 0..50u16 {
+            for d in 1..=8u16 {
+                let domid = DomId(d);
+                hv.create(domid);
+                let Ok(conn) = e.introduce(domid, 0, 1, &mut hv) else { panic!("introduce {d}") };
+                assert!(e.ready.capacity() >= e.conns.len(), "listing it could allocate");
+                for _ in 0..3 {
+                    e.mark_ready(conn);
+                }
+                if (d + round) % 3 == 0 {
+                    e.release_domain(domid, &mut hv);
+                }
+                let listed: BTreeSet<_> = e.ready.iter().collect();
+                assert_eq!(listed.len(), e.ready.len(), "listed twice: {:?}", e.ready);
+                assert!(e.ready.len() <= e.conns.len(), "{:?} for {:?}", e.ready, e.conns.keys());
+            }
+            if round % 2 == 0 {
+                out.clear();
+                e.take_ready(&mut out);
+            }
+            for d in 1..=8u16 {
+                e.release_domain(DomId(d), &mut hv);
+                hv.destroy(DomId(d));
+            }
+            assert!(e.ready.is_empty(), "released connections stay listed: {:?}", e.ready);
+        }
     }
 }

@@ -429,6 +429,8 @@ impl Engine {
                             rings.push(PendingRing { conn: id, domid: DomId(domid), port: evtchn });
                         }
                     }
+                    let room = e.ready_shortfall();
+                    e.ready.try_reserve(room).map_err(|_| RestoreError::NoMemory { index })?;
                     e.restore_output(index, id, c)?;
                     if !c.in_data.is_empty() {
                         inputs.push((id, &c.in_data));
