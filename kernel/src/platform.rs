@@ -102,6 +102,11 @@ impl XenPlatform {
         out.append(&mut self.unmapped);
     }
 
+    /// Appends our ports of the mapped rings.
+    pub fn ports(&self, out: &mut Vec<u32>) {
+        out.extend(self.ports.keys().copied());
+    }
+
     /// Number of mapped rings.
     pub fn len(&self) -> usize {
         self.conns.len()
