@@ -36,9 +36,11 @@ arm-deps:
 	@rustup target list --installed | grep -qx $(ARM_TARGET) || rustup target add $(ARM_TARGET)
 
 arm-image: arm-deps
-	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xenstore-stubdom-rs --release --target $(ARM_TARGET)
+	$(KERNEL_CARGO_ENV) cargo build -p kernel --bin xenstore-stubdom-rs --bin xs-arm-client --release --target $(ARM_TARGET)
 	mkdir -p $(ARM_DIR)
 	$(ARM_OBJCOPY) -O binary $(ARM_OUT)/xenstore-stubdom-rs $(ARM_IMAGE)
+	$(ARM_OBJCOPY) -O binary $(ARM_OUT)/xs-arm-client $(ARM_CLIENT)
+	@echo "arm-image: $(ARM_IMAGE) $$(stat -c %s $(ARM_IMAGE)) bytes, $(ARM_CLIENT) $$(stat -c %s $(ARM_CLIENT)) bytes"
 
 arm-bringup: arm-image
 	scripts/arm-rig/bringup.sh $(XEN_ARM) $(ARM_IMAGE)

@@ -10,6 +10,16 @@
 //! the guest, as C xenstored 4.21+ does on introduction (a page that still
 //! says `XENSTORE_RECONNECT`, as dom0less guests' pages do, is switched to
 //! connected the same way).
+//!
+//! A start-up introduction (port 0, Xen 4.21+) finds the guest's store
+//! port in the page's `evtchn_port`, or, as Xen 4.21 and 4.22 leave that
+//! 0, in the guest's `HVM_PARAM_STORE_EVTCHN` (readable with the control
+//! capability). On a dom0less system ([`XenPlatform::dom0less`]) a
+//! xenstore domain without it probes instead: Xen allocated the store
+//! channel unbound with its remote end at us, so binding the guest's
+//! ports 1 to [`STORE_PORT_PROBE`] finds it (the first one Xen lets us
+//! bind). There the platform also answers [`Platform::home_info`], so the
+//! engine writes the guests' homes.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -18,14 +28,25 @@ use core::ptr::NonNull;
 use ring::page::RingPage;
 use ring::wire::XENSTORE_CONNECTED;
 use store::{
-    ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
+    ChangedDomain, ConnId, DomId, DomainInfo, HomeInfo, MapError, MapRequest, Platform,
+    RingPlatform,
 };
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
+use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::domctl::DomainQuery;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
-use crate::{evtchn, gnttab};
+use crate::{evtchn, gnttab, xen};
+
+/// How many of a guest's ports a dom0less xenstore domain tries to bind
+/// when nothing tells it the store port (Xen allocates it among the
+/// domain's first).
+pub const STORE_PORT_PROBE: u32 = 8;
+/// The store page's frame in a dom0less guest when `HVM_PARAM_STORE_PFN`
+/// cannot be read: `GUEST_MAGIC_BASE` plus `XENSTORE_PFN_OFFSET` pages
+/// (`public/arch-arm.h`, `dom0less-build.c`).
+pub const DOM0LESS_STORE_PFN: u64 = 0x3900_0000 / 4096 + 1;
 
 /// One served guest ring.
 pub struct RingConn {
@@ -55,6 +76,11 @@ pub struct XenPlatform {
     fresh: Vec<ConnId>,
     /// Rings unmapped since the main loop last looked.
     unmapped: Vec<ConnId>,
+    /// A dom0less system: probe for store ports, answer `home_info`.
+    dom0less: bool,
+    /// Store ports found before mapping: domid → (remote, local if
+    /// already bound by a probe).
+    store_ports: BTreeMap<u16, (u32, Option<u32>)>,
 }
 
 impl XenPlatform {
@@ -67,7 +93,44 @@ impl XenPlatform {
             ports: BTreeMap::new(),
             fresh: Vec::new(),
             unmapped: Vec::new(),
+            dom0less: false,
+            store_ports: BTreeMap::new(),
         }
+    }
+
+    /// The platform of a dom0less system's xenstore domain (see the module
+    /// documentation).
+    pub fn dom0less(mut self) -> XenPlatform {
+        self.dom0less = true;
+        self
+    }
+
+    /// Finds `domid`'s store port when the introduction did not name it:
+    /// its `HVM_PARAM_STORE_EVTCHN`, else (dom0less) a probe that leaves
+    /// the port bound. Returns (remote, local if bound).
+    fn find_store_port(&mut self, domid: u16) -> Option<(u32, Option<u32>)> {
+        if let Some(&found) = self.store_ports.get(&domid) {
+            return Some(found);
+        }
+        let param = xen::hvm_get_param_of(domid, HVM_PARAM_STORE_EVTCHN)
+            .map_err(|e| log::debug!("HVM_PARAM_STORE_EVTCHN of domain {}: {}", domid, e))
+            .ok()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p != 0);
+        let found = match param {
+            Some(p) => (p, None),
+            None if self.dom0less => {
+                let probe = (1..=STORE_PORT_PROBE)
+                    .find_map(|p| evtchn::bind_interdomain(domid, p).ok().map(|l| (p, Some(l))));
+                if probe.is_none() {
+                    log::warn!("no port of domain {} up to {} is for us", domid, STORE_PORT_PROBE);
+                }
+                probe?
+            }
+            None => return None,
+        };
+        self.store_ports.insert(domid, found);
+        Some(found)
     }
 
     /// The connection served on local `port`.
@@ -148,17 +211,23 @@ impl Platform for XenPlatform {
         // unmapping; no reference to it is ever created.
         let page = unsafe { RingPage::new(NonNull::new(gpa as *mut u8).ok_or(MapError)?) };
         // Port 0: the start-up introduction of Xen 4.21+, where Xen or the
-        // toolstack wrote the guest's port into the page.
-        let port = if port == 0 { page.evtchn_port() } else { port };
-        let bound = if port == 0 {
-            log::warn!("domain {} has no event channel in its ring page", domid.0);
-            None
-        } else {
-            evtchn::bind_interdomain(domid.0, port)
+        // toolstack wrote the guest's port into the page, or where it has
+        // to be found (see the module documentation).
+        let known = if port == 0 { page.evtchn_port() } else { port };
+        let found = if known == 0 { self.find_store_port(domid.0) } else { Some((known, None)) };
+        self.store_ports.remove(&domid.0);
+        let bound = match found {
+            None => {
+                log::warn!("domain {} has no store event channel we can find", domid.0);
+                None
+            }
+            Some((port, Some(local))) => Some((port, local)),
+            Some((port, None)) => evtchn::bind_interdomain(domid.0, port)
                 .map_err(|e| log::warn!("cannot bind port {} of domain {}: {}", port, domid.0, e))
                 .ok()
+                .map(|local| (port, local)),
         };
-        let Some(local) = bound else {
+        let Some((port, local)) = bound else {
             // SAFETY: `page` is not used on this path any more; the slot is
             // freed after the unmap.
             let _ = unsafe { gnttab::unmap(gpa, handle) };
@@ -200,5 +269,17 @@ impl Platform for XenPlatform {
 
     fn next_changed_domain(&mut self) -> ChangedDomain {
         self.query.next_changed()
+    }
+
+    fn home_info(&mut self, domid: DomId) -> Option<HomeInfo> {
+        if !self.dom0less {
+            return None;
+        }
+        let (store_port, _) = self.find_store_port(domid.0)?;
+        let ring_ref = xen::hvm_get_param_of(domid.0, HVM_PARAM_STORE_PFN)
+            .ok()
+            .filter(|&p| p != 0)
+            .unwrap_or(DOM0LESS_STORE_PFN);
+        Some(HomeInfo { store_port, ring_ref, vcpus: 1 })
     }
 }

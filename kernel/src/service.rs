@@ -40,6 +40,9 @@ pub struct Service<'a> {
     /// `VIRQ_TIMER` wakes the stub from its sleep (x86; Arm has no timer
     /// VIRQ and sleeps with a timeout instead).
     pub timer_virq: bool,
+    /// A dom0less system: no toolstack, the stub writes the homes of the
+    /// domains it introduces and finds their store ports itself.
+    pub dom0less: bool,
 }
 
 /// Builds the engine, introduces the domains it serves and runs the main
@@ -106,6 +109,9 @@ pub fn serve(s: Service<'_>) -> ! {
     let query = DomainQuery::for_version(version, iface);
     log::info!("domain states from {:?}", query);
     let mut platform = XenPlatform::new(window, query);
+    if s.dom0less {
+        platform = platform.dom0less();
+    }
 
     match opts.event {
         Some(port) => {

@@ -30,5 +30,6 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         entry_stamp: boot_tsc,
         seed: cpu::rdtsc() ^ boot_tsc.rotate_left(17),
         timer_virq: true,
+        dom0less: false,
     })
 }

@@ -27,6 +27,7 @@
 //! mode against the real engine on the host.
 
 pub mod client;
+pub mod dom0less;
 pub mod memory;
 #[cfg(not(target_arch = "aarch64"))]
 mod pvh;

@@ -8,6 +8,7 @@
 //! over to the shared [`crate::service`]. Events are polled
 //! ([`events`]): the stub never unmasks interrupts and needs no GIC driver.
 
+pub mod client;
 pub mod clock;
 pub mod cpu;
 pub mod events;

@@ -29,5 +29,6 @@ pub fn start(dtb: u64, entry: u64) -> ! {
         entry_stamp: entry,
         seed: entropy() ^ entry.rotate_left(17),
         timer_virq: false,
+        dom0less: true,
     })
 }
