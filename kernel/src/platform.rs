@@ -32,9 +32,10 @@ use store::{
     RingPlatform,
 };
 
-use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
+use crate::abi::grant_table::{GrantHandle, GNTST_PERMISSION_DENIED, GNTTAB_RESERVED_XENSTORE};
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::domctl::DomainQuery;
+use crate::gnttab::GrantError;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
 use crate::{evtchn, gnttab, xen};
@@ -202,6 +203,9 @@ impl Platform for XenPlatform {
             Ok(h) => h,
             Err(e) => {
                 log::warn!("cannot grant-map the ring of domain {}: {:?}", domid.0, e);
+                if self.dom0less && e == GrantError::Status(GNTST_PERMISSION_DENIED) {
+                    log::error!("XSM refuses the grant map: under XSM SILO a dom0less xenstore domain needs `capabilities = <0x5>` (xenstore + control), or Xen booted with xsm=dummy");
+                }
                 self.window.free(slot);
                 return Err(MapError);
             }

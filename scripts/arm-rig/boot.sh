@@ -11,6 +11,7 @@
 # --stub     the stub's raw Image (make arm-image)
 # --client   a client domain's raw Image (repeatable); each gets
 #            `xen,enhanced = "enabled"` (a store page and event channel)
+# --client-args  the bootargs of the --client just before it
 # --caps     the stub's `capabilities` (Xen 4.21+: 0x4 = xenstore,
 #            0x5 = xenstore + control); without --caps (and without
 #            --enhanced) the stub is a plain dom0less domain: what Xen
@@ -18,7 +19,8 @@
 # --enhanced give the stub `xen,enhanced = "no-xenstore"` (the /hypervisor
 #            node; Xen 4.21+)
 # --xen-args extra words for Xen's command line (e.g. xsm=dummy)
-# --until    stop once the serial log matches REGEX (success)
+# --until    stop once the serial log matches REGEX (success); repeatable:
+#            every one must match
 # --log      where the serial log goes (default build/arm/boot.log)
 #
 # The device tree is QEMU's own for the machine (dumped once, cached),
@@ -31,20 +33,22 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${CACHE:-$REPO/.cache}
 
-xen= stub= caps= enhanced= until= timeout=120 log=$REPO/build/arm/boot.log
-stub_args= client_args= xen_args=
+xen= stub= caps= enhanced= timeout=120 log=$REPO/build/arm/boot.log
+stub_args= xen_args=
 clients=()
+client_args=()
+until=()
 while [ $# -gt 0 ]; do
     case $1 in
     --xen) xen=$2; shift ;;
     --stub) stub=$2; shift ;;
-    --client) clients+=("$2"); shift ;;
+    --client) clients+=("$2"); client_args+=(""); shift ;;
     --caps) caps=$2; shift ;;
     --enhanced) enhanced=1 ;;
     --stub-args) stub_args=$2; shift ;;
-    --client-args) client_args=$2; shift ;;
+    --client-args) client_args[${#client_args[@]}-1]=$2; shift ;;
     --xen-args) xen_args=$2; shift ;;
-    --until) until=$2; shift ;;
+    --until) until+=("$2"); shift ;;
     --timeout) timeout=$2; shift ;;
     --log) log=$2; shift ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
@@ -94,10 +98,8 @@ stub_props=
     echo '    #address-cells = <2>; #size-cells = <2>;'
     echo "    xen,xen-bootargs = \"console=dtuart loglvl=all guest_loglvl=all console_timestamps=boot $xen_args\";"
     domain xsdom "$stub" "$stub_props" "$stub_args"
-    i=0
-    for c in "${clients[@]}"; do
-        i=$((i + 1))
-        domain "client$i" "$c" '        xen,enhanced = "enabled";'$'\n' "$client_args"
+    for i in "${!clients[@]}"; do
+        domain "client$((i + 1))" "${clients[$i]}" '        xen,enhanced = "enabled";'$'\n' "${client_args[$i]}"
     done
     echo '}; };'
 } >"$work/sys.dts"
@@ -116,10 +118,14 @@ while kill -0 "$qemu" 2>/dev/null; do
         sleep 1
         break
     fi
-    if [ -n "$until" ] && grep -aqE "$until" "$log"; then
-        verdict=pass
-        sleep 0.5
-        break
+    if [ ${#until[@]} -gt 0 ]; then
+        seen=1
+        for u in "${until[@]}"; do grep -aqE "$u" "$log" || { seen=0; break; }; done
+        if [ $seen = 1 ]; then
+            verdict=pass
+            sleep 0.5
+            break
+        fi
     fi
     if [ "$(echo "$now - $start > $timeout" | bc)" = 1 ]; then
         break
@@ -135,5 +141,5 @@ echo "---- $verdict after ${elapsed%.*} s"
 case $verdict in
 pass) exit 0 ;;
 fail) grep -aE -B2 -A20 'FATAL|PANIC|Panic on CPU|Xen call trace' "$log" | tr -d '\r' | head -60; exit 1 ;;
-*) echo "boot.sh: '$until' not seen within $timeout s; last lines:"; tail -30 "$log" | tr -d '\r'; exit 1 ;;
+*) echo "boot.sh: '${until[*]}' not all seen within $timeout s; last lines:"; tail -30 "$log" | tr -d '\r'; exit 1 ;;
 esac

@@ -294,6 +294,7 @@ impl Engine {
         if info.state == DomainState::Shutdown && introduced && !d.shutdown {
             d.shutdown = true;
             *notify = true;
+            log::info!("domain {} shut down: @releaseDomain", domid.0);
             self.fire_special("@releaseDomain", domid, false, true);
         }
     }

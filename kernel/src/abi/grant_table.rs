@@ -15,6 +15,8 @@ pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
 pub const GNTTAB_RESERVED_XENSTORE: u32 = 1;
 /// `GNTST_okay`.
 pub const GNTST_OKAY: i16 = 0;
+/// `GNTST_permission_denied`: the mapping is not allowed (e.g. by XSM).
+pub const GNTST_PERMISSION_DENIED: i16 = -8;
 
 /// `grant_ref_t`.
 pub type GrantRef = u32;

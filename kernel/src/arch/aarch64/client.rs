@@ -11,6 +11,9 @@
 //! xs-arm-client: PASS read-domid
 //! xs-arm-client: 8 passed, 0 failed
 //! ```
+//!
+//! With `poweroff` in its `bootargs` it then powers itself off, so that
+//! the xenstore domain sees it go (`VIRQ_DOM_EXC`).
 
 use core::ptr::NonNull;
 
@@ -20,6 +23,7 @@ use ring::RingPage;
 use super::setup::{bring_up, Booted};
 use super::{sleep, Clock};
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use crate::abi::sched::SHUTDOWN_POWEROFF;
 use crate::guest::client::{Client, Link};
 use crate::guest::{dom0less, steps};
 use crate::memmap::PAGE_SIZE;
@@ -68,7 +72,8 @@ impl Link for ArmLink {
 
 /// Boots, waits for the store, runs the steps, reports, and idles forever.
 pub fn run(dtb: u64) -> ! {
-    let Booted { domid, shared, clock, .. } = bring_up(NAME, dtb);
+    let Booted { cmdline, domid, shared, clock, .. } = bring_up(NAME, dtb);
+    let poweroff = cmdline.split_ascii_whitespace().any(|w| w == "poweroff");
     let Some(domid) = domid else { fatal(format_args!("no domain id")) };
     let (pfn, port) =
         match (xen::hvm_get_param(HVM_PARAM_STORE_PFN), xen::hvm_get_param(HVM_PARAM_STORE_EVTCHN))
@@ -116,6 +121,10 @@ pub fn run(dtb: u64) -> ! {
         }
     });
     console_line!("{}: {} passed, {} failed", NAME, passed, failed);
+    if poweroff {
+        console_line!("{}: powering off", NAME);
+        xen::shutdown(SHUTDOWN_POWEROFF);
+    }
     let link = client.link();
     loop {
         let far = link.now_ms().saturating_add(3_600_000);
