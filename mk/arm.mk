@@ -11,8 +11,9 @@
 #   make arm-bringup-all   both Debian versions (part of `make test`)
 #   make arm-dom0less-test XEN_ARM64=/path/to/xen   Xen 4.21+ (built from
 #                      source): the stub as the xenstore domain (caps 0x5)
-#                      serving the test client; skipped, loudly, without
-#                      XEN_ARM64
+#                      serving two test clients and a Linux guest; skipped,
+#                      loudly, without XEN_ARM64. ARM_XS_CAPS=0x4
+#                      ARM_XEN_ARGS=xsm=dummy tries the other configuration
 #   make arm-test      clippy for aarch64-unknown-none, the bring-ups, the
 #                      dom0less test (part of `make test`)
 
@@ -24,6 +25,9 @@ ARM_OUT := target/$(ARM_TARGET)/release
 XEN_ARM ?= 4.17
 XEN_ARM64 ?=
 ARM_XS_CAPS ?= 0x5
+# More words for Xen's command line in the dom0less test (e.g. xsm=dummy
+# with ARM_XS_CAPS=0x4).
+ARM_XEN_ARGS ?=
 ARM_OBJCOPY := $(shell command -v aarch64-linux-gnu-objcopy || command -v llvm-objcopy || echo objcopy)
 
 .PHONY: arm-image arm-deps arm-bringup arm-bringup-all arm-dom0less-test arm-test
@@ -55,6 +59,7 @@ arm-dom0less-test: arm-image
 		echo "## arm-dom0less-test SKIPPED: no XEN_ARM64=/path/to/xen (4.21+) ##"; \
 		echo "################################################################"; \
 	else \
+		scripts/arm-rig/dom0less-test.sh "$(XEN_ARM64)" $(ARM_IMAGE) $(ARM_CLIENT) $(ARM_XS_CAPS) "$(ARM_XEN_ARGS)"; \
 	fi
 
 arm-test: arm-image

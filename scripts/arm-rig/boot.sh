@@ -12,6 +12,8 @@
 # --client   a client domain's raw Image (repeatable); each gets
 #            `xen,enhanced = "enabled"` (a store page and event channel)
 # --client-args  the bootargs of the --client just before it
+# --linux    KERNEL:INITRD: a Linux guest (256 MiB, vpl011 console,
+#            `xen,enhanced = "enabled"`), booted with console=ttyAMA0
 # --caps     the stub's `capabilities` (Xen 4.21+: 0x4 = xenstore,
 #            0x5 = xenstore + control); without --caps (and without
 #            --enhanced) the stub is a plain dom0less domain: what Xen
@@ -37,6 +39,7 @@ xen= stub= caps= enhanced= timeout=120 log=$REPO/build/arm/boot.log
 stub_args= xen_args=
 clients=()
 client_args=()
+linux=
 until=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --enhanced) enhanced=1 ;;
     --stub-args) stub_args=$2; shift ;;
     --client-args) client_args[${#client_args[@]}-1]=$2; shift ;;
+    --linux) linux=$2; shift ;;
     --xen-args) xen_args=$2; shift ;;
     --until) until+=("$2"); shift ;;
     --timeout) timeout=$2; shift ;;
@@ -76,18 +80,26 @@ fi
 # Modules go from 0x60000000 up, each on a 2 MiB boundary.
 addr=$((0x60000000))
 loaders=()
-# Prints one domain node: name, image, extra properties.
-domain() {
-    local name=$1 image=$2 props=$3 args=$4
+# Prints one module node of type $1 ("kernel" or "ramdisk") for file $2
+# with bootargs $3, and places the file.
+module() {
     local size
-    size=$(stat -c %s "$image")
+    size=$(stat -c %s "$2")
+    printf '        module@%x { compatible = "multiboot,%s", "multiboot,module";\n' "$addr" "$1"
+    printf '            reg = <0x0 0x%x 0x0 0x%x>;%s };\n' "$addr" "$size" "${3:+ bootargs = \"$3\";}"
+    loaders+=(-device "loader,file=$2,addr=$(printf '0x%x' "$addr"),force-raw=on")
+    addr=$(((addr + size + 0x1fffff) & ~0x1fffff))
+}
+# Prints one domain node: name, image, extra properties, bootargs,
+# memory in KiB (default 64 MiB), ramdisk.
+domain() {
+    local name=$1 image=$2 props=$3 args=$4 mem=${5:-0x10000} ramdisk=${6:-}
     printf '    %s {\n' "$name"
     printf '        compatible = "xen,domain"; #address-cells = <2>; #size-cells = <2>;\n'
-    printf '        memory = <0x0 0x10000>; cpus = <1>;\n%s' "$props"
-    printf '        module@%x { compatible = "multiboot,kernel", "multiboot,module";\n' "$addr"
-    printf '            reg = <0x0 0x%x 0x0 0x%x>; bootargs = "%s"; };\n    };\n' "$addr" "$size" "$args"
-    loaders+=(-device "loader,file=$image,addr=$(printf '0x%x' "$addr"),force-raw=on")
-    addr=$(((addr + size + 0x1fffff) & ~0x1fffff))
+    printf '        memory = <0x0 %s>; cpus = <1>;\n%s' "$mem" "$props"
+    module kernel "$image" "$args"
+    [ -n "$ramdisk" ] && module ramdisk "$ramdisk" ""
+    printf '    };\n'
 }
 stub_props=
 [ -n "$caps" ] && stub_props+="        capabilities = <$caps>;"$'\n'
@@ -101,6 +113,10 @@ stub_props=
     for i in "${!clients[@]}"; do
         domain "client$((i + 1))" "${clients[$i]}" '        xen,enhanced = "enabled";'$'\n' "${client_args[$i]}"
     done
+    if [ -n "$linux" ]; then
+        domain linux "${linux%%:*}" '        xen,enhanced = "enabled"; vpl011;'$'\n' \
+            "console=ttyAMA0 loglevel=6" 0x40000 "${linux#*:}"
+    fi
     echo '}; };'
 } >"$work/sys.dts"
 dtc -q -I dts -O dtb -o "$work/sys.dtb" "$work/sys.dts"
