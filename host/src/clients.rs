@@ -67,7 +67,9 @@ pub enum ReadOutcome {
 /// A client's input buffer: a fixed [`SOCKET_READ_BYTES`] allocation,
 /// zeroed once when the client connects, holding the pending bytes in
 /// `[start, end)`. Reads go straight into its free tail, so serving a
-/// request costs no per-read clearing or reallocation.
+/// request costs no per-read clearing or reallocation. Only input a
+/// previous server handed over ([`InBuf::push`]) may make it larger, until
+/// the engine has taken all of it.
 pub struct InBuf {
     /// The storage.
     buf: Box<[u8]>,
@@ -104,12 +106,28 @@ impl InBuf {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.buf.len() > SOCKET_READ_BYTES {
+                *self = InBuf::new();
+            }
         }
     }
 
-    /// Appends `bytes` (input a previous server read and did not handle);
-    /// false, and nothing appended, if they do not fit.
+    /// Appends `bytes` (input a previous server read and did not handle),
+    /// growing the buffer past [`SOCKET_READ_BYTES`] if they need it (the
+    /// engine's restore admitted them against the memory budget); false,
+    /// and nothing appended, if there is no memory for that.
     pub fn push(&mut self, bytes: &[u8]) -> bool {
+        let need = self.len().saturating_add(bytes.len());
+        if need > self.buf.len() {
+            let mut grown = Vec::new();
+            if grown.try_reserve_exact(need).is_err() {
+                return false;
+            }
+            grown.extend_from_slice(self.data());
+            grown.extend_from_slice(bytes);
+            *self = InBuf { buf: grown.into_boxed_slice(), start: 0, end: need };
+            return true;
+        }
         let spare = self.spare();
         let Some(dst) = spare.get_mut(..bytes.len()) else {
             return false;
@@ -141,10 +159,12 @@ impl Client {
         if !self.readable {
             return ReadOutcome::Empty;
         }
+        // At most a buffer's worth pending, even in a grown buffer.
+        let room = SOCKET_READ_BYTES.saturating_sub(self.inbuf.len());
         let spare = self.inbuf.spare();
-        if spare.is_empty() {
+        let Some(spare) = spare.get_mut(..room.min(spare.len())).filter(|s| !s.is_empty()) else {
             return ReadOutcome::Empty;
-        }
+        };
         let room = spare.len();
         match self.stream.read(spare) {
             Ok(0) => ReadOutcome::Closed,
@@ -396,14 +416,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_input_buffer_takes_what_fits() {
+    fn an_input_buffer_grows_for_handed_over_input_and_shrinks_once_read() {
         let mut b = InBuf::new();
         assert!(b.push(b"abc"));
         b.consume(1);
         assert!(b.push(b"de"));
         assert_eq!(b.data(), b"bcde");
-        assert!(!b.push(&[0; SOCKET_READ_BYTES]));
-        assert_eq!(b.data(), b"bcde");
+        let big = vec![7; SOCKET_READ_BYTES];
+        assert!(b.push(&big));
+        assert_eq!(b.len(), SOCKET_READ_BYTES + 4);
+        assert_eq!(b.data().get(..4), Some(&b"bcde"[..]));
+        assert!(b.spare().is_empty());
+        b.consume(SOCKET_READ_BYTES);
+        assert_eq!(b.data(), [7; 4]);
+        b.consume(4);
+        assert!(b.is_empty());
+        assert_eq!(b.spare().len(), SOCKET_READ_BYTES, "back to its usual size");
     }
 
     #[test]

@@ -13,8 +13,13 @@ watch, a simring guest writes under its home and registers a watch;
 OK), after which the process has the same pid and runs NEW
 (/proc/PID/exe), `xenstore-ls -fp` lists the same tree and permissions,
 the old socket watch and the guest's watch fire, the guest's ring is
-served, and a new client is served. Prints "ok - <name>" or "not ok -
-<name>: <why>" per case; the exit status counts the failures.
+served, and a new client is served. A second pair of cases drives the
+session over a socket as xenstore-control does: while it is active a
+TRANSACTION_START from a client without a transaction is held (the
+client's next request is answered first), so it does not make the update
+wait; `-s` waits for a transaction opened before, and once that ends the
+new server answers both the requester and the held start. Prints "ok - <name>" or "not ok - <name>:
+<why>" per case; the exit status counts the failures.
 
 Nothing sleeps to let a daemon catch up: each step waits for what the
 daemon does (xenstore-control's exit, a reply, an event), with deadlines
@@ -30,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "peers"))
 import simring  # noqa: E402
-from simring import Control, check, eq  # noqa: E402
+from simring import HDR, XS, Control, check, eq  # noqa: E402
 
 PEERS = os.environ.get("PEERS") or os.path.join(HERE, "..", "..", "tests", "peers", "peers")
 OURS = os.path.abspath(sys.argv[1])
@@ -144,11 +149,45 @@ def live_update(run):
     eq(guest.drain_events(), [(b"data/z", b"gtok")], "no other event")
 
 
-def case(name, start):
+def lu_args(*args):
+    return b"live-update\0" + b"".join(a.encode() + b"\0" for a in args)
+
+
+def held_start(run):
+    """An update waits for an open transaction; a start sent meanwhile is
+    held, and the new server answers it. The session is driven over a
+    socket as xenstore-control drives it (`-f`, then `-s`), so that the
+    start is sent once the session is active."""
+    busy = Control(run.env["XENSTORED_PATH"], name="busy")
+    tx = int(busy.transaction_start().payload.rstrip(b"\0"))
+    lu = Control(run.env["XENSTORED_PATH"], name="live-update")
+    eq(lu.request("CONTROL", lu_args("-f", run.new)).payload, b"OK\0", "live-update -f")
+    writer = Control(run.env["XENSTORED_PATH"], name="writer")
+    start = HDR.pack(XS["TRANSACTION_START"], 1, 0, 1) + b"\0"
+    write = HDR.pack(XS["WRITE"], 2, 0, 7) + b"/held\0x"
+    writer.send_bytes(start + write, time.monotonic() + DEADLINE_S)
+    hdr, _ = writer.recv_msg(time.monotonic() + DEADLINE_S)
+    eq(hdr[:2], (XS["WRITE"], 2), "the write is answered first, the start held")
+    payload = lu_args("-s", "-t", "30")
+    lu.send_bytes(HDR.pack(XS["CONTROL"], 77, 0, len(payload)) + payload,
+                  time.monotonic() + DEADLINE_S)
+    check(busy.transaction_end(tx).ok, "transaction end")
+    hdr, body = lu.recv_msg(time.monotonic() + DEADLINE_S)
+    eq((hdr[:2], body), ((XS["CONTROL"], 77), b"OK\0"), "the new server's OK")
+    eq(exe(run.pid), run.new, "the new binary runs")
+    hdr, body = writer.recv_msg(time.monotonic() + DEADLINE_S)
+    eq(hdr[:2], (XS["TRANSACTION_START"], 1), "the new server answers the held start")
+    held = int(body.rstrip(b"\0"))
+    eq(writer.write("/held", "in tx", tx=held).err, None, "write in the held transaction")
+    check(writer.transaction_end(held).ok, "the held transaction commits")
+    eq(run.ctl.read("/held").payload, b"in tx", "its write is there")
+
+
+def case(name, start, body=live_update):
     run = Run(name.split()[0])
     try:
         start(run)
-        live_update(run)
+        body(run)
         print("ok - %s" % name, flush=True)
     except Exception as e:  # noqa: BLE001 - report every failure kind
         FAILED.append(name)
@@ -163,4 +202,6 @@ def case(name, start):
 
 case("ours into a copy of ours", Run.start_ours)
 case("C xenstored 4.17 into ours", Run.start_c)
+case("ours into ours, a transaction start held", Run.start_ours, held_start)
+case("C xenstored 4.17 into ours, a transaction start held", Run.start_c, held_start)
 sys.exit(len(FAILED))

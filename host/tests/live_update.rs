@@ -130,3 +130,33 @@ fn an_open_transaction_makes_the_update_wait_then_refused() {
     assert_eq!(exe(d.child.id()), Path::new(&new));
     assert_eq!(t.request(XS_READ, b"/\0").0, XS_READ, "the connection stays");
 }
+
+#[test]
+fn transaction_starts_held_for_the_update_are_answered_by_the_new_binary() {
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&["--state-dir", state.path().to_str().unwrap()]);
+    let new = copy_binary(d.dir.path(), "new-xenstored");
+    let mut ctl = d.connect();
+    assert_eq!(ctl.request(XS_CONTROL, &lu(&["-f", &new])), (XS_CONTROL, b"OK\0".to_vec()));
+    // More held starts than one input buffer (8 KiB) holds, then a write:
+    // the write is answered at once, the starts are held.
+    const STARTS: u32 = 700;
+    let mut c = d.connect();
+    let mut bytes = Vec::new();
+    for id in 1..=STARTS {
+        bytes.extend_from_slice(&frame(XS_TRANSACTION_START, id, 0, 1, b"\0"));
+    }
+    c.send_raw(&bytes);
+    c.send(XS_WRITE, 1000, 0, b"/held\0x");
+    let w = c.recv().unwrap();
+    assert_eq!((w.ty, w.req_id), (XS_WRITE, 1000), "served while the starts wait");
+    // They do not keep the update waiting: no transaction is open.
+    ctl.send(XS_CONTROL, 77, 0, &lu(&["-s", "-t", "60"]));
+    let ok = ctl.recv().expect("the new server's answer");
+    assert_eq!((ok.req_id, ok.payload.as_slice()), (77, &b"OK\0"[..]));
+    assert_eq!(exe(d.child.id()), Path::new(&new));
+    for id in 1..=STARTS {
+        let r = c.recv().unwrap();
+        assert_eq!((r.ty, r.req_id), (XS_TRANSACTION_START, id), "{:?}", r.payload);
+    }
+}

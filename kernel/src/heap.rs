@@ -1,11 +1,17 @@
 //! The kernel heap: one region of RAM (planned by [`crate::memmap`]) under
 //! `linked_list_allocator`.
 //!
-//! Running out of heap panics (the `alloc` default in `no_std`), which
-//! crashes the stub. The engine never drives it there: [`used`] is the
-//! meter of its memory budget (`store::budget`), set from [`size`] at
-//! start, which refuses requests before the heap runs short and keeps a
-//! reserve for the privileged domain and a margin for fragmentation.
+//! Running out of heap is not recoverable where an allocation is
+//! infallible: `alloc`'s default `handle_alloc_error` in `no_std` (stable
+//! Rust has no other) panics with "memory allocation of N bytes failed",
+//! and the panic handler ([`crate::panic`]) prints that line with the
+//! heap's figures ([`usage`]) and crashes the domain. It allocates
+//! nothing on the way, so it needs no reserve. Requests never drive the
+//! heap there: [`used`] is the meter of the engine's memory budget
+//! (`store::budget`), set from [`size`] at start, which refuses requests
+//! before the heap runs short and keeps a reserve for the privileged
+//! domain and a margin for fragmentation; what the kernel grows itself
+//! outside the engine's requests grows fallibly ([`crate::fallible`]).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,4 +58,13 @@ pub fn free() -> usize {
     return ALLOCATOR.lock().free();
     #[cfg(not(target_os = "none"))]
     0
+}
+
+/// Bytes allocated and free, if the allocator is not locked (a panic
+/// inside it must not wait for itself).
+pub fn usage() -> Option<(usize, usize)> {
+    #[cfg(target_os = "none")]
+    return ALLOCATOR.try_lock().map(|h| (h.used(), h.free()));
+    #[cfg(not(target_os = "none"))]
+    None
 }

@@ -33,6 +33,7 @@ pub mod console;
 pub mod domctl;
 pub mod dtlayout;
 pub mod evtchn;
+pub mod fallible;
 pub mod fdt;
 pub mod gnttab;
 pub mod guest;

@@ -2,8 +2,9 @@
 //!
 //! The rings are scheduled by a [`ring::sched::Scheduler`], as the Linux
 //! daemon's are. Each round:
-//! 1. clear vCPU 0's `evtchn_upcall_pending`, then collect pending ports
-//!    (see [`crate::evtchn::scan`]): a ring port queues its connection,
+//! 1. clear vCPU 0's `evtchn_upcall_pending`, then scan the pending ports
+//!    (see [`crate::evtchn::scan`]; nothing is collected, nothing
+//!    allocated): a ring port queues its connection,
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
 //!    wake-up;
 //! 2. queue the rings the platform mapped and the engine reports ready
@@ -97,9 +98,8 @@ pub struct Server {
     ring_log: RingLog,
     /// The log lines about expired watch events.
     expired_log: LogGate,
-    /// Scratch lists reused every round.
-    ports: Vec<u32>,
-    wake_ports: Vec<u32>,
+    /// Scratch list reused every round, allocated once for every ring the
+    /// platform can map (it grows, fallibly, only past that).
     ready: Vec<ConnId>,
 }
 
@@ -127,9 +127,7 @@ impl Server {
             sweep_warnings: LogGate::new(SWEEP_WARN_RATE),
             ring_log: RingLog::default(),
             expired_log: LogGate::guest(),
-            ports: Vec::new(),
-            wake_ports: Vec::new(),
-            ready: Vec::new(),
+            ready: Vec::with_capacity(ring::sched::MAX_RINGS),
         }
     }
 
@@ -155,27 +153,26 @@ impl Server {
     /// One round of the loop (steps 1–5 of the module docs).
     fn round(&mut self) {
         self.shared.upcall_pending().store(0, Ordering::Release);
-        let ports = &mut self.ports;
-        ports.clear();
-        evtchn::scan(self.shared.pending_sel(), self.shared.pending(), self.shared.mask(), |p| {
-            ports.push(p)
-        });
         let now = self.clock.now_ms();
         logger::set_now_ms(now);
-        let mut dom_exc = false;
+        self.sched.set_first(self.engine.domain_conn(self.engine.config().priv_domid));
+        // The pending ports are acted on as the scan finds them: nothing
+        // is collected, so a round allocates nothing for its events.
+        let Server { shared, platform, sched, virqs, .. } = self;
+        let (mut dom_exc, mut ports, mut timer_ports) = (false, 0usize, 0usize);
+        evtchn::scan(shared.pending_sel(), shared.pending(), shared.mask(), |port| {
+            ports = ports.saturating_add(1);
+            if Some(port) == virqs.timer {
+                timer_ports = timer_ports.saturating_add(1);
+            } else if Some(port) == virqs.dom_exc {
+                dom_exc = true;
+            } else if let Some(c) = platform.conn_of_port(port) {
+                sched.enqueue(c);
+            }
+        });
         // Whether only the timer woke us: then an expiry below shows the
         // timer doing its job (the boot checks look for it).
-        let timer_only =
-            !self.ports.is_empty() && self.ports.iter().all(|&p| Some(p) == self.virqs.timer);
-        self.sched.set_first(self.engine.domain_conn(self.engine.config().priv_domid));
-        for i in 0..self.ports.len() {
-            let Some(&port) = self.ports.get(i) else { break };
-            if Some(port) == self.virqs.dom_exc {
-                dom_exc = true;
-            } else if let Some(c) = self.platform.conn_of_port(port) {
-                self.sched.enqueue(c);
-            }
-        }
+        let timer_only = ports > 0 && timer_ports == ports;
         if dom_exc {
             log::debug!("VIRQ_DOM_EXC: checking domains");
             self.engine.check_domains(now, &mut self.platform);
@@ -196,7 +193,9 @@ impl Server {
     }
 
     /// Queues the connections the platform mapped and the engine made
-    /// ready, and forgets the ones the platform unmapped. The privileged
+    /// ready, and forgets the ones the platform unmapped (each list is
+    /// moved with a fallible reserve: one that cannot be moved stays for
+    /// the next round). The privileged
     /// domain's ring (the toolstack) goes to the front: however many
     /// guests are busy, its requests wait for no guest's turn.
     fn collect_ready(&mut self) {
@@ -221,7 +220,20 @@ impl Server {
     fn sweep_rings(&mut self, now: u64) {
         let mut conns = core::mem::take(&mut self.ready);
         conns.clear();
-        self.platform.ring_conns(&mut conns);
+        if !self.platform.ring_conns(&mut conns) {
+            // No memory for the list (it is allocated at start for every
+            // ring the platform may map, so this is not expected): skip
+            // this sweep, the next is an interval later.
+            self.sched.restart_sweep(now);
+            self.ready = conns;
+            log_limited!(
+                self.sweep_warnings,
+                now,
+                Level::Warn,
+                "ring sweep skipped: out of memory"
+            );
+            return;
+        }
         let Server { engine, platform, shared, sched, unannounced, sweep_warnings, .. } = self;
         sched.sweep(now, conns.iter().copied(), |conn| {
             let work = serve::pending_work(&EngineRing { engine, platform, conn, now_ms: now });
@@ -253,11 +265,8 @@ impl Server {
     /// sweep, whichever is earliest.
     fn sleep(&mut self) {
         let wake_ms = self.sched.deadline(self.engine.next_deadline());
-        self.wake_ports.clear();
-        self.wake_ports.extend(self.virqs.dom_exc);
-        self.wake_ports.extend(self.virqs.timer);
-        self.platform.ports(&mut self.wake_ports);
-        arch::sleep(&self.clock, wake_ms, &self.wake_ports);
+        let virqs = self.virqs.dom_exc.into_iter().chain(self.virqs.timer);
+        arch::sleep(&self.clock, wake_ms, virqs.chain(self.platform.ports()));
     }
 }
 

@@ -2,7 +2,10 @@
 //! then crashes the domain with `SCHEDOP_shutdown(SHUTDOWN_crash)`.
 //!
 //! No guest input may reach a panic; this exists for kernel bugs and boot
-//! failures (wrong boot ABI, no heap).
+//! failures (wrong boot ABI, no heap), and for an infallible allocation
+//! that finds the heap exhausted (see [`crate::heap`]), in which case the
+//! heap's figures printed after the message show it. Nothing here
+//! allocates.
 
 use core::panic::PanicInfo;
 
@@ -18,6 +21,12 @@ pub fn report_and_crash(info: &PanicInfo<'_>) -> ! {
             info.message()
         )),
         None => crate::console::write_line_now(format_args!("PANIC: {}", info.message())),
+    }
+    if let Some((used, free)) = crate::heap::usage() {
+        crate::console::write_line_now(format_args!(
+            "PANIC: heap {} bytes used, {} free",
+            used, free
+        ));
     }
     crate::xen::shutdown(SHUTDOWN_CRASH)
 }

@@ -20,6 +20,18 @@
 //! ports 1 to [`STORE_PORT_PROBE`] finds it (the first one Xen lets us
 //! bind). There the platform also answers [`Platform::home_info`], so the
 //! engine writes the guests' homes.
+//!
+//! Memory: mapping a ring is the one place that grows this state. It runs
+//! inside a request the engine admitted with its headroom
+//! (`store::budget::REQUEST_HEADROOM`: the privileged domain's
+//! `XS_INTRODUCE`, or dom0's own introduction at start), which covers the
+//! two map nodes it may add; the lists the main loop drains are grown
+//! fallibly before anything is mapped, with room for every mapped ring's
+//! eventual unmapping, so that an unmap (on `VIRQ_DOM_EXC`, outside any
+//! request) never allocates and a map that cannot get memory is refused
+//! with [`MapError`] (the introduction is answered with an error). On a
+//! dom0less system the store ports found for [`Platform::home_info`] are
+//! kept until their ring is mapped; that happens once, at start.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -35,6 +47,7 @@ use store::{
 use crate::abi::grant_table::{GrantHandle, GNTST_PERMISSION_DENIED, GNTTAB_RESERVED_XENSTORE};
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::domctl::DomainQuery;
+use crate::fallible::move_all;
 use crate::gnttab::GrantError;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
@@ -151,24 +164,39 @@ impl XenPlatform {
         }
     }
 
-    /// Appends the connections whose ring is mapped.
-    pub fn ring_conns(&self, out: &mut Vec<ConnId>) {
+    /// Appends the connections whose ring is mapped; false (and nothing
+    /// appended) if `out` cannot grow to hold them.
+    pub fn ring_conns(&self, out: &mut Vec<ConnId>) -> bool {
+        if out.try_reserve(self.conns.len()).is_err() {
+            return false;
+        }
         out.extend(self.conns.keys().copied());
+        true
     }
 
-    /// Moves the connections mapped since the last call into `out`.
+    /// Moves the connections mapped since the last call into `out` (they
+    /// stay for the next call if `out` cannot grow).
     pub fn take_fresh(&mut self, out: &mut Vec<ConnId>) {
-        out.append(&mut self.fresh);
+        move_all(&mut self.fresh, out);
     }
 
-    /// Moves the connections unmapped since the last call into `out`.
+    /// Moves the connections unmapped since the last call into `out`
+    /// (they stay for the next call if `out` cannot grow).
     pub fn take_unmapped(&mut self, out: &mut Vec<ConnId>) {
-        out.append(&mut self.unmapped);
+        move_all(&mut self.unmapped, out);
     }
 
-    /// Appends our ports of the mapped rings.
-    pub fn ports(&self, out: &mut Vec<u32>) {
-        out.extend(self.ports.keys().copied());
+    /// Grows the lists the main loop drains so that mapping one more ring,
+    /// and later unmapping every mapped ring, pushes without allocating.
+    fn reserve_for_map(&mut self) -> Result<(), MapError> {
+        let rings = self.conns.len().saturating_add(1);
+        self.fresh.try_reserve(1).map_err(|_| MapError)?;
+        self.unmapped.try_reserve(rings).map_err(|_| MapError)
+    }
+
+    /// Our ports of the mapped rings.
+    pub fn ports(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ports.keys().copied()
     }
 
     /// Number of mapped rings.
@@ -193,6 +221,10 @@ impl Platform for XenPlatform {
         let MapRequest { conn, domid, port, features, .. } = ring;
         if self.conns.len() as u64 >= MAX_MAPPED_RINGS || self.conns.contains_key(&conn) {
             log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
+            return Err(MapError);
+        }
+        if self.reserve_for_map().is_err() {
+            log::warn!("cannot map the ring of domain {}: out of memory", domid.0);
             return Err(MapError);
         }
         let slot = self.window.alloc().ok_or(MapError)?;
@@ -251,6 +283,7 @@ impl Platform for XenPlatform {
     fn unmap_ring(&mut self, conn: ConnId) {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
+        // Within the capacity `reserve_for_map` set aside: no allocation.
         self.unmapped.push(conn);
         let _ = evtchn::close(rc.port);
         // Consuming `rc` ends the `RingPage` over the page before the unmap.

@@ -366,6 +366,9 @@ pub struct Engine {
     pub(crate) domains: BTreeMap<u16, Domain>,
     pub(crate) generation: u64,
     pub(crate) next_conn: u32,
+    /// Connections to report in [`Engine::take_ready`]: each live one at
+    /// most once (`Conn::in_ready`), within a capacity of one slot per
+    /// connection reserved when it is created.
     pub(crate) ready: Vec<ConnId>,
     pub(crate) pending: HashMap<u64, Pending>,
     pub(crate) next_req: u64,
@@ -386,6 +389,12 @@ pub struct Engine {
     pub(crate) memory_waits: bool,
     /// The live-update session, if one is active (`liveupdate.rs`).
     pub(crate) lu: Option<crate::liveupdate::Session>,
+    /// Requests held by connections for a live-update session
+    /// (`liveupdate.rs`).
+    pub(crate) lu_held: BTreeMap<ConnId, crate::liveupdate::Held>,
+    /// A session ended while connections held requests: the next
+    /// [`Engine::live_update_due`] handles them.
+    pub(crate) lu_release: bool,
     /// Find a dying domain's nodes by walking the whole tree, as C does,
     /// rather than through the owners index (tests compare the two).
     pub(crate) walk_deaths: bool,
@@ -433,6 +442,8 @@ impl Engine {
             reconnects: crate::reconnect::Reconnects::default(),
             memory_waits: false,
             lu: None,
+            lu_held: BTreeMap::new(),
+            lu_release: false,
             walk_deaths: false,
         }
     }
@@ -467,9 +478,21 @@ impl Engine {
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
             if let alloc::collections::btree_map::Entry::Vacant(v) = self.conns.entry(id) {
                 v.insert(Conn::new(domid, socket));
+                // One slot of the ready list per connection, taken here
+                // with the connection's other bookkeeping (inside the
+                // admitted request's headroom), so that listing a
+                // connection as ready, which happens outside requests
+                // too (domain checks, `take_ready`), never allocates.
+                self.ready.reserve(self.ready_shortfall());
                 return id;
             }
         }
+    }
+
+    /// How many more entries the ready list needs room for to hold every
+    /// connection once.
+    pub(crate) fn ready_shortfall(&self) -> usize {
+        self.conns.len().saturating_sub(self.ready.len())
     }
 
     /// Adds a privileged Unix-socket client (acting as `priv_domid`), as
@@ -498,6 +521,20 @@ impl Engine {
         now_ms: u64,
         platform: &mut P,
     ) -> Result<usize, ProtoError> {
+        self.feed(conn, bytes, now_ms, platform, true)
+    }
+
+    /// [`Engine::input`]; `quotas` false lets the connection's quotas
+    /// (flow control) not stop it, for input a previous server had
+    /// already read (C handles such requests whatever the quotas).
+    pub(crate) fn feed(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now_ms: u64,
+        platform: &mut dyn Platform,
+        quotas: bool,
+    ) -> Result<usize, ProtoError> {
         self.now_ms = now_ms;
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(0);
@@ -508,7 +545,7 @@ impl Engine {
         self.wrl_refresh(domid, now_ms);
         let mut used = 0usize;
         while used < bytes.len() {
-            if !self.wants_input(conn) {
+            if !self.may_read(conn, quotas) {
                 break;
             }
             // Over the admission line the next request is refused, which
@@ -545,7 +582,9 @@ impl Engine {
                 }
                 Decoded::Error(e) => Err(e),
                 Decoded::Message(hdr, payload) => {
-                    self.process(conn, hdr, payload, platform);
+                    if !self.lu_hold(conn, hdr, payload) {
+                        self.process(conn, hdr, payload, platform);
+                    }
                     Ok(true)
                 }
             };
@@ -567,14 +606,21 @@ impl Engine {
     }
 
     /// Whether the platform should read more input for `conn`: not while it
-    /// is flow-controlled, held with unsent output over its memory line, or
-    /// waiting for memory the budget does not grant yet (`Conn::waiting`).
+    /// is flow-controlled, held with unsent output over its memory line,
+    /// waiting for memory the budget does not grant yet (`Conn::waiting`),
+    /// or stalled by a live-update session (`liveupdate.rs`).
     pub fn wants_input(&self, conn: ConnId) -> bool {
+        self.may_read(conn, true)
+    }
+
+    /// [`Engine::wants_input`], flow control only if `quotas`.
+    fn may_read(&self, conn: ConnId, quotas: bool) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
         };
         !c.ignored
-            && !self.flow_blocked(c.domid)
+            && !self.lu_stalled(conn)
+            && (!quotas || !self.flow_blocked(c.domid))
             && !self.held_for_memory(c)
             && c.waiting.is_none_or(|w| self.grants(self.is_privileged(c.domid), w))
     }
@@ -761,10 +807,16 @@ impl Engine {
     }
 
     /// Moves connections with new output (or newly un-flow-controlled, or
-    /// no longer waiting for memory) into `out`.
+    /// no longer waiting for memory) into `out`. The list holds each
+    /// connection at most once (`Conn::in_ready`). If `out` cannot grow
+    /// to take them (fallibly: the platform's heap is exhausted), they
+    /// stay listed for the next call.
     pub fn take_ready(&mut self, out: &mut Vec<ConnId>) {
         if self.memory_waits {
             self.wake_memory_waits();
+        }
+        if out.try_reserve(self.ready.len()).is_err() {
+            return;
         }
         for id in self.ready.drain(..) {
             if let Some(c) = self.conns.get_mut(&id) {
@@ -800,6 +852,7 @@ impl Engine {
 
     /// Drops watches, transactions, partial input and queued output.
     pub(crate) fn clear_conn_state(&mut self, conn: ConnId) {
+        self.lu_held.remove(&conn);
         self.delete_all_watches(conn);
         self.delete_all_transactions(conn);
         let msgs = match self.conns.get_mut(&conn) {
@@ -837,6 +890,10 @@ impl Engine {
         self.lu_conn_gone(conn);
         if let Some(c) = self.conns.remove(&conn) {
             self.blocked_conns = recount(self.blocked_conns, c.blocked, false);
+            if c.in_ready {
+                // The list keeps at most one entry per live connection.
+                self.ready.retain(|&id| id != conn);
+            }
         }
     }
 
@@ -1048,5 +1105,48 @@ impl Engine {
     /// A report of memory use: nodes, connections, per-domain usage.
     pub fn memreport(&self) -> String {
         crate::control::memreport(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HypervisorModel, Semantics};
+    use alloc::collections::BTreeSet;
+
+    /// The ready list holds each live connection at most once, within the
+    /// room reserved for it, however connections are made ready, taken,
+    /// released and introduced again between two `take_ready` calls.
+    #[test]
+    fn the_ready_list_stays_within_one_slot_per_connection() {
+        let mut hv = HypervisorModel::new(Semantics::Getdomaininfo417);
+        let mut e = Engine::new(Config::default());
+        let mut out = Vec::new();
+        for round in 0..50u16 {
+            for d in 1..=8u16 {
+                let domid = DomId(d);
+                hv.create(domid);
+                let Ok(conn) = e.introduce(domid, 0, 1, &mut hv) else { panic!("introduce {d}") };
+                assert!(e.ready.capacity() >= e.conns.len(), "listing it could allocate");
+                for _ in 0..3 {
+                    e.mark_ready(conn);
+                }
+                if (d + round) % 3 == 0 {
+                    e.release_domain(domid, &mut hv);
+                }
+                let listed: BTreeSet<_> = e.ready.iter().collect();
+                assert_eq!(listed.len(), e.ready.len(), "listed twice: {:?}", e.ready);
+                assert!(e.ready.len() <= e.conns.len(), "{:?} for {:?}", e.ready, e.conns.keys());
+            }
+            if round % 2 == 0 {
+                out.clear();
+                e.take_ready(&mut out);
+            }
+            for d in 1..=8u16 {
+                e.release_domain(DomId(d), &mut hv);
+                hv.destroy(DomId(d));
+            }
+            assert!(e.ready.is_empty(), "released connections stay listed: {:?}", e.ready);
+        }
     }
 }

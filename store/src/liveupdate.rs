@@ -26,12 +26,27 @@
 //! `-a` ends any session (the started request is answered `Cancellation
 //! was requested`), and a session ends with its connection. Replies are
 //! C's strings: `OK`, or the reason.
+//!
+//! While a session is active (from `-f`/`-b` on, C `lu_is_pending`), a
+//! `TRANSACTION_START` from a connection without an open transaction is
+//! held rather than handled (C 4.17 to 4.22 `consider_message`, which
+//! delays it with `delay_request`), so that new transactions cannot keep
+//! the update waiting; everything else is handled as usual. An
+//! unprivileged connection may hold one: at a second it stalls (C
+//! `is_stalled`: not read until the session ends), which holds that one
+//! too; a privileged one stalls once it holds 32 KiB, which keeps its
+//! dumped input within the stream's 16-bit length. Held requests are answered once the session ends without an
+//! update (refused, aborted, failed, its connection gone: the next
+//! [`Engine::live_update_due`] handles them), or by the new server: the
+//! dump writes them first in the connection's unprocessed input, as C's
+//! `dump_state_buffered_data` does, and the new server handles them as
+//! it restores.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ring::wire::MsgType;
+use ring::wire::{Header, MsgType, HEADER_SIZE};
 
 use crate::conn::OutMsg;
 use crate::engine::{Engine, Platform};
@@ -84,6 +99,27 @@ pub(crate) struct Session {
     cmdline: Option<String>,
     /// Set by `-s`.
     start: Option<Start>,
+}
+
+/// Bytes of held requests past which a connection stalls, whatever its
+/// privilege: a dump writes them in its `CONNECTION_DATA`, whose
+/// `in-data-len` is 16 bits, with its partial message (at most a largest
+/// one) and what the platform read ahead (the daemon: 8 KiB). C holds any
+/// number for the privileged domain and would truncate the length.
+const HELD_STALL_BYTES: usize = 32 * 1024;
+
+/// The requests one connection holds while a session is active (C's
+/// delayed `TRANSACTION_START`s).
+#[derive(Default)]
+pub(crate) struct Held {
+    /// Header and payload of each, in arrival order.
+    reqs: Vec<(Header, Vec<u8>)>,
+    /// Their size on the wire.
+    bytes: usize,
+    /// Not read until the session ends (C `is_stalled`): an unprivileged
+    /// connection sent a second request to hold, or any one held
+    /// [`HELD_STALL_BYTES`].
+    stalled: bool,
 }
 
 /// A started update's parameters and the request to answer.
@@ -203,7 +239,7 @@ impl Engine {
     /// it when it next looks).
     fn lu_abort(&mut self) -> Result<(), &'static str> {
         log::info!("live-update: abort");
-        let s = self.lu.take().ok_or("No live-update session active.")?;
+        let s = self.lu_end().ok_or("No live-update session active.")?;
         if let Some(start) = s.start {
             self.lu_reply(s.conn, start, "Cancellation was requested");
         }
@@ -249,9 +285,70 @@ impl Engine {
         why
     }
 
-    /// Whether a live-update session is active (C `lu_is_pending`).
+    /// Whether the platform must call [`Engine::live_update_due`] on this
+    /// round: a live-update session is active (C `lu_is_pending`), or one
+    /// ended and left held requests to handle.
     pub fn live_update_pending(&self) -> bool {
-        self.lu.is_some()
+        self.lu.is_some() || self.lu_release
+    }
+
+    /// Ends the session; held requests are handled by the next
+    /// [`Engine::live_update_due`].
+    fn lu_end(&mut self) -> Option<Session> {
+        self.lu_release = !self.lu_held.is_empty();
+        self.lu.take()
+    }
+
+    /// Whether `conn` is not read because of the session (C `is_stalled`).
+    pub(crate) fn lu_stalled(&self, conn: ConnId) -> bool {
+        !self.lu_held.is_empty() && self.lu_held.get(&conn).is_some_and(|h| h.stalled)
+    }
+
+    /// Holds request `hdr`/`payload` of `conn` if a session is active and
+    /// it starts a connection's first transaction (C `consider_message`);
+    /// false if it is to be handled now.
+    pub(crate) fn lu_hold(&mut self, conn: ConnId, hdr: Header, payload: &[u8]) -> bool {
+        if self.lu.is_none() || hdr.ty != MsgType::TransactionStart as u32 {
+            return false;
+        }
+        let Some(c) = self.conns.get(&conn) else { return false };
+        if !c.txs.is_empty() {
+            return false;
+        }
+        let privileged = self.is_privileged(c.domid);
+        let mut copy = Vec::new();
+        if copy.try_reserve_exact(payload.len()).is_err() {
+            return false;
+        }
+        copy.extend_from_slice(payload);
+        log::debug!("live-update: holding transaction start {} of {conn:?}", hdr.req_id);
+        let held = self.lu_held.entry(conn).or_default();
+        held.stalled |= !privileged && !held.reqs.is_empty();
+        held.bytes = held.bytes.saturating_add(HEADER_SIZE).saturating_add(copy.len());
+        held.stalled |= held.bytes >= HELD_STALL_BYTES;
+        held.reqs.push((hdr, copy));
+        true
+    }
+
+    /// Handles the requests held by a session that ended, in arrival
+    /// order per connection, and lets stalled connections be read again.
+    fn lu_release_held(&mut self, platform: &mut dyn Platform) {
+        self.lu_release = false;
+        for (id, held) in core::mem::take(&mut self.lu_held) {
+            for (hdr, payload) in held.reqs {
+                self.process(id, hdr, &payload, platform);
+            }
+            self.mark_ready(id);
+        }
+    }
+
+    /// The requests `conn` holds, as the bytes that carried them: the
+    /// start of its unprocessed input in a dump.
+    pub(crate) fn lu_held_input(&self, conn: ConnId, out: &mut Vec<u8>) {
+        for (hdr, payload) in self.lu_held.get(&conn).map_or(&[][..], |h| &h.reqs[..]) {
+            out.extend_from_slice(&hdr.to_bytes());
+            out.extend_from_slice(payload);
+        }
     }
 
     /// The platform's check, on every round of its loop, of a started
@@ -261,9 +358,17 @@ impl Engine {
     /// [`Engine::live_update_failed`]. `None` while it waits for
     /// transactions (until [`Engine::next_deadline`] says), or when there
     /// is nothing to do; a refused update is answered here and its
-    /// session ends.
-    pub fn live_update_due(&mut self, now_ms: u64) -> Option<LiveUpdate> {
+    /// session ends. Requests held by a session that ended are handled
+    /// here (hence `platform`).
+    pub fn live_update_due(
+        &mut self,
+        now_ms: u64,
+        platform: &mut dyn Platform,
+    ) -> Option<LiveUpdate> {
         self.now_ms = now_ms;
+        if self.lu.is_none() && self.lu_release {
+            self.lu_release_held(platform);
+        }
         let s = self.lu.as_ref()?;
         let start = s.start?;
         if !self.lu_allowed(&start, now_ms) {
@@ -273,8 +378,9 @@ impl Engine {
             if !start.force {
                 let why = self.lu_reject_reason(&start, now_ms);
                 let conn = s.conn;
-                self.lu = None;
+                self.lu_end();
                 self.lu_reply(conn, start, &why);
+                self.lu_release_held(platform);
                 return None;
             }
         }
@@ -289,7 +395,7 @@ impl Engine {
     /// The hand-over of a due live update failed: the requester gets
     /// `why` and the session ends (the server goes on as before).
     pub fn live_update_failed(&mut self, why: &str) {
-        let Some(s) = self.lu.take() else { return };
+        let Some(s) = self.lu_end() else { return };
         log::warn!("live-update failed: {why}");
         if let Some(start) = s.start {
             self.lu_reply(s.conn, start, why);
@@ -298,8 +404,12 @@ impl Engine {
 
     /// When [`Engine::live_update_due`] next changes its answer by
     /// itself: the start plus the timeout, or (forced) when the last
-    /// open transaction has been open that long.
+    /// open transaction has been open that long; now (0) if a session
+    /// ended and its held requests wait to be handled.
     pub(crate) fn lu_deadline(&self) -> Option<u64> {
+        if self.lu_release && self.lu.is_none() {
+            return Some(0);
+        }
         let start = self.lu.as_ref()?.start?;
         let end = start.started_ms.saturating_add(start.timeout_ms);
         if !start.force {
@@ -321,7 +431,7 @@ impl Engine {
     /// the connection).
     pub(crate) fn lu_conn_gone(&mut self, conn: ConnId) {
         if self.lu.as_ref().is_some_and(|s| s.conn == conn) {
-            self.lu = None;
+            self.lu_end();
         }
     }
 }

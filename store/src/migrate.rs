@@ -155,8 +155,9 @@ pub struct Restored {
     /// platform serves that descriptor as that connection.
     pub sockets: Vec<(ConnId, i32)>,
     /// Input the old server had read and not handled that the engine did
-    /// not take yet (flow control): the platform offers it with
-    /// [`Engine::input`] before anything it reads from the connection.
+    /// not take yet (the memory budget; quotas do not stop it, as in C):
+    /// the platform offers it with [`Engine::input`] before anything it
+    /// reads from the connection.
     pub unread: Vec<(ConnId, Vec<u8>)>,
 }
 
@@ -345,6 +346,7 @@ impl Engine {
         };
         let (head, body) = c.decoder.partial();
         let mut in_data = Vec::new();
+        self.lu_held_input(id, &mut in_data);
         in_data.extend_from_slice(head);
         in_data.extend_from_slice(body);
         in_data.extend_from_slice(src.unread_input(id));
@@ -374,7 +376,8 @@ impl Engine {
     /// stream ids as [`ConnId`]s. Rings are taken over through
     /// [`Platform::restore_ring`] once every record is restored; then
     /// domains are checked ([`Engine::check_domains`]) and the input the
-    /// old server had not handled is fed to the engine.
+    /// old server had not handled is fed to the engine, whatever the
+    /// connections' quotas.
     ///
     /// The stream is hostile input: it is checked as a whole
     /// ([`stream::check()`]), each record against what the engine accepts
@@ -426,6 +429,8 @@ impl Engine {
                             rings.push(PendingRing { conn: id, domid: DomId(domid), port: evtchn });
                         }
                     }
+                    let room = e.ready_shortfall();
+                    e.ready.try_reserve(room).map_err(|_| RestoreError::NoMemory { index })?;
                     e.restore_output(index, id, c)?;
                     if !c.in_data.is_empty() {
                         inputs.push((id, &c.in_data));
@@ -484,8 +489,10 @@ impl Engine {
             if e.conns.get(&id).is_none_or(|c| c.ignored) {
                 continue;
             }
-            // A protocol violation leaves the connection ignored, as live.
-            if let Ok(n) = e.input(id, bytes, now_ms, platform) {
+            // Handled whatever the quotas, as C handles the requests it
+            // restores; a protocol violation leaves the connection
+            // ignored, as live.
+            if let Ok(n) = e.feed(id, bytes, now_ms, platform, false) {
                 if let Some(rest) = bytes.get(n..).filter(|r| !r.is_empty()) {
                     unread.push((id, Vec::from(rest)));
                 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{ByteOrder, Header, Version};
-use store::{ConnId, DumpOptions, DumpSource, Engine, LiveUpdate};
+use store::{ConnId, DumpOptions, DumpSource, Engine, Limit, LiveUpdate, Quota};
 
 /// The platform's side of a dump: made-up descriptors.
 struct Fds;
@@ -51,9 +51,9 @@ fn a_session_runs_as_xenstore_control_drives_it() {
     assert_eq!(lu(&mut w, s, &["-f", "/usr/sbin/xenstored-rs"]).as_deref(), Some("OK"));
     assert!(w.e.live_update_pending());
     assert_eq!(lu(&mut w, s, &["-c", "-N --log-level debug"]).as_deref(), Some("OK"));
-    assert_eq!(w.e.live_update_due(w.now), None, "not started");
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None, "not started");
     assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None, "answered by the new server");
-    let due = w.e.live_update_due(w.now);
+    let due = w.e.live_update_due(w.now, &mut w.pf);
     assert_eq!(
         due,
         Some(LiveUpdate {
@@ -70,7 +70,7 @@ fn a_session_runs_as_xenstore_control_drives_it() {
     assert_eq!((m[0].ty, m[0].req_id), (MsgType::Control as u32, 42));
     assert_eq!(m[0].text(), "Error activating new binary.\0");
     assert!(!w.e.live_update_pending());
-    assert_eq!(w.e.live_update_due(w.now), None);
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn version_one_is_chosen_with_v_and_arguments_past_six_are_ignored() {
     let s = w.sock();
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "5", "-F", "-v", "1", "junk"]), None);
-    assert_eq!(w.e.live_update_due(w.now).map(|l| l.version), Some(Version::V1));
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf).map(|l| l.version), Some(Version::V1));
 }
 
 #[test]
@@ -134,25 +134,99 @@ fn an_update_waits_for_transactions_then_is_refused_with_c_reason() {
     w.now = 2_000;
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
-    assert_eq!(w.e.live_update_due(2_000), None, "a transaction is open");
+    assert_eq!(w.e.live_update_due(2_000, &mut w.pf), None, "a transaction is open");
     assert_eq!(w.e.next_deadline(), Some(12_000), "the start plus the timeout");
-    assert_eq!(w.e.live_update_due(11_999), None);
-    assert_eq!(w.e.live_update_due(12_000), None, "refused");
+    assert_eq!(w.e.live_update_due(11_999, &mut w.pf), None);
+    assert_eq!(w.e.live_update_due(12_000, &mut w.pf), None, "refused");
     assert_eq!(reply(&mut w, s), ["Domains with long running transactions:\nDomain 0: 11 s"]);
     assert!(!w.e.live_update_pending());
     assert_eq!(w.e.next_deadline(), None);
 }
 
 #[test]
-fn younger_transactions_are_overlapping() {
+fn a_busy_writer_cannot_keep_the_update_waiting() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
+    let tx = w.start(t);
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
-    w.now = 9_000;
-    let _tx = w.start(t);
-    assert_eq!(w.e.live_update_due(10_000), None);
-    assert_eq!(reply(&mut w, s), ["Overlapping transactions"]);
+    w.now = 1_000;
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None, "a transaction is open");
+    // The writer ends its transaction and at once starts the next: that
+    // start is held (no reply), so nothing is open and the update goes on.
+    ok(&w.req(t, MsgType::TransactionEnd, tx, b"T\0"));
+    w.send(t, MsgType::TransactionStart, 0, b"\0");
+    assert!(w.recv_all(t).is_empty(), "held, not answered nor refused");
+    ok(&w.write(t, "/busy", "1"));
+    let due = w.e.live_update_due(w.now, &mut w.pf).expect("due before the timeout");
+    // The new server answers the held start.
+    let opts = DumpOptions { header: native(due.version), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Fds).unwrap();
+    let mut pf = Model::default();
+    let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let m = w2.recv_all(t);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!((m[0].ty, m[0].req_id), (MsgType::TransactionStart as u32, 42));
+    let id: u32 = m[0].text().trim_end_matches('\0').parse().unwrap();
+    ok(&w2.write_tx(t, id, "/after", "1"));
+    ok(&w2.req(t, MsgType::TransactionEnd, id, b"T\0"));
+}
+
+#[test]
+fn held_starts_are_answered_when_the_session_ends() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    let d = w.dom(5);
+    let tx = w.start(t);
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    // A connection with a transaction open starts more at once.
+    let _more = w.start(t);
+    // One without: held. An unprivileged one may hold one and is served
+    // meanwhile; at a second it stalls.
+    w.send(s, MsgType::TransactionStart, 0, b"\0");
+    w.send(s, MsgType::TransactionStart, 0, b"\0");
+    w.send(d, MsgType::TransactionStart, 0, b"\0");
+    assert_eq!(w.write(d, "/x", "1").text(), "EACCES\0", "served");
+    w.send(d, MsgType::TransactionStart, 0, b"\0");
+    assert!(!w.e.wants_input(d), "stalled");
+    assert!(w.e.wants_input(s), "a privileged connection holds any number");
+    assert!(w.recv_all(s).is_empty() && w.recv_all(d).is_empty());
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    w.now = 10_000;
+    // Refused at the timeout: the held starts are answered with it.
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None);
+    let starts = |m: &[Msg]| m.iter().filter(|m| m.ty == MsgType::TransactionStart as u32).count();
+    let m = w.recv_all(s);
+    assert_eq!(m[0].text(), "Domains with long running transactions:\nDomain 0: 10 s\0");
+    assert_eq!(starts(&m), 2, "{m:?}");
+    assert_eq!(starts(&w.recv_all(d)), 2);
+    assert!(w.e.wants_input(d));
+    assert!(!w.e.live_update_pending());
+    ok(&w.req(t, MsgType::TransactionEnd, tx, b"F\0"));
+}
+
+#[test]
+fn held_starts_are_answered_after_abort_or_a_lost_requester() {
+    for abort in [true, false] {
+        let mut w = World::new();
+        let (s, t) = (w.sock(), w.sock());
+        lu(&mut w, s, &["-f", "/bin/new"]);
+        w.send(t, MsgType::TransactionStart, 0, b"\0");
+        if abort {
+            assert_eq!(lu(&mut w, t, &["-a"]).as_deref(), Some("OK"));
+        } else {
+            w.e.disconnect(s, &mut w.pf);
+        }
+        assert!(w.e.live_update_pending(), "held requests to handle");
+        assert_eq!(w.e.next_deadline(), Some(0));
+        assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None);
+        let m = w.recv_all(t);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].ty, MsgType::TransactionStart as u32);
+        assert!(!w.e.live_update_pending());
+        assert_eq!(w.e.next_deadline(), None);
+    }
 }
 
 #[test]
@@ -162,9 +236,9 @@ fn an_update_goes_on_once_transactions_end() {
     let tx = w.start(t);
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None);
-    assert_eq!(w.e.live_update_due(1_000), None);
+    assert_eq!(w.e.live_update_due(1_000, &mut w.pf), None);
     ok(&w.req(t, MsgType::TransactionEnd, tx, b"F\0"));
-    assert!(w.e.live_update_due(1_000).is_some());
+    assert!(w.e.live_update_due(1_000, &mut w.pf).is_some());
 }
 
 #[test]
@@ -178,8 +252,8 @@ fn a_forced_update_goes_on_once_every_transaction_is_old_enough() {
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-F", "-t", "10"]), None);
     assert_eq!(w.e.next_deadline(), Some(13_000), "the youngest transaction's age");
-    assert_eq!(w.e.live_update_due(12_999), None);
-    assert!(w.e.live_update_due(13_000).is_some());
+    assert_eq!(w.e.live_update_due(12_999, &mut w.pf), None);
+    assert!(w.e.live_update_due(13_000, &mut w.pf).is_some());
     // Forced, the dump drops the transactions.
     let opts = DumpOptions { header: native(Version::V2), global: None, force: true };
     assert!(w.e.dump_state(&opts, &Fds).is_ok());
@@ -194,7 +268,7 @@ fn abort_answers_the_started_request() {
     assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
     assert_eq!(lu(&mut w, other, &["-a"]).as_deref(), Some("OK"));
     assert_eq!(reply(&mut w, s), ["Cancellation was requested"]);
-    assert_eq!(w.e.live_update_due(60_000), None);
+    assert_eq!(w.e.live_update_due(60_000, &mut w.pf), None);
 }
 
 #[test]
@@ -223,7 +297,7 @@ fn the_new_server_answers_ok_from_the_dump() {
     let p = b"live-update\0-s\0-t\x0060\0";
     w.e.input(s, &request(MsgType::Control, 77, 0, p), w.now, &mut w.pf).unwrap();
     assert!(w.recv_all(s).is_empty());
-    let due = w.e.live_update_due(w.now).unwrap();
+    let due = w.e.live_update_due(w.now, &mut w.pf).unwrap();
     let opts = DumpOptions { header: native(due.version), global: None, force: true };
     let mut bytes = Vec::new();
     w.e.dump_bytes(&opts, &Fds, &mut bytes).unwrap();
@@ -267,4 +341,69 @@ fn unread_platform_input_follows_the_partial_message() {
     let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
     let m = drain(&mut r.engine, s);
     assert_eq!((m[0].req_id, m[0].text().as_str()), (9, "OK\0"), "the write was handled");
+}
+
+#[test]
+fn restored_input_is_handled_whatever_the_quotas() {
+    struct Unread(ConnId, Vec<u8>);
+    impl DumpSource for Unread {
+        fn ring_port(&self, conn: ConnId) -> u32 {
+            conn.0
+        }
+        fn socket_fd(&self, _: ConnId) -> i32 {
+            3
+        }
+        fn unread_input(&self, conn: ConnId) -> &[u8] {
+            if conn == self.0 {
+                &self.1
+            } else {
+                &[]
+            }
+        }
+    }
+    let mut cfg = store::Config::default();
+    cfg.quotas.set(Quota::Outstanding, Limit::Hard, 1);
+    let (mut w, _, d) = {
+        let mut w = World::with(cfg);
+        let s = w.sock();
+        let d = w.dom(5);
+        ok(&w.write(s, "/local/domain/5", ""));
+        ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+        (w, s, d)
+    };
+    // The guest's reply is not read yet: it has its one outstanding
+    // request, and the platform holds what it sent next.
+    let first = request(MsgType::Write, 1, 0, b"/local/domain/5/a\0x");
+    assert_eq!(w.raw(d, &first).unwrap(), first.len());
+    assert!(!w.e.wants_input(d));
+    let next = request(MsgType::Write, 2, 0, b"/local/domain/5/b\0y");
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Unread(d, next)).unwrap();
+    let mut pf = Model::default();
+    let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    assert!(r.unread.is_empty(), "handled, as C handles what it restores");
+    let m = drain(&mut r.engine, d);
+    let ids: Vec<(u32, String)> = m.iter().map(|m| (m.req_id, m.text())).collect();
+    assert_eq!(ids, [(1, "OK\0".to_string()), (2, "OK\0".to_string())]);
+}
+
+#[test]
+fn a_privileged_connection_stalls_before_its_held_input_outgrows_the_stream() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    let start = request(MsgType::TransactionStart, 1, 0, b"\0");
+    let mut held = 0;
+    while w.e.wants_input(t) {
+        assert_eq!(w.raw(t, &start).unwrap(), start.len());
+        held += 1;
+        assert!(held < 10_000, "never stalls");
+    }
+    assert!(held * start.len() >= 32 * 1024, "{held} held");
+    let opts = DumpOptions { header: native(Version::V2), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Fds).unwrap();
+    let mut pf = Model::default();
+    let mut r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    let m = drain(&mut r.engine, t);
+    assert_eq!(m.len(), held, "all answered by the new server");
 }

@@ -265,7 +265,7 @@ impl Daemon {
         // A started live update that is due hands over here (and returns
         // only if that failed); its answers are flushed with the rest.
         if self.engine.live_update_pending() {
-            if let Some(lu) = self.engine.live_update_due(now) {
+            if let Some(lu) = self.engine.live_update_due(now, &mut self.platform) {
                 self.live_update(&lu);
             }
         }

@@ -12,8 +12,9 @@
 //! again through [`Platform::restore_ring`](store::Platform::restore_ring)
 //! and every one gets a turn; each client socket is served as the
 //! connection the stream names, with the input the previous server had
-//! not handled, and gets its pending output (the requester's `OK`)
-//! first. The engine checks every domain after restoring (a domain may
+//! not handled (however much: the input buffer grows for it, within
+//! what the engine's restore admitted against the memory budget), and
+//! gets its pending output (the requester's `OK`) first. The engine checks every domain after restoring (a domain may
 //! have died meanwhile). Anything wrong with the state ends the start-up
 //! with an error, as C's `barf`; a client whose descriptor is not a
 //! connected socket is dropped.
@@ -85,13 +86,17 @@ impl Daemon {
             }
         }
         for (conn, bytes) in restored.unread {
-            let Some(token) = daemon.clients.token_of(conn) else { continue };
+            let Some(token) = daemon.clients.token_of(conn) else {
+                // A ring's input cannot go back on its page.
+                log::warn!("live update: no memory for {} bytes of ring {conn:?}", bytes.len());
+                continue;
+            };
             let fits = daemon.clients.get_mut(token).is_some_and(|c| {
                 c.inbuf_fresh = true;
                 c.inbuf.push(&bytes)
             });
             if !fits {
-                log::warn!("live update: client {conn:?} sent more than fits; dropping it");
+                log::warn!("live update: no memory for client {conn:?}'s input; dropping it");
                 daemon.close_client(token);
             }
         }

@@ -240,7 +240,12 @@ impl World {
 /// A world with dom0's socket `s` and guest 5 (`d`) owning its home
 /// `/local/domain/5`; returns `(world, s, d)`.
 pub fn guest_5_world() -> (World, ConnId, ConnId) {
-    let mut w = World::new();
+    guest_5_world_with(Config::default())
+}
+
+/// [`guest_5_world`] with `cfg`.
+pub fn guest_5_world_with(cfg: Config) -> (World, ConnId, ConnId) {
+    let mut w = World::with(cfg);
     let s = w.sock();
     let d = w.dom(5);
     ok(&w.write(s, "/local/domain/5", ""));

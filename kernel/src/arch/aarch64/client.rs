@@ -62,7 +62,11 @@ impl Link for ArmLink {
         if now >= deadline_ms {
             return;
         }
-        sleep(&self.clock, deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)), &[self.port]);
+        sleep(
+            &self.clock,
+            deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)),
+            [self.port].into_iter(),
+        );
         // Take what woke us, so the next poll sleeps until a new event.
         let s = &self.shared;
         s.upcall_pending().store(0, core::sync::atomic::Ordering::Release);
@@ -128,6 +132,6 @@ pub fn run(dtb: u64) -> ! {
     let link = client.link();
     loop {
         let far = link.now_ms().saturating_add(3_600_000);
-        sleep(&link.clock, far, &[]);
+        sleep(&link.clock, far, core::iter::empty());
     }
 }

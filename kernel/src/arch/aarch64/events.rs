@@ -75,11 +75,12 @@ fn calibrate(clock: &Clock) {
 
 /// Sleeps until an event on any port (those of `ports` that fit are
 /// listed) or until the clock reaches `wake_ms`.
-pub fn sleep(clock: &Clock, wake_ms: u64, ports: &[u32]) {
+pub fn sleep(clock: &Clock, wake_ms: u64, ports: impl Iterator<Item = u32>) {
     let mut list = [0u32; MAX_POLL_PORTS];
-    let n = ports.len().min(MAX_POLL_PORTS);
+    let mut n: usize = 0;
     for (d, s) in list.iter_mut().zip(ports) {
-        *d = *s;
+        *d = s;
+        n = n.saturating_add(1);
     }
     // One listed port would make Xen wake us for that port only.
     let n = if n == 1 {

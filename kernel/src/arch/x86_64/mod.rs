@@ -26,7 +26,7 @@ pub fn entropy() -> u64 {
 /// vCPU 0's single-shot timer (`VIRQ_TIMER`) and halts with interrupts
 /// enabled. `ports` (the bound ports) is for architectures that poll;
 /// here every unmasked port raises the upcall vector.
-pub fn sleep(clock: &Clock, wake_ms: u64, ports: &[u32]) {
+pub fn sleep(clock: &Clock, wake_ms: u64, ports: impl Iterator<Item = u32>) {
     let _ = ports;
     if let Err(e) = time::set_singleshot(clock.deadline_ns(wake_ms)) {
         log::warn!("cannot arm the timer: {}", e);
