@@ -4,7 +4,9 @@
 //! wrote (`name`, `store/port`); a write and read-back under its home; a
 //! write outside it refused with `EACCES`; a watch firing; a transaction
 //! that commits two writes at once (seen together afterwards) and one
-//! aborted (its write gone).
+//! aborted (its write gone); a request put on the ring without a
+//! notification, which the store's periodic ring sweep must find (on Arm
+//! that needs the poll's timeout, the stub's only timed wake-up, to work).
 
 use alloc::format;
 
@@ -22,6 +24,7 @@ pub fn run<L: Link>(
     domid: u16,
     store_port: u32,
     report: &mut dyn FnMut(&str, &Verdict),
+    note: &mut dyn FnMut(&str),
 ) {
     let mut step = |name: &str, v: Verdict| report(name, &v);
     step("features", features(c));
@@ -32,6 +35,34 @@ pub fn run<L: Link>(
     step("watch-fires", watch_fires(c));
     step("transaction-commit", transaction(c, true));
     step("transaction-abort", transaction(c, false));
+    step("unannounced-request", unannounced(c, note));
+}
+
+/// The longest the sweep may take to find an unannounced request: its
+/// interval (2 s) and a margin for a loaded emulator.
+const SWEEP_WAIT_MS: u64 = 10_000;
+
+/// Quiet time before the unannounced request, so the store is asleep.
+const QUIET_MS: u64 = 500;
+
+/// A request written to the ring with no event, once the store has had
+/// time to fall asleep: its sweep must answer it within
+/// [`SWEEP_WAIT_MS`]; `note` says how long it took.
+fn unannounced<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
+    c.sleep(QUIET_MS);
+    let payload = b"domid\0";
+    let header = ring::Header { ty: MsgType::Read as u32, req_id: 0x5eeb, tx_id: 0, len: 6 };
+    let mut msg = alloc::vec::Vec::from(header.to_bytes());
+    msg.extend_from_slice(payload);
+    let written = c.page().write_requests(&msg).map_err(|e| format!("ring: {e:?}"))?;
+    check(written == msg.len(), || format!("wrote {written} of {} bytes", msg.len()))?;
+    let start = c.link().now_ms();
+    let answered = c.wait_for(SWEEP_WAIT_MS, |p| p.responses_available().is_ok_and(|n| n > 0));
+    check(answered, || format!("no answer in {SWEEP_WAIT_MS} ms without a notification"))?;
+    let took = c.link().now_ms().saturating_sub(start);
+    note(&format!("unannounced request answered after {took} ms"));
+    // The next request reads past the unannounced one's reply.
+    ok(c.request(MsgType::Read, b"domid\0", REPLY_TIMEOUT_MS)).map(|_| ())
 }
 
 /// The home the xenstore domain wrote: our name and store port.

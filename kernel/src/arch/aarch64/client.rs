@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! xs-arm-client: PASS read-domid
-//! xs-arm-client: 8 passed, 0 failed
+//! xs-arm-client: 9 passed, 0 failed
 //! ```
 //!
 //! With `poweroff` in its `bootargs` it then powers itself off, so that
@@ -112,8 +112,11 @@ pub fn run(dtb: u64) -> ! {
     console_line!("{}: ring connected after {} ms", NAME, link.now_ms().saturating_sub(start));
     let mut client = Client::new(page, link);
     let (mut passed, mut failed) = (0u32, 0u32);
-    dom0less::run(&mut client, domid, port, &mut |name: &str, verdict: &steps::Verdict| {
-        match verdict {
+    dom0less::run(
+        &mut client,
+        domid,
+        port,
+        &mut |name: &str, verdict: &steps::Verdict| match verdict {
             Ok(()) => {
                 passed = passed.saturating_add(1);
                 console_line!("{}: PASS {}", NAME, name);
@@ -122,8 +125,9 @@ pub fn run(dtb: u64) -> ! {
                 failed = failed.saturating_add(1);
                 console_line!("{}: FAIL {}: {}", NAME, name, why);
             }
-        }
-    });
+        },
+        &mut |text| console_line!("{}: {}", NAME, text),
+    );
     console_line!("{}: {} passed, {} failed", NAME, passed, failed);
     if poweroff {
         console_line!("{}: powering off", NAME);
