@@ -18,6 +18,7 @@
 #            0x5 = xenstore + control); without --caps (and without
 #            --enhanced) the stub is a plain dom0less domain: what Xen
 #            before 4.21 accepts
+# --stub-mem the stub's memory in KiB, hex (default 0x10000: 64 MiB)
 # --enhanced give the stub `xen,enhanced = "no-xenstore"` (the /hypervisor
 #            node; Xen 4.21+)
 # --xen-args extra words for Xen's command line (e.g. xsm=dummy)
@@ -40,6 +41,7 @@ stub_args= xen_args=
 clients=()
 client_args=()
 linux=
+stub_mem=0x10000
 until=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --stub-args) stub_args=$2; shift ;;
     --client-args) client_args[${#client_args[@]}-1]=$2; shift ;;
     --linux) linux=$2; shift ;;
+    --stub-mem) stub_mem=$2; shift ;;
     --xen-args) xen_args=$2; shift ;;
     --until) until+=("$2"); shift ;;
     --timeout) timeout=$2; shift ;;
@@ -109,7 +112,7 @@ stub_props=
     echo '/ { chosen {'
     echo '    #address-cells = <2>; #size-cells = <2>;'
     echo "    xen,xen-bootargs = \"console=dtuart loglvl=all guest_loglvl=all console_timestamps=boot $xen_args\";"
-    domain xsdom "$stub" "$stub_props" "$stub_args"
+    domain xsdom "$stub" "$stub_props" "$stub_args" "$stub_mem"
     for i in "${!clients[@]}"; do
         domain "client$((i + 1))" "${clients[$i]}" '        xen,enhanced = "enabled";'$'\n' "${client_args[$i]}"
     done
