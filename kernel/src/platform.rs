@@ -49,9 +49,9 @@ use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::domctl::DomainQuery;
 use crate::fallible::move_all;
 use crate::gnttab::GrantError;
-use crate::memmap::MAX_MAPPED_RINGS;
+use crate::memmap::{MAX_MAPPED_RINGS, PAGE_SIZE};
 use crate::window::{Slot, Window};
-use crate::{evtchn, gnttab, xen};
+use crate::{domctl, evtchn, gnttab, xen};
 
 /// How many of a guest's ports a dom0less xenstore domain tries to bind
 /// when nothing tells it the store port (Xen allocates it among the
@@ -90,8 +90,9 @@ pub struct XenPlatform {
     fresh: Vec<ConnId>,
     /// Rings unmapped since the main loop last looked.
     unmapped: Vec<ConnId>,
-    /// A dom0less system: probe for store ports, answer `home_info`.
-    dom0less: bool,
+    /// A dom0less system: probe for store ports, answer `home_info` (with
+    /// this domctl interface version for `getdomaininfo`).
+    dom0less: Option<u32>,
     /// Store ports found before mapping: domid → (remote, local if
     /// already bound by a probe).
     store_ports: BTreeMap<u16, (u32, Option<u32>)>,
@@ -107,15 +108,15 @@ impl XenPlatform {
             ports: BTreeMap::new(),
             fresh: Vec::new(),
             unmapped: Vec::new(),
-            dom0less: false,
+            dom0less: None,
             store_ports: BTreeMap::new(),
         }
     }
 
     /// The platform of a dom0less system's xenstore domain (see the module
-    /// documentation).
-    pub fn dom0less(mut self) -> XenPlatform {
-        self.dom0less = true;
+    /// documentation); `iface` is the domctl interface version.
+    pub fn dom0less(mut self, iface: u32) -> XenPlatform {
+        self.dom0less = Some(iface);
         self
     }
 
@@ -133,7 +134,7 @@ impl XenPlatform {
             .filter(|&p| p != 0);
         let found = match param {
             Some(p) => (p, None),
-            None if self.dom0less => {
+            None if self.dom0less.is_some() => {
                 let probe = (1..=STORE_PORT_PROBE)
                     .find_map(|p| evtchn::bind_interdomain(domid, p).ok().map(|l| (p, Some(l))));
                 if probe.is_none() {
@@ -235,7 +236,7 @@ impl Platform for XenPlatform {
             Ok(h) => h,
             Err(e) => {
                 log::warn!("cannot grant-map the ring of domain {}: {:?}", domid.0, e);
-                if self.dom0less && e == GrantError::Status(GNTST_PERMISSION_DENIED) {
+                if self.dom0less.is_some() && e == GrantError::Status(GNTST_PERMISSION_DENIED) {
                     log::error!("XSM refuses the grant map: under XSM SILO a dom0less xenstore domain needs `capabilities = <0x5>` (xenstore + control), or Xen booted with xsm=dummy");
                 }
                 self.window.free(slot);
@@ -309,14 +310,25 @@ impl Platform for XenPlatform {
     }
 
     fn home_info(&mut self, domid: DomId) -> Option<HomeInfo> {
-        if !self.dom0less {
-            return None;
-        }
+        let iface = self.dom0less?;
         let (store_port, _) = self.find_store_port(domid.0)?;
         let ring_ref = xen::hvm_get_param_of(domid.0, HVM_PARAM_STORE_PFN)
             .ok()
             .filter(|&p| p != 0)
             .unwrap_or(DOM0LESS_STORE_PFN);
-        Some(HomeInfo { store_port, ring_ref, vcpus: 1 })
+        // vCPUs and memory need the control capability; without it the
+        // home says one vCPU and no memory sizes.
+        let info = domctl::getdomaininfo(iface, domid.0)
+            .map_err(|e| log::debug!("getdomaininfo({}): {}", domid.0, e))
+            .ok()
+            .filter(|i| i.domain == domid.0);
+        let kib = |pages: u64| pages.saturating_mul(PAGE_SIZE / 1024);
+        Some(HomeInfo {
+            store_port,
+            ring_ref,
+            vcpus: info.map_or(1, |i| i.max_vcpu_id.saturating_add(1)),
+            max_memkb: info.map(|i| kib(i.max_pages)),
+            target_memkb: info.map(|i| kib(i.tot_pages)),
+        })
     }
 }

@@ -110,7 +110,7 @@ pub fn serve(s: Service<'_>) -> ! {
     log::info!("domain states from {:?}", query);
     let mut platform = XenPlatform::new(window, query);
     if s.dom0less {
-        platform = platform.dom0less();
+        platform = platform.dom0less(iface);
     }
 
     match opts.event {

@@ -42,6 +42,9 @@ mark '\(d3\).*xs-arm-client: 9 passed, 0 failed' "client 3: every step"
 mark '\(d3\).*xs-arm-client: powering off' "client 3 powered off"
 mark '\(d1\).*domain 3 shut down: @releaseDomain' "stub saw client 3 shut down"
 mark '\(d1\).*ring sweep: domain [23] had [0-9]+ request bytes that no event announced' "stub's timed sweep found an unannounced request"
+if [ "$caps" = 0x5 ]; then
+    mark '\(d2\).*xs-arm-client: memory/static-max: [1-9][0-9]+' "home has the memory a toolstack writes (CONTROL)"
+fi
 mark "LINUX: domid reads '4'" "Linux reads its domid"
 mark "LINUX: write 'OK ', read back 'ok', name 'dom0less-4'" "Linux writes, reads back, finds its home"
 grep -aE 'LINUX:|unannounced request answered' "$log" | tr -d '\r' | sed 's/^/  /'

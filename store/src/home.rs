@@ -30,6 +30,10 @@ pub struct HomeInfo {
     pub ring_ref: u64,
     /// vCPUs (`cpu/<n>/availability`).
     pub vcpus: u32,
+    /// The domain's memory limit in KiB (`memory/static-max`), if known.
+    pub max_memkb: Option<u64>,
+    /// Its current memory in KiB (`memory/target`), if known.
+    pub target_memkb: Option<u64>,
 }
 
 /// Why the home could not be written.
@@ -52,7 +56,15 @@ fn entries(domid: DomId, info: &HomeInfo) -> Vec<(String, String)> {
     for i in 0..info.vcpus {
         add(&format!("cpu/{i}/availability"), String::from("online"));
     }
-    for k in ["memory", "device", "device/suspend", "device/suspend/event-channel", "control"] {
+    add("memory", String::new());
+    if let Some(kb) = info.max_memkb {
+        add("memory/static-max", format!("{kb}"));
+    }
+    if let Some(kb) = info.target_memkb {
+        add("memory/target", format!("{kb}"));
+    }
+    add("memory/videoram", String::from("-1"));
+    for k in ["device", "device/suspend", "device/suspend/event-channel", "control"] {
         add(k, String::new());
     }
     add("control/shutdown", String::new());
@@ -174,7 +186,14 @@ mod tests {
 
     #[test]
     fn the_entries_are_init_dom0less_ones() {
-        let e = entries(DomId(3), &HomeInfo { store_port: 5, ring_ref: 0x39001, vcpus: 2 });
+        let info = HomeInfo {
+            store_port: 5,
+            ring_ref: 0x39001,
+            vcpus: 2,
+            max_memkb: Some(65536),
+            target_memkb: None,
+        };
+        let e = entries(DomId(3), &info);
         let get = |k: &str| e.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
         assert_eq!(get(""), Some(""));
         assert_eq!(get("name"), Some("dom0less-3"));
@@ -183,6 +202,9 @@ mod tests {
         assert_eq!(get("store/port"), Some("5"));
         assert_eq!(get("store/ring-ref"), Some("233473"));
         assert_eq!(get("control/feature-poweroff"), Some("1"));
+        assert_eq!(get("memory/static-max"), Some("65536"));
+        assert_eq!(get("memory/target"), None, "unknown, left out");
+        assert_eq!(get("memory/videoram"), Some("-1"));
         // Parents come before their children.
         let at = |k: &str| e.iter().position(|(key, _)| key == k).unwrap();
         assert!(at("device") < at("device/suspend"));

@@ -97,7 +97,8 @@ pub struct HypervisorModel {
     /// Number of `next_changed_domain` calls.
     pub changed_calls: u64,
     /// A dom0less system: `home_info` answers for every domain (store
-    /// port = the page's `evtchn_port`, ring-ref 0x39001, one vCPU).
+    /// port = the page's `evtchn_port`, ring-ref 0x39001, one vCPU, memory
+    /// unknown).
     pub dom0less: bool,
 }
 
@@ -229,7 +230,13 @@ impl HypervisorModel {
 impl Platform for HypervisorModel {
     fn home_info(&mut self, domid: DomId) -> Option<crate::HomeInfo> {
         let d = self.domains.get(&domid.0).filter(|_| self.dom0less)?;
-        Some(crate::HomeInfo { store_port: d.evtchn_port, ring_ref: 0x39001, vcpus: 1 })
+        Some(crate::HomeInfo {
+            store_port: d.evtchn_port,
+            ring_ref: 0x39001,
+            vcpus: 1,
+            max_memkb: None,
+            target_memkb: None,
+        })
     }
 
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {

@@ -30,6 +30,10 @@ pub fn run<L: Link>(
     step("features", features(c));
     step("read-domid", read_domid(c, domid));
     step("home-written", home_written(c, domid, store_port));
+    // Written only when the store may ask Xen (the control capability).
+    if let Ok(r) = c.request(MsgType::Read, b"memory/static-max\0", REPLY_TIMEOUT_MS) {
+        note(&format!("memory/static-max: {}", text(&r)));
+    }
     step("write-home", write_home(c));
     step("eacces-outside", eacces_outside(c));
     step("watch-fires", watch_fires(c));
