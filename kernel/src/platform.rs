@@ -29,9 +29,9 @@
 //! fallibly before anything is mapped, with room for every mapped ring's
 //! eventual unmapping, so that an unmap (on `VIRQ_DOM_EXC`, outside any
 //! request) never allocates and a map that cannot get memory is refused
-//! with [`MapError`] (the introduction is answered with an error). On a
-//! dom0less system the store ports found for [`Platform::home_info`] are
-//! kept until their ring is mapped; that happens once, at start.
+//! with [`MapError`] (the introduction is answered with an error). The
+//! store port found for [`Platform::home_info`] waits in one slot until
+//! the ring is mapped, right after.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -39,19 +39,20 @@ use core::ptr::NonNull;
 
 use ring::page::RingPage;
 use ring::wire::XENSTORE_CONNECTED;
+#[cfg(target_arch = "aarch64")]
+use store::HomeInfo;
 use store::{
-    ChangedDomain, ConnId, DomId, DomainInfo, HomeInfo, MapError, MapRequest, Platform,
-    RingPlatform,
+    ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
 };
 
 use crate::abi::grant_table::{GrantHandle, GNTST_PERMISSION_DENIED, GNTTAB_RESERVED_XENSTORE};
-use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use crate::abi::hvm::HVM_PARAM_STORE_EVTCHN;
 use crate::domctl::DomainQuery;
 use crate::fallible::move_all;
 use crate::gnttab::GrantError;
-use crate::memmap::{MAX_MAPPED_RINGS, PAGE_SIZE};
+use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
-use crate::{domctl, evtchn, gnttab, xen};
+use crate::{evtchn, gnttab, xen};
 
 /// How many of a guest's ports a dom0less xenstore domain tries to bind
 /// when nothing tells it the store port (Xen allocates it among the
@@ -93,9 +94,11 @@ pub struct XenPlatform {
     /// A dom0less system: probe for store ports, answer `home_info` (with
     /// this domctl interface version for `getdomaininfo`).
     dom0less: Option<u32>,
-    /// Store ports found before mapping: domid → (remote, local if
-    /// already bound by a probe).
-    store_ports: BTreeMap<u16, (u32, Option<u32>)>,
+    /// The store port [`Platform::home_info`] found for the domain it is
+    /// about to introduce: (domid, remote, local if a probe bound it). One
+    /// slot: the engine introduces each domain right after writing its
+    /// home.
+    found_port: Option<(u16, u32, Option<u32>)>,
 }
 
 impl XenPlatform {
@@ -109,7 +112,7 @@ impl XenPlatform {
             fresh: Vec::new(),
             unmapped: Vec::new(),
             dom0less: None,
-            store_ports: BTreeMap::new(),
+            found_port: None,
         }
     }
 
@@ -124,8 +127,10 @@ impl XenPlatform {
     /// its `HVM_PARAM_STORE_EVTCHN`, else (dom0less) a probe that leaves
     /// the port bound. Returns (remote, local if bound).
     fn find_store_port(&mut self, domid: u16) -> Option<(u32, Option<u32>)> {
-        if let Some(&found) = self.store_ports.get(&domid) {
-            return Some(found);
+        if let Some((d, remote, local)) = self.found_port {
+            if d == domid {
+                return Some((remote, local));
+            }
         }
         let param = xen::hvm_get_param_of(domid, HVM_PARAM_STORE_EVTCHN)
             .map_err(|e| log::debug!("HVM_PARAM_STORE_EVTCHN of domain {}: {}", domid, e))
@@ -144,7 +149,7 @@ impl XenPlatform {
             }
             None => return None,
         };
-        self.store_ports.insert(domid, found);
+        self.found_port = Some((domid, found.0, found.1));
         Some(found)
     }
 
@@ -252,7 +257,7 @@ impl Platform for XenPlatform {
         // to be found (see the module documentation).
         let known = if port == 0 { page.evtchn_port() } else { port };
         let found = if known == 0 { self.find_store_port(domid.0) } else { Some((known, None)) };
-        self.store_ports.remove(&domid.0);
+        self.found_port = None;
         let bound = match found {
             None => {
                 log::warn!("domain {} has no store event channel we can find", domid.0);
@@ -309,20 +314,23 @@ impl Platform for XenPlatform {
         self.query.next_changed()
     }
 
+    // Dom0less systems exist on Arm only; elsewhere the default (no home)
+    // keeps the home writer out of the image.
+    #[cfg(target_arch = "aarch64")]
     fn home_info(&mut self, domid: DomId) -> Option<HomeInfo> {
         let iface = self.dom0less?;
         let (store_port, _) = self.find_store_port(domid.0)?;
-        let ring_ref = xen::hvm_get_param_of(domid.0, HVM_PARAM_STORE_PFN)
+        let ring_ref = xen::hvm_get_param_of(domid.0, crate::abi::hvm::HVM_PARAM_STORE_PFN)
             .ok()
             .filter(|&p| p != 0)
             .unwrap_or(DOM0LESS_STORE_PFN);
         // vCPUs and memory need the control capability; without it the
         // home says one vCPU and no memory sizes.
-        let info = domctl::getdomaininfo(iface, domid.0)
+        let info = crate::domctl::getdomaininfo(iface, domid.0)
             .map_err(|e| log::debug!("getdomaininfo({}): {}", domid.0, e))
             .ok()
             .filter(|i| i.domain == domid.0);
-        let kib = |pages: u64| pages.saturating_mul(PAGE_SIZE / 1024);
+        let kib = |pages: u64| pages.saturating_mul(crate::memmap::PAGE_SIZE / 1024);
         Some(HomeInfo {
             store_port,
             ring_ref,
