@@ -2,7 +2,9 @@
 #
 #   make            build the PVH image (build/xenstore-stubdom-rs.elf + .gz)
 #   make test       everything CI runs: unit tests, lints, host end-to-end and
-#                   differential tests, a short fuzz run, boot tests on Xen 4.17 and 4.20
+#                   differential tests, a short fuzz run, boot tests on Xen 4.17 and 4.20,
+#                   the Arm64 stub's bring-up on Debian's arm64 Xen 4.17 and 4.20 and,
+#                   with XEN_ARM64=/path/to/xen (4.21+), its dom0less test (mk/arm.mk)
 #   make run        boot Xen (4.17 by default, XEN=4.20) in QEMU with our stub as xenstore
 #   make bench      benchmarks (round trips, fill, 1000 domains): ours vs C xenstored vs oxenstored
 #
@@ -31,6 +33,6 @@ lint: setup-rust
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all \
+test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all arm-test \
 	kernel-memory-check-all
 	@echo "make test: all passed"

@@ -1,4 +1,5 @@
-//! Console output: the Xen debug port 0xE9 and the PV console ring.
+//! Console output: Xen's debug console ([`arch::debug_write`]: port 0xE9 on
+//! x86, `CONSOLEIO_write` on Arm) and the PV console ring (x86).
 //!
 //! Port 0xE9 works from the first instruction: Xen collects the bytes into
 //! lines and prints them as `(dN) ...` when `guest_loglvl` lets guest debug
@@ -30,10 +31,7 @@ use spin::Mutex;
 
 use crate::abi::hvm::{console, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
 use crate::linebuf::LineBuf;
-use crate::{cpu, evtchn, xen};
-
-/// The Xen debug I/O port.
-const DEBUG_PORT: u16 = 0xE9;
+use crate::{arch, evtchn, xen};
 
 /// Guest-physical address of the console ring page, 0 until set up.
 static RING: AtomicUsize = AtomicUsize::new(0);
@@ -128,8 +126,7 @@ fn emit(bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    // SAFETY: port 0xE9 is Xen's debug console; writing it only logs.
-    unsafe { cpu::outsb(DEBUG_PORT, bytes) };
+    arch::debug_write(bytes);
     write_ring(bytes);
 }
 

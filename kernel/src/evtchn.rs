@@ -41,6 +41,18 @@ pub fn bind_virq(virq: u32) -> Result<u32, Errno> {
     Ok(a.port)
 }
 
+/// The remote domain of an unbound or interdomain `port` (`EVTCHNOP_status`).
+/// A port allocated for `DOMID_SELF` names our own domain id.
+pub fn remote_domid(port: u32) -> Result<u16, Errno> {
+    let mut a = EvtchnStatus { dom: DOMID_SELF, port, ..EvtchnStatus::default() };
+    // SAFETY: EVTCHNOP_status reads and writes one such struct.
+    check(unsafe { hypercall_with(nr::EVENT_CHANNEL_OP, EVTCHNOP_STATUS, &mut a) })?;
+    match a.status {
+        EVTCHNSTAT_UNBOUND | EVTCHNSTAT_INTERDOMAIN => Ok(a.remote_dom),
+        _ => Err(Errno(22)),
+    }
+}
+
 /// One-port operations.
 fn port_op(cmd: usize, port: u32) -> Result<(), Errno> {
     let mut a = EvtchnPortArg { port };

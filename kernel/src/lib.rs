@@ -1,4 +1,5 @@
-//! The Xen PVH platform layer of the xenstore stub domain.
+//! The Xen platform layer of the xenstore stub domain: x86 PVH and, for
+//! a dom0less system, Arm64 (see [`arch`]).
 //!
 //! `boot/pvh.s` enters in 32-bit mode, switches to long mode and calls
 //! `kernel_main` (in `main.rs`), which runs [`start::start`]: find Xen,
@@ -26,27 +27,43 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod arch;
 pub mod cmdline;
 pub mod console;
-pub mod cpu;
 pub mod domctl;
+pub mod dtlayout;
 pub mod evtchn;
 pub mod fallible;
+pub mod fdt;
 pub mod gnttab;
 pub mod guest;
 pub mod heap;
-pub mod hypercall;
-pub mod idt;
 pub mod linebuf;
 pub mod logger;
 pub mod main_loop;
 pub mod memmap;
 pub mod panic;
 pub mod platform;
-pub mod setup;
+pub mod service;
 pub mod shared_info;
-pub mod start;
-pub mod start_info;
 pub mod time;
 pub mod window;
 pub mod xen;
+
+// The x86 PVH platform (see `arch`).
+#[cfg(not(target_arch = "aarch64"))]
+pub mod cpu;
+#[cfg(not(target_arch = "aarch64"))]
+pub mod hypercall;
+#[cfg(not(target_arch = "aarch64"))]
+pub mod idt;
+#[cfg(not(target_arch = "aarch64"))]
+pub mod setup;
+#[cfg(not(target_arch = "aarch64"))]
+pub mod start;
+#[cfg(not(target_arch = "aarch64"))]
+pub mod start_info;
+
+// Arm's hypercalls under the name the shared modules use.
+#[cfg(target_arch = "aarch64")]
+pub use arch::aarch64::hypercall;

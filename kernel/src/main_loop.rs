@@ -31,19 +31,22 @@
 //!    notification; the sweep, see [`ring::sched`]). The sweep comes last
 //!    so that what the expiry made ready (a deferred reconnection now
 //!    admitted) is queued already and not taken for a lost notification;
-//! 6. if nothing is queued, arm the timer for the engine's next deadline
-//!    or the next ring sweep, whichever is earlier, and sleep with `sti;
-//!    hlt`.
+//! 6. if nothing is queued, sleep until an event or the engine's next
+//!    deadline or the next ring sweep, whichever is earlier
+//!    ([`arch::sleep`]: on x86 the single-shot timer and `sti; hlt`, on
+//!    Arm `SCHEDOP_poll` on the bound ports with a timeout).
 //!
 //! A sweep's finding on a ring whose port is not pending was announced by
 //! no event: that is counted and reported with a warning through a
 //! [`LogGate`] at [`SWEEP_WARN_RATE`] (a guest can cause it at will by never
 //! notifying).
 //!
-//! No wake-up is lost: any event after step 1 sets `evtchn_upcall_pending`
-//! again (the selector word was cleared by the scan), which keeps the
-//! callback vector asserted; interrupts are off while we work, and the STI
-//! shadow of `sti; hlt` makes the pending vector end the HLT at once.
+//! No wake-up is lost: on x86 any event after step 1 sets
+//! `evtchn_upcall_pending` again (the selector word was cleared by the
+//! scan), which keeps the callback vector asserted; interrupts are off
+//! while we work, and the STI shadow of `sti; hlt` makes the pending vector
+//! end the HLT at once. On Arm `SCHEDOP_poll` returns at once when a listed
+//! port is pending (see `arch::aarch64::events`).
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
@@ -55,10 +58,11 @@ use spin::{Mutex, MutexGuard};
 use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
 use store::{LogGate, Rate};
 
+pub use crate::arch::Clock;
+use crate::panic::fatal;
 use crate::platform::XenPlatform;
-use crate::setup::fatal;
 use crate::shared_info::Shared;
-use crate::{console, cpu, evtchn, logger, time};
+use crate::{arch, console, evtchn, logger};
 
 /// Warnings about work a sweep found that no event announced: one a minute
 /// (a race of the guest's, rare in a well-behaved one, so one line says
@@ -68,44 +72,6 @@ pub const SWEEP_WARN_RATE: Rate = Rate { burst: 1, refill_ms: 60_000 };
 /// The ring scheduler. Its fixed-size queue (32 KiB) lives here rather than
 /// on the 64 KiB boot stack; the one [`Server`] holds the lock for good.
 static SCHEDULER: Mutex<Scheduler<ConnId>> = Mutex::new(Scheduler::new(0));
-
-/// Monotonic time from the pvclock.
-pub struct Clock {
-    /// The shared-info page holding vCPU 0's pvclock.
-    shared: Shared,
-    /// Xen system time when the clock was created.
-    start_ns: u64,
-}
-
-impl Clock {
-    /// A clock counting from now.
-    pub fn new(shared: Shared) -> Clock {
-        let mut c = Clock { shared, start_ns: 0 };
-        c.start_ns = c.system_ns();
-        c
-    }
-
-    /// Xen system time in ns.
-    pub fn system_ns(&self) -> u64 {
-        time::system_time_ns(&self.shared.time_info(), cpu::rdtsc())
-    }
-
-    /// Milliseconds since the clock was created.
-    pub fn now_ms(&self) -> u64 {
-        self.system_ns().saturating_sub(self.start_ns) / time::NS_PER_MS
-    }
-
-    /// Milliseconds since the TSC read `tsc` on this vCPU (`None` if it
-    /// is later than the TSC now: Xen changed the vCPU's TSC since).
-    pub fn ms_since_tsc(&self, tsc: u64) -> Option<u64> {
-        time::tsc_ms_between(&self.shared.time_info(), tsc, cpu::rdtsc())
-    }
-
-    /// Xen system time of `ms` on this clock.
-    pub fn deadline_ns(&self, ms: u64) -> u64 {
-        self.start_ns.saturating_add(ms.saturating_mul(time::NS_PER_MS))
-    }
-}
 
 /// Ports with a fixed meaning.
 pub struct Virqs {
@@ -179,8 +145,7 @@ impl Server {
                 if console::release_line() {
                     continue;
                 }
-                self.arm_timer();
-                cpu::sti_hlt_cli();
+                self.sleep();
             }
         }
     }
@@ -296,16 +261,12 @@ impl Server {
         self.ready = conns;
     }
 
-    /// Arms the single-shot timer for the engine's next deadline or the
-    /// next ring sweep, whichever is earlier.
-    fn arm_timer(&self) {
-        if self.virqs.timer.is_none() {
-            return;
-        }
-        let ms = self.sched.deadline(self.engine.next_deadline());
-        if let Err(e) = time::set_singleshot(self.clock.deadline_ns(ms)) {
-            log::warn!("cannot arm the timer: {}", e);
-        }
+    /// Sleeps until an event, the engine's next deadline or the next ring
+    /// sweep, whichever is earliest.
+    fn sleep(&mut self) {
+        let wake_ms = self.sched.deadline(self.engine.next_deadline());
+        let virqs = self.virqs.dom_exc.into_iter().chain(self.virqs.timer);
+        arch::sleep(&self.clock, wake_ms, virqs.chain(self.platform.ports()));
     }
 }
 

@@ -31,6 +31,12 @@ pub fn report_and_crash(info: &PanicInfo<'_>) -> ! {
     crate::xen::shutdown(SHUTDOWN_CRASH)
 }
 
+/// Prints a fatal boot error and crashes the domain.
+pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
+    crate::console::write_line_now(format_args!("FATAL: {}", what));
+    crate::xen::shutdown(SHUTDOWN_CRASH)
+}
+
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {

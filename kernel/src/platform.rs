@@ -11,6 +11,16 @@
 //! says `XENSTORE_RECONNECT`, as dom0less guests' pages do, is switched to
 //! connected the same way).
 //!
+//! A start-up introduction (port 0, Xen 4.21+) finds the guest's store
+//! port in the page's `evtchn_port`, or, as Xen 4.21 and 4.22 leave that
+//! 0, in the guest's `HVM_PARAM_STORE_EVTCHN` (readable with the control
+//! capability). On a dom0less system ([`XenPlatform::dom0less`]) a
+//! xenstore domain without it probes instead: Xen allocated the store
+//! channel unbound with its remote end at us, so binding the guest's
+//! ports 1 to [`STORE_PORT_PROBE`] finds it (the first one Xen lets us
+//! bind). There the platform also answers [`Platform::home_info`], so the
+//! engine writes the guests' homes.
+//!
 //! Memory: mapping a ring is the one place that grows this state. It runs
 //! inside a request the engine admitted with its headroom
 //! (`store::budget::REQUEST_HEADROOM`: the privileged domain's
@@ -19,7 +29,9 @@
 //! fallibly before anything is mapped, with room for every mapped ring's
 //! eventual unmapping, so that an unmap (on `VIRQ_DOM_EXC`, outside any
 //! request) never allocates and a map that cannot get memory is refused
-//! with [`MapError`] (the introduction is answered with an error).
+//! with [`MapError`] (the introduction is answered with an error). The
+//! store port found for [`Platform::home_info`] waits in one slot until
+//! the ring is mapped, right after.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -27,16 +39,29 @@ use core::ptr::NonNull;
 
 use ring::page::RingPage;
 use ring::wire::XENSTORE_CONNECTED;
+#[cfg(target_arch = "aarch64")]
+use store::HomeInfo;
 use store::{
     ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
 };
 
-use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
+use crate::abi::grant_table::{GrantHandle, GNTST_PERMISSION_DENIED, GNTTAB_RESERVED_XENSTORE};
+use crate::abi::hvm::HVM_PARAM_STORE_EVTCHN;
 use crate::domctl::DomainQuery;
 use crate::fallible::move_all;
+use crate::gnttab::GrantError;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
-use crate::{evtchn, gnttab};
+use crate::{evtchn, gnttab, xen};
+
+/// How many of a guest's ports a dom0less xenstore domain tries to bind
+/// when nothing tells it the store port (Xen allocates it among the
+/// domain's first).
+pub const STORE_PORT_PROBE: u32 = 8;
+/// The store page's frame in a dom0less guest when `HVM_PARAM_STORE_PFN`
+/// cannot be read: `GUEST_MAGIC_BASE` plus `XENSTORE_PFN_OFFSET` pages
+/// (`public/arch-arm.h`, `dom0less-build.c`).
+pub const DOM0LESS_STORE_PFN: u64 = 0x3900_0000 / 4096 + 1;
 
 /// One served guest ring.
 pub struct RingConn {
@@ -66,6 +91,14 @@ pub struct XenPlatform {
     fresh: Vec<ConnId>,
     /// Rings unmapped since the main loop last looked.
     unmapped: Vec<ConnId>,
+    /// A dom0less system: probe for store ports, answer `home_info` (with
+    /// this domctl interface version for `getdomaininfo`).
+    dom0less: Option<u32>,
+    /// The store port [`Platform::home_info`] found for the domain it is
+    /// about to introduce: (domid, remote, local if a probe bound it). One
+    /// slot: the engine introduces each domain right after writing its
+    /// home.
+    found_port: Option<(u16, u32, Option<u32>)>,
 }
 
 impl XenPlatform {
@@ -78,7 +111,46 @@ impl XenPlatform {
             ports: BTreeMap::new(),
             fresh: Vec::new(),
             unmapped: Vec::new(),
+            dom0less: None,
+            found_port: None,
         }
+    }
+
+    /// The platform of a dom0less system's xenstore domain (see the module
+    /// documentation); `iface` is the domctl interface version.
+    pub fn dom0less(mut self, iface: u32) -> XenPlatform {
+        self.dom0less = Some(iface);
+        self
+    }
+
+    /// Finds `domid`'s store port when the introduction did not name it:
+    /// its `HVM_PARAM_STORE_EVTCHN`, else (dom0less) a probe that leaves
+    /// the port bound. Returns (remote, local if bound).
+    fn find_store_port(&mut self, domid: u16) -> Option<(u32, Option<u32>)> {
+        if let Some((d, remote, local)) = self.found_port {
+            if d == domid {
+                return Some((remote, local));
+            }
+        }
+        let param = xen::hvm_get_param_of(domid, HVM_PARAM_STORE_EVTCHN)
+            .map_err(|e| log::debug!("HVM_PARAM_STORE_EVTCHN of domain {}: {}", domid, e))
+            .ok()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p != 0);
+        let found = match param {
+            Some(p) => (p, None),
+            None if self.dom0less.is_some() => {
+                let probe = (1..=STORE_PORT_PROBE)
+                    .find_map(|p| evtchn::bind_interdomain(domid, p).ok().map(|l| (p, Some(l))));
+                if probe.is_none() {
+                    log::warn!("no port of domain {} up to {} is for us", domid, STORE_PORT_PROBE);
+                }
+                probe?
+            }
+            None => return None,
+        };
+        self.found_port = Some((domid, found.0, found.1));
+        Some(found)
     }
 
     /// The connection served on local `port`.
@@ -128,6 +200,11 @@ impl XenPlatform {
         self.unmapped.try_reserve(rings).map_err(|_| MapError)
     }
 
+    /// Our ports of the mapped rings.
+    pub fn ports(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ports.keys().copied()
+    }
+
     /// Number of mapped rings.
     pub fn len(&self) -> usize {
         self.conns.len()
@@ -164,6 +241,9 @@ impl Platform for XenPlatform {
             Ok(h) => h,
             Err(e) => {
                 log::warn!("cannot grant-map the ring of domain {}: {:?}", domid.0, e);
+                if self.dom0less.is_some() && e == GrantError::Status(GNTST_PERMISSION_DENIED) {
+                    log::error!("XSM refuses the grant map: under XSM SILO a dom0less xenstore domain needs `capabilities = <0x5>` (xenstore + control), or Xen booted with xsm=dummy");
+                }
                 self.window.free(slot);
                 return Err(MapError);
             }
@@ -173,17 +253,23 @@ impl Platform for XenPlatform {
         // unmapping; no reference to it is ever created.
         let page = unsafe { RingPage::new(NonNull::new(gpa as *mut u8).ok_or(MapError)?) };
         // Port 0: the start-up introduction of Xen 4.21+, where Xen or the
-        // toolstack wrote the guest's port into the page.
-        let port = if port == 0 { page.evtchn_port() } else { port };
-        let bound = if port == 0 {
-            log::warn!("domain {} has no event channel in its ring page", domid.0);
-            None
-        } else {
-            evtchn::bind_interdomain(domid.0, port)
+        // toolstack wrote the guest's port into the page, or where it has
+        // to be found (see the module documentation).
+        let known = if port == 0 { page.evtchn_port() } else { port };
+        let found = if known == 0 { self.find_store_port(domid.0) } else { Some((known, None)) };
+        self.found_port = None;
+        let bound = match found {
+            None => {
+                log::warn!("domain {} has no store event channel we can find", domid.0);
+                None
+            }
+            Some((port, Some(local))) => Some((port, local)),
+            Some((port, None)) => evtchn::bind_interdomain(domid.0, port)
                 .map_err(|e| log::warn!("cannot bind port {} of domain {}: {}", port, domid.0, e))
                 .ok()
+                .map(|local| (port, local)),
         };
-        let Some(local) = bound else {
+        let Some((port, local)) = bound else {
             // SAFETY: `page` is not used on this path any more; the slot is
             // freed after the unmap.
             let _ = unsafe { gnttab::unmap(gpa, handle) };
@@ -226,5 +312,31 @@ impl Platform for XenPlatform {
 
     fn next_changed_domain(&mut self) -> ChangedDomain {
         self.query.next_changed()
+    }
+
+    // Dom0less systems exist on Arm only; elsewhere the default (no home)
+    // keeps the home writer out of the image.
+    #[cfg(target_arch = "aarch64")]
+    fn home_info(&mut self, domid: DomId) -> Option<HomeInfo> {
+        let iface = self.dom0less?;
+        let (store_port, _) = self.find_store_port(domid.0)?;
+        let ring_ref = xen::hvm_get_param_of(domid.0, crate::abi::hvm::HVM_PARAM_STORE_PFN)
+            .ok()
+            .filter(|&p| p != 0)
+            .unwrap_or(DOM0LESS_STORE_PFN);
+        // vCPUs and memory need the control capability; without it the
+        // home says one vCPU and no memory sizes.
+        let info = crate::domctl::getdomaininfo(iface, domid.0)
+            .map_err(|e| log::debug!("getdomaininfo({}): {}", domid.0, e))
+            .ok()
+            .filter(|i| i.domain == domid.0);
+        let kib = |pages: u64| pages.saturating_mul(crate::memmap::PAGE_SIZE / 1024);
+        Some(HomeInfo {
+            store_port,
+            ring_ref,
+            vcpus: info.map_or(1, |i| i.max_vcpu_id.saturating_add(1)),
+            max_memkb: info.map(|i| kib(i.max_pages)),
+            target_memkb: info.map(|i| kib(i.tot_pages)),
+        })
     }
 }

@@ -8,7 +8,6 @@
 //! boot tests grep are printed whatever the log level, prefixed with the
 //! image's name: `Xen version X.Y` and `heap N KiB`.
 
-use crate::abi::sched::SHUTDOWN_CRASH;
 use crate::main_loop::Clock;
 use crate::memmap::{self, PAGE_SIZE};
 use crate::shared_info::Shared;
@@ -37,11 +36,7 @@ pub struct Booted {
     pub clock: Clock,
 }
 
-/// Prints a fatal boot error and crashes the domain.
-pub fn fatal(what: core::fmt::Arguments<'_>) -> ! {
-    console::write_line_now(format_args!("FATAL: {}", what));
-    xen::shutdown(SHUTDOWN_CRASH)
-}
+pub use crate::panic::fatal;
 
 /// Brings the platform up for the image called `name`. The command line's
 /// `--log-level` and `--heap-max` options apply to every image.

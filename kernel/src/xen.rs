@@ -44,7 +44,13 @@ pub fn version() -> u32 {
 
 /// Reads one of our own HVM parameters.
 pub fn hvm_get_param(index: u32) -> Result<u64, Errno> {
-    let mut p = XenHvmParam { domid: DOMID_SELF, pad: 0, index, value: 0 };
+    hvm_get_param_of(DOMID_SELF, index)
+}
+
+/// Reads an HVM parameter of `domid` (another domain's needs the control
+/// capability, or an XSM policy allowing it).
+pub fn hvm_get_param_of(domid: u16, index: u32) -> Result<u64, Errno> {
+    let mut p = XenHvmParam { domid, pad: 0, index, value: 0 };
     // SAFETY: HVMOP_get_param reads and writes exactly one `xen_hvm_param`.
     check(unsafe { hypercall_with(nr::HVM_OP, HVMOP_GET_PARAM, &mut p) })?;
     Ok(p.value)

@@ -175,6 +175,14 @@ pub trait Platform {
     fn next_changed_domain(&mut self) -> ChangedDomain {
         ChangedDomain::Unsupported
     }
+    /// What a domain's home needs when the store writes it itself
+    /// ([`Engine::start_domains`] on a system without a toolstack, see
+    /// [`HomeInfo`](crate::HomeInfo)); `None`, the default, leaves homes
+    /// to the toolstack.
+    fn home_info(&mut self, domid: DomId) -> Option<crate::HomeInfo> {
+        let _ = domid;
+        None
+    }
     /// A `live-update` sub-command the engine does not handle itself
     /// (C `lu_arch`: `-f FILE` names the new binary of a daemon, `-b
     /// SIZE` and `-d SIZE DATA` carry a stub domain's kernel); `args` are

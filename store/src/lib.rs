@@ -30,6 +30,7 @@ mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod home;
 mod ids;
 mod lifecycle;
 mod liveupdate;
@@ -61,6 +62,7 @@ pub use engine::{
     Platform, RestoreRing, Stats,
 };
 pub use error::{Error, ProtoError};
+pub use home::{HomeError, HomeInfo};
 pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
 pub use liveupdate::{LiveUpdate, LuArch};

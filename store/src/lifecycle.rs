@@ -193,11 +193,24 @@ impl Engine {
         // before any other introduction fires `@introduceDomain`.
         let priv_id = self.cfg.priv_domid;
         found.sort_by_key(|(d, _)| (*d != priv_id, d.0));
-        for (domid, _) in found {
+        for (domid, info) in found {
             let already = self.domain(domid).is_some_and(|d| d.introduced);
-            let ourselves = domid == self.cfg.store_domid && domid != priv_id;
+            // The store domain has no ring of its own to serve, even when
+            // it is also the control domain (a dom0less xenstore domain
+            // with `capabilities = <0x5>`).
+            let ourselves =
+                info.caps.xenstore || (domid == self.cfg.store_domid && domid != priv_id);
             if ourselves || already {
                 continue;
+            }
+            // Without a toolstack the store writes the domain's home, before
+            // the ring is connected, so the guest finds it on its first
+            // request.
+            if let Some(home) = platform.home_info(domid) {
+                let now = self.now_ms;
+                if let Err(e) = self.write_home(domid, &home, now, platform) {
+                    log::warn!("cannot write the home of domain {}: {:?}", domid.0, e);
+                }
             }
             match self.introduce_dyn(domid, 0, 0, platform) {
                 Ok(_) => report.introduced.push(domid),
@@ -281,6 +294,7 @@ impl Engine {
         if info.state == DomainState::Shutdown && introduced && !d.shutdown {
             d.shutdown = true;
             *notify = true;
+            log::info!("domain {} shut down: @releaseDomain", domid.0);
             self.fire_special("@releaseDomain", domid, false, true);
         }
     }

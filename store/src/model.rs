@@ -96,6 +96,10 @@ pub struct HypervisorModel {
     pub domain_info_calls: u64,
     /// Number of `next_changed_domain` calls.
     pub changed_calls: u64,
+    /// A dom0less system: `home_info` answers for every domain (store
+    /// port = the page's `evtchn_port`, ring-ref 0x39001, one vCPU, memory
+    /// unknown).
+    pub dom0less: bool,
 }
 
 impl HypervisorModel {
@@ -111,6 +115,7 @@ impl HypervisorModel {
             unmaps: Vec::new(),
             domain_info_calls: 0,
             changed_calls: 0,
+            dom0less: false,
         }
     }
 
@@ -223,6 +228,17 @@ impl HypervisorModel {
 }
 
 impl Platform for HypervisorModel {
+    fn home_info(&mut self, domid: DomId) -> Option<crate::HomeInfo> {
+        let d = self.domains.get(&domid.0).filter(|_| self.dom0less)?;
+        Some(crate::HomeInfo {
+            store_port: d.evtchn_port,
+            ring_ref: 0x39001,
+            vcpus: 1,
+            max_memkb: None,
+            target_memkb: None,
+        })
+    }
+
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         let MapRequest { conn, domid, port, features, .. } = ring;
         let d = self.domains.get(&domid.0).ok_or(MapError)?;

@@ -331,6 +331,39 @@ fn start_up_learns_the_control_domain_and_introduces_the_rest() {
 }
 
 #[test]
+fn a_dom0less_start_writes_the_homes_and_skips_the_store_domain() {
+    // Xen 4.21+ on Arm: the xenstore domain is also the control domain
+    // (capabilities = <0x5>), no toolstack writes the guests' homes.
+    let mut xen = HypervisorModel::new(Semantics::GetDomainState421);
+    xen.dom0less = true;
+    let both = DomainCaps { control: true, xenstore: true, ..Default::default() };
+    xen.create_with_caps(DomId(1), both);
+    xen.create(DomId(2));
+    xen.create(DomId(3));
+    xen.bind_virq();
+    let mut e = Engine::new(Config::default());
+    let report = e.start_domains(&mut xen);
+    assert_eq!(report.introduced, [DomId(2), DomId(3)], "not the store domain itself");
+    assert!(report.failed.is_empty());
+    assert_eq!(e.config().priv_domid, DomId(1));
+    assert!(xen.mapping_of(DomId(1)).is_none());
+
+    let mut r = Rig { e, xen, now: 0 };
+    let c2 = r.e.domain_conn(DomId(2)).unwrap();
+    assert_eq!(r.ok(c2, MsgType::Read, &["name"]), "dom0less-2");
+    assert_eq!(r.ok(c2, MsgType::Read, &["domid"]), "2");
+    assert_eq!(r.ok(c2, MsgType::Read, &["store/port"]), "102");
+    assert_eq!(r.ok(c2, MsgType::Read, &["store/ring-ref"]), "233473");
+    assert_eq!(r.ok(c2, MsgType::Read, &["cpu/0/availability"]), "online");
+    assert_eq!(r.ok(c2, MsgType::GetPerms, &["/local/domain/2/data"]), "n2\0r1\0");
+    r.ok(c2, MsgType::Write, &["data/x", "1"]);
+    assert_eq!(r.req(c2, MsgType::Write, &["/local/domain/3/x", "1"]).1, "EACCES\0");
+    assert_eq!(r.req(c2, MsgType::Read, &["/local/domain/3/name"]).1, "EACCES\0");
+    let s = r.e.connect_socket().unwrap();
+    assert_eq!(r.ok(s, MsgType::Read, &["/local/domain/3/name"]), "dom0less-3");
+}
+
+#[test]
 fn start_up_keeps_an_explicit_priv_domid_and_skips_introduced_domains() {
     let mut xen = HypervisorModel::new(Semantics::GetDomainState421);
     xen.create_with_caps(DomId(0), DomainCaps { control: true, hardware: true, xenstore: false });

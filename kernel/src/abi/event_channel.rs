@@ -66,3 +66,34 @@ pub struct EvtchnPortArg {
     pub port: EvtchnPort,
 }
 assert_size!(EvtchnPortArg, 4);
+
+/// `EVTCHNOP_status`.
+pub const EVTCHNOP_STATUS: usize = 5;
+/// `EVTCHNSTAT_unbound`.
+pub const EVTCHNSTAT_UNBOUND: u32 = 1;
+/// `EVTCHNSTAT_interdomain`.
+pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
+
+/// `struct evtchn_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvtchnStatus {
+    /// IN: `DOMID_SELF`.
+    pub dom: DomidT,
+    /// Padding.
+    pub pad: u16,
+    /// IN: the port.
+    pub port: EvtchnPort,
+    /// OUT: `EVTCHNSTAT_*`.
+    pub status: u32,
+    /// OUT: the vCPU notified.
+    pub vcpu: u32,
+    /// OUT: for unbound and interdomain ports, the remote domain.
+    pub remote_dom: DomidT,
+    /// Padding.
+    pub pad2: u16,
+    /// OUT: for interdomain ports, the remote port.
+    pub remote_port: EvtchnPort,
+}
+assert_size!(EvtchnStatus, 24);
+assert_offset!(EvtchnStatus, remote_dom, 16);

@@ -7,12 +7,16 @@ use super::{assert_offset, assert_size};
 pub const GNTTABOP_MAP_GRANT_REF: usize = 0;
 /// `GNTTABOP_unmap_grant_ref`.
 pub const GNTTABOP_UNMAP_GRANT_REF: usize = 1;
+/// `GNTTABOP_query_size`.
+pub const GNTTABOP_QUERY_SIZE: usize = 6;
 /// `GNTMAP_host_map`: the only mapping flag a translated guest may use.
 pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
 /// `GNTTAB_RESERVED_XENSTORE`: every guest grants its ring page as ref 1.
 pub const GNTTAB_RESERVED_XENSTORE: u32 = 1;
 /// `GNTST_okay`.
 pub const GNTST_OKAY: i16 = 0;
+/// `GNTST_permission_denied`: the mapping is not allowed (e.g. by XSM).
+pub const GNTST_PERMISSION_DENIED: i16 = -8;
 
 /// `grant_ref_t`.
 pub type GrantRef = u32;
@@ -59,3 +63,36 @@ pub struct GnttabUnmapGrantRef {
 }
 assert_size!(GnttabUnmapGrantRef, 24);
 assert_offset!(GnttabUnmapGrantRef, status, 20);
+
+/// `struct gnttab_query_size`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GnttabQuerySize {
+    /// IN: `DOMID_SELF`.
+    pub dom: DomidT,
+    /// Padding.
+    pub pad: u16,
+    /// OUT: frames of the table now.
+    pub nr_frames: u32,
+    /// OUT: frames it may grow to.
+    pub max_nr_frames: u32,
+    /// OUT: `GNTST_*`.
+    pub status: i16,
+}
+assert_size!(GnttabQuerySize, 16);
+
+/// `GTF_permit_access` in a v1 entry's flags: the grantee may map the frame.
+pub const GTF_PERMIT_ACCESS: u16 = 1;
+
+/// `struct grant_entry_v1`: one entry of our own grant table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrantEntryV1 {
+    /// `GTF_*`, written last.
+    pub flags: u16,
+    /// The domain allowed to map the frame.
+    pub domid: DomidT,
+    /// The frame (GFN).
+    pub frame: u32,
+}
+assert_size!(GrantEntryV1, 8);

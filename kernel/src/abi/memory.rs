@@ -11,6 +11,8 @@ pub const XENMEM_MEMORY_MAP: usize = 9;
 pub const XENMEM_ADD_TO_PHYSMAP: usize = 7;
 /// `XENMAPSPACE_shared_info`.
 pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+/// `XENMAPSPACE_grant_table`: frame `idx` of our own grant table.
+pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;
 
 /// `struct xen_add_to_physmap`.
 #[repr(C)]

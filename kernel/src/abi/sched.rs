@@ -1,4 +1,4 @@
-//! `public/sched.h` and `public/vcpu.h` (timer).
+//! `public/sched.h` and `public/vcpu.h` (timer, runstate).
 
 use super::assert_size;
 
@@ -35,3 +35,42 @@ pub struct VcpuSetSingleshotTimer {
     pub pad: u32,
 }
 assert_size!(VcpuSetSingleshotTimer, 16);
+
+/// `SCHEDOP_poll`: block until one of the listed ports is pending, or a
+/// timeout (absolute Xen system time in ns, 0 = none).
+pub const SCHEDOP_POLL: usize = 3;
+
+/// `struct sched_poll`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SchedPoll {
+    /// IN: guest handle of an `evtchn_port_t` array (8 bytes on both
+    /// architectures).
+    pub ports: u64,
+    /// IN: entries in `ports` (at most 128).
+    pub nr_ports: u32,
+    /// Padding.
+    pub pad: u32,
+    /// IN: absolute Xen system time in ns, 0 = no timeout.
+    pub timeout: u64,
+}
+assert_size!(SchedPoll, 24);
+
+/// `VCPUOP_register_runstate_memory_area` (allowed on Arm, which has no
+/// other vCPU operation the stub uses).
+pub const VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA: usize = 5;
+
+/// `struct vcpu_runstate_info`, which Xen keeps up to date once registered.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuRunstateInfo {
+    /// OUT: `RUNSTATE_*` (0 = running).
+    pub state: i32,
+    /// Padding.
+    pub pad: u32,
+    /// OUT: Xen system time (ns) when `state` was entered.
+    pub state_entry_time: u64,
+    /// OUT: ns spent in each state.
+    pub time: [u64; 4],
+}
+assert_size!(VcpuRunstateInfo, 48);

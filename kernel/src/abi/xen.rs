@@ -8,6 +8,8 @@ pub mod hypercall {
     pub const MEMORY_OP: usize = 12;
     /// `__HYPERVISOR_xen_version`.
     pub const XEN_VERSION: usize = 17;
+    /// `__HYPERVISOR_console_io`.
+    pub const CONSOLE_IO: usize = 18;
     /// `__HYPERVISOR_grant_table_op`.
     pub const GRANT_TABLE_OP: usize = 20;
     /// `__HYPERVISOR_vcpu_op`.
@@ -25,6 +27,10 @@ pub mod hypercall {
 /// `XENVER_version`: returns `(major << 16) | minor`.
 pub const XENVER_VERSION: usize = 0;
 
+/// `CONSOLEIO_write`: print a buffer on Xen's console (allowed to the
+/// console domains: on Arm every dom0less domain is one).
+pub const CONSOLEIO_WRITE: usize = 0;
+
 /// `domid_t`.
 pub type DomidT = u16;
 /// `evtchn_port_t`.
@@ -41,7 +47,11 @@ pub const VIRQ_TIMER: u32 = 0;
 pub const VIRQ_DOM_EXC: u32 = 3;
 
 /// `XEN_LEGACY_MAX_VCPUS` on x86: `vcpu_info` slots in `shared_info`.
+#[cfg(not(target_arch = "aarch64"))]
 pub const XEN_LEGACY_MAX_VCPUS: usize = 32;
+/// `XEN_LEGACY_MAX_VCPUS` on Arm (`public/arch-arm.h`): one slot.
+#[cfg(target_arch = "aarch64")]
+pub const XEN_LEGACY_MAX_VCPUS: usize = 1;
 /// Bits per word of the 2-level event channel bitmaps.
 pub const BITS_PER_EVTCHN_WORD: usize = 64;
 /// `EVTCHN_2L_NR_CHANNELS` on x86_64: 64 × 64 ports.
@@ -70,7 +80,8 @@ pub struct VcpuTimeInfo {
 }
 assert_size!(VcpuTimeInfo, 32);
 
-/// `struct vcpu_info` (x86_64).
+/// `struct vcpu_info` (x86_64: 64 bytes; Arm: 48, its `arch_vcpu_info`
+/// is empty).
 #[repr(C)]
 pub struct VcpuInfo {
     /// OUT: set when a selector bit goes 0 → 1; cleared by the guest.
@@ -81,16 +92,27 @@ pub struct VcpuInfo {
     pub pad0: [u8; 6],
     /// OUT: bit `w` ⇒ `evtchn_pending[w]` may hold new unmasked bits.
     pub evtchn_pending_sel: u64,
-    /// `struct arch_vcpu_info` (`cr2`, pad): PV only.
-    pub arch: [u64; 2],
+    /// `struct arch_vcpu_info` (`cr2`, pad): PV only; empty on Arm.
+    pub arch: [u64; ARCH_VCPU_INFO_WORDS],
     /// OUT: the pvclock.
     pub time: VcpuTimeInfo,
 }
+#[cfg(not(target_arch = "aarch64"))]
+const ARCH_VCPU_INFO_WORDS: usize = 2;
+#[cfg(target_arch = "aarch64")]
+const ARCH_VCPU_INFO_WORDS: usize = 0;
+#[cfg(not(target_arch = "aarch64"))]
 assert_size!(VcpuInfo, 64);
+#[cfg(target_arch = "aarch64")]
+assert_size!(VcpuInfo, 48);
 assert_offset!(VcpuInfo, evtchn_pending_sel, 8);
+#[cfg(not(target_arch = "aarch64"))]
 assert_offset!(VcpuInfo, time, 32);
+#[cfg(target_arch = "aarch64")]
+assert_offset!(VcpuInfo, time, 16);
 
-/// `struct shared_info` (x86_64), mapped with `XENMAPSPACE_shared_info`.
+/// `struct shared_info` (x86_64 or Arm), mapped with
+/// `XENMAPSPACE_shared_info`.
 #[repr(C)]
 pub struct SharedInfo {
     /// Per-vCPU event and time state.
@@ -107,10 +129,26 @@ pub struct SharedInfo {
     pub wc_nsec: u32,
     /// Wall-clock seconds (high 32 bits).
     pub wc_sec_hi: u32,
-    /// `struct arch_shared_info` (PV only).
-    pub arch: [u64; 6],
+    /// `struct arch_shared_info` (PV only; empty on Arm).
+    pub arch: [u64; ARCH_SHARED_INFO_WORDS],
 }
-assert_size!(SharedInfo, 3136);
-assert_offset!(SharedInfo, evtchn_pending, 2048);
-assert_offset!(SharedInfo, evtchn_mask, 2560);
-assert_offset!(SharedInfo, wc_version, 3072);
+#[cfg(not(target_arch = "aarch64"))]
+const ARCH_SHARED_INFO_WORDS: usize = 6;
+#[cfg(target_arch = "aarch64")]
+const ARCH_SHARED_INFO_WORDS: usize = 0;
+#[cfg(not(target_arch = "aarch64"))]
+mod layout {
+    use super::*;
+    assert_size!(SharedInfo, 3136);
+    assert_offset!(SharedInfo, evtchn_pending, 2048);
+    assert_offset!(SharedInfo, evtchn_mask, 2560);
+    assert_offset!(SharedInfo, wc_version, 3072);
+}
+#[cfg(target_arch = "aarch64")]
+mod layout {
+    use super::*;
+    assert_size!(SharedInfo, 1088);
+    assert_offset!(SharedInfo, evtchn_pending, 48);
+    assert_offset!(SharedInfo, evtchn_mask, 560);
+    assert_offset!(SharedInfo, wc_version, 1072);
+}

@@ -3,11 +3,11 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
 core::arch::global_asm!(include_str!("../../../boot/pvh.s"), options(att_syntax));
 
-/// Called once by the boot code; never returns.
-#[cfg(target_os = "none")]
+/// Called once by the boot code; never returns. (x86 PVH only.)
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
 #[no_mangle]
 extern "C" fn kernel_main(start_info_paddr: u64, _boot_tsc: u64) -> ! {
     kernel::guest::run(start_info_paddr)
@@ -18,3 +18,8 @@ extern "C" fn kernel_main(start_info_paddr: u64, _boot_tsc: u64) -> ! {
 fn main() {
     eprintln!("xs-hostile-guest is a Xen PVH test guest: build it with `make hostile-guest` and boot it with xl create");
 }
+
+// The hostile guest is x86 PVH only; on Arm this links the kernel crate
+// (its panic handler) so the target still builds.
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+use kernel as _;

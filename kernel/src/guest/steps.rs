@@ -245,30 +245,30 @@ fn storm<L: Link>(c: &mut Client<L>, domid: u16, note: &mut dyn FnMut(&str)) -> 
     Ok(())
 }
 
-fn features<L: Link>(c: &mut Client<L>) -> Verdict {
+pub(super) fn features<L: Link>(c: &mut Client<L>) -> Verdict {
     let f = c.page().server_features();
     let want = XENSTORE_SERVER_FEATURE_RECONNECTION | XENSTORE_SERVER_FEATURE_ERROR;
     check(f & want == want, || format!("server_features {f:#x} lacks {want:#x}"))
 }
 
-fn read_domid<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
+pub(super) fn read_domid<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
     let r = ok(c.request(MsgType::Read, b"domid\0", REPLY_TIMEOUT_MS))?;
     let want = format!("{domid}");
     check(r.payload == want.as_bytes(), || format!("domid reads {:?}, not {want}", text(&r)))
 }
 
-fn write_home<L: Link>(c: &mut Client<L>) -> Verdict {
+pub(super) fn write_home<L: Link>(c: &mut Client<L>) -> Verdict {
     ok(c.request(MsgType::Write, b"data/hostile\0ok", REPLY_TIMEOUT_MS))?;
     let r = ok(c.request(MsgType::Read, b"data/hostile\0", REPLY_TIMEOUT_MS))?;
     check(r.payload == b"ok", || format!("read back {:?}", text(&r)))
 }
 
-fn eacces_outside<L: Link>(c: &mut Client<L>) -> Verdict {
+pub(super) fn eacces_outside<L: Link>(c: &mut Client<L>) -> Verdict {
     let r = reply(c.request(MsgType::Write, b"/local/domain/0/hostile\0x", REPLY_TIMEOUT_MS))?;
     check(r.error() == Some(b"EACCES"), || format!("write outside home answered {}", describe(&r)))
 }
 
-fn watch_fires<L: Link>(c: &mut Client<L>) -> Verdict {
+pub(super) fn watch_fires<L: Link>(c: &mut Client<L>) -> Verdict {
     ok(c.request(MsgType::Watch, b"data/w\0tok\0", REPLY_TIMEOUT_MS))?;
     // Registering fires one event for the watched path itself.
     expect_event(c, "registration")?;
@@ -371,7 +371,7 @@ fn expect_error<L: Link>(c: &mut Client<L>, code: u32) -> Verdict {
 }
 
 /// A reply that is not an error.
-fn ok(r: Result<Reply, ClientError>) -> Result<Reply, String> {
+pub(super) fn ok(r: Result<Reply, ClientError>) -> Result<Reply, String> {
     let r = reply(r)?;
     match r.error() {
         Some(_) => Err(format!("answered {}", describe(&r))),
@@ -384,7 +384,7 @@ fn reply(r: Result<Reply, ClientError>) -> Result<Reply, String> {
     r.map_err(|e| format!("no reply: {e:?}"))
 }
 
-fn check(cond: bool, why: impl FnOnce() -> String) -> Verdict {
+pub(super) fn check(cond: bool, why: impl FnOnce() -> String) -> Verdict {
     if cond {
         Ok(())
     } else {
@@ -399,7 +399,7 @@ fn describe(r: &Reply) -> String {
     }
 }
 
-fn text(r: &Reply) -> String {
+pub(super) fn text(r: &Reply) -> String {
     lossy(&r.payload)
 }
 

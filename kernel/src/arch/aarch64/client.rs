@@ -1,0 +1,141 @@
+//! `xs-arm-client`: the dom0less test client on Arm (see
+//! [`crate::guest::dom0less`]). A dom0less domain with
+//! `xen,enhanced = "enabled"`: the same bring-up as the stub, then its
+//! ring from `HVM_PARAM_STORE_PFN` and `HVM_PARAM_STORE_EVTCHN` (Xen sets
+//! both at build time), a wait until the xenstore domain has connected
+//! the ring (`connection` goes from `XENSTORE_RECONNECT` to
+//! `XENSTORE_CONNECTED`), the steps, one console line per step and a
+//! summary:
+//!
+//! ```text
+//! xs-arm-client: PASS read-domid
+//! xs-arm-client: 9 passed, 0 failed
+//! ```
+//!
+//! With `poweroff` in its `bootargs` it then powers itself off, so that
+//! the xenstore domain sees it go (`VIRQ_DOM_EXC`).
+
+use core::ptr::NonNull;
+
+use ring::wire::XENSTORE_CONNECTED;
+use ring::RingPage;
+
+use super::setup::{bring_up, Booted};
+use super::{sleep, Clock};
+use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use crate::abi::sched::SHUTDOWN_POWEROFF;
+use crate::guest::client::{Client, Link};
+use crate::guest::{dom0less, steps};
+use crate::memmap::PAGE_SIZE;
+use crate::panic::fatal;
+use crate::shared_info::Shared;
+use crate::{console_line, evtchn, xen};
+
+/// The image name of the console lines.
+const NAME: &str = "xs-arm-client";
+/// How long the client waits for the xenstore domain to connect its ring.
+const CONNECT_TIMEOUT_MS: u64 = 60_000;
+/// Longest sleep between looks at the ring.
+const WAIT_SLICE_MS: u64 = 50;
+
+/// The ring's event channel on Arm.
+struct ArmLink {
+    /// Our end of the store event channel.
+    port: u32,
+    /// Event bitmaps.
+    shared: Shared,
+    /// Time.
+    clock: Clock,
+}
+
+impl Link for ArmLink {
+    fn notify(&mut self) {
+        let _ = evtchn::send(self.port);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn wait(&mut self, deadline_ms: u64) {
+        let now = self.clock.now_ms();
+        if now >= deadline_ms {
+            return;
+        }
+        sleep(
+            &self.clock,
+            deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)),
+            [self.port].into_iter(),
+        );
+        // Take what woke us, so the next poll sleeps until a new event.
+        let s = &self.shared;
+        s.upcall_pending().store(0, core::sync::atomic::Ordering::Release);
+        evtchn::scan(s.pending_sel(), s.pending(), s.mask(), |_| {});
+    }
+}
+
+/// Boots, waits for the store, runs the steps, reports, and idles forever.
+pub fn run(dtb: u64) -> ! {
+    let Booted { cmdline, domid, shared, clock, .. } = bring_up(NAME, dtb);
+    let poweroff = cmdline.split_ascii_whitespace().any(|w| w == "poweroff");
+    let Some(domid) = domid else { fatal(format_args!("no domain id")) };
+    let (pfn, port) =
+        match (xen::hvm_get_param(HVM_PARAM_STORE_PFN), xen::hvm_get_param(HVM_PARAM_STORE_EVTCHN))
+        {
+            (Ok(pfn), Ok(port)) if pfn != 0 => (pfn, port),
+            (a, b) => fatal(format_args!("no xenstore ring: STORE_PFN {a:?}, STORE_EVTCHN {b:?}")),
+        };
+    let Ok(port) = u32::try_from(port) else { fatal(format_args!("bad store port {port}")) };
+    let Some(base) = NonNull::new(pfn.saturating_mul(PAGE_SIZE) as *mut u8) else {
+        fatal(format_args!("null ring page"))
+    };
+    // SAFETY: the store page is this domain's magic page (GUEST_MAGIC_BASE,
+    // mapped Normal write-back by the boot code) for the kernel's life;
+    // only the `RingPage` accesses it, with volatile and atomic accesses.
+    let page = unsafe { RingPage::new(base) };
+    console_line!(
+        "{}: domain {}, ring pfn {:#x}, port {}, waiting for the store",
+        NAME,
+        domid,
+        pfn,
+        port
+    );
+    let mut link = ArmLink { port, shared, clock };
+    let start = link.now_ms();
+    while page.connection() != XENSTORE_CONNECTED {
+        if link.now_ms().saturating_sub(start) > CONNECT_TIMEOUT_MS {
+            fatal(format_args!("the store did not connect the ring in {CONNECT_TIMEOUT_MS} ms"));
+        }
+        let deadline = link.now_ms().saturating_add(WAIT_SLICE_MS);
+        link.wait(deadline);
+    }
+    console_line!("{}: ring connected after {} ms", NAME, link.now_ms().saturating_sub(start));
+    let mut client = Client::new(page, link);
+    let (mut passed, mut failed) = (0u32, 0u32);
+    dom0less::run(
+        &mut client,
+        domid,
+        port,
+        &mut |name: &str, verdict: &steps::Verdict| match verdict {
+            Ok(()) => {
+                passed = passed.saturating_add(1);
+                console_line!("{}: PASS {}", NAME, name);
+            }
+            Err(why) => {
+                failed = failed.saturating_add(1);
+                console_line!("{}: FAIL {}: {}", NAME, name, why);
+            }
+        },
+        &mut |text| console_line!("{}: {}", NAME, text),
+    );
+    console_line!("{}: {} passed, {} failed", NAME, passed, failed);
+    if poweroff {
+        console_line!("{}: powering off", NAME);
+        xen::shutdown(SHUTDOWN_POWEROFF);
+    }
+    let link = client.link();
+    loop {
+        let far = link.now_ms().saturating_add(3_600_000);
+        sleep(&link.clock, far, core::iter::empty());
+    }
+}

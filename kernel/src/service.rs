@@ -1,0 +1,167 @@
+//! The stub's start-up once the platform is up, the same on every
+//! architecture: the domctl interface version, the VIRQs, the engine, the
+//! privileged domain's ring (when the launcher named its port), the
+//! domains that already exist (Xen 4.21+), the ready line, then the main
+//! loop. The console lines the boot tests grep are printed whatever the
+//! log level: `domctl interface version 0xNN`, `ready in N ms`.
+
+use store::{Engine, EngineOptions, MemoryBudget};
+
+use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
+use crate::cmdline::Options;
+use crate::domctl::DomainQuery;
+use crate::main_loop::{Clock, Server, Virqs};
+use crate::panic::fatal;
+use crate::platform::XenPlatform;
+use crate::shared_info::Shared;
+use crate::window::Window;
+use crate::{console_line, domctl, evtchn, heap, time};
+
+/// What an architecture's bring-up hands to the service.
+pub struct Service<'a> {
+    /// The image name the console markers start with.
+    pub name: &'static str,
+    /// The parsed command line.
+    pub opts: Options<'a>,
+    /// `XENVER_version`: major in the high 16 bits, minor in the low.
+    pub xen_version: u32,
+    /// Our domain id, when the platform reports it.
+    pub domid: Option<u16>,
+    /// The mapped shared-info page.
+    pub shared: Shared,
+    /// Free slots for ring pages.
+    pub window: Window,
+    /// Monotonic time.
+    pub clock: Clock,
+    /// The clock's reading at the first instruction (for the ready time).
+    pub entry_stamp: u64,
+    /// A boot-dependent seed for the engine's hashes.
+    pub seed: u64,
+    /// `VIRQ_TIMER` wakes the stub from its sleep (x86; Arm has no timer
+    /// VIRQ and sleeps with a timeout instead).
+    pub timer_virq: bool,
+    /// A dom0less system: no toolstack, the stub writes the homes of the
+    /// domains it introduces and finds their store ports itself.
+    pub dom0less: bool,
+}
+
+/// Builds the engine, introduces the domains it serves and runs the main
+/// loop forever.
+pub fn serve(s: Service<'_>) -> ! {
+    let Service { name, opts, xen_version: version, domid, shared, window, clock, .. } = s;
+    let (major, minor) = (version >> 16, version & 0xffff);
+    let iface = match domctl::interface_version(version) {
+        Some((iface, guessed)) => {
+            if guessed {
+                log::warn!("Xen {}.{} is newer than this build knows; assuming the newest domctl interface", major, minor);
+            }
+            iface
+        }
+        None => fatal(format_args!(
+            "Xen {major}.{minor} is older than 4.14, which this stub does not support"
+        )),
+    };
+    console_line!("{}: domctl interface version {:#x}", name, iface);
+    for word in &opts.unknown {
+        log::warn!("ignoring unknown or invalid option {:?}", word);
+    }
+
+    let virqs = Virqs {
+        dom_exc: evtchn::bind_virq(VIRQ_DOM_EXC)
+            .map_err(|e| {
+                log::error!("cannot bind VIRQ_DOM_EXC: {}; dead domains will not be noticed", e)
+            })
+            .ok(),
+        timer: if s.timer_virq {
+            evtchn::bind_virq(VIRQ_TIMER)
+                .map_err(|e| {
+                    log::error!(
+                        "cannot bind VIRQ_TIMER: {}; watch events will not expire on time",
+                        e
+                    )
+                })
+                .ok()
+        } else {
+            None
+        },
+    };
+
+    // The meter counts the whole heap in use, start-up's share included.
+    let budget = MemoryBudget::for_heap(heap::size(), heap::used);
+    console_line!(
+        "{}: memory budget {} KiB (guests {} KiB, {} KiB per domain)",
+        name,
+        budget.limit / 1024,
+        budget.limit_for(false) / 1024,
+        budget.domain_share() / 1024
+    );
+    let config = EngineOptions {
+        quotas: &opts.quotas,
+        watch_event_timeout_s: opts.watch_event_timeout_s,
+        priv_domid: opts.priv_domid,
+        store_domid: domid,
+        seed: s.seed,
+        budget: Some(budget),
+    }
+    .config(|q| log::warn!("ignoring unknown quota {}={}", q.name, q.value));
+    let priv_domid = config.priv_domid;
+    let mut engine = Engine::new(config);
+    let query = DomainQuery::for_version(version, iface);
+    log::info!("domain states from {:?}", query);
+    let mut platform = XenPlatform::new(window, query);
+    if s.dom0less {
+        platform = platform.dom0less(iface);
+    }
+
+    match opts.event {
+        Some(port) => {
+            if let Err(e) = engine.introduce(priv_domid, 0, port, &mut platform) {
+                log::error!("cannot introduce domain {} on port {}: {:?}", priv_domid.0, port, e);
+            }
+        }
+        None => log::info!("no --event option: no launcher's domain to serve first"),
+    }
+    // Xen 4.21+: introduce the domains that already exist (binding
+    // VIRQ_DOM_EXC above marked them all as changed); the privileged one
+    // was introduced just above on the launcher's port and is skipped.
+    // Before 4.21 this finds nothing: the toolstack introduces guests.
+    let report = engine.start_domains(&mut platform);
+    if report.enumerated {
+        console_line!(
+            "{}: existing domains introduced: {:?}, failed: {:?}",
+            name,
+            report.introduced,
+            report.failed
+        );
+    }
+
+    // Counted from the first instruction (the counter the boot code read
+    // at entry, on the clock's scale), unless that reading does not fit
+    // the clock created at the end of the bring-up; then from the clock's
+    // creation. "bring-up" is the part before the clock.
+    let since_clock = clock.now_ms();
+    let since_entry = clock.ms_since_entry(s.entry_stamp);
+    match (time::plausible_since_entry(since_entry, since_clock), since_entry) {
+        (Some(ms), _) => console_line!(
+            "{}: ready in {} ms from entry (bring-up {} ms, heap free {} KiB)",
+            name,
+            ms,
+            ms.saturating_sub(since_clock),
+            heap::free() / 1024
+        ),
+        (None, Some(ms)) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry stamp says {} ms, which does not fit (heap free {} KiB)",
+            name,
+            since_clock,
+            ms,
+            heap::free() / 1024
+        ),
+        (None, None) => console_line!(
+            "{}: ready in {} ms from the clock's start; the entry stamp is later than the clock now (heap free {} KiB)",
+            name,
+            since_clock,
+            heap::free() / 1024
+        ),
+    }
+    Server::new(engine, platform, shared, clock, virqs).run()
+}
