@@ -32,6 +32,7 @@ pub mod cpu;
 pub mod domctl;
 pub mod evtchn;
 pub mod gnttab;
+pub mod handover;
 pub mod guest;
 pub mod heap;
 pub mod hypercall;

@@ -54,6 +54,7 @@ use spin::{Mutex, MutexGuard};
 use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
 use store::{LogGate, Rate};
 
+use crate::handover::{self, Context};
 use crate::platform::XenPlatform;
 use crate::setup::fatal;
 use crate::shared_info::Shared;
@@ -134,6 +135,8 @@ pub struct Server {
     /// Scratch lists reused every round.
     ports: Vec<u32>,
     ready: Vec<ConnId>,
+    /// What a live update's hand-over needs.
+    ctx: Context,
 }
 
 impl Server {
@@ -144,6 +147,7 @@ impl Server {
         shared: Shared,
         clock: Clock,
         virqs: Virqs,
+        ctx: Context,
     ) -> Server {
         let Some(mut sched) = SCHEDULER.try_lock() else {
             fatal(format_args!("a second server started"))
@@ -162,6 +166,7 @@ impl Server {
             expired_log: LogGate::guest(),
             ports: Vec::new(),
             ready: Vec::new(),
+            ctx,
         }
     }
 
@@ -226,6 +231,22 @@ impl Server {
         if self.sched.sweep_due(now) {
             self.sweep_rings(now);
         }
+        if self.engine.live_update_pending() {
+            self.live_update(now);
+        }
+    }
+
+    /// Hands over to a live update's new kernel once the engine says it
+    /// is due ([`crate::handover`]); if that fails, the requester gets
+    /// the reason and this kernel goes on.
+    fn live_update(&mut self, now: u64) {
+        if let Some(lu) = self.engine.live_update_due(now) {
+            let (engine, platform) = (&mut self.engine, &self.platform);
+            let why = handover::hand_over(engine, platform, &self.virqs, &self.ctx, &lu);
+            self.engine.live_update_failed(why);
+        }
+        // A refusal or the failure's reason goes out.
+        self.collect_ready();
     }
 
     /// Queues the connections the platform mapped and the engine made

@@ -18,11 +18,13 @@ use core::ptr::NonNull;
 use ring::page::RingPage;
 use ring::wire::XENSTORE_CONNECTED;
 use store::{
-    ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
+    ChangedDomain, ConnId, DomId, DomainInfo, LuArch, MapError, MapRequest, Platform, RestoreRing,
+    RingPlatform,
 };
 
 use crate::abi::grant_table::{GrantHandle, GNTTAB_RESERVED_XENSTORE};
 use crate::domctl::DomainQuery;
+use crate::handover::record::RingState;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
 use crate::{evtchn, gnttab};
@@ -55,6 +57,9 @@ pub struct XenPlatform {
     fresh: Vec<ConnId>,
     /// Rings unmapped since the main loop last looked.
     unmapped: Vec<ConnId>,
+    /// Rings the previous kernel handed over that the engine has not
+    /// restored yet (live update).
+    adopted: BTreeMap<ConnId, RingState>,
 }
 
 impl XenPlatform {
@@ -67,6 +72,40 @@ impl XenPlatform {
             ports: BTreeMap::new(),
             fresh: Vec::new(),
             unmapped: Vec::new(),
+            adopted: BTreeMap::new(),
+        }
+    }
+
+    /// The mapped rings as a live update hands them over.
+    pub fn handover_rings(&self) -> Vec<RingState> {
+        let state = |(conn, rc): (&ConnId, &RingConn)| RingState {
+            conn: conn.0,
+            port: rc.port,
+            domid: rc.domid,
+            handle: rc.handle,
+            gpa: self.window.addr(rc.slot),
+        };
+        self.conns.iter().map(state).collect()
+    }
+
+    /// Keeps the rings a previous kernel handed over, for
+    /// [`Platform::restore_ring`] to take.
+    pub fn adopt(&mut self, rings: &[RingState]) {
+        self.adopted.extend(rings.iter().map(|r| (ConnId(r.conn), *r)));
+    }
+
+    /// Unmaps and closes the handed-over rings the engine did not
+    /// restore (rings it had stopped serving: they are dumped without a
+    /// port, and their domains are kept, ignored, until they die).
+    pub fn release_unadopted(&mut self) {
+        for (_, r) in core::mem::take(&mut self.adopted) {
+            let _ = evtchn::close(r.port);
+            // SAFETY: the page at `r.gpa` was mapped by the previous
+            // kernel under `r.handle`; no `RingPage` of ours covers it.
+            if let Err(e) = unsafe { gnttab::unmap(r.gpa, r.handle) } {
+                log::warn!("cannot unmap the ring of domain {}: {:?}", r.domid, e);
+            }
+            log::info!("domain {} ring not taken over: unmapped", r.domid);
         }
     }
 
@@ -170,6 +209,30 @@ impl Platform for XenPlatform {
         Ok(())
     }
 
+    fn restore_ring(&mut self, ring: RestoreRing) -> Result<(), MapError> {
+        let RestoreRing { conn, domid, port } = ring;
+        let r = self.adopted.remove(&conn).ok_or(MapError)?;
+        if r.domid != domid.0 || r.port != port || self.conns.contains_key(&conn) {
+            log::warn!("domain {} ring: the stream and the hand-over disagree", domid.0);
+            self.adopted.insert(conn, r);
+            return Err(MapError);
+        }
+        let Some(slot) = self.window.claim(r.gpa) else {
+            log::warn!("domain {} ring at {:#x}: not a free window slot", domid.0, r.gpa);
+            self.adopted.insert(conn, r);
+            return Err(MapError);
+        };
+        // SAFETY: the previous kernel grant-mapped the guest's ring page
+        // at `r.gpa`, now our claimed slot, identity-mapped; the mapping
+        // lasts until `unmap_ring` drops this `RingPage` and unmaps.
+        let page = unsafe { RingPage::new(NonNull::new(r.gpa as *mut u8).ok_or(MapError)?) };
+        log::info!("domain {} ring taken over, port {}", domid.0, port);
+        self.conns.insert(conn, RingConn { domid: domid.0, port, page, slot, handle: r.handle });
+        self.ports.insert(port, conn);
+        self.fresh.push(conn);
+        Ok(())
+    }
+
     fn unmap_ring(&mut self, conn: ConnId) {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
@@ -195,5 +258,11 @@ impl Platform for XenPlatform {
 
     fn next_changed_domain(&mut self) -> ChangedDomain {
         self.query.next_changed()
+    }
+
+    /// The new kernel comes through the protocol (`-b`, `-d`), as to C's
+    /// Mini-OS stub ([`crate::handover`]).
+    fn live_update_arch(&mut self, args: &[&str]) -> LuArch {
+        store::image_arch(args)
     }
 }
