@@ -163,7 +163,12 @@ fn fresh(config: Config, event: Option<u32>, platform: &mut XenPlatform) -> (Eng
 /// kernel's stream, its rings and VIRQ ports adopted as they are bound
 /// and mapped, the hand-over region given to the heap. A state that
 /// cannot be restored is fatal (C's `barf`).
-fn resume(inc: &Incoming, config: Config, platform: &mut XenPlatform, clock: &Clock) -> (Engine, Virqs) {
+fn resume(
+    inc: &Incoming,
+    config: Config,
+    platform: &mut XenPlatform,
+    clock: &Clock,
+) -> (Engine, Virqs) {
     // SAFETY: the region is given to the heap only below, after the last
     // use of `bytes` (the stream is decoded into the heap first).
     let bytes = unsafe { inc.record() };

@@ -311,9 +311,8 @@ fn a_stub_receives_its_new_kernel_in_chunks() {
 
 #[test]
 fn a_stub_kernel_is_bounded_by_the_memory_budget() {
-    let mut cfg = store::Config::default();
-    cfg.budget = Some(store::MemoryBudget { limit: 1 << 20, reserve: 0, meter: || 0 });
-    let mut w = World::with(cfg);
+    let budget = store::MemoryBudget { limit: 1 << 20, reserve: 0, meter: || 0 };
+    let mut w = World::with(store::Config { budget: Some(budget), ..Default::default() });
     w.pf.stub = true;
     let s = w.sock();
     let too_big = (1 << 20).to_string();

@@ -127,7 +127,8 @@ fn pvh_entry(notes: &[u8]) -> Option<u32> {
         let ty = u32_at(notes, at.checked_add(8)?)?;
         let name = at.checked_add(12)?;
         let desc = name.checked_add(pad4(namesz)?)?;
-        if ty == XEN_ELFNOTE_PHYS32_ENTRY && notes.get(name..name.checked_add(namesz)?) == Some(b"Xen\0")
+        if ty == XEN_ELFNOTE_PHYS32_ENTRY
+            && notes.get(name..name.checked_add(namesz)?) == Some(b"Xen\0")
         {
             // libelf reads a 4- or 8-byte number.
             return match descsz {

@@ -81,7 +81,7 @@ pub unsafe fn enter(params: &Params) -> JumpError {
     if len > PARAMS_OFFSET {
         return JumpError::TooLarge;
     }
-    let page = TRAMPOLINE.start as usize as *mut u8;
+    let page = TRAMPOLINE.start as *mut u8;
     let at = page.wrapping_add(PARAMS_OFFSET);
     crate::cpu::cli();
     // SAFETY: the trampoline page is identity-mapped RAM below the

@@ -119,8 +119,7 @@ pub fn hand_over(
         return "Allocation failure.";
     };
     let start = ctx.heap_end.saturating_sub(len as u64);
-    let Some(region) = record::region_bytes(start, len, cmdline.as_bytes(), &state, &stream)
-    else {
+    let Some(region) = record::region_bytes(start, len, cmdline.as_bytes(), &state, &stream) else {
         return "Allocation failure.";
     };
     drop(stream);
