@@ -60,6 +60,22 @@ baseline() {
     cat $S/report.base
 }
 
+# refused FILE REASON: the update is refused with REASON and the old
+# build goes on serving.
+refused() {
+    ! xenstore-control live-update "$1" >$S/refused.out 2>&1 || { cat $S/refused.out; return 1; }
+    cat $S/refused.out
+    grep -q "$2" $S/refused.out || return 1
+    xenstore-write /lu-probe 1 && [ "$(xenstore-read /lu-probe)" = 1 ] && xenstore-rm /lu-probe
+}
+# A kernel larger than the stub's memory budget (Debian's 8 MB Linux).
+too_big() { refused "$E/vmlinuz" "Allocation failure."; }
+# Not an ELF image.
+not_elf() {
+    head -c 65536 /dev/urandom >$S/bad.elf || return 1
+    refused $S/bad.elf "Invalid kernel image."
+}
+
 update() {
     c=$(count)
     echo "count before the update: $c"
@@ -134,6 +150,8 @@ check lu-warm-up tiny_life
 check lu-baseline baseline
 check lu-guest-up guest_up
 check lu-tree-before tree_before
+check lu-refuse-too-big too_big
+check lu-refuse-not-elf not_elf
 check lu-update update
 check lu-tree-same same_tree
 check lu-writes-go-on writes_go_on
