@@ -10,8 +10,10 @@
  *
  * Here: load a GDT of our own (flat 32-bit code and data), drop to
  * compatibility mode, turn paging off (which leaves long mode) and
- * EFER.LME, make the copies (memmove: backwards when the destination is
- * above the source), then enter the new kernel as Xen enters a PVH
+ * EFER.LME, make the copies (memmove: backwards, a byte at a time, when
+ * the destination is above the source; forwards by four bytes
+ * otherwise: QEMU's TCG copies a byte per iteration, and the image is
+ * half a megabyte), then enter the new kernel as Xen enters a PVH
  * kernel (docs/misc/pvh.pandoc): 32-bit protected mode, flat segments,
  * paging off, %ebx = the start info's physical address.
  *
@@ -69,7 +71,16 @@ lu_tramp_32:
     rep movsb
     cld
     jmp 3f
+    /*
+     * Source above the destination: forward, four bytes at a time (each
+     * is read before the write that follows it), then the last few.
+     */
 2:  cld
+    mov %ecx, %eax
+    shr $2, %ecx
+    rep movsl
+    mov %eax, %ecx
+    and $3, %ecx
     rep movsb
 3:  add $16, %ebp
     dec %edx

@@ -6,6 +6,7 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     println!("cargo:rerun-if-changed=../linker.ld");
     println!("cargo:rerun-if-changed=../boot/pvh.s");
+    println!("cargo:rerun-if-changed=../boot/trampoline.s");
     if os == "none" {
         println!("cargo:rustc-link-arg-bins=-T{manifest}/../linker.ld");
         println!("cargo:rustc-link-arg-bins=--no-pie");
