@@ -5,8 +5,8 @@
 # Afterwards: the new build runs, the guest's writes all landed and go
 # on, its watch fires, dom0's `xenstore-ls -fp` is what it was (the
 # guest's counter nodes aside), a new guest can be created and
-# destroyed, and the stub's heap and memory report are back where they
-# were before the update.
+# destroyed, a second update goes back to lu-a, and the stub's heap and
+# memory report are back where they were before the updates.
 S=/run/rig/lu
 mkdir -p $S
 E=/rig/extra
@@ -85,6 +85,15 @@ update() {
     xl dmesg | grep -a "(d$STUB) " | grep -a -e 'live update' -e 'build lu-b' -e 'ready in'
 }
 
+# The same kernel updates again: back to lu-a (the booted image, which
+# the rig keeps as /rig/stub.elf), its banner a second time.
+banners() { xl dmesg | grep -a "(d$STUB) " | grep -ac "xenstore-stubdom-rs: build $1"; }
+update_again() {
+    xenstore-control live-update /rig/stub.elf || return 1
+    [ "$(banners lu-a)" -ge 2 ] || { echo "no second banner of lu-a"; return 1; }
+    xenstore-write /lu-probe 1 && [ "$(xenstore-read /lu-probe)" = 1 ] && xenstore-rm /lu-probe
+}
+
 writes_go_on() {
     c=$(count)
     until_true 120 counting "$c" || { echo "the guest's count is stuck at $c"; return 1; }
@@ -158,6 +167,7 @@ check lu-writes-go-on writes_go_on
 check lu-guest-writes-landed stop_guest
 check lu-guest-watch-fires watch_fires
 check lu-new-guest tiny_life
+check lu-update-again update_again
 check lu-guest-destroyed guest_gone
 check lu-memory-back memory_back
 check lu-stub-idle stub_idle
