@@ -34,5 +34,5 @@ lint: setup-rust
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all arm-test \
-	kernel-memory-check-all
+	kernel-memory-check-all lu-check-all
 	@echo "make test: all passed"

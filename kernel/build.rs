@@ -15,6 +15,7 @@ fn main() {
     } else {
         format!("{manifest}/../linker.ld")
     };
+    println!("cargo:rerun-if-changed=../boot/trampoline.s");
     if os == "none" {
         println!("cargo:rustc-link-arg-bins=-T{script}");
         println!("cargo:rustc-link-arg-bins=--no-pie");

@@ -70,3 +70,14 @@ kernel-boot-check-all: image hostile-guest
 kernel-memory-check-all: image hostile-guest
 	$(MAKE) kernel-memory-check XEN=4.17
 	$(MAKE) kernel-memory-check XEN=4.20
+
+# The stub's live update on Xen (tests/liveupdate/): `xenstore-control
+# live-update` replaces a running stub by a second build while a PV Linux
+# guest writes and holds a watch.
+.PHONY: lu-check lu-check-all
+lu-check: setup-rust
+	tests/liveupdate/run.sh --xen $(or $(XEN),4.20)
+
+lu-check-all: setup-rust
+	tests/liveupdate/run.sh --xen 4.20
+	tests/liveupdate/run.sh --xen 4.17

@@ -39,6 +39,22 @@ pub unsafe fn init(start: usize, size: usize) {
     let _ = start;
 }
 
+/// Gives the heap the `by` bytes right above its end (the live-update
+/// hand-over region, once the state it held is restored).
+///
+/// # Safety
+///
+/// The range must be identity-mapped RAM that nothing else uses from now
+/// on, directly above the heap.
+pub unsafe fn extend(by: usize) {
+    HEAP_BYTES.fetch_add(by, Ordering::Relaxed);
+    #[cfg(target_os = "none")]
+    // SAFETY: the caller guarantees the unused range above the heap.
+    unsafe {
+        ALLOCATOR.lock().extend(by)
+    };
+}
+
 /// Bytes given to the heap.
 pub fn size() -> usize {
     HEAP_BYTES.load(Ordering::Relaxed)

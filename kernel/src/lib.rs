@@ -54,6 +54,8 @@ pub mod xen;
 #[cfg(not(target_arch = "aarch64"))]
 pub mod cpu;
 #[cfg(not(target_arch = "aarch64"))]
+pub mod handover;
+#[cfg(not(target_arch = "aarch64"))]
 pub mod hypercall;
 #[cfg(not(target_arch = "aarch64"))]
 pub mod idt;

@@ -55,10 +55,12 @@ use log::Level;
 use ring::sched::{Rings, Scheduler};
 use ring::serve;
 use spin::{Mutex, MutexGuard};
-use store::{log_limited, ConnId, Engine, EngineRing, RingLog, RingName};
+use store::{log_limited, ConnId, Engine, EngineRing, LiveUpdate, RingLog, RingName};
 use store::{LogGate, Rate};
 
 pub use crate::arch::Clock;
+#[cfg(not(target_arch = "aarch64"))]
+use crate::handover::{self, Context};
 use crate::panic::fatal;
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
@@ -101,6 +103,9 @@ pub struct Server {
     /// Scratch list reused every round, allocated once for every ring the
     /// platform can map (it grows, fallibly, only past that).
     ready: Vec<ConnId>,
+    /// What a live update's hand-over needs.
+    #[cfg(not(target_arch = "aarch64"))]
+    ctx: Context,
 }
 
 impl Server {
@@ -111,6 +116,7 @@ impl Server {
         shared: Shared,
         clock: Clock,
         virqs: Virqs,
+        #[cfg(not(target_arch = "aarch64"))] ctx: Context,
     ) -> Server {
         let Some(mut sched) = SCHEDULER.try_lock() else {
             fatal(format_args!("a second server started"))
@@ -128,6 +134,8 @@ impl Server {
             ring_log: RingLog::default(),
             expired_log: LogGate::guest(),
             ready: Vec::with_capacity(ring::sched::MAX_RINGS),
+            #[cfg(not(target_arch = "aarch64"))]
+            ctx,
         }
     }
 
@@ -190,6 +198,34 @@ impl Server {
         if self.sched.sweep_due(now) {
             self.sweep_rings(now);
         }
+        if self.engine.live_update_pending() {
+            self.live_update(now);
+        }
+    }
+
+    /// Hands over to a live update's new kernel once the engine says it
+    /// is due ([`crate::handover`]); if that fails, the requester gets
+    /// the reason and this kernel goes on.
+    fn live_update(&mut self, now: u64) {
+        if let Some(lu) = self.engine.live_update_due(now, &mut self.platform) {
+            let why = self.hand_over(&lu);
+            self.engine.live_update_failed(why);
+        }
+        // A refusal, the failure's reason or held requests' replies go out.
+        self.collect_ready();
+    }
+
+    /// Starts `lu`'s new kernel; returns only if that failed, with the
+    /// reason.
+    #[cfg(not(target_arch = "aarch64"))]
+    fn hand_over(&mut self, lu: &LiveUpdate) -> &'static str {
+        handover::hand_over(&mut self.engine, &self.platform, &self.virqs, &self.ctx, lu)
+    }
+
+    /// Arm has no hand-over yet (its platform starts no session).
+    #[cfg(target_arch = "aarch64")]
+    fn hand_over(&mut self, _: &LiveUpdate) -> &'static str {
+        "Live update is not supported on this architecture."
     }
 
     /// Queues the connections the platform mapped and the engine made

@@ -44,12 +44,16 @@ use store::HomeInfo;
 use store::{
     ChangedDomain, ConnId, DomId, DomainInfo, MapError, MapRequest, Platform, RingPlatform,
 };
+#[cfg(not(target_arch = "aarch64"))]
+use store::{LuArch, RestoreRing};
 
 use crate::abi::grant_table::{GrantHandle, GNTST_PERMISSION_DENIED, GNTTAB_RESERVED_XENSTORE};
 use crate::abi::hvm::HVM_PARAM_STORE_EVTCHN;
 use crate::domctl::DomainQuery;
 use crate::fallible::move_all;
 use crate::gnttab::GrantError;
+#[cfg(not(target_arch = "aarch64"))]
+use crate::handover::record::RingState;
 use crate::memmap::MAX_MAPPED_RINGS;
 use crate::window::{Slot, Window};
 use crate::{evtchn, gnttab, xen};
@@ -99,6 +103,10 @@ pub struct XenPlatform {
     /// slot: the engine introduces each domain right after writing its
     /// home.
     found_port: Option<(u16, u32, Option<u32>)>,
+    #[cfg(not(target_arch = "aarch64"))]
+    /// Rings the previous kernel handed over that the engine has not
+    /// restored yet (live update).
+    adopted: BTreeMap<ConnId, RingState>,
 }
 
 impl XenPlatform {
@@ -113,6 +121,8 @@ impl XenPlatform {
             unmapped: Vec::new(),
             dom0less: None,
             found_port: None,
+            #[cfg(not(target_arch = "aarch64"))]
+            adopted: BTreeMap::new(),
         }
     }
 
@@ -222,6 +232,43 @@ impl RingPlatform for XenPlatform {
     }
 }
 
+/// Live update (x86: the hand-over of [`crate::handover`]).
+#[cfg(not(target_arch = "aarch64"))]
+impl XenPlatform {
+    /// The mapped rings as a live update hands them over.
+    pub fn handover_rings(&self) -> Vec<RingState> {
+        let state = |(conn, rc): (&ConnId, &RingConn)| RingState {
+            conn: conn.0,
+            port: rc.port,
+            domid: rc.domid,
+            handle: rc.handle,
+            gpa: self.window.addr(rc.slot),
+        };
+        self.conns.iter().map(state).collect()
+    }
+
+    /// Keeps the rings a previous kernel handed over, for
+    /// [`Platform::restore_ring`] to take.
+    pub fn adopt(&mut self, rings: &[RingState]) {
+        self.adopted.extend(rings.iter().map(|r| (ConnId(r.conn), *r)));
+    }
+
+    /// Unmaps and closes the handed-over rings the engine did not
+    /// restore (rings it had stopped serving: they are dumped without a
+    /// port, and their domains are kept, ignored, until they die).
+    pub fn release_unadopted(&mut self) {
+        for (_, r) in core::mem::take(&mut self.adopted) {
+            let _ = evtchn::close(r.port);
+            // SAFETY: the page at `r.gpa` was mapped by the previous
+            // kernel under `r.handle`; no `RingPage` of ours covers it.
+            if let Err(e) = unsafe { gnttab::unmap(r.gpa, r.handle) } {
+                log::warn!("cannot unmap the ring of domain {}: {:?}", r.domid, e);
+            }
+            log::info!("domain {} ring not taken over: unmapped", r.domid);
+        }
+    }
+}
+
 impl Platform for XenPlatform {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         let MapRequest { conn, domid, port, features, .. } = ring;
@@ -286,6 +333,36 @@ impl Platform for XenPlatform {
         Ok(())
     }
 
+    #[cfg(not(target_arch = "aarch64"))]
+    fn restore_ring(&mut self, ring: RestoreRing) -> Result<(), MapError> {
+        let RestoreRing { conn, domid, port } = ring;
+        let r = self.adopted.remove(&conn).ok_or(MapError)?;
+        if r.domid != domid.0 || r.port != port || self.conns.contains_key(&conn) {
+            log::warn!("domain {} ring: the stream and the hand-over disagree", domid.0);
+            self.adopted.insert(conn, r);
+            return Err(MapError);
+        }
+        if self.reserve_for_map().is_err() {
+            log::warn!("domain {} ring: no memory to take it over", domid.0);
+            self.adopted.insert(conn, r);
+            return Err(MapError);
+        }
+        let Some(slot) = self.window.claim(r.gpa) else {
+            log::warn!("domain {} ring at {:#x}: not a free window slot", domid.0, r.gpa);
+            self.adopted.insert(conn, r);
+            return Err(MapError);
+        };
+        // SAFETY: the previous kernel grant-mapped the guest's ring page
+        // at `r.gpa`, now our claimed slot, identity-mapped; the mapping
+        // lasts until `unmap_ring` drops this `RingPage` and unmaps.
+        let page = unsafe { RingPage::new(NonNull::new(r.gpa as *mut u8).ok_or(MapError)?) };
+        log::info!("domain {} ring taken over, port {}", domid.0, port);
+        self.conns.insert(conn, RingConn { domid: domid.0, port, page, slot, handle: r.handle });
+        self.ports.insert(port, conn);
+        self.fresh.push(conn);
+        Ok(())
+    }
+
     fn unmap_ring(&mut self, conn: ConnId) {
         let Some(rc) = self.conns.remove(&conn) else { return };
         self.ports.remove(&rc.port);
@@ -338,5 +415,13 @@ impl Platform for XenPlatform {
             max_memkb: info.map(|i| kib(i.max_pages)),
             target_memkb: info.map(|i| kib(i.tot_pages)),
         })
+    }
+
+    /// The new kernel comes through the protocol (`-b`, `-d`), as to C's
+    /// Mini-OS stub ([`crate::handover`]). Arm has no hand-over yet: the
+    /// default refuses.
+    #[cfg(not(target_arch = "aarch64"))]
+    fn live_update_arch(&mut self, args: &[&str]) -> LuArch {
+        store::image_arch(args)
     }
 }

@@ -5,17 +5,24 @@
 //! loop. The console lines the boot tests grep are printed whatever the
 //! log level: `domctl interface version 0xNN`, `ready in N ms`.
 
-use store::{Engine, EngineOptions, MemoryBudget};
+use store::{Config, Engine, EngineOptions, MemoryBudget};
 
 use crate::abi::xen::{VIRQ_DOM_EXC, VIRQ_TIMER};
 use crate::cmdline::Options;
 use crate::domctl::DomainQuery;
+#[cfg(not(target_arch = "aarch64"))]
+use crate::handover::{incoming::Incoming, Context};
 use crate::main_loop::{Clock, Server, Virqs};
 use crate::panic::fatal;
 use crate::platform::XenPlatform;
 use crate::shared_info::Shared;
 use crate::window::Window;
 use crate::{console_line, domctl, evtchn, heap, time};
+
+/// A build's mark, printed in the banner when the image was built with
+/// `XS_STUB_BUILD=...` (the live-update check tells two builds apart by
+/// it).
+const BUILD_MARK: Option<&str> = option_env!("XS_STUB_BUILD");
 
 /// What an architecture's bring-up hands to the service.
 pub struct Service<'a> {
@@ -43,12 +50,18 @@ pub struct Service<'a> {
     /// A dom0less system: no toolstack, the stub writes the homes of the
     /// domains it introduces and finds their store ports itself.
     pub dom0less: bool,
+    /// What a live update's hand-over needs (x86).
+    #[cfg(not(target_arch = "aarch64"))]
+    pub ctx: Context,
+    /// The state a previous kernel handed over (x86, a live update).
+    #[cfg(not(target_arch = "aarch64"))]
+    pub incoming: Option<Incoming>,
 }
 
 /// Builds the engine, introduces the domains it serves and runs the main
 /// loop forever.
 pub fn serve(s: Service<'_>) -> ! {
-    let Service { name, opts, xen_version: version, domid, shared, window, clock, .. } = s;
+    let Service { name, ref opts, xen_version: version, domid, .. } = s;
     let (major, minor) = (version >> 16, version & 0xffff);
     let iface = match domctl::interface_version(version) {
         Some((iface, guessed)) => {
@@ -62,32 +75,20 @@ pub fn serve(s: Service<'_>) -> ! {
         )),
     };
     console_line!("{}: domctl interface version {:#x}", name, iface);
+    if let Some(mark) = BUILD_MARK {
+        console_line!("{}: build {}", name, mark);
+    }
     for word in &opts.unknown {
         log::warn!("ignoring unknown or invalid option {:?}", word);
     }
 
-    let virqs = Virqs {
-        dom_exc: evtchn::bind_virq(VIRQ_DOM_EXC)
-            .map_err(|e| {
-                log::error!("cannot bind VIRQ_DOM_EXC: {}; dead domains will not be noticed", e)
-            })
-            .ok(),
-        timer: if s.timer_virq {
-            evtchn::bind_virq(VIRQ_TIMER)
-                .map_err(|e| {
-                    log::error!(
-                        "cannot bind VIRQ_TIMER: {}; watch events will not expire on time",
-                        e
-                    )
-                })
-                .ok()
-        } else {
-            None
-        },
-    };
-
-    // The meter counts the whole heap in use, start-up's share included.
-    let budget = MemoryBudget::for_heap(heap::size(), heap::used);
+    // The meter counts the whole heap in use, start-up's share included;
+    // a live update's hand-over region joins the heap once restored.
+    #[cfg(not(target_arch = "aarch64"))]
+    let withheld = s.incoming.as_ref().map_or(0, Incoming::region_len);
+    #[cfg(target_arch = "aarch64")]
+    let withheld = 0;
+    let budget = MemoryBudget::for_heap(heap::size().saturating_add(withheld), heap::used);
     console_line!(
         "{}: memory budget {} KiB (guests {} KiB, {} KiB per domain)",
         name,
@@ -104,36 +105,20 @@ pub fn serve(s: Service<'_>) -> ! {
         budget: Some(budget),
     }
     .config(|q| log::warn!("ignoring unknown quota {}={}", q.name, q.value));
-    let priv_domid = config.priv_domid;
-    let mut engine = Engine::new(config);
     let query = DomainQuery::for_version(version, iface);
     log::info!("domain states from {:?}", query);
-    let mut platform = XenPlatform::new(window, query);
+    let mut platform = XenPlatform::new(s.window, query);
     if s.dom0less {
         platform = platform.dom0less(iface);
     }
-
-    match opts.event {
-        Some(port) => {
-            if let Err(e) = engine.introduce(priv_domid, 0, port, &mut platform) {
-                log::error!("cannot introduce domain {} on port {}: {:?}", priv_domid.0, port, e);
-            }
-        }
-        None => log::info!("no --event option: no launcher's domain to serve first"),
-    }
-    // Xen 4.21+: introduce the domains that already exist (binding
-    // VIRQ_DOM_EXC above marked them all as changed); the privileged one
-    // was introduced just above on the launcher's port and is skipped.
-    // Before 4.21 this finds nothing: the toolstack introduces guests.
-    let report = engine.start_domains(&mut platform);
-    if report.enumerated {
-        console_line!(
-            "{}: existing domains introduced: {:?}, failed: {:?}",
-            name,
-            report.introduced,
-            report.failed
-        );
-    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let (engine, virqs) = match s.incoming {
+        Some(inc) => crate::handover::resume(&inc, config, &mut platform, &s.clock, name),
+        None => fresh(name, opts.event, s.timer_virq, config, &mut platform),
+    };
+    #[cfg(target_arch = "aarch64")]
+    let (engine, virqs) = fresh(name, opts.event, s.timer_virq, config, &mut platform);
+    let clock = s.clock;
 
     // Counted from the first instruction (the counter the boot code read
     // at entry, on the clock's scale), unless that reading does not fit
@@ -163,5 +148,72 @@ pub fn serve(s: Service<'_>) -> ! {
             heap::free() / 1024
         ),
     }
-    Server::new(engine, platform, shared, clock, virqs).run()
+    Server::new(
+        engine,
+        platform,
+        s.shared,
+        clock,
+        virqs,
+        #[cfg(not(target_arch = "aarch64"))]
+        s.ctx,
+    )
+    .run()
+}
+
+/// A first boot: binds the VIRQs, builds the engine, introduces the
+/// launcher's domain on its port (`--event`) and the domains that already
+/// exist.
+fn fresh(
+    name: &str,
+    event: Option<u32>,
+    timer_virq: bool,
+    config: Config,
+    platform: &mut XenPlatform,
+) -> (Engine, Virqs) {
+    let virqs = Virqs {
+        dom_exc: evtchn::bind_virq(VIRQ_DOM_EXC)
+            .map_err(|e| {
+                log::error!("cannot bind VIRQ_DOM_EXC: {}; dead domains will not be noticed", e)
+            })
+            .ok(),
+        timer: if timer_virq {
+            evtchn::bind_virq(VIRQ_TIMER)
+                .map_err(|e| {
+                    log::error!(
+                        "cannot bind VIRQ_TIMER: {}; watch events will not expire on time",
+                        e
+                    )
+                })
+                .ok()
+        } else {
+            None
+        },
+    };
+
+    let priv_domid = config.priv_domid;
+    let mut engine = Engine::new(config);
+
+    match event {
+        Some(port) => {
+            if let Err(e) = engine.introduce(priv_domid, 0, port, platform) {
+                log::error!("cannot introduce domain {} on port {}: {:?}", priv_domid.0, port, e);
+            }
+        }
+        None => log::info!("no --event option: no launcher's domain to serve first"),
+    }
+    // Xen 4.21+: introduce the domains that already exist (binding
+    // VIRQ_DOM_EXC above marked them all as changed); the privileged one
+    // was introduced just above on the launcher's port and is skipped.
+    // Before 4.21 this finds nothing: the toolstack introduces guests.
+    let report = engine.start_domains(platform);
+    if report.enumerated {
+        console_line!(
+            "{}: existing domains introduced: {:?}, failed: {:?}",
+            name,
+            report.introduced,
+            report.failed
+        );
+    }
+
+    (engine, virqs)
 }

@@ -8,6 +8,7 @@
 //! boot tests grep are printed whatever the log level, prefixed with the
 //! image's name: `Xen version X.Y` and `heap N KiB`.
 
+use crate::handover::incoming::Incoming;
 use crate::main_loop::Clock;
 use crate::memmap::{self, PAGE_SIZE};
 use crate::shared_info::Shared;
@@ -34,6 +35,11 @@ pub struct Booted {
     pub window: Window,
     /// Monotonic time from the pvclock.
     pub clock: Clock,
+    /// End of the heap as planned (a live update's region included).
+    pub heap_end: u64,
+    /// The hand-over region a previous kernel left (live update), kept
+    /// out of the heap until [`crate::heap::extend`] gives it back.
+    pub incoming: Option<Incoming>,
 }
 
 pub use crate::panic::fatal;
@@ -94,13 +100,28 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
     }
     log::debug!("memory map {:?}", memmap);
     let reservation = xen::current_reservation().ok();
-    let layout =
-        match memmap::plan(&memmap, image.clone(), boot.data_end, reservation, heap_max_bytes) {
+    // SAFETY: the module the start info names is RAM the previous kernel
+    // wrote (a live update); nothing is read unless it is ours.
+    let incoming = boot.handover.and_then(|(at, size)| unsafe { Incoming::find(at, size) });
+    // A hand-over's start info lies in its region, at the top of RAM.
+    let data_end = if incoming.is_some() { 0 } else { boot.data_end };
+    let mut layout =
+        match memmap::plan(&memmap, image.clone(), data_end, reservation, heap_max_bytes) {
             Ok(l) => l,
             Err(e) => fatal(format_args!(
                 "no usable memory layout: {e:?} (image {image:#x?}, memory map {memmap:?})"
             )),
         };
+    let heap_end = layout.heap.end;
+    if let Some(inc) = &incoming {
+        if inc.region.end != heap_end || inc.region.start <= layout.heap.start {
+            fatal(format_args!(
+                "the hand-over region {:#x?} is not the top of the heap {:#x?}",
+                inc.region, layout.heap
+            ));
+        }
+        layout.heap.end = inc.region.start;
+    }
     let heap_bytes = layout.heap.end.saturating_sub(layout.heap.start);
     let (Ok(heap_start), Ok(heap_len)) =
         (usize::try_from(layout.heap.start), usize::try_from(heap_bytes))
@@ -134,5 +155,5 @@ pub fn bring_up(name: &str, start_info_paddr: u64) -> Booted {
         fatal(format_args!("cannot set the event callback vector: {e}"));
     }
     let clock = Clock::new(shared);
-    Booted { boot, xen_version, domid: xen_cpuid.domid, shared, window, clock }
+    Booted { boot, xen_version, domid: xen_cpuid.domid, shared, window, clock, heap_end, incoming }
 }

@@ -4,6 +4,9 @@
 //! ([`crate::console::hold`]); the ready time is counted from the first
 //! instruction (the TSC `boot/pvh.s` read).
 
+use alloc::string::String;
+
+use crate::handover::Context;
 use crate::service::{serve, Service};
 use crate::setup::{bring_up, Booted};
 use crate::{cmdline, console, cpu};
@@ -17,7 +20,7 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
     // `--log-level debug`): the toolstack waits for the stub to serve,
     // not for its log.
     console::hold();
-    let Booted { boot, xen_version, domid, shared, window, clock } =
+    let Booted { boot, xen_version, domid, shared, window, clock, heap_end, incoming } =
         bring_up(NAME, start_info_paddr);
     serve(Service {
         name: NAME,
@@ -31,5 +34,7 @@ pub fn start(start_info_paddr: u64, boot_tsc: u64) -> ! {
         seed: cpu::rdtsc() ^ boot_tsc.rotate_left(17),
         timer_virq: true,
         dom0less: false,
+        ctx: Context { heap_end, cmdline: String::from(boot.cmdline.as_str()) },
+        incoming,
     })
 }

@@ -6,7 +6,10 @@
 
 use heapless::{String, Vec};
 
-use crate::abi::start_info::{HvmMemmapTableEntry, HvmStartInfo, XEN_HVM_START_MAGIC_VALUE};
+use crate::abi::start_info::{
+    HvmMemmapTableEntry, HvmModlistEntry, HvmStartInfo, XEN_HVM_START_MAGIC_VALUE,
+};
+use crate::handover::record::MODULE_TAG;
 
 /// Longest command line kept; longer ones are truncated (logged). The C
 /// launcher passes `--event N` plus the admin's `--param` string.
@@ -26,6 +29,9 @@ pub struct BootInfo {
     /// End (exclusive) of the highest start-info data (struct, cmdline,
     /// memory map, module list): the heap must start above it.
     pub data_end: u64,
+    /// The live-update hand-over module (address and size), if the
+    /// previous kernel started this one ([`crate::handover`]).
+    pub handover: Option<(u64, u64)>,
 }
 
 /// Why the start info is unusable.
@@ -95,9 +101,40 @@ pub unsafe fn read(paddr: u64) -> Result<BootInfo, StartInfoError> {
         }
     }
     if si.modlist_paddr != 0 {
-        // Modules are not used, but their list must not end up in the heap.
+        // Only the hand-over module is used, but the list must not end up
+        // in the heap.
         let list_bytes = u64::from(si.nr_modules).saturating_mul(32);
         info.data_end = info.data_end.max(si.modlist_paddr.saturating_add(list_bytes));
+        // SAFETY: the builder's (or the previous kernel's) module list,
+        // in RAM, `nr_modules` entries long.
+        info.handover = unsafe { handover_module(si.modlist_paddr, si.nr_modules) };
     }
     Ok(info)
+}
+
+/// The module whose command line is [`MODULE_TAG`], among the first few.
+///
+/// # Safety
+///
+/// `list` must hold `n` module entries in identity-mapped RAM, each with
+/// a NUL-terminated command line or none.
+unsafe fn handover_module(list: u64, n: u32) -> Option<(u64, u64)> {
+    let entry_bytes = core::mem::size_of::<HvmModlistEntry>() as u64;
+    (0..u64::from(n.min(4))).find_map(|i| {
+        let at = list.checked_add(i.checked_mul(entry_bytes)?)?;
+        // SAFETY: entry `i < n` of the list, read unaligned.
+        let m = unsafe { core::ptr::read_unaligned(at as *const HvmModlistEntry) };
+        if m.cmdline_paddr == 0 {
+            return None;
+        }
+        // At most the tag's length is read, stopping at the first byte
+        // that differs (the line's NUL included).
+        let tagged = MODULE_TAG.iter().enumerate().all(|(k, &want)| {
+            let p = m.cmdline_paddr.saturating_add(k as u64);
+            // SAFETY: a byte of the NUL-terminated line, not past its NUL.
+            let got = unsafe { core::ptr::read_volatile(p as *const u8) };
+            got == want
+        });
+        tagged.then_some((m.paddr, m.size))
+    })
 }

@@ -49,6 +49,21 @@ impl Window {
         None
     }
 
+    /// Takes the slot at guest-physical `addr` (a page the previous
+    /// kernel mapped there before a live update), if it is one of ours
+    /// and free.
+    pub fn claim(&mut self, addr: u64) -> Option<Slot> {
+        let off = addr.checked_sub(self.base).filter(|o| o % PAGE_SIZE == 0)?;
+        let idx = usize::try_from(off / PAGE_SIZE).ok().filter(|&i| i < self.slots)?;
+        let word = self.used.get_mut(idx / 64)?;
+        let bit = 1u64 << (idx % 64);
+        if *word & bit != 0 {
+            return None;
+        }
+        *word |= bit;
+        Some(Slot(idx))
+    }
+
     /// Returns a slot.
     pub fn free(&mut self, slot: Slot) {
         if let Some(word) = self.used.get_mut(slot.0 / 64) {
@@ -82,5 +97,17 @@ mod tests {
         assert_eq!(n, 130);
         w.free(Slot(129));
         assert_eq!(w.alloc(), Some(Slot(129)));
+    }
+
+    #[test]
+    fn claimed_slots_are_in_use() {
+        let mut w = Window::new(0x1000_0000, 4);
+        assert_eq!(w.claim(0x1000_1000), Some(Slot(1)));
+        assert_eq!(w.claim(0x1000_1000), None, "taken");
+        assert_eq!(w.claim(0x1000_1800), None, "not a page");
+        assert_eq!(w.claim(0x1000_4000), None, "outside");
+        assert_eq!(w.claim(0x0fff_f000), None, "below");
+        assert_eq!(w.alloc(), Some(Slot(0)));
+        assert_eq!(w.alloc(), Some(Slot(2)));
     }
 }

@@ -56,7 +56,13 @@ pub fn do_control(
             }
             _ => Err(Error::Inval),
         },
-        "live-update" => crate::liveupdate::do_control_lu(e, req, rest, platform),
+        "live-update" => {
+            let raw = payload
+                .iter()
+                .position(|&c| c == 0)
+                .and_then(|n| payload.get(n.saturating_add(1)..));
+            crate::liveupdate::do_control_lu(e, req, rest, raw.unwrap_or(&[]), platform)
+        }
         "memreport" if rest.len() <= 1 => Ok(Reply::string(&memreport(e))),
         "help" if rest.is_empty() => {
             let mut s = String::new();

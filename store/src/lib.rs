@@ -65,7 +65,7 @@ pub use error::{Error, ProtoError};
 pub use home::{HomeError, HomeInfo};
 pub use ids::{ConnId, DomId};
 pub use lifecycle::StartReport;
-pub use liveupdate::{LiveUpdate, LuArch};
+pub use liveupdate::{image_arch, LiveUpdate, LuArch};
 pub use migrate::{DumpError, DumpOptions, DumpSource, RestoreError, Restored};
 pub use options::{EngineOptions, QuotaOption};
 pub use quota::{Limit, Quota, Quotas};

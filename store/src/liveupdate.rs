@@ -48,6 +48,7 @@ use alloc::vec::Vec;
 
 use ring::wire::{Header, MsgType, HEADER_SIZE};
 
+use crate::budget::REQUEST_HEADROOM;
 use crate::conn::OutMsg;
 use crate::engine::{Engine, Platform};
 use crate::error::Error;
@@ -72,6 +73,28 @@ pub enum LuArch {
     /// The new binary, as the platform will name it to
     /// [`LiveUpdate::binary`]: the session begins.
     Binary(String),
+    /// `-b SIZE` on a stub domain: a new kernel of `SIZE` bytes follows
+    /// in `-d` chunks, which the engine keeps (bounded by the memory
+    /// budget) until the platform takes it
+    /// ([`Engine::take_live_update_image`]): the session begins.
+    Image(usize),
+    /// `-d SIZE DATA` on a stub domain: the next `SIZE` bytes of the
+    /// kernel, which start at the command's third string and may hold
+    /// NULs (C copies `SIZE` bytes from there).
+    ImageData(usize),
+}
+
+/// C's `lu_arch` of a stub domain (Mini-OS): `-b SIZE` and `-d SIZE
+/// DATA`, numbers as C's `atol`/`atoi` read them (a negative size is
+/// refused here; C would allocate or copy a huge one and fail). For
+/// platforms that take their new kernel through the protocol.
+pub fn image_arch(args: &[&str]) -> LuArch {
+    let size = |s: &str| usize::try_from(crate::cnum::atoi(s.as_bytes())).ok();
+    match args {
+        ["-b", n] => size(n).map_or(LuArch::Refused("Allocation failure."), LuArch::Image),
+        ["-d", n, _, ..] => size(n).map_or(LuArch::Invalid, LuArch::ImageData),
+        _ => LuArch::Invalid,
+    }
 }
 
 /// A live update that is due: what the platform needs to hand over.
@@ -97,6 +120,9 @@ pub(crate) struct Session {
     binary: String,
     /// `-c`'s command line.
     cmdline: Option<String>,
+    /// A stub's new kernel as it arrives (`-b`, `-d`) and its announced
+    /// size; `None` for a daemon's file.
+    image: Option<(Vec<u8>, usize)>,
     /// Set by `-s`.
     start: Option<Start>,
 }
@@ -139,10 +165,14 @@ struct Start {
 }
 
 /// `XS_CONTROL live-update ARGS…` (C `do_control_lu`).
+///
+/// `raw` is the request's payload after the command's name: a `-d`
+/// chunk's data is taken from it, since it may hold NULs.
 pub fn do_control_lu(
     e: &mut Engine,
     req: &Req,
     args: &[&str],
+    raw: &[u8],
     platform: &mut dyn Platform,
 ) -> Result<Reply, Error> {
     let args = args.get(..MAX_ARGS).unwrap_or(args);
@@ -161,10 +191,25 @@ pub fn do_control_lu(
         _ => match platform.live_update_arch(args) {
             LuArch::Invalid => return Err(Error::Inval),
             LuArch::Refused(why) => Err(why),
-            LuArch::Binary(binary) => e.lu_begin(req.conn, binary),
+            LuArch::Binary(binary) => e.lu_begin(req.conn, binary, None),
+            LuArch::Image(size) => e.lu_begin_image(req.conn, size),
+            LuArch::ImageData(size) => {
+                let data = chunk_data(raw).ok_or(Error::Inval)?;
+                e.lu_image_data(req.conn, data.get(..size).ok_or(Error::Inval)?)
+            }
         },
     };
     Ok(Reply::string(answer.err().unwrap_or("OK")))
+}
+
+/// The bytes of a `-d SIZE DATA` request from its third string on.
+fn chunk_data(raw: &[u8]) -> Option<&[u8]> {
+    let mut at = 0usize;
+    for _ in 0..2 {
+        let nul = raw.get(at..)?.iter().position(|&c| c == 0)?;
+        at = at.checked_add(nul)?.checked_add(1)?;
+    }
+    raw.get(at..)
 }
 
 /// `-s`'s options: `-F`, `-t SECS`, `-v VERSION` (numbers as C's `atoi`
@@ -199,13 +244,53 @@ fn parse_start(req: &Req, args: &[&str], now_ms: u64) -> Result<(Start, u32), Er
 
 impl Engine {
     /// `-f`/`-b`: a session begins for `conn` (C `lu_begin`).
-    fn lu_begin(&mut self, conn: ConnId, binary: String) -> Result<(), &'static str> {
+    fn lu_begin(
+        &mut self,
+        conn: ConnId,
+        binary: String,
+        image: Option<(Vec<u8>, usize)>,
+    ) -> Result<(), &'static str> {
         if self.lu.is_some() {
             return Err("live-update session already active.");
         }
         log::info!("live-update: binary {binary}");
-        self.lu = Some(Session { conn, binary, cmdline: None, start: None });
+        self.lu = Some(Session { conn, binary, cmdline: None, image, start: None });
         Ok(())
+    }
+
+    /// `-b SIZE` (C `lu_binary_alloc`): the kernel's buffer, taken whole
+    /// now and within the privileged domain's memory budget (with a
+    /// request's headroom left), or `Allocation failure.`.
+    fn lu_begin_image(&mut self, conn: ConnId, size: usize) -> Result<(), &'static str> {
+        if self.lu.is_some() {
+            return Err("live-update session already active.");
+        }
+        if !self.heap_allows(true, size.saturating_add(REQUEST_HEADROOM)) {
+            log::warn!("live-update: no room for a kernel of {size} bytes");
+            return Err("Allocation failure.");
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size).map_err(|_| "Allocation failure.")?;
+        self.lu_begin(conn, format!("kernel of {size} bytes"), Some((buf, size)))
+    }
+
+    /// `-d SIZE DATA` (C `lu_binary_save`): the next bytes of the kernel.
+    fn lu_image_data(&mut self, conn: ConnId, data: &[u8]) -> Result<(), &'static str> {
+        let s = self.lu.as_mut().filter(|s| s.conn == conn).ok_or("Not in live-update session.")?;
+        let (buf, size) = s.image.as_mut().ok_or("Not in live-update session.")?;
+        if buf.len().saturating_add(data.len()) > *size {
+            return Err("Too much kernel data.");
+        }
+        // Within the capacity reserved by `-b`: no allocation.
+        buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The new kernel of a due live update (`-b`/`-d`), taken out of the
+    /// session: the platform hands over to it. `None` for a daemon's
+    /// session or once taken.
+    pub fn take_live_update_image(&mut self) -> Option<Vec<u8>> {
+        self.lu.as_mut()?.image.take().map(|(buf, _)| buf)
     }
 
     /// `-c CMDLINE` (C `lu_cmdline`).
@@ -229,6 +314,9 @@ impl Engine {
             start.timeout_ms / 1000
         );
         let s = self.lu.as_mut().filter(|s| s.conn == conn).ok_or("Not in live-update session.")?;
+        if s.image.as_ref().is_some_and(|(buf, size)| buf.len() != *size) {
+            return Err("Kernel not complete.");
+        }
         start.version =
             Version::from_u32(version).ok_or("Migration stream version not supported.")?;
         s.start = Some(start);

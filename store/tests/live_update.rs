@@ -407,3 +407,56 @@ fn a_privileged_connection_stalls_before_its_held_input_outgrows_the_stream() {
     let m = drain(&mut r.engine, t);
     assert_eq!(m.len(), held, "all answered by the new server");
 }
+
+/// `live-update -d SIZE DATA` as `xenstore-control` sends a chunk: the
+/// data may hold NULs and is followed by one.
+fn chunk(w: &mut World, c: ConnId, data: &[u8]) -> String {
+    let mut p = b"live-update\0-d\0".to_vec();
+    p.extend_from_slice(format!("{}\0", data.len()).as_bytes());
+    p.extend_from_slice(data);
+    p.push(0);
+    w.send(c, MsgType::Control, 0, &p);
+    let m = w.recv_all(c);
+    assert_eq!(m.len(), 1);
+    m[0].text().trim_end_matches('\0').to_string()
+}
+
+#[test]
+fn a_stub_receives_its_new_kernel_in_chunks() {
+    let mut w = World::new();
+    w.pf.stub = true;
+    let (s, t) = (w.sock(), w.sock());
+    assert_eq!(chunk(&mut w, s, b"x"), "Not in live-update session.");
+    assert_eq!(lu(&mut w, s, &["-f", "/bin/new"]).as_deref(), Some("error EINVAL"));
+    let kernel: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+    assert_eq!(lu(&mut w, s, &["-b", "5000"]).as_deref(), Some("OK"));
+    assert_eq!(
+        lu(&mut w, t, &["-b", "10"]).as_deref(),
+        Some("live-update session already active.")
+    );
+    assert_eq!(chunk(&mut w, t, b"x"), "Not in live-update session.");
+    for part in kernel[..4096].chunks(2048) {
+        assert_eq!(chunk(&mut w, s, part), "OK");
+    }
+    assert_eq!(lu(&mut w, s, &["-s"]).as_deref(), Some("Kernel not complete."));
+    assert_eq!(chunk(&mut w, s, &kernel[4096..]), "OK");
+    assert_eq!(chunk(&mut w, s, b"y"), "Too much kernel data.");
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None, "answered by the new kernel");
+    let due = w.e.live_update_due(w.now, &mut w.pf).unwrap();
+    assert_eq!(due.binary, "kernel of 5000 bytes");
+    assert_eq!(w.e.take_live_update_image().as_deref(), Some(&kernel[..]));
+    assert_eq!(w.e.take_live_update_image(), None, "taken once");
+}
+
+#[test]
+fn a_stub_kernel_is_bounded_by_the_memory_budget() {
+    let budget = store::MemoryBudget { limit: 1 << 20, reserve: 0, meter: || 0 };
+    let mut w = World::with(store::Config { budget: Some(budget), ..Default::default() });
+    w.pf.stub = true;
+    let s = w.sock();
+    let too_big = (1 << 20).to_string();
+    assert_eq!(lu(&mut w, s, &["-b", &too_big]).as_deref(), Some("Allocation failure."));
+    assert_eq!(lu(&mut w, s, &["-b", "-1"]).as_deref(), Some("Allocation failure."));
+    assert!(!w.e.live_update_pending());
+    assert_eq!(lu(&mut w, s, &["-b", "4096"]).as_deref(), Some("OK"));
+}

@@ -52,3 +52,18 @@ pub struct HvmMemmapTableEntry {
     pub reserved: u32,
 }
 assert_size!(HvmMemmapTableEntry, 24);
+
+/// `struct hvm_modlist_entry`: one module of the start info's list.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HvmModlistEntry {
+    /// Guest-physical address of the module.
+    pub paddr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Guest-physical address of its NUL-terminated command line (0 = none).
+    pub cmdline_paddr: u64,
+    /// Must be 0.
+    pub reserved: u64,
+}
+assert_size!(HvmModlistEntry, 32);

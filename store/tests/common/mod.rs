@@ -38,6 +38,8 @@ pub struct Model {
     pub uids: std::collections::HashMap<u16, u64>,
     /// Every ring taken over by `Engine::restore`, in order.
     pub restored: Vec<store::RestoreRing>,
+    /// A stub domain: live update takes a kernel (`-b`, `-d`), not a file.
+    pub stub: bool,
 }
 
 impl Platform for Model {
@@ -63,6 +65,9 @@ impl Platform for Model {
     /// A daemon's `-f FILE`: `missing` is not there, anything else is
     /// the new binary.
     fn live_update_arch(&mut self, args: &[&str]) -> store::LuArch {
+        if self.stub {
+            return store::image_arch(args);
+        }
         match args {
             ["-f", "missing"] => store::LuArch::Refused("File not accessible."),
             ["-f", file] => store::LuArch::Binary(file.to_string()),
