@@ -37,6 +37,8 @@
 //! quotas stay coherent on a small stub: one domain at its quota leaves
 //! room for the others.
 
+use hashbrown::HashMap;
+
 use crate::quota::{Limit, Quota, Quotas};
 
 /// Bytes one request may allocate beyond what it asks the budget for:
@@ -44,6 +46,27 @@ use crate::quota::{Limit, Quota, Quotas};
 /// (`arena::CHUNK_BYTES`), the request's bookkeeping and small transient
 /// buffers.
 pub const REQUEST_HEADROOM: usize = 32 * 1024;
+
+/// What inserting one more entry into `map` may allocate at once: nothing
+/// while it has a free slot; when it is full, hashbrown moves it into a
+/// table twice the size (the old table is freed only after the move, and
+/// is already in the heap), or allocates its first table of four buckets.
+/// Asking for a record's own slot ("slots count twice") covers a table in
+/// the long run, not this step: a transaction map of 1024 records or a
+/// table of thousands of tracked paths grows by hundreds of KiB at once.
+pub(crate) fn map_insert_growth<K, V, S>(map: &HashMap<K, V, S>) -> usize
+where
+    K: Eq + core::hash::Hash,
+    S: core::hash::BuildHasher,
+{
+    if map.len() < map.capacity() {
+        return 0;
+    }
+    let slot = core::mem::size_of::<(K, V)>().saturating_add(1);
+    // The first table: four buckets, their control bytes and a group.
+    let first = slot.saturating_mul(4).saturating_add(32);
+    map.allocation_size().saturating_mul(2).max(first)
+}
 
 /// One domain may hold at most this fraction of the guests' part of the
 /// budget (`limit - reserve`), whatever its `memory` quota says.

@@ -159,6 +159,12 @@ impl Engine {
             tx.fail = true;
             return Err(Error::Quota);
         }
+        // The map's next table, and the tracked paths' (a read), when the
+        // record fills them: asked of the budget, not the quota (which
+        // charges each record its share, slots counted twice).
+        let map = crate::budget::map_insert_growth(&tx.accessed);
+        let tracked = if read { self.tree.tx_read_growth(path) } else { 0 };
+        let tables = map.saturating_add(tracked);
         // The record's real size, asked of the domain's memory quota and
         // of the budget before it is taken: a transaction that would take
         // its domain over the quota fails (`ENOMEM`, as C's
@@ -168,7 +174,7 @@ impl Engine {
         let cost = Transaction::entry_size(path, None, read).saturating_add(value_len);
         let over_quota = !privileged
             && limit.exceeds(Quota::Memory, self.mem_usage(req).saturating_add(as_u64(cost)));
-        if over_quota || !self.heap_allows(privileged, cost) {
+        if over_quota || !self.heap_allows(privileged, cost.saturating_add(tables)) {
             if let Some(tx) = self.tx_mut(req.conn, id) {
                 tx.fail = true;
             }

@@ -414,6 +414,12 @@ impl Tree {
         self.gens.read(path, current)
     }
 
+    /// What [`Tree::tx_read`] of `path` may allocate at once beyond the
+    /// path and its slot (the tracked paths' table growing).
+    pub fn tx_read_growth(&self, path: &str) -> usize {
+        self.gens.read_growth(path)
+    }
+
     /// Ends a transaction's read of `path`.
     pub fn tx_release(&mut self, path: &str) {
         self.gens.release(path);

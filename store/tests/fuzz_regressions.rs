@@ -474,3 +474,64 @@ fn socket_clients_over_the_line_are_refused() {
     let c = w.e.connect_socket().expect("room again: admitted");
     ok(&w.write(c, "/tool", ""));
 }
+
+/// `engine_heap` (2026-12-07, third session; Xen 4.21+, dom0's socket):
+/// a write 1161 components deep inside a transaction took the heap from
+/// 1 646 378 to 2 601 059 bytes, 56 KiB past `limit + REQUEST_HEADROOM`.
+/// Each node created is a record in the transaction's map, and each
+/// record asked the budget for its own bytes and twice its slot, which
+/// pays for the map in the long run but not for the step in which
+/// hashbrown moves a full map into a table twice the size: at 897
+/// records, 1024 slots are moved into 2048 at once, hundreds of KiB no
+/// record asked for (guests reach it too: `transaction-nodes` allows
+/// 1024 records). The table of the paths open transactions have read
+/// (`tree/txgen.rs`) grows the same way. Now a record asks for the next
+/// table too when it fills one (`budget::map_insert_growth`). With the
+/// heap's room anywhere from 100 KiB to 1.7 MiB, the real peak never
+/// passes the limit plus the headroom (up to 191 KiB past it without the
+/// ask; the reads below went 14 KiB past it without the tracked paths').
+#[test]
+fn transaction_records_never_grow_their_tables_past_the_limit() {
+    let _serial = serial();
+    for room_kib in (100..1700).step_by(25) {
+        let limit = live() + room_kib * 1024;
+        let mut w = world_with_limit(limit);
+        let s = w.sock();
+        let tx = w.start(s);
+        reset_peak();
+        let r = w.req(s, MsgType::Write, tx, &deep("/deep", 1161));
+        let peak = peak();
+        assert!(
+            peak <= limit + REQUEST_HEADROOM,
+            "room {room_kib} KiB: a deep write in a transaction took the heap {} bytes \
+             past the limit ({})",
+            peak - limit,
+            r.text()
+        );
+    }
+    // Reads of missing paths by two transactions: each read is a record in
+    // its transaction's map and a path in the tree's table of tracked
+    // paths, which the two share, so that table fills (at 897 paths) while
+    // neither map does.
+    for room_kib in (250..700).step_by(10) {
+        let limit = live() + room_kib * 1024;
+        let mut w = world_with_limit(limit);
+        let s = w.sock();
+        let txs = [w.start(s), w.start(s)];
+        reset_peak();
+        'reads: for (t, tx) in txs.into_iter().enumerate() {
+            for i in 0..600 {
+                let r = w.req(s, MsgType::Read, tx, format!("/r{t}/{i}\0").as_bytes());
+                if r.text() == "ENOMEM\0" {
+                    break 'reads;
+                }
+            }
+        }
+        let peak = peak();
+        assert!(
+            peak <= limit + REQUEST_HEADROOM,
+            "room {room_kib} KiB: reads in transactions took the heap {} bytes past the limit",
+            peak - limit
+        );
+    }
+}

@@ -58,6 +58,15 @@ impl TxGens {
         current
     }
 
+    /// What tracking `path` may allocate beyond its bytes and slot: a new
+    /// table when the map is full and `path` is not tracked yet.
+    pub fn read_growth(&self, path: &str) -> usize {
+        if self.map.contains_key(path) {
+            return 0;
+        }
+        crate::budget::map_insert_growth(&self.map)
+    }
+
     /// Drops a reader of `path`.
     pub fn release(&mut self, path: &str) {
         if let Some(s) = self.map.get_mut(path) {
