@@ -200,9 +200,24 @@ impl OutQueue {
     /// (it doubles, and the old block is freed only after the copy), and a
     /// new index table when the index is full.
     pub fn push_growth(&self, indexed: bool) -> usize {
+        self.growth(indexed, 1)
+    }
+
+    /// What queuing an event may allocate, as [`OutQueue::push_growth`],
+    /// with a slot left after it for a reply: a request's own watch events
+    /// are queued before its reply, and a reply is queued whatever the
+    /// budget says, so an event that would take the last slot asks for the
+    /// block the reply would otherwise grow unasked.
+    pub fn event_growth(&self, indexed: bool) -> usize {
+        self.growth(indexed, 2)
+    }
+
+    /// The storage `slots_needed` more messages may allocate (the last
+    /// one indexed when `indexed`).
+    fn growth(&self, indexed: bool, slots_needed: usize) -> usize {
         let slot = core::mem::size_of::<OutMsg>();
         let cap = self.msgs.capacity();
-        let slots = if self.msgs.len() < cap {
+        let slots = if self.msgs.len().saturating_add(slots_needed) <= cap {
             0
         } else if cap == 0 {
             slot

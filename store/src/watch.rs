@@ -167,7 +167,7 @@ impl Engine {
         let dedup = p.first() != Some(&b'@');
         let unpriv = !self.is_privileged(domid);
         let charge = OutMsg::charge_for(HEADER_SIZE.saturating_add(len), dedup)
-            .saturating_add(c.out.push_growth(dedup));
+            .saturating_add(c.out.event_growth(dedup));
         // Over the watcher's quota or the budget (`budget.rs`) the event is
         // dropped before it is built.
         if (unpriv && self.domain_exceeds_with(domid, Quota::Memory, as_u64(charge)))

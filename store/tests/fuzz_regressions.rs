@@ -476,8 +476,8 @@ fn socket_clients_over_the_line_are_refused() {
 }
 
 /// `engine_heap` (2026-12-07, third session; Xen 4.21+, dom0's socket):
-/// a write 1161 components deep inside a transaction took the heap from
-/// 1 646 378 to 2 601 059 bytes, 56 KiB past `limit + REQUEST_HEADROOM`.
+/// a write 1162 components deep inside a transaction took the heap from
+/// 1 646 378 to 2 601 059 bytes, 55 907 past `limit + REQUEST_HEADROOM`.
 /// Each node created is a record in the transaction's map, and each
 /// record asked the budget for its own bytes and twice its slot, which
 /// pays for the map in the long run but not for the step in which
@@ -531,6 +531,46 @@ fn transaction_records_never_grow_their_tables_past_the_limit() {
         assert!(
             peak <= limit + REQUEST_HEADROOM,
             "room {room_kib} KiB: reads in transactions took the heap {} bytes past the limit",
+            peak - limit
+        );
+    }
+}
+
+/// `engine_heap` (2026-12-07, third session; Xen 4.17): a privileged
+/// client that does not read, with watches on what it writes, sent 59
+/// writes; the reply to one of them grew its output queue from 4681 to
+/// 9362 slots and hit the stub's heap cap (512 KiB asked with 2.24 MiB
+/// live). A write queues the writer's own events before its reply. Each
+/// event asked the budget for the queue's next block only if it needed
+/// one itself, so the events could take every slot and leave the
+/// doubling to the reply, which is queued whatever the budget says. Now
+/// an event asks for the next block when it would take the last slot
+/// (`OutQueue::event_growth`), and is dropped if the budget cannot give
+/// it. A socket client with 128 watches on what it writes, never
+/// reading, at rooms from 200 KiB to 1.2 MiB: the real peak never passes
+/// the limit plus the headroom (841 KiB past it without the ask).
+#[test]
+fn own_events_leave_the_reply_a_slot() {
+    let _serial = serial();
+    for room_kib in (200..1200).step_by(20) {
+        let limit = live() + room_kib * 1024;
+        let mut w = world_with_limit(limit);
+        let s = w.sock();
+        for t in 0..128 {
+            let b = request(MsgType::Watch, 1, 0, format!("/w\0t{t}\0").as_bytes());
+            assert_eq!(w.raw(s, &b).unwrap(), b.len());
+        }
+        reset_peak();
+        for i in 0..20_000 {
+            let b = request(MsgType::Write, 1, 0, format!("/w/{i:x}\0").as_bytes());
+            if w.raw(s, &b).unwrap() < b.len() || w.e.stats().events_dropped > 0 {
+                break;
+            }
+        }
+        let peak = peak();
+        assert!(
+            peak <= limit + REQUEST_HEADROOM,
+            "room {room_kib} KiB: the writer's queue took the heap {} bytes past the limit",
             peak - limit
         );
     }
