@@ -46,7 +46,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ring::wire::{Header, MsgType, HEADER_SIZE};
+use ring::wire::{Header, MsgType, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
 use crate::budget::REQUEST_HEADROOM;
 use crate::conn::OutMsg;
@@ -336,10 +336,18 @@ impl Engine {
 
     /// Queues `text` as the reply to the `-s` request.
     fn lu_reply(&mut self, conn: ConnId, start: Start, text: &str) {
+        // A text no message can carry (the refusal's list of connections
+        // with long transactions, on a host with hundreds of them) is
+        // `E2BIG`, as C's `send_reply` answers it.
+        let (ty, text) = if text.len() >= XENSTORE_PAYLOAD_MAX {
+            (MsgType::Error, Error::TooBig.xs().as_str())
+        } else {
+            (MsgType::Control, text)
+        };
         let mut payload = Vec::with_capacity(text.len().saturating_add(1));
         payload.extend_from_slice(text.as_bytes());
         payload.push(0);
-        let bytes = encode(MsgType::Control as u32, start.req_id, start.tx_id, &payload);
+        let bytes = encode(ty as u32, start.req_id, start.tx_id, &payload);
         self.queue_out(conn, OutMsg { bytes, event: false, expire_ms: None, req: None });
     }
 

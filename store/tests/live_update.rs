@@ -126,6 +126,24 @@ fn version_one_is_chosen_with_v_and_arguments_past_six_are_ignored() {
 }
 
 #[test]
+fn a_refusal_too_long_for_a_message_is_e2big() {
+    let mut w = World::new();
+    let s = w.sock();
+    w.now = 1_000;
+    for _ in 0..300 {
+        let t = w.sock();
+        let _tx = w.start(t);
+    }
+    w.now = 2_000;
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    assert_eq!(w.e.live_update_due(12_000, &mut w.pf), None, "refused");
+    let m = w.recv_all(s);
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].ty, m[0].text().as_str()), (MsgType::Error as u32, "E2BIG\0"));
+}
+
+#[test]
 fn an_update_waits_for_transactions_then_is_refused_with_c_reason() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
