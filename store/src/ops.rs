@@ -29,7 +29,7 @@ use crate::watch::Match;
 
 /// Heap one created node may take at most: its record (header, name),
 /// its parent's children-list entries and its share of the tree's tables.
-const NODE_GROWTH_BYTES: usize = 160;
+pub(crate) const NODE_GROWTH_BYTES: usize = 160;
 
 impl Engine {
     /// Canonicalises a path argument and applies the `path-max` quota

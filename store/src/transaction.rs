@@ -296,6 +296,17 @@ impl Engine {
         if !req.who.privileged && !self.tx_nodes_fit(req, &tx) {
             return Err(Error::Quota);
         }
+        // Storing copies every written node into the tree while the
+        // records still hold theirs: that copy is asked of the budget
+        // first, and a commit it does not fit fails `ENOMEM` with the
+        // tree unchanged.
+        let stored = tx.accessed.iter().filter(|(_, a)| a.modified).fold(0usize, |sum, (p, a)| {
+            let node = a.node.as_ref().map_or(0, |n| p.len().saturating_add(n.heap_bytes()));
+            sum.saturating_add(node).saturating_add(crate::ops::NODE_GROWTH_BYTES)
+        });
+        if !self.heap_allows(req.who.privileged, stored) {
+            return Err(Error::NoMem);
+        }
         // Removals deepest first, then writes parents first, so every
         // node is stored under an existing parent and removed childless.
         let mut writes: Vec<(&str, &Node)> = Vec::new();
