@@ -381,14 +381,7 @@ fn restored_input_is_handled_whatever_the_quotas() {
     }
     let mut cfg = store::Config::default();
     cfg.quotas.set(Quota::Outstanding, Limit::Hard, 1);
-    let (mut w, _, d) = {
-        let mut w = World::with(cfg);
-        let s = w.sock();
-        let d = w.dom(5);
-        ok(&w.write(s, "/local/domain/5", ""));
-        ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
-        (w, s, d)
-    };
+    let (mut w, _, d) = guest_5_world_with(cfg);
     // The guest's reply is not read yet: it has its one outstanding
     // request, and the platform holds what it sent next.
     let first = request(MsgType::Write, 1, 0, b"/local/domain/5/a\0x");
