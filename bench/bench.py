@@ -32,6 +32,7 @@ REPO = os.path.dirname(HERE)
 # The daemons are started as the differential test starts them.
 sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
 import daemons  # noqa: E402
+import common  # noqa: E402
 
 DAEMONS = ("ours", "c", "ox")
 LABELS = {"ours": "xenstored-rs (release)", "c": "C xenstored 4.17", "ox": "oxenstored 4.17",
@@ -110,6 +111,21 @@ def table(res, args):
     return "\n".join(lines)
 
 
+def summary_rows(res):
+    """The figures for the summary table (bench/common.py)."""
+    def get(kind, key):
+        return res.get(kind, {}).get(key)
+
+    def figures(key):
+        return dict(ours=get("ours", key), c=get("c", key), ox=get("ox", key), null=get("null", key))
+
+    return [common.row("host socket", "rt WRITE+READ (ops/s)", **figures("rt")),
+            common.row("host socket", "rt p99 (us)", higher_is_better=False, **figures("p99")),
+            common.row("host socket", "fill (writes/s)", **figures("fill")),
+            common.row("host socket", "RSS growth over the fill (KiB)", higher_is_better=False,
+                       **figures("growth"))]
+
+
 def verdicts(res):
     o, c = res["ours"], res["c"]
     checks = [("rt >= %.1fx C" % TARGETS["rt"], o["rt"] / c["rt"], o["rt"] >= TARGETS["rt"] * c["rt"]),
@@ -120,14 +136,6 @@ def verdicts(res):
         all(ok for _, _, ok in checks)
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        return m.group(1).strip() if m else "unknown CPU"
-    except OSError:
-        return "unknown CPU"
-
 
 def main():
     args = parse_args()
@@ -135,6 +143,7 @@ def main():
     if not os.access(args.ours, os.X_OK):
         print("our release daemon %s is not built (cargo build --release -p host)" % args.ours, file=sys.stderr)
         return 2
+    load = os.getloadavg()[0]
     workdir = tempfile.mkdtemp(prefix="xsb.", dir="/tmp")
     res = {}
     try:
@@ -152,7 +161,7 @@ def main():
         " median of %d fresh runs per server. rt = %d sequential WRITE+READ pairs on one socket"
         " connection (ops/s counts both); fill = %d WRITEs of new nodes `/fill/d<i/1000>/n<i>`"
         " (16-byte values) from dom0; RSS = VmRSS of the daemon process before and after the fill."
-        % (cpu_model(), os.cpu_count(), time.strftime("%Y-%m-%d"), args.cpu, args.cpu, args.runs, args.rt, args.fill),
+        % (common.cpu_model(), os.cpu_count(), time.strftime("%Y-%m-%d"), args.cpu, args.cpu, args.runs, args.rt, args.fill),
         "",
         table(res, args),
         "",
@@ -162,6 +171,8 @@ def main():
     print(text)
     with open(args.out, "a") as f:
         f.write(text)
+    common.write_summary("xsbench", "%d WRITE+READ round trips and a %d-node fill on a Unix socket, median of %d"
+                         % (args.rt, args.fill, args.runs), summary_rows(res), load)
     return 0 if ok else 1
 
 

@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
 import daemons  # noqa: E402
+import common  # noqa: E402
 
 DAEMONS = ("ours", "c", "ox")
 LABELS = {"ours": "xenstored-rs (release)", "c": "C xenstored 4.17", "ox": "oxenstored 4.17"}
@@ -165,6 +166,29 @@ def cell(fmt, *values):
     return "ENOSYS" if any(v != v for v in values) else fmt % values
 
 
+def summary_rows(res, args):
+    """The figures for the summary table (bench/common.py); a refused or failed
+    measurement is left out (NaN becomes null)."""
+    def figures(key):
+        out = {}
+        for kind in DAEMONS:
+            v = res.get(kind, {}).get(key)
+            out[kind] = None if v is None or v != v else v
+        return out
+
+    g = "%d domains, host socket" % args.domains
+    return [common.row(g, "domains built per s", **figures("domains_s")),
+            common.row(g, "requests per daemon CPU s", **figures("requests_cpu")),
+            common.row(g, "EAGAIN (% of commits)", higher_is_better=False, **figures("eagain")),
+            common.row(g, "RSS (KiB)", higher_is_better=False, **figures("rss")),
+            common.row(g, "xenstore-ls -f / (s)", higher_is_better=False, **figures("ls")),
+            common.row(g, "DIRECTORY_PART pass of /local/domain (us)", higher_is_better=False,
+                       **figures("dirpart_home")),
+            common.row(g, "DIRECTORY_PART pass of %d children (us)" % args.wide, higher_is_better=False,
+                       **figures("dirpart_wide")),
+            common.row(g, "XS_RELEASE of one domain (us)", higher_is_better=False, **figures("release"))]
+
+
 def table(res, args):
     c = res.get("c")
 
@@ -199,14 +223,6 @@ def table(res, args):
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        return m.group(1).strip() if m else "unknown CPU"
-    except OSError:
-        return "unknown CPU"
 
 
 def main():
@@ -245,7 +261,7 @@ def main():
         " has one, so the wall time is not all work). EAGAIN %% = commits refused / commits"
         " tried. xenstore-ls = `xenstore-ls -f /` of the resulting tree; DIRECTORY_PART = one paging pass;"
         " XS_RELEASE = median round trip of releasing %d of the domains (READ = a plain round trip)."
-        % (cpu_model(), os.cpu_count(), load, args.cpu, args.runs, args.domains,
+        % (common.cpu_model(), os.cpu_count(), load, args.cpu, args.runs, args.domains,
            args.toolstacks, args.guests,
            "" if args.name_scan else " (without libxl's name-uniqueness scan of every domain)", args.releases),
         "",
@@ -255,6 +271,8 @@ def main():
     print(text)
     with open(args.out, "a") as f:
         f.write(text)
+    common.write_summary("scale", "%d simring domains made as libxl makes them, median of %d run(s)"
+                         % (args.domains, args.runs), summary_rows(res, args), load)
     return 2 if failed else 0
 
 

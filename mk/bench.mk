@@ -10,7 +10,10 @@
 #   release of one domain, on the same three daemons (ratios reported, no
 #   targets).
 #
-#   make bench                    both, defaults (a few minutes each)
+# - bench/summary.py: one table of every figure above (and of the in-rig
+#   benchmarks when they ran), ours against C, from build/bench/*.json.
+#
+#   make bench                    all, defaults (a few minutes each)
 #   make bench BENCH_ARGS="--runs 1 --fill 20000" SCALE_ARGS="--domains 200"
 
 BENCH_ARGS ?=
@@ -27,4 +30,5 @@ bench: bench-build host-deps
 	status=0; \
 	timeout 1800 python3 bench/bench.py --peers $(PEERS) --ours $(BENCH_BIN) $(BENCH_ARGS) || status=$$?; \
 	timeout 1800 python3 bench/scale.py --peers $(PEERS) --ours $(BENCH_BIN) $(SCALE_ARGS) || status=2; \
+	python3 bench/summary.py || status=2; \
 	exit $$status
