@@ -21,18 +21,12 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-# The daemons are started as the differential test starts them.
-sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
-import daemons  # noqa: E402
-import common  # noqa: E402
+import common
 
 DAEMONS = ("ours", "c", "ox")
 LABELS = {"ours": "xenstored-rs (release)", "c": "C xenstored 4.17", "ox": "oxenstored 4.17",
@@ -42,13 +36,9 @@ TARGETS = {"rt": 1.5, "fill": 3.0, "rss": 0.4}
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ours", default=os.path.join(REPO, "target", "release", "xenstored-rs"))
-    p.add_argument("--peers", default=os.path.join(REPO, "tests", "peers", "peers"))
+    common.add_daemon_args(p, runs=3)
     p.add_argument("--rt", type=int, default=10000)
     p.add_argument("--fill", type=int, default=100000)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--cpu", default="0")
-    p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     return p.parse_args()
 
 
@@ -68,24 +58,16 @@ def xsbench(args, socket, mode, n):
 
 def measure(kind, args, workdir):
     """Median rt ops/s, p50, p99, fill writes/s and RSS (KiB) over the runs."""
-    rows = []
-    for _ in range(args.runs):
-        s = daemons.Daemon(kind, workdir, args.peers, args.ours, cpu=args.cpu,
-                           ours_args=["--log-level", "off"], simring=False)
-        s.start()
-        try:
-            rt, p50, p99 = xsbench(args, s.socket, "rt", args.rt)
-            if kind == "null":
-                rows.append(dict(rt=rt, p50=p50, p99=p99))
-                continue
-            rss0 = s.rss_kib()
-            fill, _, _ = xsbench(args, s.socket, "fill", args.fill)
-            rss1 = s.rss_kib()
-            rows.append(dict(rt=rt, p50=p50, p99=p99, fill=fill, rss0=rss0, rss1=rss1,
-                             growth=rss1 - rss0))
-        finally:
-            s.stop()
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    def one_run(s):
+        rt, p50, p99 = xsbench(args, s.socket, "rt", args.rt)
+        if kind == "null":
+            return dict(rt=rt, p50=p50, p99=p99)
+        rss0 = s.rss_kib()
+        fill, _, _ = xsbench(args, s.socket, "fill", args.fill)
+        rss1 = s.rss_kib()
+        return dict(rt=rt, p50=p50, p99=p99, fill=fill, rss0=rss0, rss1=rss1, growth=rss1 - rss0)
+
+    return common.median_of_runs(kind, args, workdir, False, one_run)
 
 
 def ratio(x, c):

@@ -18,11 +18,41 @@ not a plain quotient of the two cells.
 import json
 import os
 import re
+import statistics
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SUMMARY_DIR = os.path.join(REPO, "build", "bench")
+# The daemons are started as the differential test starts them.
+sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
+import daemons  # noqa: E402
+
+
+def add_daemon_args(p, runs):
+    """The options every host benchmark takes: which builds, how often, where."""
+    p.add_argument("--ours", default=os.path.join(REPO, "target", "release", "xenstored-rs"))
+    p.add_argument("--peers", default=os.path.join(REPO, "tests", "peers", "peers"))
+    p.add_argument("--runs", type=int, default=runs)
+    p.add_argument("--cpu", default="0")
+    p.add_argument("--out", default=os.path.join(HERE, "results.md"))
+
+
+def median_of_runs(kind, args, workdir, simring, one_run):
+    """Start daemon `kind` fresh (pinned, quiet) `args.runs` times, call
+    `one_run(daemon)` for a dict of figures each time, stop it, and give the
+    median of each figure."""
+    rows = []
+    for _ in range(args.runs):
+        s = daemons.Daemon(kind, workdir, args.peers, args.ours, cpu=args.cpu,
+                           ours_args=["--log-level", "off"], simring=simring)
+        s.start()
+        try:
+            rows.append(one_run(s))
+        finally:
+            s.stop()
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
 
 def cpu_model():

@@ -30,17 +30,13 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "diff"))
-import daemons  # noqa: E402
-import common  # noqa: E402
+import common
+from common import daemons
 
 DAEMONS = ("ours", "c", "ox")
 LABELS = {"ours": "xenstored-rs (release)", "c": "C xenstored 4.17", "ox": "oxenstored 4.17"}
@@ -50,8 +46,7 @@ STEP_TIMEOUT_S = 1800
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--ours", default=os.path.join(REPO, "target", "release", "xenstored-rs"))
-    p.add_argument("--peers", default=os.path.join(REPO, "tests", "peers", "peers"))
+    common.add_daemon_args(p, runs=1)
     p.add_argument("--domains", type=int, default=1000)
     p.add_argument("--toolstacks", type=int, default=4)
     p.add_argument("--guests", type=int, default=8)
@@ -59,11 +54,8 @@ def parse_args():
     p.add_argument("--releases", type=int, default=20)
     p.add_argument("--name-scan", action="store_true",
                    help="add libxl's name-uniqueness check (O(domains^2) reads, which then dominate)")
-    p.add_argument("--runs", type=int, default=1)
-    p.add_argument("--cpu", default="0")
     p.add_argument("--only", default=",".join(DAEMONS), help="comma-separated daemons to run")
     p.add_argument("--label", help="the name of our daemon's row (e.g. a commit)")
-    p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     return p.parse_args()
 
 
@@ -139,26 +131,20 @@ def cpu_seconds(pid):
 
 
 def measure(kind, args, workdir):
-    rows = []
-    for _ in range(args.runs):
-        s = daemons.Daemon(kind, workdir, args.peers, args.ours, cpu=args.cpu,
-                           ours_args=["--log-level", "off"], simring=True)
-        s.start()
-        try:
-            row = parse_build(client(args, s.socket, s.simring, "build", args.domains,
-                                     args.toolstacks, args.guests, int(args.name_scan)))
-            row["rss"] = s.rss_kib()
-            row["cpu"] = cpu_seconds(s.pid)
-            row["requests_cpu"] = row["requests"] / row["cpu"] if row["cpu"] else 0.0
-            row["ls"], row["ls_lines"] = xenstore_ls(args, s.socket)
-            row.update(parse_probe(client(args, s.socket, s.simring, "probe", args.domains,
-                                          args.wide, args.releases)))
-            if not s.alive():
-                raise RuntimeError("%s died" % kind)
-            rows.append(row)
-        finally:
-            s.stop()
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    def one_run(s):
+        row = parse_build(client(args, s.socket, s.simring, "build", args.domains,
+                                 args.toolstacks, args.guests, int(args.name_scan)))
+        row["rss"] = s.rss_kib()
+        row["cpu"] = cpu_seconds(s.pid)
+        row["requests_cpu"] = row["requests"] / row["cpu"] if row["cpu"] else 0.0
+        row["ls"], row["ls_lines"] = xenstore_ls(args, s.socket)
+        row.update(parse_probe(client(args, s.socket, s.simring, "probe", args.domains,
+                                      args.wide, args.releases)))
+        if not s.alive():
+            raise RuntimeError("%s died" % kind)
+        return row
+
+    return common.median_of_runs(kind, args, workdir, True, one_run)
 
 
 def cell(fmt, *values):
