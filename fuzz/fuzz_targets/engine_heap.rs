@@ -652,6 +652,9 @@ impl World {
         }
         if privileged {
             self.oracle.privileged("privileged input");
+            // An introduction may have reset a ring drained later in
+            // this pump.
+            self.sync_peers();
             return;
         }
         self.oracle.global("guest input");
@@ -703,8 +706,15 @@ impl World {
     /// Adopts the rings the engine mapped, forgets those it unmapped.
     fn sync_peers(&mut self) {
         for p in self.peers.iter_mut().filter(|p| p.active && !p.socket) {
-            if !self.xen.mapped.contains_key(&p.id) {
-                p.active = false;
+            match self.xen.mapped.get(&p.id) {
+                None => p.active = false,
+                // Mapped again with its indices zeroed (a second
+                // introduction): both byte streams start afresh.
+                Some(m) if m.reset && self.xen.unmaps.contains(&p.id) => {
+                    let (id, domid, reading) = (p.id, p.domid, p.reading);
+                    p.start(id, domid, false, reading);
+                }
+                Some(_) => {}
             }
         }
         for (&id, m) in &self.xen.mapped {
