@@ -173,7 +173,8 @@ const GUESTS: u16 = 8;
 /// The stub's own domain on 4.21+ (`CAP_XENSTORE`, never introduced).
 const STORE_DOMID: u16 = 9;
 /// Peer slots: dom0's socket, more sockets, dom0's ring, the guests'
-/// rings (a domain introduced again gets a fresh slot).
+/// rings (a domain released and introduced again gets a fresh slot; one
+/// introduced again while live keeps its slot, its streams restarted).
 const SLOTS: usize = 24;
 /// What a peer may have sent that the engine has not taken yet (its ring
 /// or socket buffer): two maximal messages.
