@@ -618,8 +618,10 @@ fn a_commit_asks_for_the_tree_copies_of_its_records() {
 
 /// A transaction that fills the budget can still be ended. Once the heap
 /// is within `REQUEST_HEADROOM` of the limit (here: a transaction holds a
-/// third of it, writes outside it fill the rest), every request is
-/// refused `ENOMEM`, and `XS_TRANSACTION_END` was too: the connection
+/// third of it, writes outside it fill the rest, as other clients' would;
+/// the transaction's own writes were refused a few KiB short of that
+/// line in every size tried), every request is refused `ENOMEM`, and
+/// `XS_TRANSACTION_END` was too: the connection
 /// could neither finish nor drop its transaction, whose records held
 /// their memory for as long as it lived. `XS_TRANSACTION_END` only gives
 /// memory back (a commit asks the budget for the tree's copies first), so
