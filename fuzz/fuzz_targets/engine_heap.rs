@@ -173,7 +173,8 @@ const GUESTS: u16 = 8;
 /// The stub's own domain on 4.21+ (`CAP_XENSTORE`, never introduced).
 const STORE_DOMID: u16 = 9;
 /// Peer slots: dom0's socket, more sockets, dom0's ring, the guests'
-/// rings (a domain introduced again gets a fresh slot).
+/// rings (a domain released and introduced again gets a fresh slot; one
+/// introduced again while live keeps its slot, its streams restarted).
 const SLOTS: usize = 24;
 /// What a peer may have sent that the engine has not taken yet (its ring
 /// or socket buffer): two maximal messages.
@@ -652,6 +653,9 @@ impl World {
         }
         if privileged {
             self.oracle.privileged("privileged input");
+            // An introduction may have reset a ring drained later in
+            // this pump.
+            self.sync_peers();
             return;
         }
         self.oracle.global("guest input");
@@ -703,8 +707,15 @@ impl World {
     /// Adopts the rings the engine mapped, forgets those it unmapped.
     fn sync_peers(&mut self) {
         for p in self.peers.iter_mut().filter(|p| p.active && !p.socket) {
-            if !self.xen.mapped.contains_key(&p.id) {
-                p.active = false;
+            match self.xen.mapped.get(&p.id) {
+                None => p.active = false,
+                // Mapped again with its indices zeroed (a second
+                // introduction): both byte streams start afresh.
+                Some(m) if m.reset && self.xen.unmaps.contains(&p.id) => {
+                    let (id, domid, reading) = (p.id, p.domid, p.reading);
+                    p.start(id, domid, false, reading);
+                }
+                Some(_) => {}
             }
         }
         for (&id, m) in &self.xen.mapped {

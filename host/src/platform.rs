@@ -128,9 +128,12 @@ impl HostPlatform {
 
 impl Platform for HostPlatform {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
-        let MapRequest { conn, domid, port, features, .. } = ring;
+        let MapRequest { conn, domid, port, features, reset, .. } = ring;
         let ring = self.map_page(domid)?;
         let page = ring.page();
+        if reset {
+            page.reset_indices();
+        }
         page.set_server_features(features);
         if page.connection() == XENSTORE_RECONNECT {
             page.set_connection(XENSTORE_CONNECTED);
@@ -200,8 +203,15 @@ mod tests {
         guest.page().set_connection(XENSTORE_RECONNECT);
         let simring = Simring::open(dir.path()).unwrap();
         let mut p = HostPlatform::new(Some(simring));
-        p.map_ring(MapRequest { conn: ConnId(9), domid: DomId(5), gfn: 0, port: 17, features: 1 })
-            .unwrap();
+        p.map_ring(MapRequest {
+            conn: ConnId(9),
+            domid: DomId(5),
+            gfn: 0,
+            port: 17,
+            features: 1,
+            reset: false,
+        })
+        .unwrap();
         assert_eq!(guest.page().server_features(), 1, "the engine's word");
         assert_eq!(guest.page().connection(), XENSTORE_CONNECTED);
         let mut fresh = Vec::new();
@@ -215,6 +225,30 @@ mod tests {
         let mut gone = Vec::new();
         p.take_unmapped(&mut gone);
         assert_eq!(gone, [ConnId(9)]);
+    }
+
+    #[test]
+    fn a_ring_mapped_again_with_reset_starts_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let guest = SharedRing::open(&dir.path().join("ring-5"), false).unwrap();
+        assert_eq!(guest.page().write_requests(b"hi").unwrap(), 2);
+        let mut p = HostPlatform::new(Some(Simring::open(dir.path()).unwrap()));
+        let req = MapRequest {
+            conn: ConnId(9),
+            domid: DomId(5),
+            gfn: 0,
+            port: 17,
+            features: 0,
+            reset: false,
+        };
+        p.map_ring(req).unwrap();
+        let page = p.ring_page(ConnId(9)).unwrap();
+        assert_eq!(page.requests_available().unwrap(), 2, "a first introduction keeps them");
+        assert_eq!(page.write_responses(b"rep").unwrap(), 3);
+        p.unmap_ring(ConnId(9));
+        p.map_ring(MapRequest { reset: true, ..req }).unwrap();
+        let page = p.ring_page(ConnId(9)).unwrap();
+        assert_eq!(page.raw_indices(), ring::page::RawIndices::default());
     }
 
     #[test]
@@ -256,8 +290,15 @@ mod tests {
     #[test]
     fn without_simring_rings_are_private_and_domains_run() {
         let mut p = HostPlatform::new(None);
-        p.map_ring(MapRequest { conn: ConnId(1), domid: DomId(2), gfn: 0, port: 1, features: 0 })
-            .unwrap();
+        p.map_ring(MapRequest {
+            conn: ConnId(1),
+            domid: DomId(2),
+            gfn: 0,
+            port: 1,
+            features: 0,
+            reset: false,
+        })
+        .unwrap();
         assert!(p.ring(ConnId(1)).is_some());
         assert_eq!(p.domain_info(DomId(2)).state, DomainState::Running);
         assert_eq!(p.domain_info(DomId(DOMID_FIRST_RESERVED)), DomainInfo::GONE);

@@ -271,7 +271,7 @@ impl XenPlatform {
 
 impl Platform for XenPlatform {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
-        let MapRequest { conn, domid, port, features, .. } = ring;
+        let MapRequest { conn, domid, port, features, reset, .. } = ring;
         if self.conns.len() as u64 >= MAX_MAPPED_RINGS || self.conns.contains_key(&conn) {
             log::warn!("cannot map the ring of domain {}: ring limit reached", domid.0);
             return Err(MapError);
@@ -323,6 +323,9 @@ impl Platform for XenPlatform {
             self.window.free(slot);
             return Err(MapError);
         };
+        if reset {
+            page.reset_indices();
+        }
         page.set_server_features(features);
         page.set_connection(XENSTORE_CONNECTED);
         log::info!("domain {} ring mapped, port {} (remote {})", domid.0, local, port);

@@ -11,7 +11,10 @@
 //! * a request is admitted only while the heap has [`REQUEST_HEADROOM`]
 //!   bytes left below the caller's limit; otherwise it is answered
 //!   `ENOMEM` without being handled. Whatever a request allocates without
-//!   asking again (its reply, small bookkeeping) fits in that headroom;
+//!   asking again (its reply, small bookkeeping) fits in that headroom. A
+//!   request that only gives memory back (ending a transaction, dropping
+//!   watches) is admitted until [`RELEASE_HEADROOM`] is left under the
+//!   limit plus that headroom, so that what holds memory can be ended;
 //! * growth a single request can make large (transaction records, the
 //!   paths of a subtree being removed, watch events queued for guests,
 //!   replies) asks for its own bytes before it is taken;
@@ -46,6 +49,14 @@ use crate::quota::{Limit, Quota, Quotas};
 /// (`arena::CHUNK_BYTES`), the request's bookkeeping and small transient
 /// buffers.
 pub const REQUEST_HEADROOM: usize = 32 * 1024;
+
+/// Bytes a request that only gives memory back (`XS_TRANSACTION_END`,
+/// `XS_UNWATCH`, `XS_RESET_WATCHES`) may allocate beyond what it asks for:
+/// its reply and a copy of its path made absolute. Such a request is
+/// admitted while this much is left under the caller's limit plus
+/// [`REQUEST_HEADROOM`] (`Engine::admitted`), so that what holds memory
+/// can always be ended.
+pub const RELEASE_HEADROOM: usize = 2 * ring::wire::XENSTORE_PAYLOAD_MAX;
 
 /// What inserting one more entry into `map` may allocate at once: nothing
 /// while it has a free slot; when it is full, hashbrown moves it into a

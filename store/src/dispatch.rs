@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 
 use ring::wire::{Header, MsgType, XsError, HEADER_SIZE, XENSTORE_PAYLOAD_MAX};
 
+use crate::budget::{RELEASE_HEADROOM, REQUEST_HEADROOM};
 use crate::conn::OutMsg;
 use crate::engine::{Engine, Pending, Platform};
 use crate::error::Error;
@@ -40,12 +41,16 @@ pub struct Entry {
     pub privileged: bool,
     /// The transaction id is ignored (`WATCH`, `UNWATCH`).
     pub no_tx: bool,
+    /// It only gives memory back, and takes no more than
+    /// [`RELEASE_HEADROOM`] without asking the budget: admitted past the
+    /// line that refuses other requests (`Engine::admitted`).
+    pub releases: bool,
 }
 
 impl Entry {
     /// A request anyone may make, in or out of a transaction.
     const fn new(ty: MsgType, handler: Handler) -> Entry {
-        Entry { ty, handler, privileged: false, no_tx: false }
+        Entry { ty, handler, privileged: false, no_tx: false, releases: false }
     }
 
     /// Only the privileged domain may make it.
@@ -56,6 +61,11 @@ impl Entry {
     /// Its transaction id is ignored.
     const fn no_tx(self) -> Entry {
         Entry { no_tx: true, ..self }
+    }
+
+    /// It only gives memory back.
+    const fn releases(self) -> Entry {
+        Entry { releases: true, ..self }
     }
 }
 
@@ -68,9 +78,9 @@ pub static TABLE: [Entry; 24] = [
     Entry::new(MsgType::Read, ops::do_read),
     Entry::new(MsgType::GetPerms, ops::do_get_perms),
     Entry::new(MsgType::Watch, watch::do_watch).no_tx(),
-    Entry::new(MsgType::Unwatch, watch::do_unwatch).no_tx(),
+    Entry::new(MsgType::Unwatch, watch::do_unwatch).no_tx().releases(),
     Entry::new(MsgType::TransactionStart, transaction::do_tx_start),
-    Entry::new(MsgType::TransactionEnd, transaction::do_tx_end),
+    Entry::new(MsgType::TransactionEnd, transaction::do_tx_end).releases(),
     Entry::new(MsgType::Introduce, domain::do_introduce).privileged(),
     Entry::new(MsgType::Release, domain::do_release).privileged(),
     Entry::new(MsgType::GetDomainPath, domain::do_get_domain_path),
@@ -81,7 +91,7 @@ pub static TABLE: [Entry; 24] = [
     Entry::new(MsgType::IsDomainIntroduced, domain::do_is_domain_introduced).privileged(),
     Entry::new(MsgType::Resume, domain::do_resume).privileged(),
     Entry::new(MsgType::SetTarget, domain::do_set_target).privileged(),
-    Entry::new(MsgType::ResetWatches, watch::do_reset_watches),
+    Entry::new(MsgType::ResetWatches, watch::do_reset_watches).releases(),
     Entry::new(MsgType::DirectoryPart, ops::do_directory_part),
     Entry::new(MsgType::GetFeature, domain::do_get_feature),
     Entry::new(MsgType::SetFeature, domain::do_set_feature).privileged(),
@@ -149,7 +159,8 @@ impl Engine {
         // refusal costs `REFUSAL_BYTES` (the connection's queue is empty,
         // `held_for_memory`, and it gets no serial), which `Engine::input`
         // made sure the headroom has.
-        let refused = !self.heap_allows(who.privileged, self.admission_bytes(c));
+        let entry = entry(hdr.ty);
+        let refused = !self.admitted(who.privileged, entry.is_some_and(|e| e.releases), c);
         let serial = (!who.privileged && !refused).then(|| {
             let s = self.next_req;
             self.next_req = self.next_req.wrapping_add(1);
@@ -157,7 +168,6 @@ impl Engine {
             s
         });
         let mut req = Req { conn, req_id: hdr.req_id, who, tx: None, serial };
-        let entry = entry(hdr.ty);
         let result = match entry {
             _ if refused => Err(Error::NoMem),
             None => Err(Error::NoSys),
@@ -220,6 +230,24 @@ impl Engine {
         if let Some((p, t)) = then_event {
             self.send_event(None, conn, &p, &t);
         }
+    }
+
+    /// Whether a request of `c` is admitted (`budget.rs`): while the heap
+    /// has its admission line's room ([`Engine::admission_bytes`]: the
+    /// request headroom and the queue growth) under the caller's limit;
+    /// one that only gives memory back (`releases`) while it has
+    /// [`RELEASE_HEADROOM`] and the queue growth under the limit plus the
+    /// request headroom. Such a request ends what holds memory (a
+    /// transaction, watches), so refusing it could stall its connection
+    /// with that memory held: a transaction that filled the budget could
+    /// not even be aborted.
+    fn admitted(&self, privileged: bool, releases: bool, c: &crate::engine::Conn) -> bool {
+        let line = self.admission_bytes(c);
+        if self.heap_allows(privileged, line) {
+            return true;
+        }
+        let release = line.saturating_sub(REQUEST_HEADROOM).saturating_add(RELEASE_HEADROOM);
+        releases && self.cfg.budget.is_none_or(|b| b.allows_in_headroom(privileged, release))
     }
 }
 

@@ -123,6 +123,15 @@ pub struct MapRequest {
     /// is used ([`Engine::page_features`]: the domain's features plus
     /// `RECONNECTION`, which [`ring::serve`] implements).
     pub features: u32,
+    /// Zero the page's four indices before the ring is used (C
+    /// `domain_conn_reset`): set when a live domain is introduced again,
+    /// whose partial input and queued output, a partly sent reply
+    /// included, the engine drops, so both byte streams start afresh. A
+    /// ring left as it was would show the guest the head of a message
+    /// that never ends, followed by the next one, and hand the engine the
+    /// rest of a request as a new header. A first introduction leaves the
+    /// indices alone: the guest may have queued requests before it.
+    pub reset: bool,
 }
 
 /// What [`Platform::restore_ring`] is asked to take over.

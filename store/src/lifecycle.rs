@@ -90,7 +90,8 @@ impl Engine {
 
     /// Introduces `domid` (`XS_INTRODUCE`, [`Engine::introduce`] or start-up
     /// enumeration with `port` 0). A second introduction of a live domain
-    /// remaps its ring and resets its connection (C rebinds the channel).
+    /// remaps its ring with its indices zeroed and resets its connection
+    /// (C rebinds the channel and resets the ring and the connection).
     pub(crate) fn introduce_dyn(
         &mut self,
         domid: DomId,
@@ -104,13 +105,13 @@ impl Engine {
             self.release_domain(domid, platform);
         }
         let features = self.page_features(domid);
-        let request = |conn| MapRequest { conn, domid, gfn, port, features };
+        let request = |conn, reset| MapRequest { conn, domid, gfn, port, features, reset };
         let existing = self.domain(domid).filter(|d| d.introduced).and_then(|d| d.conn);
         if let Some(conn) = existing {
             if self.domain(domid).is_some_and(|d| d.ring_mapped) {
                 platform.unmap_ring(conn);
             }
-            let mapped = platform.map_ring(request(conn)).is_ok();
+            let mapped = platform.map_ring(request(conn, true)).is_ok();
             if let Some(d) = self.domain_mut(domid) {
                 d.ring_mapped = mapped;
             }
@@ -124,7 +125,7 @@ impl Engine {
             return Ok(conn);
         }
         let conn = self.alloc_conn(domid, false);
-        if platform.map_ring(request(conn)).is_err() {
+        if platform.map_ring(request(conn, false)).is_err() {
             self.remove_conn(conn);
             return Err(Error::Io);
         }

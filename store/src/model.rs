@@ -75,6 +75,8 @@ pub struct Mapping {
     pub port: u32,
     /// The `server_features` written into the page.
     pub features: u32,
+    /// The page's indices were zeroed ([`MapRequest::reset`]).
+    pub reset: bool,
 }
 
 /// The hypervisor model; see the module documentation.
@@ -240,13 +242,13 @@ impl Platform for HypervisorModel {
     }
 
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
-        let MapRequest { conn, domid, port, features, .. } = ring;
+        let MapRequest { conn, domid, port, features, reset, .. } = ring;
         let d = self.domains.get(&domid.0).ok_or(MapError)?;
         let port = if port == 0 { d.evtchn_port } else { port };
         if port == 0 || self.fail_map.contains(&domid.0) || self.mapped.contains_key(&conn) {
             return Err(MapError);
         }
-        self.mapped.insert(conn, Mapping { domid, port, features });
+        self.mapped.insert(conn, Mapping { domid, port, features, reset });
         Ok(())
     }
 
@@ -260,7 +262,7 @@ impl Platform for HypervisorModel {
             return Err(MapError);
         }
         // The page is not written on restore: its features are unknown.
-        self.mapped.insert(conn, Mapping { domid, port, features: 0 });
+        self.mapped.insert(conn, Mapping { domid, port, features: 0, reset: false });
         Ok(())
     }
 
@@ -373,11 +375,12 @@ mod tests {
             gfn: 0,
             port,
             features,
+            reset: false,
         };
         assert!(m.map_ring(ring(1, 5, 0, 7)).is_ok());
         assert_eq!(
             m.mapping_of(DomId(5)),
-            Some((ConnId(1), Mapping { domid: DomId(5), port: 105, features: 7 }))
+            Some((ConnId(1), Mapping { domid: DomId(5), port: 105, features: 7, reset: false }))
         );
         assert!(m.map_ring(ring(2, 6, 9, 0)).is_err());
         assert!(m.map_ring(ring(3, 8, 9, 0)).is_err());

@@ -615,3 +615,69 @@ fn a_commit_asks_for_the_tree_copies_of_its_records() {
     }
     assert!(committed > 0, "no room held the whole transaction");
 }
+
+/// A transaction that fills the budget can still be ended. Once the heap
+/// is within `REQUEST_HEADROOM` of the limit (here: a transaction holds a
+/// third of it, writes outside it fill the rest, as other clients' would;
+/// the transaction's own writes were refused a few KiB short of that
+/// line in every size tried), every request is refused `ENOMEM`, and
+/// `XS_TRANSACTION_END` was too: the connection
+/// could neither finish nor drop its transaction, whose records held
+/// their memory for as long as it lived. `XS_TRANSACTION_END` only gives
+/// memory back (a commit asks the budget for the tree's copies first), so
+/// it is admitted past that line (as `XS_UNWATCH` is): an abort frees the
+/// records, and a commit stores them or answers `ENOMEM` with the tree
+/// unchanged, without taking the heap past `limit + REQUEST_HEADROOM`.
+#[test]
+fn a_transaction_that_fills_the_budget_can_still_be_ended() {
+    let _serial = serial();
+    for (commit, size, records) in [(false, 1000, 200), (true, 1000, 200), (true, 40, 1500)] {
+        let kind = if commit { "commit" } else { "abort" };
+        let value = vec![b'v'; size];
+        let write = |w: &mut World, c, tx, path: String| {
+            let mut p = format!("{path}\0").into_bytes();
+            p.extend_from_slice(&value);
+            w.req(c, MsgType::Write, tx, &p).text() == "OK\0"
+        };
+        let limit = live() + 600 * 1024;
+        let mut w = world_with_limit(limit);
+        let s = w.sock();
+        ok(&w.write(s, "/big", ""));
+        ok(&w.args(s, MsgType::Watch, 0, &["/watched", "t"]));
+        let before = live();
+        let tx = w.start(s);
+        assert!((0..records).all(|i| write(&mut w, s, tx, format!("/big/{i}"))), "{kind}");
+        let held = live() - before;
+        assert!(held > 150 * 1024, "{kind}: the transaction holds {held} bytes");
+        let mut filled = 0;
+        while write(&mut w, s, 0, format!("/fill/{filled}")) {
+            filled += 1;
+        }
+        assert!(filled > 10, "{kind}: {filled} writes filled the rest");
+        assert_eq!(w.read(s, "/big").text(), "ENOMEM\0", "{kind}: the heap is over the line");
+        // Dropping a watch only gives memory back too.
+        ok(&w.args(s, MsgType::Unwatch, 0, &["/watched", "t"]));
+
+        reset_peak();
+        let at_end = live();
+        let end = w.req(s, MsgType::TransactionEnd, tx, if commit { b"T\0" } else { b"F\0" });
+        let peak = peak();
+        assert!(
+            peak <= limit + REQUEST_HEADROOM,
+            "{kind} of {records} records of {size} bytes: the heap went {} bytes past the limit",
+            peak - limit
+        );
+        match end.text().as_str() {
+            "OK\0" if !commit => {}
+            "OK\0" | "ENOMEM\0" if commit => {}
+            other => panic!("{kind} of {records} records of {size} bytes: {other:?}"),
+        }
+        if end.text() == "ENOMEM\0" || !commit {
+            // The records are gone, and the tree is unchanged.
+            let back = at_end.saturating_sub(live());
+            assert!(back > held * 9 / 10, "{kind}: {back} of {held} bytes came back");
+            assert_eq!(w.read(s, "/big/0").text(), "ENOENT\0", "{kind}");
+        }
+        assert_eq!(w.read(s, "/big").text(), "", "{kind}: served again");
+    }
+}

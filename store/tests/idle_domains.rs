@@ -68,6 +68,7 @@ fn idle_introduced_domains_cost_little() {
             gfn: 0,
             port: 1,
             features: 0,
+            reset: false,
         };
         xen.map_ring(req).expect("map");
     }

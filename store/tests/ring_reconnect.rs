@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
-use ring::page::LocalPage;
+use ring::page::{LocalPage, RawIndices};
 use ring::serve::{self, Turn};
 use ring::wire::{
     Header, MsgType, XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO,
@@ -52,6 +52,10 @@ struct OnePage<'p> {
 impl Platform for OnePage<'_> {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         self.model.map_ring(ring)?;
+        if ring.reset {
+            // As the kernel and the host do it.
+            self.page.reset_indices();
+        }
         self.conn = Some(ring.conn);
         Ok(())
     }
@@ -111,11 +115,16 @@ impl<'p> Stub<'p> {
     /// dom0 (a new socket client) writes guest 5's `domid` node, 5, and
     /// gives it to the guest.
     fn give_domid(&mut self) {
+        self.dom0(&[
+            (MsgType::Write, &b"/local/domain/5/domid\x005"[..]),
+            (MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
+        ]);
+    }
+
+    /// dom0 (a new socket client) sends `requests`.
+    fn dom0(&mut self, requests: &[(MsgType, &[u8])]) {
         let dom0 = self.engine.connect_socket().unwrap();
-        for (req_id, ty, payload) in [
-            (1, MsgType::Write, &b"/local/domain/5/domid\x005"[..]),
-            (2, MsgType::SetPerms, b"/local/domain/5/domid\0n5\0"),
-        ] {
+        for (req_id, &(ty, payload)) in (1..).zip(requests) {
             self.engine.input(dom0, &request(req_id, ty, payload), 0, &mut self.platform).unwrap();
         }
     }
@@ -249,6 +258,39 @@ fn a_guest_looping_error_then_reconnect_costs_bounded_reconnections_and_log_line
             stub.housekeeping();
         }
         stub.give_domid();
+        assert_eq!(read_domid(&mut stub, page, conn), b"5");
+    });
+}
+
+/// Finding 9 of `engine_heap` (`fuzz/CAMPAIGN.md`): a second introduction
+/// of a live domain drops its connection's queued output, a partly sent
+/// reply included, so its ring must start afresh with it (C
+/// `domain_conn_reset` zeroes the indices). Left as it was, the ring showed
+/// the guest the head of a reply that never ends, then the next reply.
+#[test]
+fn a_second_introduction_restarts_the_ring_with_the_connection() {
+    with_page(|page| {
+        let (mut stub, conn) = Stub::new(page);
+        stub.give_domid();
+        // A value longer than the ring: its reply goes out in pieces.
+        let mut big = b"/local/domain/5/big\0".to_vec();
+        big.resize(big.len() + 3000, b'x');
+        stub.dom0(&[(MsgType::Write, &big), (MsgType::SetPerms, b"/local/domain/5/big\0n5\0")]);
+        page.write_requests(&request(3, MsgType::Read, b"/local/domain/5/big\0")).unwrap();
+        stub.turn(conn);
+        let mut head = [0u8; 100];
+        assert_eq!(page.read_responses(&mut head).unwrap(), 100);
+        assert_eq!(page.raw_indices().rsp_prod as usize, XENSTORE_RING_SIZE, "partly sent");
+
+        // The toolstack introduces the domain again.
+        stub.dom0(&[(MsgType::Introduce, b"5\x001\x009\0")]);
+        assert_eq!(stub.engine.domain_conn(DomId(5)), Some(conn));
+        assert_eq!(page.raw_indices(), RawIndices::default());
+        for t in stub.housekeeping() {
+            assert!(t.stopped.is_none());
+        }
+        assert_eq!(page.responses_available().unwrap(), 0, "no rest of the old reply");
+        // The guest starts afresh, and its first reply is whole.
         assert_eq!(read_domid(&mut stub, page, conn), b"5");
     });
 }
