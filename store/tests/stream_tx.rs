@@ -267,3 +267,83 @@ fn restored_transactions_hold_about_the_heap_they_held() {
     assert!(b.abs_diff(a) <= a / 10, "before {a} bytes, after {b}");
     assert_eq!(usage(&after.w), usage(&before.w));
 }
+
+/// A stream with socket connection 1 and, for transaction `tx` of it, the
+/// node records `nodes` (path, access, value; `None`: absent from the
+/// view).
+fn tx_stream(tx: u32, nodes: &[(&str, u16, Option<&str>)]) -> Stream {
+    use store::stream::{ConnKind, ConnectionData, NodeData, NodePerm, NodeTx, PermAccess};
+    let mut records = vec![
+        Record::Connection(ConnectionData {
+            conn_id: 1,
+            kind: ConnKind::Socket { fd: 5 },
+            in_data: Vec::new(),
+            out_data: Vec::new(),
+            out_resp_len: 0,
+            unique_id: None,
+        }),
+        Record::Transaction(stream::TransactionData { conn_id: 1, tx_id: tx }),
+    ];
+    for &(path, access, value) in nodes {
+        let owner = NodePerm { access: PermAccess::None, ignore: false, domid: 0 };
+        records.push(Record::Node(NodeData {
+            path: path.as_bytes().to_vec(),
+            tx: Some(NodeTx { conn_id: 1, tx_id: tx, access }),
+            perms: value.map_or(Vec::new(), |_| vec![owner]),
+            value: value.unwrap_or("").as_bytes().to_vec(),
+        }));
+    }
+    Stream { header: opts(false).header, records }
+}
+
+/// Whether a restore error is the one expected.
+type Want = fn(&store::RestoreError) -> bool;
+
+#[test]
+fn hostile_transaction_records_are_refused() {
+    use store::RestoreError::{BadPath, BadTransaction};
+    let cases: Vec<(Stream, Want)> = vec![
+        (tx_stream(0, &[]), |e| matches!(e, BadTransaction { index: 1 })),
+        (tx_stream(1, &[("/", 0, None)]), |e| matches!(e, BadTransaction { index: 2 })),
+        (tx_stream(1, &[("/a", 0, Some("v"))]), |e| matches!(e, BadTransaction { index: 2 })),
+        (tx_stream(1, &[("/a/b", 2, Some("v"))]), |e| matches!(e, BadTransaction { .. })),
+        (tx_stream(1, &[("/a", 0, None), ("/a/b", 2, Some(""))]), |e| {
+            matches!(e, BadTransaction { .. })
+        }),
+        (tx_stream(1, &[("a", 1, Some(""))]), |e| matches!(e, BadPath { index: 2 })),
+        (tx_stream(1, &[("/a/", 1, Some(""))]), |e| matches!(e, BadPath { index: 2 })),
+        (tx_stream(1, &[("@releaseDomain", 1, Some(""))]), |e| matches!(e, BadPath { .. })),
+    ];
+    for (s, want) in cases {
+        let mut pf = Model::default();
+        match Engine::restore(store::Config::default(), &s, 0, &mut pf) {
+            Err(e) => assert!(want(&e), "{e:?} for {:?}", s.records),
+            Ok(_) => panic!("restored {:?}", s.records),
+        }
+    }
+}
+
+#[test]
+fn a_stream_transaction_commits_or_is_doomed_by_what_it_read() {
+    let restore = |s: &Stream| {
+        let mut pf = Model::default();
+        let r = Engine::restore(store::Config::default(), s, 0, &mut pf).unwrap();
+        World { stash: Vec::new(), e: r.engine, pf, now: 0 }
+    };
+    // Created below the root it read: commits.
+    let mut w =
+        restore(&tx_stream(9, &[("/", 1, Some("")), ("/a", 3, Some("x")), ("/a/b", 2, Some("y"))]));
+    assert_eq!(w.usage(0, "transactions"), 1);
+    let c = ConnId(1);
+    assert_eq!(w.one(c, MsgType::Directory, 9, "/").text(), "a\0");
+    ok(&w.one(c, MsgType::TransactionEnd, 9, "T"));
+    assert_eq!(w.read(c, "/a/b").text(), "y");
+    assert_eq!(w.usage(0, "transactions"), 0);
+    // It read "/" with a value the tree does not have: doomed.
+    let mut w = restore(&tx_stream(9, &[("/", 1, Some("other")), ("/a", 3, Some("x"))]));
+    err(&w.one(c, MsgType::TransactionEnd, 9, "T"), "EAGAIN");
+    err(&w.read(c, "/a"), "ENOENT");
+    // A new transaction on the connection gets another id.
+    let next = w.start(c);
+    assert_ne!(next, 9);
+}
