@@ -16,7 +16,8 @@ the reserve, deep paths, watch floods, split payloads, transactions) in
 `arbitrary`'s encoding of its `Setup` and `Op`s (see `HeapSeed`), since
 reaching a limit by mutation alone takes hundreds of well-formed writes.
 `stream_decode` gets xenstore migration streams (`[u16 budget/16]`, then
-the stream) with every record type, in both byte orders and versions.
+the stream) with every record type, in both byte orders and versions, and
+streams an engine restores (an open transaction's records).
 """
 
 import pathlib
@@ -289,8 +290,24 @@ def stream_decode_seeds():
         s += record(e, 7, struct.pack(e + "HHII", 1, 1, 15, 5) + b"watches\0")
         return s + struct.pack(e + "II", 0, 0)
 
+    def restorable(e):
+        # A socket connection with an open transaction that read /tool,
+        # created /tool/x and deleted /gone: restored, not only decoded.
+        s = b"xenstore" + struct.pack(">II", 2, 1 if e == ">" else 0)
+        s += record(e, 2, struct.pack(e + "IHHiIHHI", 2, 1, 0, 9, 0, 0, 0, 0))
+        owner = b"n\0" + struct.pack(e + "H", 0)
+        s += record(e, 5, struct.pack(e + "IIHHHH", 0, 0, 6, 0, 0, 1) + owner + b"/tool\0")
+        s += record(e, 5, struct.pack(e + "IIHHHH", 0, 0, 6, 0, 0, 1) + owner + b"/gone\0")
+        s += record(e, 4, struct.pack(e + "II", 2, 17))
+        s += record(e, 5, struct.pack(e + "IIHHHH", 2, 17, 6, 0, 1, 1) + owner + b"/tool\0")
+        s += record(e, 5, struct.pack(e + "IIHHHH", 2, 17, 8, 1, 3, 1) + owner + b"/tool/x\0v")
+        s += record(e, 5, struct.pack(e + "IIHHHH", 2, 17, 6, 0, 0, 0) + b"/gone\0")
+        return s + struct.pack(e + "II", 0, 0)
+
     big = struct.pack("<H", 0xFFFF)
     return {
+        "tx-le": big + restorable("<"),
+        "tx-be": big + restorable(">"),
         "le-v2": big + stream("<", 2),
         "be-v2": big + stream(">", 2),
         "le-v1": big + stream("<", 1, ext=False),

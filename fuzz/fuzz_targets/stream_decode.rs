@@ -6,16 +6,21 @@
 //! 1. `decode` returns (a panic is a finding);
 //! 2. the peak of live heap bytes during the call, counted by this
 //!    binary's global allocator, is at most the budget;
-//! 3. it leaves nothing allocated behind;
+//! 3. it leaves nothing allocated behind (nor do the restores of 5);
 //! 4. a stream it accepts is written back by `encode` (the writer refuses
-//!    nothing the reader accepts) and the bytes decode to the same records.
+//!    nothing the reader accepts) and the bytes decode to the same records;
+//! 5. a stream it accepts is restored into an engine or refused without a
+//!    panic (open transactions included: `migrate/tx.rs`), and a restored
+//!    engine's forced dump is restored in turn.
 #![no_main]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use libfuzzer_sys::fuzz_target;
-use store::stream::{decode, encode};
+use store::model::{HypervisorModel, Semantics};
+use store::stream::{decode, encode, Stream};
+use store::{Config, ConnId, DumpOptions, DumpSource, Engine};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -61,6 +66,29 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// The platform's side of a dump: ports and descriptors made up.
+struct Made;
+
+impl DumpSource for Made {
+    fn ring_port(&self, conn: ConnId) -> u32 {
+        conn.0
+    }
+    fn socket_fd(&self, conn: ConnId) -> i32 {
+        i32::try_from(conn.0).unwrap_or(-1)
+    }
+}
+
+/// Restores `s`; if it is, dumps the engine (forced) and restores that.
+fn restore_twice(s: &Stream) {
+    let mut xen = HypervisorModel::new(Semantics::Getdomaininfo418);
+    let Ok(r) = Engine::restore(Config::default(), s, 0, &mut xen) else { return };
+    let opts = DumpOptions { header: s.header, global: None, force: true };
+    if let Ok(again) = r.engine.dump_state(&opts, &Made) {
+        let mut xen = HypervisorModel::new(Semantics::Getdomaininfo418);
+        let _ = Engine::restore(Config::default(), &again, 0, &mut xen);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let [b0, b1, stream @ ..] = data else { return };
     let budget = usize::from(u16::from_le_bytes([*b0, *b1])) * 16;
@@ -73,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
         let mut again = Vec::new();
         encode(&s, &mut again).expect("the writer refused what the reader accepted");
         assert_eq!(decode(&again, usize::MAX).as_ref(), Ok(&s));
+        restore_twice(&s);
     }
-    assert_eq!(LIVE.load(SeqCst), base, "the reader leaked");
+    assert_eq!(LIVE.load(SeqCst), base, "the reader or a restore leaked");
 });

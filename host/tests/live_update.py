@@ -17,9 +17,15 @@ served, and a new client is served. A second pair of cases drives the
 session over a socket as xenstore-control does: while it is active a
 TRANSACTION_START from a client without a transaction is held (the
 client's next request is answered first), so it does not make the update
-wait; `-s` waits for a transaction opened before, and once that ends the
-new server answers both the requester and the held start. Prints "ok - <name>" or "not ok - <name>:
-<why>" per case; the exit status counts the failures.
+wait; `-s` waits for a transaction opened before that the stream cannot
+carry (one whose read went stale), and once that ends the new server
+answers both the requester and the held start. A last case keeps a
+socket client's and a guest's transactions open across the update of
+ours into ours: `xenstore-control live-update` does not wait for them,
+they go on in the new server and commit with their watch events, and a
+transaction it cannot carry, forced with `-F`, answers its commit
+`EAGAIN`. Prints "ok - <name>" or "not ok - <name>: <why>" per case; the
+exit status counts the failures.
 
 Nothing sleeps to let a daemon catch up: each step waits for what the
 daemon does (xenstore-control's exit, a reply, an event), with deadlines
@@ -154,12 +160,15 @@ def lu_args(*args):
 
 
 def held_start(run):
-    """An update waits for an open transaction; a start sent meanwhile is
-    held, and the new server answers it. The session is driven over a
-    socket as xenstore-control drives it (`-f`, then `-s`), so that the
-    start is sent once the session is active."""
+    """An update waits for an open transaction that the stream cannot
+    carry (C: for any); a start sent meanwhile is held, and the new server
+    answers it. The session is driven over a socket as xenstore-control
+    drives it (`-f`, then `-s`), so that the start is sent once the session
+    is active."""
     busy = Control(run.env["XENSTORED_PATH"], name="busy")
     tx = int(busy.transaction_start().payload.rstrip(b"\0"))
+    busy.read("/stale", tx=tx)
+    check(run.ctl.write("/stale", "changed").ok, "a stale read")
     lu = Control(run.env["XENSTORED_PATH"], name="live-update")
     eq(lu.request("CONTROL", lu_args("-f", run.new)).payload, b"OK\0", "live-update -f")
     writer = Control(run.env["XENSTORED_PATH"], name="writer")
@@ -171,7 +180,7 @@ def held_start(run):
     payload = lu_args("-s", "-t", "30")
     lu.send_bytes(HDR.pack(XS["CONTROL"], 77, 0, len(payload)) + payload,
                   time.monotonic() + DEADLINE_S)
-    check(busy.transaction_end(tx).ok, "transaction end")
+    check(busy.transaction_end(tx, commit=False).ok, "transaction end")
     hdr, body = lu.recv_msg(time.monotonic() + DEADLINE_S)
     eq((hdr[:2], body), ((XS["CONTROL"], 77), b"OK\0"), "the new server's OK")
     eq(exe(run.pid), run.new, "the new binary runs")
@@ -181,6 +190,56 @@ def held_start(run):
     eq(writer.write("/held", "in tx", tx=held).err, None, "write in the held transaction")
     check(writer.transaction_end(held).ok, "the held transaction commits")
     eq(run.ctl.read("/held").payload, b"in tx", "its write is there")
+
+
+def carried(run):
+    """Transactions open across the update: carried, then committed."""
+    ctl = run.ctl
+    check(ctl.write("/lu/t/a", "1").ok, "write")
+    watcher = Control(run.env["XENSTORED_PATH"], name="watcher")
+    eq(watcher.watch("/lu/t", "tok").err, None, "socket watch")
+    eq(watcher.wait_event(), (b"/lu/t", b"tok"), "initial event")
+    guest = simring.new_guest(ctl, run.sr, 7)
+    eq(guest.write("data/x", "1").err, None, "guest write")
+    client = Control(run.env["XENSTORED_PATH"], name="client")
+    tx = int(client.transaction_start().payload.rstrip(b"\0"))
+    eq(client.read("/lu/t/a", tx=tx).payload, b"1", "read in the transaction")
+    eq(client.write("/lu/t/a", "2", tx=tx).err, None, "write in the transaction")
+    eq(client.write("/lu/t/b/c", "new", tx=tx).err, None, "create in the transaction")
+    gtx = int(guest.transaction_start().payload.rstrip(b"\0"))
+    eq(guest.write("data/x", "guest", tx=gtx).err, None, "guest write in its transaction")
+    before = ls(run.env)
+
+    r = subprocess.run([XENSTORE_CONTROL, "live-update", "-t", "10", run.new], env=run.env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=DEADLINE_S)
+    eq((r.returncode, r.stdout), (0, b""), "xenstore-control live-update, transactions open")
+    eq(exe(run.pid), run.new, "the new binary runs")
+    eq(ls(run.env), before, "xenstore-ls -fp after the update")
+    eq(client.read("/lu/t/b/c", tx=tx).payload, b"new", "the transaction's view")
+    eq(client.write("/lu/t/d", "after", tx=tx).err, None, "write in it after the update")
+    eq(ctl.read("/lu/t/d").err, "ENOENT", "not committed yet")
+    eq(client.transaction_end(tx).err, None, "the transaction commits")
+    eq(ctl.read("/lu/t/a").payload, b"2", "its writes landed")
+    eq(ctl.read("/lu/t/b/c").payload, b"new", "its creation landed")
+    eq(ctl.read("/lu/t/d").payload, b"after", "its write after the update landed")
+    eq(sorted(watcher.drain_events()), sorted([(b"/lu/t/a", b"tok"), (b"/lu/t/b/c", b"tok"),
+                                               (b"/lu/t/d", b"tok")]), "its watch events")
+    eq(guest.transaction_end(gtx).err, None, "the guest's transaction commits")
+    eq(ctl.read("/local/domain/7/data/x").payload, b"guest", "its write landed")
+
+    # One the stream cannot carry (a stale read), forced: doomed.
+    tx = int(client.transaction_start().payload.rstrip(b"\0"))
+    eq(client.read("/lu/t/a", tx=tx).payload, b"2", "read in the transaction")
+    eq(client.write("/lu/t/e", "lost", tx=tx).err, None, "write in the transaction")
+    check(ctl.write("/lu/t/a", "3").ok, "the read goes stale")
+    r = subprocess.run([XENSTORE_CONTROL, "live-update", "-F", "-t", "1", run.new], env=run.env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=DEADLINE_S)
+    eq((r.returncode, r.stdout), (0, b""), "xenstore-control live-update -F")
+    eq(client.read("/lu/t/a", tx=tx).err, None, "the doomed transaction answers")
+    eq(client.transaction_end(tx).err, "EAGAIN", "its commit conflicts")
+    eq(ctl.read("/lu/t/e").err, "ENOENT", "its write never lands")
 
 
 def case(name, start, body=live_update):
@@ -204,4 +263,5 @@ case("ours into a copy of ours", Run.start_ours)
 case("C xenstored 4.17 into ours", Run.start_c)
 case("ours into ours, a transaction start held", Run.start_ours, held_start)
 case("C xenstored 4.17 into ours, a transaction start held", Run.start_c, held_start)
+case("ours into ours, transactions carried", Run.start_ours, carried)
 sys.exit(len(FAILED))

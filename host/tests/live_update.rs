@@ -14,6 +14,8 @@ use common::*;
 const XS_CONTROL: u32 = 0;
 /// `XS_TRANSACTION_START`.
 const XS_TRANSACTION_START: u32 = 6;
+/// `XS_TRANSACTION_END`.
+const XS_TRANSACTION_END: u32 = 7;
 
 /// A `live-update` control request's payload.
 fn lu(args: &[&str]) -> Vec<u8> {
@@ -112,8 +114,15 @@ fn an_open_transaction_makes_the_update_wait_then_refused() {
     let d = Daemon::start(&["--state-dir", state.path().to_str().unwrap()]);
     let new = copy_binary(d.dir.path(), "new-xenstored");
     let mut t = d.connect();
-    assert_eq!(t.request(XS_TRANSACTION_START, b"\0").0, XS_TRANSACTION_START);
+    let (ty, id) = t.request(XS_TRANSACTION_START, b"\0");
+    assert_eq!(ty, XS_TRANSACTION_START);
+    let tx: u32 = String::from_utf8(id).unwrap().trim_end_matches('\0').parse().unwrap();
     let mut ctl = d.connect();
+    // A transaction the stream cannot carry: its read went stale (one it
+    // can carry does not make the update wait).
+    t.send(XS_READ, 2, tx, b"/stale\0");
+    assert_eq!(t.recv().unwrap().ty, XS_ERROR);
+    assert_eq!(ctl.request(XS_WRITE, b"/stale\0changed"), (XS_WRITE, b"OK\0".to_vec()));
     assert_eq!(ctl.request(XS_CONTROL, &lu(&["-f", &new])), (XS_CONTROL, b"OK\0".to_vec()));
     // Refused after the (one-second) timeout, with C's reason.
     let (ty, why) = ctl.request(XS_CONTROL, &lu(&["-s", "-t", "1"]));
@@ -121,7 +130,7 @@ fn an_open_transaction_makes_the_update_wait_then_refused() {
     let why = String::from_utf8(why).unwrap();
     assert!(why.starts_with("Domains with long running transactions:\nDomain 0: "), "{why:?}");
     assert_eq!(exe(d.child.id()), Path::new(env!("CARGO_BIN_EXE_xenstored-rs")));
-    // Forced, it goes on and drops the transaction.
+    // Forced, it goes on and the transaction is doomed.
     assert_eq!(ctl.request(XS_CONTROL, &lu(&["-f", &new])), (XS_CONTROL, b"OK\0".to_vec()));
     assert_eq!(
         ctl.request(XS_CONTROL, &lu(&["-s", "-t", "0", "-F"])),
@@ -129,6 +138,9 @@ fn an_open_transaction_makes_the_update_wait_then_refused() {
     );
     assert_eq!(exe(d.child.id()), Path::new(&new));
     assert_eq!(t.request(XS_READ, b"/\0").0, XS_READ, "the connection stays");
+    t.send(XS_TRANSACTION_END, 3, tx, b"T\0");
+    let end = t.recv().unwrap();
+    assert_eq!((end.ty, end.payload.as_slice()), (XS_ERROR, &b"EAGAIN\0"[..]));
 }
 
 #[test]

@@ -13,11 +13,13 @@
 //!    gets;
 //! 3. `-s [-F] [-t SECS] [-v VERSION]` starts it. The request gets no
 //!    reply now: the platform asks [`Engine::live_update_due`] on every
-//!    round of its loop. While a transaction is open the update waits,
-//!    up to `SECS` (from the start; 0 by default) or, with `-F`, until
-//!    every open transaction is that old; past the time without `-F` the
-//!    request is answered with the connections holding transactions and
-//!    the session ends. Once due, the platform dumps the state (the
+//!    round of its loop. While a transaction the stream cannot carry is
+//!    open (`migrate/tx.rs`; those it can are carried and do not make it
+//!    wait) the update waits, up to `SECS` (from the start; 0 by default)
+//!    or, with `-F`, until every such transaction's connection has had
+//!    one open that long (they are then carried doomed); past the time
+//!    without `-F` the request is answered with the connections holding
+//!    them and the session ends. Once due, the platform dumps the state (the
 //!    engine adds the `OK` reply to the requester's pending output, as
 //!    C's `lu_write_response`: the new server delivers it), and hands
 //!    over; if that fails it reports why ([`Engine::live_update_failed`])
@@ -351,11 +353,18 @@ impl Engine {
         self.queue_out(conn, OutMsg { bytes, event: false, expire_ms: None, req: None });
     }
 
+    /// When `c` went from no open transaction to one, if it holds one the
+    /// stream cannot carry (the update waits for those).
+    fn lu_waits_for(&self, c: &crate::engine::Conn) -> Option<u64> {
+        c.ta_start_ms.filter(|_| c.txs.iter().any(|t| !self.tx_carryable(t)))
+    }
+
     /// Whether a started update may go on (C `lu_check_lu_allowed`): no
-    /// connection has a transaction open, or it is forced and every
-    /// connection's has been open for the timeout.
+    /// connection has a transaction open that the stream cannot carry,
+    /// or it is forced and every such connection's has been open for the
+    /// timeout.
     fn lu_allowed(&self, start: &Start, now_ms: u64) -> bool {
-        let mut open = self.conns.values().filter_map(|c| c.ta_start_ms).peekable();
+        let mut open = self.conns.values().filter_map(|c| self.lu_waits_for(c)).peekable();
         if open.peek().is_none() {
             return true;
         }
@@ -366,7 +375,7 @@ impl Engine {
     fn lu_reject_reason(&self, start: &Start, now_ms: u64) -> String {
         let mut why = String::new();
         for c in self.conns.values() {
-            let Some(t) = c.ta_start_ms else { continue };
+            let Some(t) = self.lu_waits_for(c) else { continue };
             let age = now_ms.saturating_sub(t);
             if age >= start.timeout_ms {
                 if why.is_empty() {
@@ -450,7 +459,7 @@ impl Engine {
     /// The platform's check, on every round of its loop, of a started
     /// live update (C `do_lu_start`): `Some` when it is due now, and the
     /// platform dumps the state ([`Engine::dump_bytes`], forced: open
-    /// transactions are dropped) and hands over, or calls
+    /// transactions the stream cannot carry are written doomed) and hands over, or calls
     /// [`Engine::live_update_failed`]. `None` while it waits for
     /// transactions (until [`Engine::next_deadline`] says), or when there
     /// is nothing to do; a refused update is answered here and its
@@ -511,7 +520,7 @@ impl Engine {
         if !start.force {
             return Some(end);
         }
-        let newest = self.conns.values().filter_map(|c| c.ta_start_ms).max();
+        let newest = self.conns.values().filter_map(|c| self.lu_waits_for(c)).max();
         Some(newest.map_or(end, |t| t.saturating_add(start.timeout_ms).min(end)))
     }
 

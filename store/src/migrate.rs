@@ -11,7 +11,8 @@
 //!   `TRANSACTION_DATA`: live update waits until no transaction is open,
 //!   and when forced (all open ones older than the timeout) dumps the
 //!   committed tree and drops them; its reader ignores transaction
-//!   records.
+//!   records. Here open transactions are written after the nodes and
+//!   restored (`migrate/tx.rs`).
 //! * A ring's `evtchn` is the port C bound (its local end), which the new
 //!   process rebinds in the event channel descriptor it inherits; a ring
 //!   whose port or page cannot be restored is kept, ignored, so that its
@@ -40,11 +41,13 @@ use crate::perms::{Perm, PERM_IGNORE, PERM_READ, PERM_WRITE};
 use crate::quota::{self, Limit, Quota, Quotas, QUOTA_DISABLED};
 use crate::stream::{
     self, ConnKind, ConnectionData, DecodeError, DomainData, EncodeError, GlobalData,
-    GlobalQuotaData, NodeData, NodePerm, PermAccess, QuotaValue, Record, Stream, Version,
-    WatchData, DOMID_INVALID, WATCH_DEPTH_UNLIMITED,
+    GlobalQuotaData, NodeData, NodePerm, PermAccess, QuotaValue, Record, Stream, TransactionData,
+    Version, WatchData, DOMID_INVALID, WATCH_DEPTH_UNLIMITED,
 };
 use crate::tree::{Node, TreeError, Value};
 use crate::watch::Watch;
+
+mod tx;
 
 /// The first reserved domid (`DOMID_FIRST_RESERVED`): no domain has it.
 const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
@@ -78,16 +81,19 @@ pub struct DumpOptions {
     /// The descriptors for `GLOBAL_DATA` (the platform's; none is written
     /// when `None`, as a platform without descriptors has nothing to say).
     pub global: Option<GlobalData>,
-    /// Dump even while transactions are open; they are dropped (not
-    /// written), as C's forced live update does.
+    /// Dump even while transactions that cannot be carried exactly are
+    /// open: they are written *doomed* (restored, their commit answers
+    /// `EAGAIN`) where C's forced live update drops them. Transactions
+    /// that can be carried are written either way (`migrate/tx.rs`).
     pub force: bool,
 }
 
 /// Why an engine could not be dumped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DumpError {
-    /// Transactions are open and the dump was not forced (C answers such
-    /// a live update with the connections holding them, or waits).
+    /// Transactions the stream cannot carry exactly are open and the
+    /// dump was not forced (C answers such a live update with the
+    /// connections holding them, or waits).
     Busy,
     /// A watch has a depth, which only a version 2 stream can hold.
     WatchDepthInV1,
@@ -135,6 +141,13 @@ pub enum RestoreError {
     },
     /// Pending output that is not whole messages after the partial one.
     BadOutput {
+        /// The record.
+        index: usize,
+    },
+    /// A transaction record the engine would not accept: id 0, a node
+    /// neither read nor written, `/` deleted, a path twice, a present
+    /// node whose parent is absent from the transaction's view.
+    BadTransaction {
         /// The record.
         index: usize,
     },
@@ -233,19 +246,23 @@ fn record_bytes(r: &Record) -> usize {
     match r {
         Record::Connection(c) => c.out_data.len().saturating_add(c.in_data.len()),
         Record::Watch(w) => w.path.len().saturating_add(w.token.len()),
-        Record::Node(n) => n
-            .path
-            .len()
-            .saturating_add(n.value.len())
-            .saturating_add(n.perms.len().saturating_mul(core::mem::size_of::<Perm>())),
+        Record::Node(n) => node_bytes(n),
         _ => 0,
     }
+}
+
+/// Heap a node record's restoration may take, roughly.
+fn node_bytes(n: &NodeData) -> usize {
+    n.path
+        .len()
+        .saturating_add(n.value.len())
+        .saturating_add(n.perms.len().saturating_mul(core::mem::size_of::<Perm>()))
 }
 
 impl Engine {
     /// The engine's state as a migration stream, in C's order (see the
     /// module documentation). Refused with [`DumpError::Busy`] while a
-    /// transaction is open unless `opts.force`. Holds every record at
+    /// transaction the stream cannot carry is open unless `opts.force`. Holds every record at
     /// once: [`Engine::dump_bytes`] holds one.
     pub fn dump_state(
         &self,
@@ -282,7 +299,7 @@ impl Engine {
         f: &mut dyn FnMut(Record) -> Result<(), DumpError>,
     ) -> Result<(), DumpError> {
         let version = opts.header.version;
-        if !opts.force && self.conns.values().any(|c| !c.txs.is_empty()) {
+        if !opts.force && self.conns.values().any(|c| c.txs.iter().any(|t| !self.tx_carryable(t))) {
             return Err(DumpError::Busy);
         }
         if version < Version::V2
@@ -316,6 +333,11 @@ impl Engine {
                 value: Vec::from(n.value),
             }))
         })?;
+        for (&id, c) in &self.conns {
+            for t in &c.txs {
+                self.dump_tx(id, t, f)?;
+            }
+        }
         for d in self.domains.values() {
             f(Record::Domain(DomainData {
                 domid: d.domid.0,
@@ -384,9 +406,10 @@ impl Engine {
     /// (canonical node and watch paths, parents before children, what the
     /// tree holds, the memory budget), and on any error nothing is
     /// returned and the platform was asked nothing. Quotas are not
-    /// applied to what is restored (C: the new quotas may be smaller);
-    /// transaction records and the nodes of transactions are skipped (C
-    /// ignores them; its writer writes none).
+    /// applied to what is restored (C: the new quotas may be smaller).
+    /// Transactions are restored once the committed tree is, before the
+    /// rings are taken over (`migrate/tx.rs`; C ignores them and its
+    /// writer writes none).
     pub fn restore<P: Platform>(
         cfg: Config,
         stream: &Stream,
@@ -406,6 +429,8 @@ impl Engine {
         let mut unread = Vec::new();
         let mut rings: Vec<PendingRing> = Vec::new();
         let mut inputs: Vec<(ConnId, &[u8])> = Vec::new();
+        let mut txs: Vec<(usize, &TransactionData)> = Vec::new();
+        let mut tx_nodes: Vec<(u32, u32, usize, &NodeData)> = Vec::new();
         for (index, r) in stream.records.iter().enumerate() {
             if !e.heap_allows(true, REQUEST_HEADROOM.saturating_add(record_bytes(r))) {
                 return Err(RestoreError::NoMemory { index });
@@ -437,9 +462,17 @@ impl Engine {
                     }
                 }
                 Record::Watch(w) => e.restore_watch(index, w)?,
-                Record::Transaction(_) => {}
-                Record::Node(n) if n.tx.is_some() => {}
-                Record::Node(n) => e.restore_node(index, n)?,
+                Record::Transaction(t) => {
+                    txs.try_reserve(1).map_err(|_| RestoreError::NoMemory { index })?;
+                    txs.push((index, t));
+                }
+                Record::Node(n) => match n.tx {
+                    Some(t) => {
+                        tx_nodes.try_reserve(1).map_err(|_| RestoreError::NoMemory { index })?;
+                        tx_nodes.push((t.conn_id, t.tx_id, index, n));
+                    }
+                    None => e.restore_node(index, n)?,
+                },
                 Record::Domain(d) => {
                     if d.domid >= DOMID_FIRST_RESERVED {
                         return Err(RestoreError::BadDomain { index });
@@ -452,6 +485,14 @@ impl Engine {
                     apply_quotas(&mut dom.quotas, &d.quotas);
                 }
             }
+        }
+        // Each transaction's nodes in stream order, found by key.
+        tx_nodes.sort_unstable_by_key(|&(c, t, i, _)| (c, t, i));
+        for (index, t) in txs {
+            let key = (t.conn_id, t.tx_id);
+            let from = tx_nodes.partition_point(|&(c, x, _, _)| (c, x) < key);
+            let nodes = tx_nodes.iter().skip(from).take_while(|&&(c, x, _, _)| (c, x) == key);
+            e.restore_tx(index, t, nodes.map(|&(_, _, i, n)| (i, n)))?;
         }
         let max = e.conns.keys().map(|c| c.0).max().unwrap_or(0);
         e.next_conn = max.wrapping_add(1).max(1);

@@ -101,6 +101,9 @@ pub struct Transaction {
     pub fail: bool,
     /// Memory charged for the view.
     pub mem: usize,
+    /// Restored from a migration stream that could not carry it exactly
+    /// (`migrate/tx.rs`): its commit conflicts (`EAGAIN`).
+    pub doomed: bool,
 }
 
 impl Transaction {
@@ -108,7 +111,7 @@ impl Transaction {
     /// path, its copy's own buffers, and its slot in the map; for a read,
     /// the path again and a slot in the generation table (`tree/txgen.rs`).
     /// Slots count twice: a map is at most half full after growing.
-    fn entry_size(path: &str, node: Option<&Node>, read: bool) -> usize {
+    pub(crate) fn entry_size(path: &str, node: Option<&Node>, read: bool) -> usize {
         let slot = core::mem::size_of::<(String, Accessed)>().saturating_add(1);
         let own = path.len().saturating_add(node.map_or(0, Node::heap_bytes));
         let tracked = if read {
@@ -120,7 +123,7 @@ impl Transaction {
     }
 
     /// The records in first-access order.
-    fn in_order(&self) -> Vec<(&str, &Accessed)> {
+    pub(crate) fn in_order(&self) -> Vec<(&str, &Accessed)> {
         let mut v: Vec<(&str, &Accessed)> =
             self.accessed.iter().map(|(p, a)| (p.as_str(), a)).collect();
         v.sort_unstable_by_key(|(_, a)| a.seq);
@@ -233,6 +236,7 @@ impl Engine {
             accessed: HashMap::with_hasher(Hasher::with_seed(seed)),
             fail: false,
             mem: 0,
+            doomed: false,
         });
         self.generation = self.generation.wrapping_add(1);
         self.wrl.tx_opened();
@@ -268,6 +272,11 @@ impl Engine {
 
     /// Whether a node `tx` read has changed since (commit must fail).
     fn tx_conflicts(&self, tx: &Transaction) -> bool {
+        tx.doomed || self.tx_stale(tx)
+    }
+
+    /// Whether a node `tx` read has changed since its first read.
+    pub(crate) fn tx_stale(&self, tx: &Transaction) -> bool {
         tx.accessed
             .iter()
             .any(|(p, a)| a.check_gen && self.tree.tx_generation(p) != Some(a.generation))

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use ring::wire::MsgType;
-use store::stream::{ByteOrder, Header, Version};
+use store::stream::{ByteOrder, Header, Record, Version};
 use store::{ConnId, DumpOptions, DumpSource, Engine, Limit, LiveUpdate, Quota};
 
 /// The platform's side of a dump: made-up descriptors.
@@ -38,6 +38,16 @@ fn lu(w: &mut World, c: ConnId, args: &[&str]) -> Option<String> {
             m.text().trim_end_matches('\0').to_string()
         }
     })
+}
+
+/// Starts a transaction on `c` that the stream cannot carry: it reads
+/// `/held`, which `c` then writes outside it (a stale read: its commit
+/// would conflict), so an update waits for it.
+fn stuck(w: &mut World, c: ConnId) -> u32 {
+    let tx = w.start(c);
+    w.one(c, MsgType::Read, tx, "/held");
+    ok(&w.write(c, "/held", "changed"));
+    tx
 }
 
 fn reply(w: &mut World, c: ConnId) -> Vec<String> {
@@ -132,7 +142,7 @@ fn a_refusal_too_long_for_a_message_is_e2big() {
     w.now = 1_000;
     for _ in 0..300 {
         let t = w.sock();
-        let _tx = w.start(t);
+        let _tx = stuck(&mut w, t);
     }
     w.now = 2_000;
     lu(&mut w, s, &["-f", "/bin/new"]);
@@ -148,7 +158,7 @@ fn an_update_waits_for_transactions_then_is_refused_with_c_reason() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
     w.now = 1_000;
-    let _tx = w.start(t);
+    let _tx = stuck(&mut w, t);
     w.now = 2_000;
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
@@ -165,14 +175,14 @@ fn an_update_waits_for_transactions_then_is_refused_with_c_reason() {
 fn a_busy_writer_cannot_keep_the_update_waiting() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
-    let tx = w.start(t);
+    let tx = stuck(&mut w, t);
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
     w.now = 1_000;
     assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None, "a transaction is open");
     // The writer ends its transaction and at once starts the next: that
     // start is held (no reply), so nothing is open and the update goes on.
-    ok(&w.req(t, MsgType::TransactionEnd, tx, b"T\0"));
+    ok(&w.req(t, MsgType::TransactionEnd, tx, b"F\0"));
     w.send(t, MsgType::TransactionStart, 0, b"\0");
     assert!(w.recv_all(t).is_empty(), "held, not answered nor refused");
     ok(&w.write(t, "/busy", "1"));
@@ -196,7 +206,7 @@ fn held_starts_are_answered_when_the_session_ends() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
     let d = w.dom(5);
-    let tx = w.start(t);
+    let tx = stuck(&mut w, t);
     lu(&mut w, s, &["-f", "/bin/new"]);
     // A connection with a transaction open starts more at once.
     let _more = w.start(t);
@@ -251,7 +261,7 @@ fn held_starts_are_answered_after_abort_or_a_lost_requester() {
 fn an_update_goes_on_once_transactions_end() {
     let mut w = World::new();
     let (s, t) = (w.sock(), w.sock());
-    let tx = w.start(t);
+    let tx = stuck(&mut w, t);
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-t", "60"]), None);
     assert_eq!(w.e.live_update_due(1_000, &mut w.pf), None);
@@ -263,18 +273,43 @@ fn an_update_goes_on_once_transactions_end() {
 fn a_forced_update_goes_on_once_every_transaction_is_old_enough() {
     let mut w = World::new();
     let (s, t, u) = (w.sock(), w.sock(), w.sock());
-    let _ = w.start(t);
+    let _ = stuck(&mut w, t);
     w.now = 3_000;
-    let _ = w.start(u);
+    let _ = stuck(&mut w, u);
     w.now = 5_000;
     lu(&mut w, s, &["-f", "/bin/new"]);
     assert_eq!(lu(&mut w, s, &["-s", "-F", "-t", "10"]), None);
     assert_eq!(w.e.next_deadline(), Some(13_000), "the youngest transaction's age");
     assert_eq!(w.e.live_update_due(12_999, &mut w.pf), None);
     assert!(w.e.live_update_due(13_000, &mut w.pf).is_some());
-    // Forced, the dump drops the transactions.
+    // Forced, the dump writes them (doomed: see `stream_tx.rs`).
     let opts = DumpOptions { header: native(Version::V2), global: None, force: true };
-    assert!(w.e.dump_state(&opts, &Fds).is_ok());
+    let stream = w.e.dump_state(&opts, &Fds).unwrap();
+    let txs = stream.records.iter().filter(|r| matches!(r, Record::Transaction(_))).count();
+    assert_eq!(txs, 2);
+}
+
+#[test]
+fn an_update_does_not_wait_for_transactions_the_stream_carries() {
+    let mut w = World::new();
+    let (s, t) = (w.sock(), w.sock());
+    let stale = stuck(&mut w, s);
+    let tx = w.start(t);
+    ok(&w.write_tx(t, tx, "/carried", "1"));
+    lu(&mut w, s, &["-f", "/bin/new"]);
+    assert_eq!(lu(&mut w, s, &["-s", "-t", "10"]), None);
+    assert_eq!(w.e.live_update_due(w.now, &mut w.pf), None, "the stale one is waited for");
+    ok(&w.req(s, MsgType::TransactionEnd, stale, b"F\0"));
+    let due = w.e.live_update_due(w.now, &mut w.pf).expect("due with one open");
+    let opts = DumpOptions { header: native(due.version), global: None, force: false };
+    let stream = w.e.dump_state(&opts, &Fds).unwrap();
+    let mut pf = Model::default();
+    let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
+    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    assert_eq!(reply(&mut w2, s), ["OK"]);
+    assert_eq!(w2.one(t, MsgType::Read, tx, "/carried").text(), "1");
+    ok(&w2.req(t, MsgType::TransactionEnd, tx, b"T\0"));
+    assert_eq!(w2.read(s, "/carried").text(), "1");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 # Dom0 check script of the stub's live update (tests/liveupdate/run.sh):
 # `xenstore-control live-update` replaces the running stub by a second
 # build, marked XS_STUB_BUILD=lu-b (its banner says "build lu-b"), while
-# a PV Linux guest (guest-init.sh) holds a watch and keeps writing.
-# Afterwards: the new build runs, the guest's writes all landed and go
+# a PV Linux guest (guest-init.sh) holds a watch and keeps writing, and
+# a dom0 client holds a transaction open on /dev/xen/xenbus (the update
+# carries it: it does not wait for it). Afterwards: the new build runs,
+# the transaction goes on and commits, the guest's writes all landed and go
 # on, its watch fires, dom0's `xenstore-ls -fp` is what it was (the
 # guest's counter nodes aside), a new guest can be created and
 # destroyed, a second update goes back to lu-a, and the stub's heap and
@@ -30,6 +32,37 @@ memory = 16
 shadow_memory = 4
 cmdline = "--log-level info"
 CFG
+
+# A dom0 client holding a transaction across the update, on its own
+# /dev/xen/xenbus descriptor (the kernel keeps the transaction for it):
+# in the transaction it reads /lu-tx/a and writes /lu-tx/b, says so
+# ($S/tx.open), waits for $S/tx.go, writes /lu-tx/c and commits; the
+# commit's reply text lands in $S/tx.result. Messages are written whole
+# (header little-endian: type, request id, transaction id, length).
+cat >$S/txc.sh <<'TXC'
+S=/run/rig/lu
+le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) \
+    $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+# send TYPE TX LEN PAYLOAD (printf escapes), then keep the one reply in $S/FILE
+send() { printf "$(le32 "$1")$(le32 1)$(le32 "$2")$(le32 "$3")$4" >&3; }
+reply() { dd bs=4096 count=1 <&3 2>/dev/null >"$S/$1"; tail -c +17 "$S/$1" | tr -d '\000'; echo; }
+exec 3<>/dev/xen/xenbus || exit 1
+send 6 0 1 '\000'
+tx=$(reply start)
+echo "transaction $tx"
+echo "$tx" >$S/tx.id
+send 2 "$tx" 9 '/lu-tx/a\000'
+echo "read: $(reply read)"
+send 11 "$tx" 15 '/lu-tx/b\000before'
+echo "write: $(reply w1)"
+touch $S/tx.open
+until [ -e $S/tx.go ]; do sleep 1; done
+send 11 "$tx" 14 '/lu-tx/c\000after'
+echo "write: $(reply w2)"
+send 7 "$tx" 2 'T\000'
+reply end >$S/tx.result
+echo "commit: $(cat $S/tx.result)"
+TXC
 
 # The tree without the guest's moving counter nodes.
 tree() { xenstore-ls -fp / | grep -v '/data/lu-'; }
@@ -114,6 +147,24 @@ watch_fires() {
     until_true 120 exists "$(home)/data/lu-watched" || { echo "the guest's watch never fired"; return 1; }
 }
 
+tx_open() {
+    xenstore-write /lu-tx/a 1 || return 1
+    rm -f $S/tx.open $S/tx.go $S/tx.result
+    setsid sh $S/txc.sh >$S/txc.out 2>&1 </dev/null &
+    until_true 60 test -e $S/tx.open || { cat $S/txc.out; return 1; }
+    cat $S/txc.out
+    ! xenstore-exists /lu-tx/b || { echo "the transaction's write is visible"; return 1; }
+}
+# The transaction goes on in the new build: a write, then the commit.
+tx_commits() {
+    touch $S/tx.go
+    until_true 60 test -s $S/tx.result || { cat $S/txc.out; return 1; }
+    cat $S/txc.out
+    [ "$(cat $S/tx.result)" = OK ] || return 1
+    [ "$(xenstore-read /lu-tx/b)" = before ] && [ "$(xenstore-read /lu-tx/c)" = after ] || return 1
+    xenstore-rm /lu-tx
+}
+
 tree_before() { tree >$S/tree.before; }
 same_tree() {
     tree >$S/tree.after || return 1
@@ -158,11 +209,13 @@ memory_back() {
 check lu-warm-up tiny_life
 check lu-baseline baseline
 check lu-guest-up guest_up
+check lu-tx-open tx_open
 check lu-tree-before tree_before
 check lu-refuse-too-big too_big
 check lu-refuse-not-elf not_elf
 check lu-update update
 check lu-tree-same same_tree
+check lu-tx-commits tx_commits
 check lu-writes-go-on writes_go_on
 check lu-guest-writes-landed stop_guest
 check lu-guest-watch-fires watch_fires
