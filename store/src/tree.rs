@@ -600,6 +600,12 @@ impl Tree {
                 }
                 Err(at) => {
                     if segments.peek().is_some() {
+                        // An ancestor is missing. Its own lookup and its
+                        // missing ancestors' (a permission check walks up
+                        // them) start from here, not from the root.
+                        if cached {
+                            self.remember_deepest(path, parent, (end, &cur));
+                        }
                         return None;
                     }
                     if cached {
@@ -610,12 +616,24 @@ impl Tree {
             }
         }
         if cached {
-            match parent {
-                Some((pend, p)) if !self.is_dir(&cur) => self.remember(path, pend, &p),
-                _ => self.remember(path, end, &cur),
-            }
+            self.remember_deepest(path, parent, (end, &cur));
         }
         Some(Found::Node { parent: parent.map(|(_, p)| p), loc: cur })
+    }
+
+    /// Remembers the deepest directory a walk of `path` reached: the node
+    /// `cur` at `path[..end]`, or its `parent` (at the given end) when
+    /// `cur` has no children list.
+    fn remember_deepest(
+        &self,
+        path: &str,
+        parent: Option<(usize, Loc)>,
+        (end, cur): (usize, &Loc),
+    ) {
+        match parent {
+            Some((pend, p)) if !self.is_dir(cur) => self.remember(path, pend, &p),
+            _ => self.remember(path, end, cur),
+        }
     }
 
     fn is_dir(&self, loc: &Loc) -> bool {

@@ -496,3 +496,36 @@ fn creating_a_chain_costs_its_depth_not_its_square() {
     let steps = t.steps.get();
     assert!(steps <= 2 * DEPTH + 4, "{steps} lookup steps for two missing reads");
 }
+
+/// Reading a missing path below a deep chain checks its nearest existing
+/// ancestor, looking up each missing ancestor on the way up (what
+/// `nearest_ancestor` does): each lookup starts at the deepest directory
+/// the first one reached, not at the root, so a missing tail `k` deep
+/// under a chain `d` deep costs about `d + k` searches, not `d × k`.
+#[test]
+fn missing_ancestors_under_a_deep_chain_cost_their_number() {
+    const DEPTH: usize = 500;
+    let mut t = rooted();
+    let mut p = String::from("/top");
+    t.insert(&p, &node(0, b""), 2).unwrap();
+    for _ in 0..DEPTH {
+        p.push_str("/a");
+        t.insert(&p, &node(0, b""), 3).unwrap();
+    }
+    // Another directory is the last one remembered.
+    t.insert("/other", &node(0, b""), 4).unwrap();
+    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    assert!(t.get("/other/x/y").is_none());
+    let mut missing = p.clone();
+    for _ in 0..DEPTH {
+        missing.push_str("/m");
+    }
+    t.steps.set(0);
+    let mut cur = missing.as_str();
+    while !t.contains(cur) {
+        cur = path::parent(cur);
+    }
+    assert_eq!(cur, p);
+    let steps = t.steps.get();
+    assert!(steps <= 3 * DEPTH + 8, "{steps} lookup steps for {DEPTH} missing ancestors");
+}
