@@ -9,8 +9,9 @@
 //! that does not exist yet, four times (four different tops). `OP` is
 //! one of `write`, `mkdir`, `read-missing` (a READ of a missing path
 //! `DEPTH` deep under an existing node), `tx-write`, `tx-read-missing`
-//! (the same inside one transaction) and `guest-write` (guest 5 writes a
-//! relative path under its home).
+//! (the same inside one transaction), `guest-write` (guest 5 writes a
+//! relative path under its home) and `rm` (an RM of a chain `DEPTH`
+//! deep, made before the measured part).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -43,6 +44,7 @@ fn measured(w: &mut World, (s, g): (ConnId, ConnId), op: &str, depth: usize, tx:
                 continue;
             }
             "guest-write" => w.req(g, MsgType::Write, 0, &deep(&format!("d{i}"), depth)),
+            "rm" => w.req(s, MsgType::Rm, tx, format!("{top}\0").as_bytes()),
             _ => panic!("unknown op {op}"),
         };
         ok(&reply);
@@ -57,6 +59,11 @@ fn main() {
     };
     let (mut w, s, g) = common::guest_5_world();
     ok(&w.write(s, "/r", ""));
+    if op == "rm" {
+        for i in 0..4 {
+            ok(&w.req(s, MsgType::Write, 0, &deep(&format!("/d{i}"), depth)));
+        }
+    }
     let tx = if op.starts_with("tx-") { w.start(s) } else { 0 };
     measured(&mut w, (s, g), op, depth, tx);
     if tx != 0 {
