@@ -156,6 +156,10 @@ pub struct Tree {
     cache: RefCell<LookupCache>,
     /// Where each domain's nodes begin (for its death).
     owners: Owners,
+    /// Children lists searched by lookups so far (tests count a walk's
+    /// steps with it).
+    #[cfg(test)]
+    steps: core::cell::Cell<usize>,
 }
 
 /// The owner of permission list `id`.
@@ -200,6 +204,8 @@ impl Tree {
             gens: TxGens::new(seed),
             cache: RefCell::new(LookupCache::default()),
             owners: Owners::default(),
+            #[cfg(test)]
+            steps: core::cell::Cell::new(0),
         }
     }
 
@@ -544,6 +550,8 @@ impl Tree {
     /// Child `name` of `parent`; if there is none, where its name would
     /// go in the parent's children list (`None`: no list).
     fn child(&self, parent: &Loc, name: &str) -> Result<Loc, Option<usize>> {
+        #[cfg(test)]
+        self.steps.set(self.steps.get().saturating_add(1));
         let dir_id = self.record(parent.handle).and_then(|r| r.dir).ok_or(None)?;
         let dir = self.dirs.get(dir_id).ok_or(None)?;
         let pos = dir.find(name.as_bytes(), |h| self.name_of(h)).map_err(Some)?;
@@ -592,6 +600,12 @@ impl Tree {
                 }
                 Err(at) => {
                     if segments.peek().is_some() {
+                        // An ancestor is missing. Its own lookup and its
+                        // missing ancestors' (a permission check walks up
+                        // them) start from here, not from the root.
+                        if cached {
+                            self.remember_deepest(path, parent, (end, &cur));
+                        }
                         return None;
                     }
                     if cached {
@@ -602,12 +616,24 @@ impl Tree {
             }
         }
         if cached {
-            match parent {
-                Some((pend, p)) if !self.is_dir(&cur) => self.remember(path, pend, &p),
-                _ => self.remember(path, end, &cur),
-            }
+            self.remember_deepest(path, parent, (end, &cur));
         }
         Some(Found::Node { parent: parent.map(|(_, p)| p), loc: cur })
+    }
+
+    /// Remembers the deepest directory a walk of `path` reached: the node
+    /// `cur` at `path[..end]`, or its `parent` (at the given end) when
+    /// `cur` has no children list.
+    fn remember_deepest(
+        &self,
+        path: &str,
+        parent: Option<(usize, Loc)>,
+        (end, cur): (usize, &Loc),
+    ) {
+        match parent {
+            Some((pend, p)) if !self.is_dir(cur) => self.remember(path, pend, &p),
+            _ => self.remember(path, end, cur),
+        }
     }
 
     fn is_dir(&self, loc: &Loc) -> bool {
@@ -715,6 +741,13 @@ impl Tree {
         cache.clear_exact();
         cache.set_exact(path, &Found::Node { parent: parent_now, loc });
         drop(cache);
+        // The parent is a directory now (its record may have moved, which
+        // cleared the cache): lookups below it, as the next node of a
+        // chain being created, start there rather than at the root, so
+        // creating a chain costs its depth, not its depth squared.
+        if let Some(p) = parent_now.filter(|_| path::parent(path) != "/") {
+            self.remember(path, path::parent(path).len(), &p);
+        }
         let new = self.stat(&loc)?;
         Ok(Put { old: None, new, linked: parent.map(|p| self.owner_of(p.perms)) })
     }

@@ -463,3 +463,69 @@ fn a_domains_top_nodes_are_found_in_walk_order() {
     check_owners(&t);
     assert_eq!(t.owned_tops(DomId(6)), ["/local/domain/5/data/x/y", "/local/domain/6"]);
 }
+
+/// Creating a chain node by node, as a deep `XS_WRITE` or `XS_MKDIR`
+/// does (each node under the one just created, its ancestors looked up
+/// between), searches a bounded number of children lists per node: each
+/// lookup starts at the directory the last creation made, not at the
+/// root. Walking from the root made a 1000-deep chain cost about
+/// 500 000 searches (the square of its depth over two).
+#[test]
+fn creating_a_chain_costs_its_depth_not_its_square() {
+    const DEPTH: usize = 1_000;
+    let mut t = rooted();
+    t.insert("/top", &node(0, b""), 2).unwrap();
+    let mut p = String::from("/top");
+    t.steps.set(0);
+    for _ in 0..DEPTH {
+        // What `create_node` asks of the tree around each node it puts.
+        assert!(t.contains(&p));
+        assert_eq!(t.child_growth(&p), 0);
+        p.push_str("/a");
+        assert!(t.get(&p).is_none());
+        t.insert(&p, &node(0, b""), 3).unwrap();
+    }
+    let steps = t.steps.get();
+    assert!(steps <= 4 * DEPTH, "{steps} lookup steps for a {DEPTH}-deep chain");
+    // The chain is all there, and reading a missing path below it (or
+    // below a missing node) stays a walk of the depth.
+    assert_eq!(t.iter().filter(|(q, _)| q.starts_with("/top/")).count(), DEPTH);
+    t.steps.set(0);
+    assert!(t.get(&format!("{p}/x/y")).is_none());
+    assert!(t.get(&format!("/top/b{}", &p["/top".len()..])).is_none());
+    let steps = t.steps.get();
+    assert!(steps <= 2 * DEPTH + 4, "{steps} lookup steps for two missing reads");
+}
+
+/// Reading a missing path below a deep chain checks its nearest existing
+/// ancestor, looking up each missing ancestor on the way up (what
+/// `nearest_ancestor` does): each lookup starts at the deepest directory
+/// the first one reached, not at the root, so a missing tail `k` deep
+/// under a chain `d` deep costs about `d + k` searches, not `d × k`.
+#[test]
+fn missing_ancestors_under_a_deep_chain_cost_their_number() {
+    const DEPTH: usize = 500;
+    let mut t = rooted();
+    let mut p = String::from("/top");
+    t.insert(&p, &node(0, b""), 2).unwrap();
+    for _ in 0..DEPTH {
+        p.push_str("/a");
+        t.insert(&p, &node(0, b""), 3).unwrap();
+    }
+    // Another directory is the last one remembered.
+    t.insert("/other", &node(0, b""), 4).unwrap();
+    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    assert!(t.get("/other/x/y").is_none());
+    let mut missing = p.clone();
+    for _ in 0..DEPTH {
+        missing.push_str("/m");
+    }
+    t.steps.set(0);
+    let mut cur = missing.as_str();
+    while !t.contains(cur) {
+        cur = path::parent(cur);
+    }
+    assert_eq!(cur, p);
+    let steps = t.steps.get();
+    assert!(steps <= 3 * DEPTH + 8, "{steps} lookup steps for {DEPTH} missing ancestors");
+}

@@ -1,0 +1,72 @@
+//! Deep-path requests for an instruction-count benchmark of the path
+//! walks (`bench/results.md`, "deep paths"): run under callgrind with
+//! `--toggle-collect=deep_paths::measured`, only the measured requests
+//! are counted, so the figures are deterministic and independent of the
+//! machine's load.
+//!
+//! `deep_paths OP DEPTH`: a world with dom0's socket and guest 5, then
+//! the measured part: `OP` on a path `DEPTH` components deep under a node
+//! that does not exist yet, four times (four different tops). `OP` is
+//! one of `write`, `mkdir`, `read-missing` (a READ of a missing path
+//! `DEPTH` deep under an existing node), `tx-write`, `tx-read-missing`
+//! (the same inside one transaction), `guest-write` (guest 5 writes a
+//! relative path under its home) and `rm` (an RM of a chain `DEPTH`
+//! deep, made before the measured part).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{ok, World};
+use ring::wire::MsgType;
+use store::ConnId;
+
+/// A path `depth` components deep under `top`, NUL-terminated.
+fn deep(top: &str, depth: usize) -> Vec<u8> {
+    let mut p = String::from(top);
+    for _ in 1..depth {
+        p.push_str("/a");
+    }
+    p.push('\0');
+    p.into_bytes()
+}
+
+/// The requests counted: `op` on four deep paths.
+#[inline(never)]
+fn measured(w: &mut World, (s, g): (ConnId, ConnId), op: &str, depth: usize, tx: u32) {
+    for i in 0..4 {
+        let top = format!("/d{i}");
+        let reply = match op {
+            "write" | "tx-write" => w.req(s, MsgType::Write, tx, &deep(&top, depth)),
+            "mkdir" => w.req(s, MsgType::Mkdir, tx, &deep(&top, depth)),
+            "read-missing" | "tx-read-missing" => {
+                let r = w.req(s, MsgType::Read, tx, &deep("/r", depth + 1));
+                assert_eq!(r.text(), "ENOENT\0");
+                continue;
+            }
+            "guest-write" => w.req(g, MsgType::Write, 0, &deep(&format!("d{i}"), depth)),
+            "rm" => w.req(s, MsgType::Rm, tx, format!("{top}\0").as_bytes()),
+            _ => panic!("unknown op {op}"),
+        };
+        ok(&reply);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (op, depth) = match args.as_slice() {
+        [_, op, depth] => (op.as_str(), depth.parse::<usize>().expect("DEPTH")),
+        _ => panic!("usage: deep_paths OP DEPTH"),
+    };
+    let (mut w, s, g) = common::guest_5_world();
+    ok(&w.write(s, "/r", ""));
+    if op == "rm" {
+        for i in 0..4 {
+            ok(&w.req(s, MsgType::Write, 0, &deep(&format!("/d{i}"), depth)));
+        }
+    }
+    let tx = if op.starts_with("tx-") { w.start(s) } else { 0 };
+    measured(&mut w, (s, g), op, depth, tx);
+    if tx != 0 {
+        ok(&w.req(s, MsgType::TransactionEnd, tx, b"T\0"));
+    }
+}
