@@ -13,8 +13,8 @@ same kind of count for both servers. Medians over the repetitions.
 
     bench/storm.py [--xen 4.17,4.20] [--reps 2] [--n 20] [--width 4]
                    [--stub build/xenstore-stubdom-rs.elf] [--lock /work/bench.lock]
-                   [--out bench/results.md] [--json build/bench/storm.json]
-                   [--label NAME]
+                   [--out bench/results.md] [--json build/bench/storm[-pinned].json]
+                   [--label NAME] [--pin same] [--stub-args ARGS] [--report-only]
 
 Appends a section to bench/results.md and writes the JSON summary (rows with
 ratio = C / ours for times and counts, so > 1 means ours is better). Exit
@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SPEED_TARGET = 1.2
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
 from bench import cpu_model  # noqa: E402
 
 
@@ -48,8 +49,11 @@ def parse_args():
     p.add_argument("--stub", default=os.path.join(REPO, "build", "xenstore-stubdom-rs.elf"))
     p.add_argument("--lock", default=os.environ.get("BENCH_LOCK", "/work/bench.lock"))
     p.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    p.add_argument("--json", default=os.path.join(REPO, "build", "bench", "storm.json"))
+    p.add_argument("--json", help="default build/bench/storm.json (storm-pinned.json with --pin same)")
     p.add_argument("--label", default="")
+    p.add_argument("--pin", choices=["", "same"], default="",
+                   help="same: dom0 and the stub on physical CPU 0 (see bench/storm/storm.sh)")
+    p.add_argument("--stub-args", default="", help="more init-xenstore-domain arguments (boot.sh --stub-args)")
     p.add_argument("--timeout", type=int, default=2400, help="QEMU limit per boot (s)")
     p.add_argument("--report-only", action="store_true",
                    help="boot nothing: report from the boot logs already in build/bench/")
@@ -69,17 +73,19 @@ def build_inputs(work, args):
     subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", shim,
                     os.path.join(HERE, "storm", "xs-count.c")], check=True)
     with open(conf, "w") as f:
-        f.write("STORM_N=%d\nSTORM_WIDTH=%d\nSTORM_REPS=%d\n" % (args.n, args.width, args.reps))
+        f.write("STORM_N=%d\nSTORM_WIDTH=%d\nSTORM_REPS=%d\nSTORM_PIN=%s\n" % (args.n, args.width, args.reps, args.pin))
     return [tiny, shim, conf]
 
 
 def boot(xen, server, extras, args, work):
     """One locked rig boot; returns (load average at the start, its log text, ok)."""
-    log = os.path.join(work, "storm-%s-%s.log" % (xen, server))
-    load = os.path.join(work, "load-%s-%s" % (xen, server))
+    log = os.path.join(work, "storm-%s-%s%s.log" % (xen, server, variant(args)))
+    load = os.path.join(work, "load-%s-%s%s" % (xen, server, variant(args)))
     cmd = [os.path.join(REPO, "scripts", "xen-rig", "boot.sh"), "--xen", xen, "--xenstore", server,
            "--stub", args.stub, "--check", os.path.join(HERE, "storm", "storm.sh"),
            "--log", log, "--timeout", str(args.timeout)]
+    if args.stub_args:
+        cmd += ["--stub-args", args.stub_args]
     for e in extras:
         cmd += ["--extra", e]
     # The load average is read once the lock is held, just before QEMU starts.
@@ -93,13 +99,18 @@ def boot(xen, server, extras, args, work):
     return loadavg, text, r.returncode == 0
 
 
-def earlier_boot(xen, server, work):
+def variant(args):
+    """What tells this configuration's files from the default's."""
+    return "-pinned" if args.pin else ""
+
+
+def earlier_boot(xen, server, work, args):
     """What boot() returned for an earlier boot, from its log and load files."""
-    log = os.path.join(work, "storm-%s-%s.log" % (xen, server))
+    log = os.path.join(work, "storm-%s-%s%s.log" % (xen, server, variant(args)))
     try:
         with open(log, errors="replace") as f:
             text = f.read().replace("\r", "")
-        with open(os.path.join(work, "load-%s-%s" % (xen, server))) as f:
+        with open(os.path.join(work, "load-%s-%s%s" % (xen, server, variant(args)))) as f:
             loadavg = f.read().strip()
     except OSError:
         return "?", "", False
@@ -197,8 +208,11 @@ def write_results(res, loads, args, ok_boots):
         "\"xl waiting on xenstore\" = the time from each request sent to its reply, summed over every xl "
         "process (they overlap in the wide storm), and per request its mean. "
         "\"stub served\" = every request the stub served during the storm (all clients: xl, xenconsoled) and its "
-        "refused commits, from its own counters. C = Debian's C xenstored in dom0 (the rig's `XENSTORE=daemon`)."
-        % (cpu_model(), os.cpu_count(), args.lock, args.n, args.width, args.reps))
+        "refused commits, from its own counters. C = Debian's C xenstored in dom0 (the rig's `XENSTORE=daemon`).%s%s"
+        % (cpu_model(), os.cpu_count(), args.lock, args.n, args.width, args.reps,
+           " Dom0's vCPU and the stub's pinned to physical CPU 0 (`--pin same`)." if args.pin else
+           " Xen places dom0's vCPU and the stub's on the 2 physical CPUs (no pinning).",
+           (" Stub arguments: `%s`." % args.stub_args) if args.stub_args else ""))
     lines.append("")
     lines.append("| Xen | server | load | storm | time (s) | per domain (ms) | xl create / destroy (ms) | vs C | "
                  "requests | commits | EAGAIN (%) | xl waiting on xenstore (s) | per request (ms) | "
@@ -291,6 +305,7 @@ def write_results(res, loads, args, ok_boots):
 def main():
     args = parse_args()
     work = os.path.join(REPO, "build", "bench")
+    args.json = args.json or os.path.join(work, "storm%s.json" % variant(args))
     if "stub" in args.servers.split(",") and not os.path.exists(args.stub):
         print("storm: %s is not built (make image)" % args.stub, file=sys.stderr)
         return 2
@@ -300,15 +315,15 @@ def main():
     for xen in args.xen.split(","):
         for server in args.servers.split(","):
             if args.report_only:
-                loadavg, text, ok = earlier_boot(xen, server, work)
+                loadavg, text, ok = earlier_boot(xen, server, work, args)
             else:
                 loadavg, text, ok = boot(xen, server, extras, args, work)
             loads[(xen, server)] = loadavg
             parsed = parse(text)
             if not ok:
                 ok_boots = False
-                print("storm: the boot of Xen %s with %s failed (log build/bench/storm-%s-%s.log)" % (
-                    xen, server, xen, server), file=sys.stderr)
+                print("storm: the boot of Xen %s with %s failed (log build/bench/storm-%s-%s%s.log)" % (
+                    xen, server, xen, server, variant(args)), file=sys.stderr)
             if parsed:
                 res[(xen, server)] = {k: summary(v, args.n) for k, v in parsed.items()}
     met = write_results(res, loads, args, ok_boots)
