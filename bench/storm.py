@@ -56,7 +56,9 @@ def parse_args():
     p.add_argument("--stub-args", default="", help="more init-xenstore-domain arguments (boot.sh --stub-args)")
     p.add_argument("--timeout", type=int, default=2400, help="QEMU limit per boot (s)")
     p.add_argument("--report-only", action="store_true",
-                   help="boot nothing: report from the boot logs already in build/bench/")
+                   help="boot nothing: report from the boot logs already in --work")
+    p.add_argument("--work", default=os.path.join(REPO, "build", "bench"),
+                   help="where the boot logs go (default build/bench)")
     return p.parse_args()
 
 
@@ -304,7 +306,7 @@ def write_results(res, loads, args, ok_boots):
 
 def main():
     args = parse_args()
-    work = os.path.join(REPO, "build", "bench")
+    work = args.work
     args.json = args.json or os.path.join(work, "storm%s.json" % variant(args))
     if "stub" in args.servers.split(",") and not os.path.exists(args.stub):
         print("storm: %s is not built (make image)" % args.stub, file=sys.stderr)
