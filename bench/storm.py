@@ -251,7 +251,8 @@ def write_results(res, loads, args, ok_boots):
         "process (they overlap in the wide storm), and per request its mean. "
         "\"stub served\" = every request the stub served during the storm (all clients: xl, xenconsoled) and its "
         "refused commits, from its own counters. C = Debian's C xenstored in dom0 (the rig's `XENSTORE=daemon`).%s%s"
-        % (cpu_model(), os.cpu_count(), args.lock, args.n, args.width, args.reps,
+        % (cpu_model(), os.cpu_count(), args.lock, args.n, args.width,
+           max([k["runs"] for r in res.values() for k in r.values()] or [0]),
            " Dom0's vCPU and the stub's pinned to physical CPU 0 (`--pin same`)." if args.pin else
            " Xen places dom0's vCPU and the stub's on the 2 physical CPUs (no pinning).",
            (" Stub arguments: `%s`." % args.stub_args) if args.stub_args else ""))
