@@ -93,6 +93,8 @@ def boot(xen, server, extras, args, work):
     # The load average is read once the lock is held, just before QEMU starts.
     inner = "cut -d' ' -f1-3 /proc/loadavg > %s && exec \"$@\"" % load
     print("storm: Xen %s, %s: waiting for %s" % (xen, server, args.lock), flush=True)
+    if os.path.exists(log):
+        os.remove(log)  # the marks are looked for in this boot's log only
     proc = subprocess.Popen(["flock", args.lock, "sh", "-c", inner, "sh"] + cmd)
     marks = watch_marks(proc, log)
     with open(log, errors="replace") as f:
@@ -112,11 +114,13 @@ def watch_marks(proc, log):
         done = proc.poll() is not None
         try:
             with open(log, "rb") as f:
+                if os.fstat(f.fileno()).st_size < pos:
+                    pos = 0  # truncated: a new boot's log
                 f.seek(pos)
                 chunk = f.read()
         except OSError:
             chunk = b""
-        # Only whole lines; a log replaced by a new boot starts again.
+        # Only whole lines.
         cut = chunk.rfind(b"\n") + 1
         pos += cut
         now = time.monotonic()
