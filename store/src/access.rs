@@ -18,7 +18,7 @@ use crate::path;
 use crate::perms::{Perm, Perms, Who};
 use crate::quota::{as_u64, delta, Quota};
 use crate::request::Req;
-use crate::transaction::Transaction;
+use crate::transaction::{Access, Transaction};
 use crate::tree::{Node, NodeRef, Value};
 use crate::tree::{Stat, TreeError};
 use crate::watch::Match;
@@ -129,13 +129,14 @@ impl Engine {
                 Ok(())
             }
             Some(id) => {
-                self.note_access(req, path, false)?;
+                self.note_access(req, path, Access::Write)?;
                 let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
                 let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
                 let old = a.node.as_ref().map_or(0, Node::size);
                 let new = node.size();
                 a.node = Some(node);
                 a.modified = true;
+                a.listing_only = false;
                 tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
                 self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
                 Ok(())
@@ -191,11 +192,15 @@ impl Engine {
                 Ok(())
             }
             Some(id) => {
-                self.note_access(req, path, false)?;
+                self.note_access(req, path, Access::Write)?;
                 let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
                 let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
                 let node = a.node.as_mut().ok_or(Error::NoEnt)?;
                 change.apply(node);
+                a.listing_only = match change {
+                    Change::Value(_) => false,
+                    Change::AddChild(_) | Change::RemoveChild(_) => !a.modified || a.listing_only,
+                };
                 a.modified = true;
                 tx.mem = tx.mem.saturating_sub(old).saturating_add(new);
                 self.domain_or_create(req.who.domid).usage.add(Quota::Memory, delta(old, new));
@@ -325,11 +330,12 @@ impl Engine {
                 Ok(())
             }
             Some(id) => {
-                self.note_access(req, path, true)?;
+                self.note_read(req, path)?;
                 let tx = self.tx_mut(req.conn, id).ok_or(Error::NoEnt)?;
                 let a = tx.accessed.get_mut(path).ok_or(Error::NoMem)?;
                 a.node = None;
                 a.modified = true;
+                a.listing_only = false;
                 Ok(())
             }
         }

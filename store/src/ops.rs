@@ -91,11 +91,13 @@ impl Engine {
     }
 
     /// The nearest existing proper ancestor of the missing node `p` in the
-    /// caller's view, recorded as read in its transaction (`None`: there
-    /// is none). The missing ones in between are not recorded: none can
-    /// appear without a child being added to that ancestor, which changes
-    /// its generation, so a transaction reading a path thousands of
-    /// components deep keeps two records, not thousands.
+    /// caller's view (`None`: there is none), recorded in its transaction
+    /// as read only as a parent (its existence and permissions matter,
+    /// not its other children), with the missing node just below it on
+    /// the way to `p` recorded as read (absent). The missing ones further
+    /// down are not recorded: none can appear before that one does, so a
+    /// transaction reading a path thousands of components deep keeps
+    /// three records, not thousands.
     ///
     /// In a transaction, an ancestor's record is looked up by its whole
     /// path: hashing every ancestor of a path 1000 components deep made the
@@ -117,7 +119,15 @@ impl Engine {
             }
         };
         if let Some(cur) = found {
-            self.note_read(req, cur)?;
+            self.note_parent(req, cur)?;
+            let start = if cur == "/" { 1 } else { cur.len().saturating_add(1) };
+            let top_end = p
+                .get(start..)
+                .and_then(|b| b.find('/'))
+                .map_or(p.len(), |i| start.saturating_add(i));
+            if let Some(top) = p.get(..top_end) {
+                self.note_read(req, top)?;
+            }
         }
         Ok(found)
     }
@@ -220,7 +230,7 @@ impl Engine {
     /// watches children-first; then unlinks it from its parent.
     pub(crate) fn rm_node(&mut self, req: &Req, p: &str) -> Result<(), Error> {
         let parent_path = path::parent(p);
-        self.note_read(req, parent_path)?;
+        self.note_parent(req, parent_path)?;
         if self.peek(req, parent_path).is_none() {
             return Err(Error::Inval);
         }
@@ -370,7 +380,7 @@ pub fn do_rm(
     if !exists {
         // Removing a missing node succeeds when its parent exists.
         let parent = path::parent(p);
-        e.note_read(req, parent)?;
+        e.note_parent(req, parent)?;
         return if e.peek(req, parent).is_some() { Ok(Reply::ok()) } else { Err(Error::NoEnt) };
     }
     if p == "/" {

@@ -113,6 +113,10 @@ fn derived_fire(tree: &Tree, acc: &Records, p: &str, a: &Accessed) -> Option<Mat
         }
         None => None,
         Some(_) if !a.modified || !a.check_gen => None,
+        // Created: the node a write named fires; the first missing node
+        // on the way to it, also read (absent), does not, and has the
+        // next one created below it.
+        Some(n) if !tree.contains(p) => n.children().is_empty().then_some(Match::Subtree),
         Some(n) => {
             let only_children = tree.get(p).is_some_and(|c| {
                 let mut kids = Vec::new();
@@ -155,6 +159,14 @@ impl Engine {
             let exact = match &a.node {
                 // Written as deleted: deleted if the tree has it.
                 None => a.check_gen && a.modified == committed.is_some(),
+                // Read only as a parent: others may have changed its
+                // children (and its value) since. It comes back as an
+                // ordinary read of the tree's node with the transaction's
+                // own children changes, which is what its commit would
+                // make of it, provided its value is still the tree's.
+                Some(n) if a.weak || a.listing_only => {
+                    committed.is_some_and(|c| c.value == n.value.as_slice())
+                }
                 Some(n) => view_children(&self.tree, &tx.accessed, &created, p) == n.children(),
             };
             if !exact
@@ -317,7 +329,21 @@ impl Engine {
         } else {
             NO_GENERATION
         };
-        let a = Accessed { seq, generation, check_gen, modified, node, fire: None, old_perms };
+        // A record read only as a parent (`weak`, `listing_only`) comes back
+        // as an ordinary read: the stream cannot say which it was, and the
+        // stronger read can only make more commits conflict.
+        let a = Accessed {
+            seq,
+            generation,
+            check_gen,
+            weak: false,
+            modified,
+            listing_only: false,
+            others_listed: false,
+            node,
+            fire: None,
+            old_perms,
+        };
         tx.accessed.insert(String::from(p), a);
         Ok(())
     }

@@ -209,3 +209,15 @@ b WRITE tx=t: /tcl\0from-b
 close b
 a READ: /tcl\0
 a TRANSACTION_END tx=t: T\0
+
+=== sibling-creations-in-two-transactions
+open a sock
+open b sock
+a WRITE: /ts\0
+a TRANSACTION_START save=ta: \0
+b TRANSACTION_START save=tb: \0
+a WRITE tx=ta: /ts/a\0from-a
+b WRITE tx=tb: /ts/b\0from-b
+a TRANSACTION_END tx=ta: T\0
+b TRANSACTION_END tx=tb: T\0
+a DIRECTORY: /ts\0
