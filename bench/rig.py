@@ -61,6 +61,8 @@ def parse_args():
     p.add_argument("--xen", default="4.17,4.20")
     p.add_argument("--only", default="stub,daemon")
     p.add_argument("--stub", default=os.path.join(BUILD, "xenstore-stubdom-rs.elf"))
+    p.add_argument("--variant-stub", action="append", default=[],
+                   help="NAME=ELF: variant NAME boots this stub image instead of --stub")
     p.add_argument("--variant", action="append",
                    help="NAME=OPTIONS: boot the stub with these command-line options (repeatable; "
                         "default one variant, stub=)")
@@ -119,7 +121,7 @@ def newc(entries):
     return bytes(out)
 
 
-def boot(args, xen, xs, params, guest, log):
+def boot(args, xen, xs, params, image, guest, log):
     """One boot; returns the load average when it started."""
     conf = os.path.join(BUILD, "bench", "rig-bench.conf")
     with open(conf, "w") as f:
@@ -132,7 +134,7 @@ def boot(args, xen, xs, params, guest, log):
            "--extra", os.path.join(guest, "guest.cpio.gz") + "=bench-guest.cpio.gz",
            "--log", log, "--timeout", "1500"]
     if xs == "stub":
-        cmd += ["--stub", args.stub]
+        cmd += ["--stub", image]
         if params:
             cmd += ["--stub-args", '--param "%s"' % params]
     # The load is read inside the lock, when the boot really starts.
@@ -188,9 +190,10 @@ def variants(args):
     """The stub variants to boot: [(name, stub options)], the first the
     one the summary compares with C."""
     out = []
+    images = dict(v.split("=", 1) for v in args.variant_stub)
     for v in args.variant or ["stub="]:
         name, _, params = v.partition("=")
-        out.append((name, params))
+        out.append((name, params, images.get(name, args.stub)))
     return out
 
 
@@ -202,18 +205,18 @@ def main():
     args = parse_args()
     xens = args.xen.split(",")
     only = args.only.split(",")
-    kinds = ([("daemon", None)] if "daemon" in only else []) + (variants(args) if "stub" in only else [])
-    names = [k for k, _ in kinds]
+    kinds = ([("daemon", None, None)] if "daemon" in only else []) + (variants(args) if "stub" in only else [])
+    names = [k for k, _, _ in kinds]
     logs = {(x, k): os.path.join(BUILD, "bench", "rig-%s-%s.log" % (x, k)) for x in xens for k in names}
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     if not args.reuse:
         build_client()
         for x in xens:
             guest = build_guest(x)
-            for k, params in kinds:
-                boot(args, x, "daemon" if params is None else "stub", params, guest, logs[(x, k)])
+            for k, params, image in kinds:
+                boot(args, x, "daemon" if params is None else "stub", params, image, guest, logs[(x, k)])
     results = {k: parse_log(v) if os.path.exists(v) else {} for k, v in logs.items()}
-    ours_names = [k for k, p in kinds if p is not None]
+    ours_names = [k for k, p, _ in kinds if p is not None]
 
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     title = "rig: guest and dom0 through Xen (`bench/rig.py`)"
@@ -228,7 +231,8 @@ def main():
         "\"C socket\" is dom0 through C xenstored's Unix socket (libxl's path when the daemon runs in dom0). "
         "Server CPU: xl's Time(s) of the stub domain, or the daemon's user+system time, over dom0's clock. "
         "TCG inflates absolute times: compare the ratios within one section. Load average at each boot's start: %s."
-        % (machine(), "; ".join("%s `%s`" % (k, p or "(defaults)") for k, p in kinds if p is not None),
+        % (machine(), "; ".join("%s `%s`%s" % (k, p or "(defaults)", "" if img == args.stub else " (" + os.path.basename(img) + ")")
+                                for k, p, img in kinds if p is not None),
            args.runs, args.rt, args.fill, args.dir_reads,
            ", ".join("%s %s %s" % (x, k, fmt(read_load(logs[(x, k)]), 1)) for (x, k) in logs)))
     rows = []
