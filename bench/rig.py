@@ -147,8 +147,29 @@ def boot(args, xen, xs, params, image, guest, log):
         print("rig.py: boot Xen %s xenstore=%s failed (log %s)" % (xen, xs, log), file=sys.stderr)
 
 
+def correct_clocks(found):
+    """Scales each client label's rates and latencies to Xen's clock, where
+    the boot reported both clocks for it (rig-check.sh's "clock" lines): a
+    domain's clock on this rig is not always right."""
+    for (label, metric), rec in list(found.items()):
+        clock = found.get((label, "clock"))
+        if metric in ("clock", "server_cpu") or not clock:
+            continue
+        if clock.get("xen_s", 0) <= 0 or clock.get("domain_s", 0) <= 0:
+            continue
+        f = clock["domain_s"] / clock["xen_s"]
+        for key in ("ops_s", "reqs_s"):
+            if key in rec:
+                rec[key] *= f
+        for key in ("p50_us", "p99_us"):
+            if key in rec:
+                rec[key] /= f
+    return found
+
+
 def parse_log(log):
-    """The XSRIG lines of a boot's log: {(label, metric): record}."""
+    """The XSRIG lines of a boot's log: {(label, metric): record}, rates on
+    Xen's clock where the boot reported it (correct_clocks)."""
     found = {}
     with open(log, "rb") as f:
         for raw in f:
@@ -161,7 +182,7 @@ def parse_log(log):
             except ValueError:
                 continue
             found[(rec["label"], rec["metric"])] = rec
-    return found
+    return correct_clocks(found)
 
 
 def read_load(log):
@@ -229,7 +250,9 @@ def main():
         "fill = %d new nodes (200 per directory), DIRECTORY = %d DIRECTORY requests of the fill's first directory, "
         "walk = READ+DIRECTORY of every node of the fill. dom0 goes through /dev/xen/xenbus for both; "
         "\"C socket\" is dom0 through C xenstored's Unix socket (libxl's path when the daemon runs in dom0). "
-        "Server CPU: xl's Time(s) of the stub domain, or the daemon's user+system time, over dom0's clock. "
+        "Rates are on Xen's clock where the boot timed the client's runs with it too (the domain's clock / Xen's "
+        "rows; \"-\": the domain's own clock). "
+        "Server CPU: xl's Time(s) of the stub domain, or the daemon's user+system time. "
         "TCG inflates absolute times: compare the ratios within one section. Load average at each boot's start: %s."
         % (machine(), "; ".join("%s `%s`%s" % (k, p or "(defaults)", "" if img == args.stub else " (" + os.path.basename(img) + ")")
                                 for k, p, img in kinds if p is not None),
@@ -261,6 +284,14 @@ def main():
                 lat = " (p50 %s us)" % fmt(crec.get("p50_us")) if crec and metric == "rt" else ""
                 cs = cell(c.get(("dom0-socket", metric))) if label == "dom0" else None
                 row += " %s%s | %s |" % (fmt(cv), lat, fmt(cs))
+            lines.append(row)
+        for label in ("dom0", "guest"):
+            show = lambda d: "-" if not d or not d.get("xen_s") else "%.2f" % (d["domain_s"] / d["xen_s"])
+            row = "| %s clock / Xen's over its runs |" % label
+            for k in ours_names:
+                row += " %s | |" % show(results[(x, k)].get((label, "clock")))
+            if have_c:
+                row += " %s | |" % show(c.get((label, "clock")))
             lines.append(row)
         for label, name in (("dom0", "xenstore CPU over the dom0 bench (s / s)"),
                             ("idle", "xenstore CPU while idle (s / s)")):
