@@ -112,11 +112,16 @@ CFG
     tr -d '\r' <$GLOG | grep -q '^XSRIG-DONE rc=0 '
 }
 
-# Nobody talks to xenstore: its CPU over IDLE_S seconds.
+# Nobody talks to xenstore: its CPU over IDLE_S seconds of Xen's clock
+# (dom0's may run slow; reading Xen's asks Xen, not xenstore).
 idle_cpu() {
     c0=$(server_cpu) x0=$(xen_now)
-    sleep "$IDLE_S"
-    x1=$(xen_now) c1=$(server_cpu)
+    x1=$x0
+    while awk -v a="$x0" -v b="$x1" -v n="$IDLE_S" 'BEGIN { exit !(b - a < n) }'; do
+        sleep 5
+        x1=$(xen_now)
+    done
+    c1=$(server_cpu)
     cpu_line idle "$c0" "$c1" "$x0" "$x1"
 }
 
