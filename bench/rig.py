@@ -15,10 +15,13 @@ within one run of this script mean something.
            [--runs R] [--idle S] [--lock FILE] [--out bench/results.md]
            [--json build/bench/rig.json] [--reuse]
 
---variant stub=,poll=--poll-us 1000 boots the stub once per variant (its
-log build/bench/rig-<xen>-<name>.log); the first variant is the one the
-target is checked on. Each boot runs under `flock LOCK` when --lock is given (one timed boot at
-a time on a shared machine). The markdown section is appended to --out
+`--variant stub= --variant "poll=--poll-us 1000"` boots the stub once per
+variant (its log build/bench/rig-<xen>-<name>.log; `--variant-stub
+NAME=ELF` gives a variant another image); the first variant is the one
+the target is checked on. Rates are put on Xen's clock where the boot
+timed the client with it (a domain's clock in the rig sometimes stalls).
+Each boot runs under `flock LOCK` when --lock (or $BENCH_LOCK) is given:
+one timed boot at a time on a shared machine. The markdown section is appended to --out
 (a history) and the summary rows written to --json:
 {"title", "machine", "rows": [{"group", "metric", "ours", "c", "ratio"}]}.
 --reuse parses the logs of an earlier run instead of booting.
