@@ -378,3 +378,27 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(rate: f64) -> Run {
+        Run { rate, reqs_s: rate, lat: Vec::new() }
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_rate() {
+        let m = median(vec![run(3.0), run(1.0), run(2.0)]);
+        assert_eq!(m.rate, 2.0);
+        assert_eq!(median(vec![run(5.0)]).rate, 5.0);
+    }
+
+    #[test]
+    fn quantiles_of_sorted_latencies() {
+        let lat: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(quantile_us(&lat, 0.5), 51.0);
+        assert_eq!(quantile_us(&lat, 0.99), 100.0);
+        assert_eq!(quantile_us(&[], 0.5), 0.0);
+    }
+}
