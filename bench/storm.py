@@ -12,7 +12,7 @@ tried and the EAGAIN replies it got (each one a retried transaction), the
 same kind of count for both servers. Medians over the repetitions.
 
     bench/storm.py [--xen 4.17,4.20] [--reps 2] [--n 20] [--width 4]
-                   [--stub build/xenstore-stubdom-rs.elf] [--lock /work/bench.lock]
+                   [--stub build/xenstore-stubdom-rs.elf] [--lock FILE]
                    [--out bench/results.md] [--json build/bench/storm[-pinned].json]
                    [--label NAME] [--pin same] [--stub-args ARGS] [--report-only]
 
@@ -36,7 +36,7 @@ REPO = os.path.dirname(HERE)
 SPEED_TARGET = 1.2
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
-from bench import cpu_model  # noqa: E402
+from common import cpu_model  # noqa: E402
 
 
 def parse_args():
@@ -47,7 +47,7 @@ def parse_args():
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--width", type=int, default=4)
     p.add_argument("--stub", default=os.path.join(REPO, "build", "xenstore-stubdom-rs.elf"))
-    p.add_argument("--lock", default=os.environ.get("BENCH_LOCK", "/work/bench.lock"))
+    p.add_argument("--lock", default=os.environ.get("BENCH_LOCK", ""))
     p.add_argument("--out", default=os.path.join(HERE, "results.md"))
     p.add_argument("--json", help="default build/bench/storm.json (storm-pinned.json with --pin same)")
     p.add_argument("--label", default="")
@@ -92,10 +92,12 @@ def boot(xen, server, extras, args, work):
         cmd += ["--extra", e]
     # The load average is read once the lock is held, just before QEMU starts.
     inner = "cut -d' ' -f1-3 /proc/loadavg > %s && exec \"$@\"" % load
-    print("storm: Xen %s, %s: waiting for %s" % (xen, server, args.lock), flush=True)
+    lock = ["flock", args.lock] if args.lock else []
+    if args.lock:
+        print("storm: Xen %s, %s: waiting for %s" % (xen, server, args.lock), flush=True)
     if os.path.exists(log):
         os.remove(log)  # the marks are looked for in this boot's log only
-    proc = subprocess.Popen(["flock", args.lock, "sh", "-c", inner, "sh"] + cmd)
+    proc = subprocess.Popen(lock + ["sh", "-c", inner, "sh"] + cmd)
     marks = watch_marks(proc, log)
     with open(log, errors="replace") as f:
         text = f.read().replace("\r", "")

@@ -11,7 +11,10 @@
 //! * `--priv-domid <domid>`: the privileged domain (default 0);
 //! * `-w watch-event=<seconds>` / `--timeout watch-event=<seconds>`: how
 //!   long an unread watch event is kept (C xenstored's option; default 20,
-//!   0 = forever).
+//!   0 = forever);
+//! * `--poll-us <microseconds>`: after serving a ring, stay awake that long
+//!   watching for the next request before halting (0 = off; at most
+//!   10 000; see [`crate::poll`]).
 //!
 //! Options take their value either as the next word or after `=`. Unknown
 //! options and stray words are collected, logged and ignored, as C xenstored
@@ -41,6 +44,8 @@ pub struct Options<'a> {
     pub priv_domid: Option<u16>,
     /// `-w watch-event=<seconds>`.
     pub watch_event_timeout_s: Option<u32>,
+    /// `--poll-us`.
+    pub poll_us: Option<u32>,
     /// Options and words we do not understand, or whose value is bad.
     pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
 }
@@ -54,14 +59,24 @@ impl Default for Options<'_> {
             heap_max_bytes: None,
             priv_domid: None,
             watch_event_timeout_s: None,
+            poll_us: None,
             unknown: Vec::new(),
         }
     }
 }
 
 /// Options that take a value.
-const VALUE_OPTIONS: [&str; 8] =
-    ["--event", "--log-level", "-Q", "--quota", "--heap-max", "--priv-domid", "-w", "--timeout"];
+const VALUE_OPTIONS: [&str; 9] = [
+    "--event",
+    "--log-level",
+    "-Q",
+    "--quota",
+    "--heap-max",
+    "--priv-domid",
+    "-w",
+    "--timeout",
+    "--poll-us",
+];
 
 /// Parses `cmdline`.
 pub fn parse(cmdline: &str) -> Options<'_> {
@@ -104,6 +119,7 @@ fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
         }
         "--heap-max" => opts.heap_max_bytes = Some(parse_size(value)?),
         "--priv-domid" => opts.priv_domid = Some(value.parse().ok()?),
+        "--poll-us" => opts.poll_us = Some(value.parse().ok()?),
         "-w" | "--timeout" => match value.split_once('=')? {
             ("watch-event", secs) => opts.watch_event_timeout_s = Some(secs.parse().ok()?),
             _ => return None,
@@ -170,6 +186,10 @@ mod tests {
         );
         assert_eq!(o.heap_max_bytes, Some(3 * 1024 * 1024));
         assert_eq!(o.priv_domid, Some(1));
+        assert_eq!(o.poll_us, None);
+        assert_eq!(parse("--poll-us 200").poll_us, Some(200));
+        assert_eq!(parse("--poll-us=0").poll_us, Some(0));
+        assert_eq!(parse("--poll-us -1").unknown.as_slice(), &["--poll-us"]);
     }
 
     #[test]

@@ -31,7 +31,10 @@
 //!    notification; the sweep, see [`ring::sched`]). The sweep comes last
 //!    so that what the expiry made ready (a deferred reconnection now
 //!    admitted) is queued already and not taken for a lost notification;
-//! 6. if nothing is queued, sleep until an event or the engine's next
+//! 6. if nothing is queued and this round served a ring, poll for the next
+//!    event for at most `--poll-us` ([`crate::poll`]: a client's next
+//!    request then finds the stub awake and saves a wake-up); then, or
+//!    at once when the round served nothing, sleep until an event or the engine's next
 //!    deadline or the next ring sweep, whichever is earlier
 //!    ([`arch::sleep`]: on x86 the single-shot timer and `sti; hlt`, on
 //!    Arm `SCHEDOP_poll` on the bound ports with a timeout).
@@ -63,6 +66,7 @@ pub use crate::arch::Clock;
 use crate::handover::{self, Context};
 use crate::panic::fatal;
 use crate::platform::XenPlatform;
+use crate::poll::{Poll, PollStats};
 use crate::shared_info::Shared;
 use crate::{arch, console, evtchn, logger};
 
@@ -100,6 +104,12 @@ pub struct Server {
     ring_log: RingLog,
     /// The log lines about expired watch events.
     expired_log: LogGate,
+    /// How long to stay awake after a served round.
+    poll: Poll,
+    /// What polling found.
+    poll_stats: PollStats,
+    /// Ring turns served since boot.
+    turns: u64,
     /// Scratch list reused every round, allocated once for every ring the
     /// platform can map (it grows, fallibly, only past that).
     ready: Vec<ConnId>,
@@ -116,6 +126,7 @@ impl Server {
         shared: Shared,
         clock: Clock,
         virqs: Virqs,
+        poll: Poll,
         #[cfg(not(target_arch = "aarch64"))] ctx: Context,
     ) -> Server {
         let Some(mut sched) = SCHEDULER.try_lock() else {
@@ -133,6 +144,9 @@ impl Server {
             sweep_warnings: LogGate::new(SWEEP_WARN_RATE),
             ring_log: RingLog::default(),
             expired_log: LogGate::guest(),
+            poll,
+            poll_stats: PollStats::default(),
+            turns: 0,
             ready: Vec::with_capacity(ring::sched::MAX_RINGS),
             #[cfg(not(target_arch = "aarch64"))]
             ctx,
@@ -145,12 +159,16 @@ impl Server {
         // the upcall vector was set are pending without a selector bit.
         self.shared.pending_sel().store(u64::MAX, Ordering::Release);
         loop {
+            let turns = self.turns;
             self.round();
             if self.sched.is_empty() {
                 // Console lines held back at start go out while idle, one
                 // per round: a request arriving meanwhile waits for one
                 // line at most.
                 if console::release_line() {
+                    continue;
+                }
+                if self.turns != turns && self.poll_for_event() {
                     continue;
                 }
                 self.sleep();
@@ -186,14 +204,17 @@ impl Server {
             self.engine.check_domains(now, &mut self.platform);
         }
         self.collect_ready();
-        self.sched.round(&mut Turns {
+        let mut turns = Turns {
             engine: &mut self.engine,
             platform: &mut self.platform,
             ring_log: &mut self.ring_log,
             expired_log: &mut self.expired_log,
             now,
             timer_only,
-        });
+            served: 0,
+        };
+        self.sched.round(&mut turns);
+        self.turns = self.turns.saturating_add(turns.served);
         self.collect_ready();
         if self.sched.sweep_due(now) {
             self.sweep_rings(now);
@@ -297,6 +318,22 @@ impl Server {
         self.ready = conns;
     }
 
+    /// Polls for an event for at most the policy's window; true if one
+    /// came.
+    fn poll_for_event(&mut self) -> bool {
+        let Server { poll, poll_stats, clock, shared, .. } = self;
+        poll.wait(
+            poll_stats,
+            || clock.now_ns(),
+            || shared.upcall_pending().load(Ordering::Acquire) != 0,
+        )
+    }
+
+    /// Polling's counts since boot.
+    pub fn poll_stats(&self) -> PollStats {
+        self.poll_stats
+    }
+
     /// Sleeps until an event, the engine's next deadline or the next ring
     /// sweep, whichever is earliest.
     fn sleep(&mut self) {
@@ -315,6 +352,8 @@ struct Turns<'a> {
     now: u64,
     /// Only the timer woke us this round.
     timer_only: bool,
+    /// Ring turns served this round.
+    served: u64,
 }
 
 impl Rings<ConnId> for Turns<'_> {
@@ -327,6 +366,7 @@ impl Rings<ConnId> for Turns<'_> {
             conn,
             now_ms: self.now,
         });
+        self.served = self.served.saturating_add(1);
         let domid = self.platform.ring(conn).map(|rc| rc.domid);
         self.ring_log.turn(self.now, RingName { domid, conn }, &turn);
         if turn.notify {

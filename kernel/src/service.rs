@@ -15,6 +15,7 @@ use crate::handover::{incoming::Incoming, Context};
 use crate::main_loop::{Clock, Server, Virqs};
 use crate::panic::fatal;
 use crate::platform::XenPlatform;
+use crate::poll::{Poll, DEFAULT_POLL_US, MAX_POLL_US};
 use crate::shared_info::Shared;
 use crate::window::Window;
 use crate::{console_line, domctl, evtchn, heap, time};
@@ -148,12 +149,20 @@ pub fn serve(s: Service<'_>) -> ! {
             heap::free() / 1024
         ),
     }
+    let poll = Poll::new(opts.poll_us.unwrap_or(DEFAULT_POLL_US));
+    if poll.enabled() {
+        log::info!(
+            "polling {} us after each served round",
+            opts.poll_us.unwrap_or(DEFAULT_POLL_US).min(MAX_POLL_US)
+        );
+    }
     Server::new(
         engine,
         platform,
         s.shared,
         clock,
         virqs,
+        poll,
         #[cfg(not(target_arch = "aarch64"))]
         s.ctx,
     )

@@ -61,9 +61,31 @@ pub fn set_singleshot(deadline_ns: u64) -> Result<(), Errno> {
     check(ret).map(|_| ())
 }
 
+/// No single-shot timer armed (see [`needs_arming`]).
+pub const NOT_ARMED: u64 = u64::MAX;
+
+/// Whether a sleep until `wake_ms` must (re-)arm the single-shot timer,
+/// given the `armed` deadline (or [`NOT_ARMED`]) and the time `now_ms` on
+/// the same clock: when the deadline moved, or when the armed one has
+/// come (a single-shot timer fires once; a round that ran at or after its
+/// deadline may have consumed its event).
+pub fn needs_arming(armed: u64, wake_ms: u64, now_ms: u64) -> bool {
+    armed == NOT_ARMED || armed != wake_ms || now_ms >= armed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timer_is_armed_again_only_when_its_deadline_moves_or_comes() {
+        assert!(needs_arming(NOT_ARMED, 100, 0), "nothing armed yet");
+        assert!(!needs_arming(100, 100, 99), "armed for the same future deadline");
+        assert!(needs_arming(100, 100, 100), "the deadline came: it fired");
+        assert!(needs_arming(100, 100, 150));
+        assert!(needs_arming(100, 50, 10), "an earlier deadline");
+        assert!(needs_arming(100, 200, 10), "a later deadline");
+    }
 
     #[test]
     fn pvclock_math() {

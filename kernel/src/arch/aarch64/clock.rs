@@ -56,7 +56,12 @@ impl Clock {
 
     /// Milliseconds since the clock was created.
     pub fn now_ms(&self) -> u64 {
-        self.ns(cpu::counter().saturating_sub(self.start)) / NS_PER_MS
+        self.now_ns() / NS_PER_MS
+    }
+
+    /// Nanoseconds since the clock was created.
+    pub fn now_ns(&self) -> u64 {
+        self.ns(cpu::counter().saturating_sub(self.start))
     }
 
     /// Milliseconds since the counter read `stamp` (at entry); `None` if

@@ -27,7 +27,12 @@ impl Clock {
 
     /// Milliseconds since the clock was created.
     pub fn now_ms(&self) -> u64 {
-        self.system_ns().saturating_sub(self.start_ns) / time::NS_PER_MS
+        self.now_ns() / time::NS_PER_MS
+    }
+
+    /// Nanoseconds since the clock was created.
+    pub fn now_ns(&self) -> u64 {
+        self.system_ns().saturating_sub(self.start_ns)
     }
 
     /// Milliseconds since the TSC read `tsc` on this vCPU at entry (`None`

@@ -4,6 +4,8 @@ mod clock;
 
 pub use clock::Clock;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{cpu, time};
 
 /// The Xen debug I/O port: Xen prints what is written there as `(dN) ...`
@@ -22,14 +24,31 @@ pub fn entropy() -> u64 {
     cpu::rdtsc()
 }
 
+/// The `wake_ms` vCPU 0's single-shot timer is armed for, if any
+/// ([`time::NOT_ARMED`] if none).
+static ARMED_MS: AtomicU64 = AtomicU64::new(time::NOT_ARMED);
+
 /// Sleeps until an event arrives or the clock reaches `wake_ms`: arms
 /// vCPU 0's single-shot timer (`VIRQ_TIMER`) and halts with interrupts
 /// enabled. `ports` (the bound ports) is for architectures that poll;
 /// here every unmasked port raises the upcall vector.
+///
+/// The timer is armed only when its deadline changed or has come (see
+/// [`time::needs_arming`]): a busy stub sleeps between requests with the
+/// same deadline (the next ring sweep), and each `VCPUOP` is a trip to Xen
+/// on a guest's round trip.
 pub fn sleep(clock: &Clock, wake_ms: u64, ports: impl Iterator<Item = u32>) {
     let _ = ports;
-    if let Err(e) = time::set_singleshot(clock.deadline_ns(wake_ms)) {
-        log::warn!("cannot arm the timer: {}", e);
+    // One vCPU, interrupts off: nothing else touches ARMED_MS meanwhile.
+    let armed = ARMED_MS.load(Ordering::Relaxed);
+    if time::needs_arming(armed, wake_ms, clock.now_ms()) {
+        match time::set_singleshot(clock.deadline_ns(wake_ms)) {
+            Ok(()) => ARMED_MS.store(wake_ms, Ordering::Relaxed),
+            Err(e) => {
+                ARMED_MS.store(time::NOT_ARMED, Ordering::Relaxed);
+                log::warn!("cannot arm the timer: {}", e);
+            }
+        }
     }
     cpu::sti_hlt_cli();
 }
