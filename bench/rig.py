@@ -300,7 +300,8 @@ def main():
                 row += " %s | |" % show(o)
                 rows.append({"group": "rig Xen %s" % x,
                              "metric": name.split(" (")[0] + " (share of a CPU)" + ("" if i == 0 else " [%s]" % k),
-                             "ours": o and o["share"], "c": None, "ratio": None})
+                             "ours": o and o["share"], "c": None, "ratio": None,
+                             "higher_is_better": False})
             if have_c:
                 cv = c.get((label, "server_cpu"))
                 row += " %s | |" % show(cv)

@@ -82,8 +82,10 @@ def main():
     if not docs:
         print("summary: no benchmark summaries in %s" % common.SUMMARY_DIR, file=sys.stderr)
         return 2
-    sources = ["- `%s`: %s, %s, load average %.1f at its start: %s" % (
-        n, d["date"], d["machine"], d.get("load", 0.0), d["title"]) for n, d in docs]
+    sources = ["- `%s`: %s%s%s: %s" % (
+        n, d.get("date", "date not recorded"), ", " + d["machine"] if d.get("machine") else "",
+        ", load average %.1f at its start" % d["load"] if d.get("load") is not None else "", d["title"])
+        for n, d in docs]
     text = "\n".join([
         "",
         "## %s: summary (`bench/summary.py`)" % time.strftime("%Y-%m-%d %H:%M"),
