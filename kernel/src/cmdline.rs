@@ -41,6 +41,10 @@ pub struct Options<'a> {
     pub priv_domid: Option<u16>,
     /// `-w watch-event=<seconds>`.
     pub watch_event_timeout_s: Option<u32>,
+    /// `--on-shutdown destroy` (dom0less, control capability): destroy
+    /// domains that shut down for good; `keep` (the default) leaves them
+    /// to a toolstack, as C xenstored does.
+    pub destroy_on_shutdown: bool,
     /// Options and words we do not understand, or whose value is bad.
     pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
 }
@@ -54,14 +58,24 @@ impl Default for Options<'_> {
             heap_max_bytes: None,
             priv_domid: None,
             watch_event_timeout_s: None,
+            destroy_on_shutdown: false,
             unknown: Vec::new(),
         }
     }
 }
 
 /// Options that take a value.
-const VALUE_OPTIONS: [&str; 8] =
-    ["--event", "--log-level", "-Q", "--quota", "--heap-max", "--priv-domid", "-w", "--timeout"];
+const VALUE_OPTIONS: [&str; 9] = [
+    "--event",
+    "--log-level",
+    "-Q",
+    "--quota",
+    "--heap-max",
+    "--priv-domid",
+    "-w",
+    "--timeout",
+    "--on-shutdown",
+];
 
 /// Parses `cmdline`.
 pub fn parse(cmdline: &str) -> Options<'_> {
@@ -108,6 +122,13 @@ fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
             ("watch-event", secs) => opts.watch_event_timeout_s = Some(secs.parse().ok()?),
             _ => return None,
         },
+        "--on-shutdown" => {
+            opts.destroy_on_shutdown = match value {
+                "destroy" => true,
+                "keep" => false,
+                _ => return None,
+            }
+        }
         _ => return None,
     }
     Some(())
@@ -188,6 +209,16 @@ mod tests {
         assert_eq!(o.event, None);
         assert_eq!(o.log_level, LevelFilter::Info);
         assert_eq!(o.unknown.len(), 5);
+    }
+
+    #[test]
+    fn on_shutdown() {
+        assert!(!parse("").destroy_on_shutdown, "C's behaviour by default");
+        assert!(parse("--on-shutdown destroy").destroy_on_shutdown);
+        assert!(!parse("--on-shutdown=destroy --on-shutdown=keep").destroy_on_shutdown);
+        let o = parse("--on-shutdown reboot");
+        assert!(!o.destroy_on_shutdown);
+        assert_eq!(o.unknown.as_slice(), &["--on-shutdown"]);
     }
 
     #[test]

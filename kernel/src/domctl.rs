@@ -18,6 +18,9 @@
 //! yields the next higher domain (so the returned id must be compared),
 //! 4.18–4.21 return `-ESRCH`, 4.22+ `-EPERM` for the stub; all mean "gone".
 //! `XEN_DOMINF_dying` means the domain is already dead.
+//!
+//! A stub with the control capability may also destroy a domain
+//! (`XEN_DOMCTL_destroydomain`, [`destroy_domain`]; see [`crate::reap`]).
 
 use store::{ChangedDomain, DomId, DomainCaps, DomainInfo, DomainState};
 
@@ -207,6 +210,30 @@ pub fn getdomaininfo(iface: u32, domid: u16) -> Result<XenDomctlGetdomaininfo, E
     Ok(d.u.getdomaininfo)
 }
 
+/// The `SHUTDOWN_*` code of a domain whose shutdown has completed.
+pub fn shutdown_code(info: &XenDomctlGetdomaininfo) -> Option<u32> {
+    (info.flags & XEN_DOMINF_SHUTDOWN != 0)
+        .then_some((info.flags >> XEN_DOMINF_SHUTDOWN_SHIFT) & 0xff)
+}
+
+/// Issues `XEN_DOMCTL_destroydomain` for `domid` with interface `iface`:
+/// Xen tears the domain down (a preemptible operation it continues by
+/// itself); the domain stays a zombie until the last mapping of its pages
+/// is gone.
+pub fn destroy_domain(iface: u32, domid: u16) -> Result<(), Errno> {
+    let mut d = XenDomctl {
+        cmd: XEN_DOMCTL_DESTROYDOMAIN,
+        interface_version: iface,
+        domain: domid,
+        pad: [0; 3],
+        u: XenDomctlUnion { getdomaininfo: XenDomctlGetdomaininfo::default(), pad: [0; 2] },
+    };
+    // SAFETY: the domctl hypercall reads and writes one `xen_domctl`;
+    // destroydomain uses none of its union.
+    check(unsafe { hypercall(nr::DOMCTL, &mut d as *mut _ as usize, 0, 0, 0, 0) })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +317,15 @@ mod tests {
         assert_eq!(classify(5, Err(Errno(3))), DomainState::Gone);
         assert_eq!(classify(5, Err(Errno(1))), DomainState::Gone);
         assert_eq!(classify(5, Err(Errno(13))), DomainState::Running, "EACCES is our problem");
+    }
+
+    #[test]
+    fn shutdown_codes() {
+        let mut i = XenDomctlGetdomaininfo { domain: 5, flags: 3 << 16, ..Default::default() };
+        assert_eq!(shutdown_code(&i), None, "a code without the shutdown flag is not final");
+        i.flags |= XEN_DOMINF_SHUTDOWN;
+        assert_eq!(shutdown_code(&i), Some(3));
+        i.flags = XEN_DOMINF_SHUTDOWN | XEN_DOMINF_DYING;
+        assert_eq!(shutdown_code(&i), Some(0));
     }
 }

@@ -44,6 +44,7 @@ pub mod main_loop;
 pub mod memmap;
 pub mod panic;
 pub mod platform;
+pub mod reap;
 pub mod service;
 pub mod shared_info;
 pub mod time;

@@ -31,6 +31,7 @@ pub mod dom0less;
 pub mod memory;
 #[cfg(not(target_arch = "aarch64"))]
 mod pvh;
+pub mod release;
 #[cfg(test)]
 mod sim_tests;
 pub mod steps;

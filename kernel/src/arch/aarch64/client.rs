@@ -12,8 +12,11 @@
 //! xs-arm-client: 9 passed, 0 failed
 //! ```
 //!
-//! With `poweroff` in its `bootargs` it then powers itself off, so that
-//! the xenstore domain sees it go (`VIRQ_DOM_EXC`).
+//! `watch-release=<peer>` (with `expect-release=gone|kept`) and
+//! `wait-for=<watcher>` add the release check of
+//! [`crate::guest::release`]. With `poweroff` in its `bootargs` it then
+//! powers itself off, so that the xenstore domain sees it go
+//! (`VIRQ_DOM_EXC`).
 
 use core::ptr::NonNull;
 
@@ -25,7 +28,7 @@ use super::{sleep, Clock};
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::sched::SHUTDOWN_POWEROFF;
 use crate::guest::client::{Client, Link};
-use crate::guest::{dom0less, steps};
+use crate::guest::{dom0less, release, steps};
 use crate::memmap::PAGE_SIZE;
 use crate::panic::fatal;
 use crate::shared_info::Shared;
@@ -74,10 +77,15 @@ impl Link for ArmLink {
     }
 }
 
+/// The words of the bootargs.
+fn words(cmdline: &str) -> impl Iterator<Item = &str> {
+    cmdline.split_ascii_whitespace()
+}
+
 /// Boots, waits for the store, runs the steps, reports, and idles forever.
 pub fn run(dtb: u64) -> ! {
     let Booted { cmdline, domid, shared, clock, .. } = bring_up(NAME, dtb);
-    let poweroff = cmdline.split_ascii_whitespace().any(|w| w == "poweroff");
+    let poweroff = words(&cmdline).any(|w| w == "poweroff");
     let Some(domid) = domid else { fatal(format_args!("no domain id")) };
     let (pfn, port) =
         match (xen::hvm_get_param(HVM_PARAM_STORE_PFN), xen::hvm_get_param(HVM_PARAM_STORE_EVTCHN))
@@ -112,22 +120,31 @@ pub fn run(dtb: u64) -> ! {
     console_line!("{}: ring connected after {} ms", NAME, link.now_ms().saturating_sub(start));
     let mut client = Client::new(page, link);
     let (mut passed, mut failed) = (0u32, 0u32);
-    dom0less::run(
-        &mut client,
-        domid,
-        port,
-        &mut |name: &str, verdict: &steps::Verdict| match verdict {
-            Ok(()) => {
-                passed = passed.saturating_add(1);
-                console_line!("{}: PASS {}", NAME, name);
-            }
-            Err(why) => {
-                failed = failed.saturating_add(1);
-                console_line!("{}: FAIL {}: {}", NAME, name, why);
-            }
-        },
-        &mut |text| console_line!("{}: {}", NAME, text),
-    );
+    let mut report = |name: &str, verdict: &steps::Verdict| match verdict {
+        Ok(()) => {
+            passed = passed.saturating_add(1);
+            console_line!("{}: PASS {}", NAME, name);
+        }
+        Err(why) => {
+            failed = failed.saturating_add(1);
+            console_line!("{}: FAIL {}: {}", NAME, name, why);
+        }
+    };
+    dom0less::run(&mut client, domid, port, &mut report, &mut |text| {
+        console_line!("{}: {}", NAME, text)
+    });
+    let arg = |key: &str| words(&cmdline).find_map(|w| w.strip_prefix(key)?.parse::<u16>().ok());
+    if let Some(peer) = arg("watch-release=") {
+        let expect = if words(&cmdline).any(|w| w == "expect-release=kept") {
+            release::Expect::Kept
+        } else {
+            release::Expect::Gone
+        };
+        report("release-watched", &release::watch_release(&mut client, domid, peer, expect));
+    }
+    if let Some(watcher) = arg("wait-for=") {
+        report("bye", &release::say_bye(&mut client, domid, watcher));
+    }
     console_line!("{}: {} passed, {} failed", NAME, passed, failed);
     if poweroff {
         console_line!("{}: powering off", NAME);
