@@ -9,11 +9,12 @@ use super::client::{Client, Link};
 use super::steps::{self, Mode};
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::xen::VIRQ_TIMER;
+use crate::arch::x86_64::cpu;
+use crate::arch::x86_64::setup::{bring_up, fatal, Booted};
 use crate::main_loop::Clock;
 use crate::memmap::PAGE_SIZE;
-use crate::setup::{bring_up, fatal, Booted};
 use crate::shared_info::Shared;
-use crate::{console_line, cpu, evtchn, time, xen};
+use crate::{console_line, evtchn, time, xen};
 
 /// The image name of the console lines.
 const NAME: &str = "hostile-guest";

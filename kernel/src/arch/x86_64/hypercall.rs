@@ -13,7 +13,7 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cpu;
+use super::cpu;
 
 /// First CPUID leaf searched for the Xen signature.
 const XEN_CPUID_FIRST_LEAF: u32 = 0x4000_0000;
