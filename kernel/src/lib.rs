@@ -38,6 +38,7 @@ pub mod fdt;
 pub mod gnttab;
 pub mod guest;
 pub mod heap;
+pub mod hypercall;
 pub mod linebuf;
 pub mod logger;
 pub mod main_loop;
@@ -51,8 +52,6 @@ pub mod time;
 pub mod window;
 pub mod xen;
 
-// The architecture's hypercalls under the name the shared modules use.
-pub use arch::hypercall;
 // The live update's hand-over (x86 only) under the path the shared
 // service and main loop use.
 #[cfg(not(target_arch = "aarch64"))]

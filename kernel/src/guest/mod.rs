@@ -28,6 +28,7 @@
 
 pub mod client;
 pub mod dom0less;
+pub mod link;
 pub mod memory;
 #[cfg(not(target_arch = "aarch64"))]
 mod pvh;
@@ -35,6 +36,7 @@ pub mod release;
 #[cfg(test)]
 mod sim_tests;
 pub mod steps;
+pub mod tally;
 
 #[cfg(not(target_arch = "aarch64"))]
 pub use pvh::run;

@@ -24,58 +24,23 @@ use ring::wire::XENSTORE_CONNECTED;
 use ring::RingPage;
 
 use super::setup::{bring_up, Booted};
-use super::{sleep, Clock};
+use super::sleep;
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::sched::SHUTDOWN_POWEROFF;
 use crate::guest::client::{Client, Link};
-use crate::guest::{dom0less, release, steps};
+use crate::guest::link::EventLink;
+use crate::guest::tally::{self, Tally};
+use crate::guest::{dom0less, release};
 use crate::memmap::PAGE_SIZE;
 use crate::panic::fatal;
-use crate::shared_info::Shared;
-use crate::{console_line, evtchn, xen};
+use crate::{console_line, xen};
 
 /// The image name of the console lines.
 const NAME: &str = "xs-arm-client";
 /// How long the client waits for the xenstore domain to connect its ring.
 const CONNECT_TIMEOUT_MS: u64 = 60_000;
-/// Longest sleep between looks at the ring.
+/// Longest sleep between looks at the ring while waiting for the store.
 const WAIT_SLICE_MS: u64 = 50;
-
-/// The ring's event channel on Arm.
-struct ArmLink {
-    /// Our end of the store event channel.
-    port: u32,
-    /// Event bitmaps.
-    shared: Shared,
-    /// Time.
-    clock: Clock,
-}
-
-impl Link for ArmLink {
-    fn notify(&mut self) {
-        let _ = evtchn::send(self.port);
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    fn wait(&mut self, deadline_ms: u64) {
-        let now = self.clock.now_ms();
-        if now >= deadline_ms {
-            return;
-        }
-        sleep(
-            &self.clock,
-            deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)),
-            [self.port].into_iter(),
-        );
-        // Take what woke us, so the next poll sleeps until a new event.
-        let s = &self.shared;
-        s.upcall_pending().store(0, core::sync::atomic::Ordering::Release);
-        evtchn::scan(s.pending_sel(), s.pending(), s.mask(), |_| {});
-    }
-}
 
 /// The words of the bootargs.
 fn words(cmdline: &str) -> impl Iterator<Item = &str> {
@@ -108,7 +73,7 @@ pub fn run(dtb: u64) -> ! {
         pfn,
         port
     );
-    let mut link = ArmLink { port, shared, clock };
+    let mut link = EventLink { port, shared, clock };
     let start = link.now_ms();
     while page.connection() != XENSTORE_CONNECTED {
         if link.now_ms().saturating_sub(start) > CONNECT_TIMEOUT_MS {
@@ -119,19 +84,9 @@ pub fn run(dtb: u64) -> ! {
     }
     console_line!("{}: ring connected after {} ms", NAME, link.now_ms().saturating_sub(start));
     let mut client = Client::new(page, link);
-    let (mut passed, mut failed) = (0u32, 0u32);
-    let mut report = |name: &str, verdict: &steps::Verdict| match verdict {
-        Ok(()) => {
-            passed = passed.saturating_add(1);
-            console_line!("{}: PASS {}", NAME, name);
-        }
-        Err(why) => {
-            failed = failed.saturating_add(1);
-            console_line!("{}: FAIL {}: {}", NAME, name, why);
-        }
-    };
-    dom0less::run(&mut client, domid, port, &mut report, &mut |text| {
-        console_line!("{}: {}", NAME, text)
+    let mut verdicts = Tally::new(NAME);
+    dom0less::run(&mut client, domid, port, &mut |n, v| verdicts.report(n, v), &mut |t| {
+        tally::note(NAME, t)
     });
     let arg = |key: &str| words(&cmdline).find_map(|w| w.strip_prefix(key)?.parse::<u16>().ok());
     if let Some(peer) = arg("watch-release=") {
@@ -140,12 +95,13 @@ pub fn run(dtb: u64) -> ! {
         } else {
             release::Expect::Gone
         };
-        report("release-watched", &release::watch_release(&mut client, domid, peer, expect));
+        verdicts
+            .report("release-watched", &release::watch_release(&mut client, domid, peer, expect));
     }
     if let Some(watcher) = arg("wait-for=") {
-        report("bye", &release::say_bye(&mut client, domid, watcher));
+        verdicts.report("bye", &release::say_bye(&mut client, domid, watcher));
     }
-    console_line!("{}: {} passed, {} failed", NAME, passed, failed);
+    verdicts.summary();
     if poweroff {
         console_line!("{}: powering off", NAME);
         xen::shutdown(SHUTDOWN_POWEROFF);
