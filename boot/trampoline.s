@@ -1,5 +1,5 @@
 /*
- * Live update: the last code the old kernel runs (kernel/src/handover/).
+ * Live update: the last code the old kernel runs (kernel/src/arch/x86_64/handover/).
  *
  * `handover::jump` copies the bytes between `lu_trampoline_start` and
  * `lu_trampoline_end` to TRAMP_BASE, a page below 1 MiB that neither

@@ -46,6 +46,10 @@ pub struct Options<'a> {
     pub watch_event_timeout_s: Option<u32>,
     /// `--poll-us`.
     pub poll_us: Option<u32>,
+    /// `--on-shutdown destroy` (dom0less, control capability): destroy
+    /// domains that shut down for good; `keep` (the default) leaves them
+    /// to a toolstack, as C xenstored does.
+    pub destroy_on_shutdown: bool,
     /// Options and words we do not understand, or whose value is bad.
     pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
 }
@@ -60,13 +64,14 @@ impl Default for Options<'_> {
             priv_domid: None,
             watch_event_timeout_s: None,
             poll_us: None,
+            destroy_on_shutdown: false,
             unknown: Vec::new(),
         }
     }
 }
 
 /// Options that take a value.
-const VALUE_OPTIONS: [&str; 9] = [
+const VALUE_OPTIONS: [&str; 10] = [
     "--event",
     "--log-level",
     "-Q",
@@ -76,6 +81,7 @@ const VALUE_OPTIONS: [&str; 9] = [
     "-w",
     "--timeout",
     "--poll-us",
+    "--on-shutdown",
 ];
 
 /// Parses `cmdline`.
@@ -124,6 +130,13 @@ fn apply<'a>(opts: &mut Options<'a>, name: &str, value: &'a str) -> Option<()> {
             ("watch-event", secs) => opts.watch_event_timeout_s = Some(secs.parse().ok()?),
             _ => return None,
         },
+        "--on-shutdown" => {
+            opts.destroy_on_shutdown = match value {
+                "destroy" => true,
+                "keep" => false,
+                _ => return None,
+            }
+        }
         _ => return None,
     }
     Some(())
@@ -208,6 +221,16 @@ mod tests {
         assert_eq!(o.event, None);
         assert_eq!(o.log_level, LevelFilter::Info);
         assert_eq!(o.unknown.len(), 5);
+    }
+
+    #[test]
+    fn on_shutdown() {
+        assert!(!parse("").destroy_on_shutdown, "C's behaviour by default");
+        assert!(parse("--on-shutdown destroy").destroy_on_shutdown);
+        assert!(!parse("--on-shutdown=destroy --on-shutdown=keep").destroy_on_shutdown);
+        let o = parse("--on-shutdown reboot");
+        assert!(!o.destroy_on_shutdown);
+        assert_eq!(o.unknown.as_slice(), &["--on-shutdown"]);
     }
 
     #[test]

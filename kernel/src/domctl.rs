@@ -18,6 +18,9 @@
 //! yields the next higher domain (so the returned id must be compared),
 //! 4.18–4.21 return `-ESRCH`, 4.22+ `-EPERM` for the stub; all mean "gone".
 //! `XEN_DOMINF_dying` means the domain is already dead.
+//!
+//! A stub with the control capability may also destroy a domain
+//! (`XEN_DOMCTL_destroydomain`, [`destroy_domain`]; see [`crate::reap`]).
 
 use store::{ChangedDomain, DomId, DomainCaps, DomainInfo, DomainState};
 
@@ -178,33 +181,48 @@ pub fn classify_changed(result: Result<(u16, XenDomctlGetDomainState), Errno>) -
     }
 }
 
+/// Issues domctl `cmd` with interface version `iface` for `domid`, with
+/// `u` as its argument union; returns the domctl as Xen left it.
+fn issue<U>(cmd: u32, iface: u32, domid: u16, u: U) -> Result<XenDomctl<U>, Errno> {
+    const { assert!(core::mem::size_of::<U>() == 128, "a domctl's union is 128 bytes") };
+    let mut d = XenDomctl { cmd, interface_version: iface, domain: domid, pad: [0; 3], u };
+    // SAFETY: the domctl hypercall reads and writes one `xen_domctl`, and
+    // `U` fills its whole union (checked above) with plain data.
+    check(unsafe { hypercall(nr::DOMCTL, &mut d as *mut _ as usize, 0, 0, 0, 0) })?;
+    Ok(d)
+}
+
 /// Issues `XEN_DOMCTL_get_domain_state` for `domid` (or `DOMID_INVALID`);
 /// returns the domid Xen answered for and its state.
 pub fn get_domain_state(domid: u16) -> Result<(u16, XenDomctlGetDomainState), Errno> {
-    let mut d = XenDomctl {
-        cmd: XEN_DOMCTL_GET_DOMAIN_STATE,
-        interface_version: XEN_DOMCTL_STABLE_INTERFACE,
-        domain: domid,
-        pad: [0; 3],
-        u: XenDomctlStateUnion::default(),
-    };
-    // SAFETY: the domctl hypercall reads and writes one `xen_domctl`.
-    check(unsafe { hypercall(nr::DOMCTL, &mut d as *mut _ as usize, 0, 0, 0, 0) })?;
+    let u = XenDomctlStateUnion::default();
+    let d = issue(XEN_DOMCTL_GET_DOMAIN_STATE, XEN_DOMCTL_STABLE_INTERFACE, domid, u)?;
     Ok((d.domain, d.u.get_domain_state))
+}
+
+/// The argument union of a domctl that uses getdomaininfo's layout, or
+/// none of the union.
+fn info_union() -> XenDomctlUnion {
+    XenDomctlUnion { getdomaininfo: XenDomctlGetdomaininfo::default(), pad: [0; 2] }
 }
 
 /// Issues `XEN_DOMCTL_getdomaininfo` for `domid` with interface `iface`.
 pub fn getdomaininfo(iface: u32, domid: u16) -> Result<XenDomctlGetdomaininfo, Errno> {
-    let mut d = XenDomctl {
-        cmd: XEN_DOMCTL_GETDOMAININFO,
-        interface_version: iface,
-        domain: domid,
-        pad: [0; 3],
-        u: XenDomctlUnion { getdomaininfo: XenDomctlGetdomaininfo::default(), pad: [0; 2] },
-    };
-    // SAFETY: the domctl hypercall reads and writes one `xen_domctl`.
-    check(unsafe { hypercall(nr::DOMCTL, &mut d as *mut _ as usize, 0, 0, 0, 0) })?;
-    Ok(d.u.getdomaininfo)
+    Ok(issue(XEN_DOMCTL_GETDOMAININFO, iface, domid, info_union())?.u.getdomaininfo)
+}
+
+/// The `SHUTDOWN_*` code of a domain whose shutdown has completed.
+pub fn shutdown_code(info: &XenDomctlGetdomaininfo) -> Option<u32> {
+    (info.flags & XEN_DOMINF_SHUTDOWN != 0)
+        .then_some((info.flags >> XEN_DOMINF_SHUTDOWN_SHIFT) & 0xff)
+}
+
+/// Issues `XEN_DOMCTL_destroydomain` for `domid` with interface `iface`:
+/// Xen tears the domain down (a preemptible operation it continues by
+/// itself); the domain stays a zombie until the last mapping of its pages
+/// is gone.
+pub fn destroy_domain(iface: u32, domid: u16) -> Result<(), Errno> {
+    issue(XEN_DOMCTL_DESTROYDOMAIN, iface, domid, info_union()).map(|_| ())
 }
 
 #[cfg(test)]
@@ -290,5 +308,15 @@ mod tests {
         assert_eq!(classify(5, Err(Errno(3))), DomainState::Gone);
         assert_eq!(classify(5, Err(Errno(1))), DomainState::Gone);
         assert_eq!(classify(5, Err(Errno(13))), DomainState::Running, "EACCES is our problem");
+    }
+
+    #[test]
+    fn shutdown_codes() {
+        let mut i = XenDomctlGetdomaininfo { domain: 5, flags: 3 << 16, ..Default::default() };
+        assert_eq!(shutdown_code(&i), None, "a code without the shutdown flag is not final");
+        i.flags |= XEN_DOMINF_SHUTDOWN;
+        assert_eq!(shutdown_code(&i), Some(3));
+        i.flags = XEN_DOMINF_SHUTDOWN | XEN_DOMINF_DYING;
+        assert_eq!(shutdown_code(&i), Some(0));
     }
 }

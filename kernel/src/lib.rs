@@ -2,7 +2,7 @@
 //! a dom0less system, Arm64 (see [`arch`]).
 //!
 //! `boot/pvh.s` enters in 32-bit mode, switches to long mode and calls
-//! `kernel_main` (in `main.rs`), which runs [`start::start`]: find Xen,
+//! `kernel_main` (in `main.rs`), which runs [`arch::x86_64::start::start`]: find Xen,
 //! read the start info and command line, set up the console, heap, shared
 //! info, interrupts and event channels, introduce dom0 to the
 //! [`store::Engine`], and run [`main_loop::Server`] forever.
@@ -38,6 +38,7 @@ pub mod fdt;
 pub mod gnttab;
 pub mod guest;
 pub mod heap;
+pub mod hypercall;
 pub mod linebuf;
 pub mod logger;
 pub mod main_loop;
@@ -45,28 +46,14 @@ pub mod memmap;
 pub mod panic;
 pub mod platform;
 pub mod poll;
+pub mod reap;
 pub mod service;
 pub mod shared_info;
 pub mod time;
 pub mod window;
 pub mod xen;
 
-// The x86 PVH platform (see `arch`).
+// The live update's hand-over (x86 only) under the path the shared
+// service and main loop use.
 #[cfg(not(target_arch = "aarch64"))]
-pub mod cpu;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod handover;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod hypercall;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod idt;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod setup;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod start;
-#[cfg(not(target_arch = "aarch64"))]
-pub mod start_info;
-
-// Arm's hypercalls under the name the shared modules use.
-#[cfg(target_arch = "aarch64")]
-pub use arch::aarch64::hypercall;
+pub use arch::x86_64::handover;

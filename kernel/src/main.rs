@@ -15,7 +15,7 @@ core::arch::global_asm!(include_str!("arch/aarch64/boot.s"));
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
 #[no_mangle]
 extern "C" fn kernel_main(start_info_paddr: u64, boot_tsc: u64) -> ! {
-    kernel::start::start(start_info_paddr, boot_tsc)
+    kernel::arch::x86_64::start::start(start_info_paddr, boot_tsc)
 }
 
 /// Called once by the boot code; never returns.

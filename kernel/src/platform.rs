@@ -55,6 +55,7 @@ use crate::gnttab::GrantError;
 #[cfg(not(target_arch = "aarch64"))]
 use crate::handover::record::RingState;
 use crate::memmap::MAX_MAPPED_RINGS;
+use crate::reap::Reaper;
 use crate::window::{Slot, Window};
 use crate::{evtchn, gnttab, xen};
 
@@ -103,6 +104,8 @@ pub struct XenPlatform {
     /// slot: the engine introduces each domain right after writing its
     /// home.
     found_port: Option<(u16, u32, Option<u32>)>,
+    /// `--on-shutdown destroy`: destroys domains that shut down for good.
+    reaper: Option<Reaper>,
     #[cfg(not(target_arch = "aarch64"))]
     /// Rings the previous kernel handed over that the engine has not
     /// restored yet (live update).
@@ -121,6 +124,7 @@ impl XenPlatform {
             unmapped: Vec::new(),
             dom0less: None,
             found_port: None,
+            reaper: None,
             #[cfg(not(target_arch = "aarch64"))]
             adopted: BTreeMap::new(),
         }
@@ -130,6 +134,13 @@ impl XenPlatform {
     /// documentation); `iface` is the domctl interface version.
     pub fn dom0less(mut self, iface: u32) -> XenPlatform {
         self.dom0less = Some(iface);
+        self
+    }
+
+    /// Destroys the domains that shut down for good (see [`crate::reap`]);
+    /// `iface` is the domctl interface version.
+    pub fn destroy_on_shutdown(mut self, iface: u32) -> XenPlatform {
+        self.reaper = Some(Reaper::new(iface));
         self
     }
 
@@ -384,6 +395,9 @@ impl Platform for XenPlatform {
             Err(e) => log::warn!("cannot unmap the ring of domain {}: {:?}", domid, e),
         }
         log::info!("domain {} ring unmapped", domid);
+        if let Some(r) = self.reaper.as_mut() {
+            r.released(domid, self.query);
+        }
     }
 
     fn domain_info(&mut self, domid: DomId) -> DomainInfo {
@@ -391,7 +405,15 @@ impl Platform for XenPlatform {
     }
 
     fn next_changed_domain(&mut self) -> ChangedDomain {
-        self.query.next_changed()
+        let Some(r) = self.reaper.as_mut() else { return self.query.next_changed() };
+        // The shut-down domain the engine saw in the last report: Xen
+        // reports it again, dead, in this poll.
+        r.destroy_pending();
+        let changed = self.query.next_changed();
+        if let ChangedDomain::Changed(domid, info) = &changed {
+            r.seen(*domid, info);
+        }
+        changed
     }
 
     // Dom0less systems exist on Arm only; elsewhere the default (no home)

@@ -112,6 +112,16 @@ pub fn serve(s: Service<'_>) -> ! {
     if s.dom0less {
         platform = platform.dom0less(iface);
     }
+    if opts.destroy_on_shutdown {
+        if s.dom0less {
+            console_line!("{}: domains that shut down for good are destroyed", name);
+            platform = platform.destroy_on_shutdown(iface);
+        } else {
+            log::warn!(
+                "--on-shutdown destroy is for a dom0less system; a toolstack destroys domains here"
+            );
+        }
+    }
     #[cfg(not(target_arch = "aarch64"))]
     let (engine, virqs) = match s.incoming {
         Some(inc) => crate::handover::resume(&inc, config, &mut platform, &s.clock, name),

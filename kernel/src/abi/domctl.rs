@@ -1,9 +1,12 @@
 //! `public/domctl.h`: the two domctls the xenstore domain may issue,
-//! `getdomaininfo` (versioned) and `get_domain_state` (stable, 4.21+).
+//! `getdomaininfo` (versioned) and `get_domain_state` (stable, 4.21+),
+//! and `destroydomain`, which needs the control capability.
 
 use super::xen::DomidT;
 use super::{assert_offset, assert_size};
 
+/// `XEN_DOMCTL_destroydomain` (versioned, no arguments).
+pub const XEN_DOMCTL_DESTROYDOMAIN: u32 = 2;
 /// `XEN_DOMCTL_getdomaininfo`.
 pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
 
@@ -48,6 +51,9 @@ assert_offset!(XenDomctlGetDomainState, unique_id, 8);
 pub const XEN_DOMINF_DYING: u32 = 1 << 0;
 /// `XEN_DOMINF_shutdown`: shutdown has completed.
 pub const XEN_DOMINF_SHUTDOWN: u32 = 1 << 2;
+/// `XEN_DOMINF_shutdownshift`: where the `SHUTDOWN_*` code sits in
+/// `flags` (8 bits, `XEN_DOMINF_shutdownmask`).
+pub const XEN_DOMINF_SHUTDOWN_SHIFT: u32 = 16;
 
 /// `struct xen_domctl_getdomaininfo` (same layout 4.16 … 4.22).
 #[repr(C)]

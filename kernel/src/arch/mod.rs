@@ -2,10 +2,9 @@
 //! interface the shared platform layer uses: the raw console write, the
 //! clock, sleeping until an event or a deadline, and a seed.
 //!
-//! - `x86_64/`: Xen PVH (`boot/pvh.s`, the hypercall page, port 0xE9, the
-//!   pvclock, `VIRQ_TIMER` and `sti; hlt`). Its boot code and the rest of its
-//!   platform (`cpu`, `idt`, `hypercall`, `setup`, `start`, `start_info`)
-//!   are still top-level modules of the crate.
+//! - `x86_64/`: Xen PVH (`boot/pvh.s`, the start info, the hypercall
+//!   page, the IDT, port 0xE9, the pvclock, `VIRQ_TIMER` and `sti; hlt`),
+//!   and the live update's hand-over.
 //! - `aarch64/`: Xen on Arm64 (the Image header, `hvc #0xEA1`,
 //!   `CONSOLEIO_write`, the generic timer, `SCHEDOP_poll`), a dom0less
 //!   xenstore domain.
@@ -16,9 +15,9 @@
 #[cfg(not(target_arch = "aarch64"))]
 pub mod x86_64;
 #[cfg(not(target_arch = "aarch64"))]
-pub use x86_64::{debug_write, entropy, sleep, Clock};
+pub use x86_64::{debug_write, entropy, hypercall, sleep, Clock};
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{debug_write, entropy, sleep, Clock};
+pub use aarch64::{debug_write, entropy, hypercall, sleep, Clock};

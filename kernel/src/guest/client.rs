@@ -1,5 +1,5 @@
 //! A minimal xenstore client on the guest side of a ring page, for the
-//! hostile test guest.
+//! test guests (the x86 hostile guest, the Arm dom0less client).
 //!
 //! It speaks the guest's half of `docs/misc/xenstore-ring.txt`: requests are
 //! copied into `req` and published with `req_prod`, replies and watch
@@ -8,7 +8,8 @@
 //! arrive meanwhile are kept, at most [`MAX_QUEUED_EVENTS`] of them.
 //!
 //! How it waits is the [`Link`]'s business: on Xen an event channel and the
-//! single-shot timer, in tests a server run in the same thread. Every wait
+//! architecture's sleep ([`super::link::EventLink`]), in tests a server run
+//! in the same thread. Every wait
 //! has a deadline, so a server that stops answering yields
 //! [`ClientError::Timeout`], never a hang.
 

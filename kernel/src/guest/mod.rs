@@ -2,7 +2,7 @@
 //! ring and misbehaves on purpose, to test the stub on real Xen.
 //!
 //! Booted by `xl create` as an ordinary PVH domU (the common bring-up of
-//! [`crate::setup`]), it finds its ring through `HVM_PARAM_STORE_PFN` and
+//! [`crate::arch::x86_64::setup`]), it finds its ring through `HVM_PARAM_STORE_PFN` and
 //! `HVM_PARAM_STORE_EVTCHN`, runs [`steps::run`], prints one line per step
 //! and a summary on its console (port 0xE9, so dom0 reads them with
 //! `xl dmesg` as `(dN) ...` lines), then idles until destroyed:
@@ -28,12 +28,15 @@
 
 pub mod client;
 pub mod dom0less;
+pub mod link;
 pub mod memory;
 #[cfg(not(target_arch = "aarch64"))]
 mod pvh;
+pub mod release;
 #[cfg(test)]
 mod sim_tests;
 pub mod steps;
+pub mod tally;
 
 #[cfg(not(target_arch = "aarch64"))]
 pub use pvh::run;

@@ -12,8 +12,11 @@
 //! xs-arm-client: 9 passed, 0 failed
 //! ```
 //!
-//! With `poweroff` in its `bootargs` it then powers itself off, so that
-//! the xenstore domain sees it go (`VIRQ_DOM_EXC`).
+//! `watch-release=<peer>` (with `expect-release=gone|kept`) and
+//! `wait-for=<watcher>` add the release check of
+//! [`crate::guest::release`]. With `poweroff` in its `bootargs` it then
+//! powers itself off, so that the xenstore domain sees it go
+//! (`VIRQ_DOM_EXC`).
 
 use core::ptr::NonNull;
 
@@ -21,63 +24,33 @@ use ring::wire::XENSTORE_CONNECTED;
 use ring::RingPage;
 
 use super::setup::{bring_up, Booted};
-use super::{sleep, Clock};
+use super::sleep;
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::sched::SHUTDOWN_POWEROFF;
 use crate::guest::client::{Client, Link};
-use crate::guest::{dom0less, steps};
+use crate::guest::link::EventLink;
+use crate::guest::tally::{self, Tally};
+use crate::guest::{dom0less, release};
 use crate::memmap::PAGE_SIZE;
 use crate::panic::fatal;
-use crate::shared_info::Shared;
-use crate::{console_line, evtchn, xen};
+use crate::{console_line, xen};
 
 /// The image name of the console lines.
 const NAME: &str = "xs-arm-client";
 /// How long the client waits for the xenstore domain to connect its ring.
 const CONNECT_TIMEOUT_MS: u64 = 60_000;
-/// Longest sleep between looks at the ring.
+/// Longest sleep between looks at the ring while waiting for the store.
 const WAIT_SLICE_MS: u64 = 50;
 
-/// The ring's event channel on Arm.
-struct ArmLink {
-    /// Our end of the store event channel.
-    port: u32,
-    /// Event bitmaps.
-    shared: Shared,
-    /// Time.
-    clock: Clock,
-}
-
-impl Link for ArmLink {
-    fn notify(&mut self) {
-        let _ = evtchn::send(self.port);
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    fn wait(&mut self, deadline_ms: u64) {
-        let now = self.clock.now_ms();
-        if now >= deadline_ms {
-            return;
-        }
-        sleep(
-            &self.clock,
-            deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)),
-            [self.port].into_iter(),
-        );
-        // Take what woke us, so the next poll sleeps until a new event.
-        let s = &self.shared;
-        s.upcall_pending().store(0, core::sync::atomic::Ordering::Release);
-        evtchn::scan(s.pending_sel(), s.pending(), s.mask(), |_| {});
-    }
+/// The words of the bootargs.
+fn words(cmdline: &str) -> impl Iterator<Item = &str> {
+    cmdline.split_ascii_whitespace()
 }
 
 /// Boots, waits for the store, runs the steps, reports, and idles forever.
 pub fn run(dtb: u64) -> ! {
     let Booted { cmdline, domid, shared, clock, .. } = bring_up(NAME, dtb);
-    let poweroff = cmdline.split_ascii_whitespace().any(|w| w == "poweroff");
+    let poweroff = words(&cmdline).any(|w| w == "poweroff");
     let Some(domid) = domid else { fatal(format_args!("no domain id")) };
     let (pfn, port) =
         match (xen::hvm_get_param(HVM_PARAM_STORE_PFN), xen::hvm_get_param(HVM_PARAM_STORE_EVTCHN))
@@ -100,7 +73,7 @@ pub fn run(dtb: u64) -> ! {
         pfn,
         port
     );
-    let mut link = ArmLink { port, shared, clock };
+    let mut link = EventLink { port, shared, clock };
     let start = link.now_ms();
     while page.connection() != XENSTORE_CONNECTED {
         if link.now_ms().saturating_sub(start) > CONNECT_TIMEOUT_MS {
@@ -111,24 +84,24 @@ pub fn run(dtb: u64) -> ! {
     }
     console_line!("{}: ring connected after {} ms", NAME, link.now_ms().saturating_sub(start));
     let mut client = Client::new(page, link);
-    let (mut passed, mut failed) = (0u32, 0u32);
-    dom0less::run(
-        &mut client,
-        domid,
-        port,
-        &mut |name: &str, verdict: &steps::Verdict| match verdict {
-            Ok(()) => {
-                passed = passed.saturating_add(1);
-                console_line!("{}: PASS {}", NAME, name);
-            }
-            Err(why) => {
-                failed = failed.saturating_add(1);
-                console_line!("{}: FAIL {}: {}", NAME, name, why);
-            }
-        },
-        &mut |text| console_line!("{}: {}", NAME, text),
-    );
-    console_line!("{}: {} passed, {} failed", NAME, passed, failed);
+    let mut verdicts = Tally::new(NAME);
+    dom0less::run(&mut client, domid, port, &mut |n, v| verdicts.report(n, v), &mut |t| {
+        tally::note(NAME, t)
+    });
+    let arg = |key: &str| words(&cmdline).find_map(|w| w.strip_prefix(key)?.parse::<u16>().ok());
+    if let Some(peer) = arg("watch-release=") {
+        let expect = if words(&cmdline).any(|w| w == "expect-release=kept") {
+            release::Expect::Kept
+        } else {
+            release::Expect::Gone
+        };
+        verdicts
+            .report("release-watched", &release::watch_release(&mut client, domid, peer, expect));
+    }
+    if let Some(watcher) = arg("wait-for=") {
+        verdicts.report("bye", &release::say_bye(&mut client, domid, watcher));
+    }
+    verdicts.summary();
     if poweroff {
         console_line!("{}: powering off", NAME);
         xen::shutdown(SHUTDOWN_POWEROFF);

@@ -2,8 +2,8 @@
 //! arguments in x0–x4; the result comes back in x0 (negative errno on
 //! failure). Xen may clobber the argument registers and x16
 //! (`xen/arch/arm/traps.c`, debug builds scribble them), so they are all
-//! declared clobbered. The same two functions as the x86 hypercall page
-//! offers, so the shared modules call them the same way.
+//! declared clobbered. The same raw call as the x86 hypercall page offers,
+//! so the shared modules ([`crate::hypercall`]) call it the same way.
 
 use core::arch::asm;
 
@@ -33,18 +33,4 @@ pub unsafe fn hypercall(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a
         );
     }
     ret
-}
-
-/// A hypercall whose only pointer argument is `arg`, an ABI struct we own.
-///
-/// # Safety
-///
-/// `T` must be the argument structure Xen expects for `nr`/`cmd`, and the
-/// operation must be one that only reads and writes `*arg` in our memory
-/// (plus hypervisor state), or also buffers `*arg` points to, which the
-/// caller then keeps valid for everything Xen does with them.
-pub unsafe fn hypercall_with<T>(nr: usize, cmd: usize, arg: &mut T) -> isize {
-    // SAFETY: `arg` is a live exclusive reference; the caller vouches that Xen
-    // treats it as a `T` for this command.
-    unsafe { hypercall(nr, cmd, arg as *mut T as usize, 0, 0, 0) }
 }

@@ -1,8 +1,9 @@
 //! Monotonic time from the pvclock of vCPU 0 (`struct vcpu_time_info` in
 //! the shared-info page) and the TSC.
 
+use super::cpu;
 use crate::shared_info::Shared;
-use crate::{cpu, time};
+use crate::time;
 
 /// Monotonic time from the pvclock.
 pub struct Clock {

@@ -1,12 +1,22 @@
-//! The x86 (PVH) side of [`crate::arch`].
+//! The x86 (PVH) side of [`crate::arch`]: the boot sequence ([`start`],
+//! [`setup`], [`start_info`]), the CPU ([`cpu`], [`idt`]), the hypercall
+//! page ([`hypercall`]), the clock, and the live update's hand-over
+//! ([`handover`]).
 
 mod clock;
+pub mod cpu;
+pub mod handover;
+pub mod hypercall;
+pub mod idt;
+pub mod setup;
+pub mod start;
+pub mod start_info;
 
 pub use clock::Clock;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{cpu, time};
+use crate::time;
 
 /// The Xen debug I/O port: Xen prints what is written there as `(dN) ...`
 /// lines.

@@ -1,4 +1,4 @@
-//! The x86 stub's boot sequence: the PVH bring-up ([`crate::setup`]), then
+//! The x86 stub's boot sequence: the PVH bring-up ([`super::setup`]), then
 //! the shared start-up of [`crate::service`]. Below `--log-level debug`
 //! the boot's lines are held back and written once the main loop is idle
 //! ([`crate::console::hold`]); the ready time is counted from the first
@@ -6,10 +6,11 @@
 
 use alloc::string::String;
 
-use crate::handover::Context;
+use super::cpu;
+use super::handover::Context;
+use super::setup::{bring_up, Booted};
 use crate::service::{serve, Service};
-use crate::setup::{bring_up, Booted};
-use crate::{cmdline, console, cpu};
+use crate::{cmdline, console};
 
 /// The image name the console markers start with.
 const NAME: &str = "xenstore-stubdom-rs";

@@ -9,7 +9,7 @@ use core::ops::Range;
 use super::plan::Move;
 
 #[cfg(target_os = "none")]
-core::arch::global_asm!(include_str!("../../../boot/trampoline.s"), options(att_syntax));
+core::arch::global_asm!(include_str!("../../../../../boot/trampoline.s"), options(att_syntax));
 
 /// The trampoline's page (below the images, which start at 1 MiB; RAM
 /// the domain builder populates and no one uses). `boot/trampoline.s`
@@ -83,7 +83,7 @@ pub unsafe fn enter(params: &Params) -> JumpError {
     }
     let page = TRAMPOLINE.start as *mut u8;
     let at = page.wrapping_add(PARAMS_OFFSET);
-    crate::cpu::cli();
+    crate::arch::x86_64::cpu::cli();
     // SAFETY: the trampoline page is identity-mapped RAM below the
     // images that nothing else uses; `len` bytes of code fit below the
     // parameters, which fit in the page (a few dozen bytes at 0x800).

@@ -207,7 +207,7 @@ extern "C" fn kernel_exception(frame: *const ExceptionFrame) -> ! {
         f.error,
         f.rip,
         f.rsp,
-        crate::cpu::read_cr2()
+        super::cpu::read_cr2()
     ));
     xen::shutdown(crate::abi::sched::SHUTDOWN_CRASH)
 }

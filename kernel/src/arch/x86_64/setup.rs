@@ -8,13 +8,14 @@
 //! boot tests grep are printed whatever the log level, prefixed with the
 //! image's name: `Xen version X.Y` and `heap N KiB`.
 
-use crate::handover::incoming::Incoming;
+use super::handover::incoming::Incoming;
+use super::start_info::BootInfo;
+use super::{cpu, hypercall, idt, start_info};
 use crate::main_loop::Clock;
 use crate::memmap::{self, PAGE_SIZE};
 use crate::shared_info::Shared;
-use crate::start_info::BootInfo;
 use crate::window::Window;
-use crate::{cmdline, console, console_line, cpu, heap, hypercall, idt, logger, start_info, xen};
+use crate::{cmdline, console, console_line, heap, logger, xen};
 
 extern "C" {
     static __image_start: u8;

@@ -6,10 +6,10 @@
 
 use heapless::{String, Vec};
 
+use super::handover::record::MODULE_TAG;
 use crate::abi::start_info::{
     HvmMemmapTableEntry, HvmModlistEntry, HvmStartInfo, XEN_HVM_START_MAGIC_VALUE,
 };
-use crate::handover::record::MODULE_TAG;
 
 /// Longest command line kept; longer ones are truncated (logged). The C
 /// launcher passes `--event N` plus the admin's `--param` string.
