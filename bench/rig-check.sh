@@ -50,12 +50,7 @@ server_cpu() {
     esac
 }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
-# Xen's time now, in seconds: the timestamp of the newest line on Xen's
-# console after debug key 't' (which prints the clocks) was pressed.
-xen_now() {
-    xl debug-keys t >/dev/null 2>&1
-    xl dmesg | tr -d '\r' | sed -n 's/^(XEN) \[ *\([0-9][0-9]*\.[0-9]*\)\].*/\1/p' | tail -n 1
-}
+# xen_now (the rig's harness): Xen's time now, in seconds.
 # clock_line LABEL XEN0 XEN1 DOMAIN0 DOMAIN1: one client run by both clocks.
 clock_line() {
     out "$(awk -v l="$1" -v x0="$2" -v x1="$3" -v d0="$4" -v d1="$5" 'BEGIN {
