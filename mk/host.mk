@@ -7,7 +7,7 @@
 #                        (all tests and `-r 10`), the xenstore-* CLI, and
 #                        simulated guests driven by simring.py; then live
 #                        update with Debian's xenstore-control, ours into ours
-#                        and C xenstored 4.17 into ours (live_update.py)
+#                        and C xenstored 4.17 into ours, -c (live_update.py)
 #   make host-test-c     the same peer suite against C xenstored 4.17 (the
 #                        reference the expectations were taken from)
 #   make host-deps       install what the tests need (idempotent)

@@ -119,8 +119,8 @@ class Run:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def live_update(run):
-    """Everything before, `xenstore-control live-update`, everything after."""
+def live_update(run, options=()):
+    """Everything before, `xenstore-control live-update [OPTIONS] NEW`, everything after."""
     ctl = run.ctl
     old_exe = exe(run.pid)
     check(ctl.write("/lu/a", "1").ok, "write")
@@ -135,8 +135,9 @@ def live_update(run):
     eq(guest.wait_event(), (b"data", b"gtok"), "guest initial event")
     before = ls(run.env)
 
-    r = subprocess.run([XENSTORE_CONTROL, "live-update", run.new], env=run.env, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DEADLINE_S)
+    r = subprocess.run([XENSTORE_CONTROL, "live-update"] + list(options) + [run.new], env=run.env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=DEADLINE_S)
     eq((r.returncode, r.stdout), (0, b""), "xenstore-control live-update")
 
     eq(exe(run.pid), run.new, "the new binary runs (was %s)" % old_exe)
@@ -153,6 +154,16 @@ def live_update(run):
     eq(guest.write("data/z", "3").err, None, "the guest writes")
     eq(ctl.read("/local/domain/7/data/z").payload, b"3", "the old client reads it")
     eq(guest.drain_events(), [(b"data/z", b"gtok")], "no other event")
+
+
+def new_command_line(run):
+    """`live-update -c CMDLINE`: the new binary runs with CMDLINE (and
+    `-U`), not the old one's arguments (C's `lu_activate_binary`)."""
+    line = "--simring %s -F %s -W 50 --log-level error" % (run.sr, os.path.join(run.run, "pid"))
+    live_update(run, ["-c", line])
+    with open("/proc/%d/cmdline" % run.pid, "rb") as f:
+        argv = f.read().split(b"\0")[:-1]
+    eq(argv[1:], [w.encode() for w in line.split()] + [b"-U"], "the new command line")
 
 
 def lu_args(*args):
@@ -264,4 +275,5 @@ case("C xenstored 4.17 into ours", Run.start_c)
 case("ours into ours, a transaction start held", Run.start_ours, held_start)
 case("C xenstored 4.17 into ours, a transaction start held", Run.start_c, held_start)
 case("ours into ours, transactions carried", Run.start_ours, carried)
+case("ours into ours with a new command line (-c)", Run.start_ours, new_command_line)
 sys.exit(len(FAILED))
