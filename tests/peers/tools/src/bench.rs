@@ -18,58 +18,14 @@
 //! Exit status: 1 for usage errors, 2 when the connection fails, 3 for a
 //! wrong reply.
 
-use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use xs_peer_tools::{encode_msg, read_msg, XS_ERROR, XS_READ, XS_WRITE};
+use xs_peer_tools::{Failure, XS_ERROR, XS_READ, XS_WRITE};
 
-/// Why a run stopped.
-enum Failure {
-    /// The socket failed (exit status 2).
-    Io(io::Error),
-    /// The daemon answered something else than expected (exit status 3).
-    Reply(String),
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Failure {
-        Failure::Io(e)
-    }
-}
-
-/// One connection and its reusable buffers.
-struct Client {
-    stream: UnixStream,
-    out: Vec<u8>,
-    reply: Vec<u8>,
-    req_id: u32,
-}
-
-impl Client {
-    /// Sends one request made of `parts` and returns the reply's type (its
-    /// payload is left in `self.reply`).
-    fn request(&mut self, ty: u32, parts: &[&[u8]]) -> Result<u32, Failure> {
-        self.req_id = self.req_id.wrapping_add(1);
-        self.out.clear();
-        encode_msg(&mut self.out, ty, self.req_id, parts);
-        self.stream.write_all(&self.out)?;
-        let header = read_msg(&mut self.stream, &mut self.reply)?;
-        if header.req_id != self.req_id {
-            return Err(Failure::Reply(format!(
-                "reply for request {} while waiting for {} (type {})",
-                header.req_id, self.req_id, header.ty
-            )));
-        }
-        Ok(header.ty)
-    }
-
-    /// The reply payload as text, for messages.
-    fn reply_text(&self) -> String {
-        String::from_utf8_lossy(&self.reply).into_owned()
-    }
-}
+/// A client on a daemon's socket.
+type Client = xs_peer_tools::Client<UnixStream>;
 
 /// Sequential WRITE+READ pairs on one node.
 fn round_trips(c: &mut Client, pairs: usize) -> Result<(), Failure> {
@@ -141,7 +97,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut c = Client { stream, out: Vec::new(), reply: Vec::new(), req_id: 0 };
+    let mut c = Client::new(stream);
     let result = match mode.as_str() {
         "rt" => round_trips(&mut c, count),
         "fill" => fill(&mut c, count),

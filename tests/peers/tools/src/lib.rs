@@ -6,7 +6,7 @@
 //! Deliberately separate from the repository's `ring` crate: the tools
 //! measure daemons, ours among them, so they share no code with ours.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 /// `XS_DIRECTORY`.
 pub const XS_DIRECTORY: u32 = 1;
@@ -103,6 +103,62 @@ pub fn read_msg(stream: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Hea
     payload.resize(len, 0);
     stream.read_exact(payload)?;
     Ok(header)
+}
+
+/// Why a benchmark client's run stopped.
+pub enum Failure {
+    /// The device or socket failed (exit status 2).
+    Io(io::Error),
+    /// The server answered something else than expected (exit status 3).
+    Reply(String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure::Io(e)
+    }
+}
+
+/// One connection of a benchmark client, one request in flight, and its
+/// reusable buffers.
+pub struct Client<S> {
+    chan: S,
+    out: Vec<u8>,
+    /// The last reply's payload.
+    pub reply: Vec<u8>,
+    req_id: u32,
+}
+
+impl<S: Read + Write> Client<S> {
+    /// A client on `chan` (a socket, or a xenbus device that takes one
+    /// whole message per write).
+    pub fn new(chan: S) -> Client<S> {
+        Client { chan, out: Vec::new(), reply: Vec::new(), req_id: 0 }
+    }
+
+    /// Sends one request made of `parts` and returns the reply's type (its
+    /// payload is left in `self.reply`).
+    pub fn request(&mut self, ty: u32, parts: &[&[u8]]) -> Result<u32, Failure> {
+        self.req_id = self.req_id.wrapping_add(1);
+        self.out.clear();
+        encode_msg(&mut self.out, ty, self.req_id, parts);
+        // One write per message: the xenbus device parses what each write
+        // brings.
+        self.chan.write_all(&self.out)?;
+        let header = read_msg(&mut self.chan, &mut self.reply)?;
+        if header.req_id != self.req_id {
+            return Err(Failure::Reply(format!(
+                "reply for request {} while waiting for {} (type {})",
+                header.req_id, self.req_id, header.ty
+            )));
+        }
+        Ok(header.ty)
+    }
+
+    /// The reply payload as text, for messages.
+    pub fn reply_text(&self) -> String {
+        String::from_utf8_lossy(&self.reply).into_owned()
+    }
 }
 
 #[cfg(test)]

@@ -40,21 +40,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use xs_peer_tools::{encode_msg, read_msg, XS_DIRECTORY, XS_ERROR, XS_READ, XS_RM, XS_WRITE};
-
-/// Why a run stopped.
-enum Failure {
-    /// The device or socket failed (exit status 2).
-    Io(io::Error),
-    /// The server answered something else than expected (exit status 3).
-    Reply(String),
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Failure {
-        Failure::Io(e)
-    }
-}
+use xs_peer_tools::{Failure, XS_DIRECTORY, XS_ERROR, XS_READ, XS_RM, XS_WRITE};
 
 /// A byte stream to xenstore: the xenbus device or a Unix socket.
 enum Channel {
@@ -96,35 +82,18 @@ impl Write for Channel {
     }
 }
 
-/// One connection and its reusable buffers.
-struct Client {
-    chan: Channel,
-    out: Vec<u8>,
-    reply: Vec<u8>,
-    req_id: u32,
+/// A client on the xenbus device or a socket.
+type Client = xs_peer_tools::Client<Channel>;
+
+/// What the rig's benchmark asks of a client beyond one request.
+trait Checked {
+    /// Sends a request that must be answered with its own type.
+    fn expect(&mut self, ty: u32, parts: &[&[u8]], what: &str) -> Result<(), Failure>;
+    /// Removes `path` (ENOENT is fine).
+    fn remove(&mut self, path: &str) -> Result<(), Failure>;
 }
 
-impl Client {
-    /// Sends one request made of `parts` and returns the reply's type (its
-    /// payload is left in `self.reply`).
-    fn request(&mut self, ty: u32, parts: &[&[u8]]) -> Result<u32, Failure> {
-        self.req_id = self.req_id.wrapping_add(1);
-        self.out.clear();
-        encode_msg(&mut self.out, ty, self.req_id, parts);
-        // One write per message: the xenbus device parses what each write
-        // brings.
-        self.chan.write_all(&self.out)?;
-        let header = read_msg(&mut self.chan, &mut self.reply)?;
-        if header.req_id != self.req_id {
-            return Err(Failure::Reply(format!(
-                "reply for request {} while waiting for {} (type {})",
-                header.req_id, self.req_id, header.ty
-            )));
-        }
-        Ok(header.ty)
-    }
-
-    /// Sends a request that must be answered with its own type.
+impl Checked for Client {
     fn expect(&mut self, ty: u32, parts: &[&[u8]], what: &str) -> Result<(), Failure> {
         let got = self.request(ty, parts)?;
         if got == ty {
@@ -137,7 +106,6 @@ impl Client {
         )))
     }
 
-    /// Removes `path` (ENOENT is fine).
     fn remove(&mut self, path: &str) -> Result<(), Failure> {
         let p = nul(path);
         let got = self.request(XS_RM, &[p.as_bytes()])?;
@@ -365,7 +333,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut c = Client { chan, out: Vec::new(), reply: Vec::new(), req_id: 0 };
+    let mut c = Client::new(chan);
     match bench(&mut c, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(e)) => {
