@@ -19,6 +19,17 @@ fn dir(w: &mut World, c: store::ConnId, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// A world with `/dom`, two socket clients `s` and `o`, and a transaction
+/// `t` of `s` started: (world, s, o, t).
+fn dom_and_a_transaction() -> (World, store::ConnId, store::ConnId, u32) {
+    let mut w = World::new();
+    let s = w.sock();
+    let o = w.sock();
+    ok(&w.write(s, "/dom", ""));
+    let t = w.start(s);
+    (w, s, o, t)
+}
+
 #[test]
 fn two_transactions_creating_siblings_both_commit() {
     let mut w = World::new();
@@ -67,11 +78,7 @@ fn a_creation_leaves_the_parents_new_value() {
 
 #[test]
 fn the_parent_removed_meanwhile_is_eagain() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     ok(&w.write_tx(s, t, "/dom/1", "x"));
     ok(&w.one(o, MsgType::Rm, 0, "/dom"));
     err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
@@ -80,11 +87,7 @@ fn the_parent_removed_meanwhile_is_eagain() {
 
 #[test]
 fn the_parents_permissions_changed_meanwhile_is_eagain() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     ok(&w.write_tx(s, t, "/dom/1", "x"));
     ok(&w.args(o, MsgType::SetPerms, 0, &["/dom", "n0", "r5"]));
     err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
@@ -93,11 +96,7 @@ fn the_parents_permissions_changed_meanwhile_is_eagain() {
 
 #[test]
 fn the_same_node_created_meanwhile_is_eagain() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     ok(&w.write_tx(s, t, "/dom/1", "mine"));
     ok(&w.write(o, "/dom/1", "theirs"));
     err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
@@ -109,11 +108,7 @@ fn a_missing_node_on_the_way_created_meanwhile_is_eagain() {
     // The transaction creates /dom/1 implicitly (with /dom/1/a/b); another
     // client creates /dom/1 with a value first: storing the transaction's
     // empty /dom/1 over it would not be what either order gives.
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     ok(&w.write_tx(s, t, "/dom/1/a/b", "deep"));
     ok(&w.write(o, "/dom/1", "theirs"));
     err(&w.one(s, MsgType::TransactionEnd, t, "T"), "EAGAIN");
@@ -123,11 +118,7 @@ fn a_missing_node_on_the_way_created_meanwhile_is_eagain() {
 
 #[test]
 fn a_node_deeper_on_the_way_created_meanwhile_is_eagain() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     err(&w.one(s, MsgType::Read, t, "/dom/1/a/b"), "ENOENT");
     ok(&w.write_tx(s, t, "/other", "v"));
     ok(&w.write(o, "/dom/1/a/b", "now"));
@@ -136,11 +127,7 @@ fn a_node_deeper_on_the_way_created_meanwhile_is_eagain() {
 
 #[test]
 fn listing_the_directory_in_the_transaction_still_conflicts() {
-    let mut w = World::new();
-    let s = w.sock();
-    let o = w.sock();
-    ok(&w.write(s, "/dom", ""));
-    let t = w.start(s);
+    let (mut w, s, o, t) = dom_and_a_transaction();
     w.one(s, MsgType::Directory, t, "/dom");
     ok(&w.write_tx(s, t, "/dom/1", "x"));
     ok(&w.write(o, "/dom/2", "y"));
