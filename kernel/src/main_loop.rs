@@ -6,7 +6,7 @@
 //!    (see [`crate::evtchn::scan`]; nothing is collected, nothing
 //!    allocated): a ring port queues its connection,
 //!    `VIRQ_DOM_EXC` makes the engine check domains, `VIRQ_TIMER` is only a
-//!    wake-up;
+//!    wake-up (and tells the sleep that the single-shot timer fired);
 //! 2. queue the rings the platform mapped and the engine reports ready
 //!    (new output, flow control lifted), forget the ones it unmapped;
 //! 3. give every queued connection one turn of [`ring::serve`]: first a
@@ -190,6 +190,7 @@ impl Server {
             ports = ports.saturating_add(1);
             if Some(port) == virqs.timer {
                 timer_ports = timer_ports.saturating_add(1);
+                arch::timer_fired();
             } else if Some(port) == virqs.dom_exc {
                 dom_exc = true;
             } else if let Some(c) = platform.conn_of_port(port) {

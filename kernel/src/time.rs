@@ -66,30 +66,31 @@ pub const NOT_ARMED: u64 = u64::MAX;
 
 /// Whether a sleep until `wake_ms` must (re-)arm the single-shot timer,
 /// given the `armed` deadline (or [`NOT_ARMED`]) and the time `now_ms` on
-/// the same clock: when the deadline moved, or when the armed one is less
-/// than [`EARLY_FIRE_MS`] away (a single-shot timer fires once, and Xen
-/// may fire it up to its `timer_slop` early: at 99.95 ms the clock reads
-/// 99 while the timer of 100 has already fired, and a sleep that did not
-/// arm it again would last until some other event).
+/// the same clock: when nothing is armed, when the deadline moved, or when
+/// the armed one has come.
+///
+/// `armed` must be reset to [`NOT_ARMED`] whenever the timer's
+/// `VIRQ_TIMER` is taken from the pending bitmap (the arch's
+/// `timer_fired`): a single-shot timer fires once, and whether it has is
+/// known exactly only from its event. Our clock cannot tell: Xen may fire
+/// a timer early (its `timer_slop`), and a vCPU's time record and the
+/// physical CPU that runs the timer may disagree by milliseconds under
+/// emulation. A sleep that trusted the clock and did not arm again would
+/// last until some other event, for a guest that waits on nothing else,
+/// for ever.
 pub fn needs_arming(armed: u64, wake_ms: u64, now_ms: u64) -> bool {
-    armed == NOT_ARMED || armed != wake_ms || now_ms.saturating_add(EARLY_FIRE_MS) >= armed
+    armed == NOT_ARMED || armed != wake_ms || now_ms >= armed
 }
-
-/// How early, in whole milliseconds of our clock, a single-shot timer may
-/// have fired already (Xen's `timer_slop` is 50 µs by default; a reading
-/// truncated to the millisecond adds up to one more).
-pub const EARLY_FIRE_MS: u64 = 2;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_timer_is_armed_again_only_when_its_deadline_moves_or_comes() {
+    fn the_timer_is_armed_again_only_when_its_deadline_moves_comes_or_fired() {
         assert!(needs_arming(NOT_ARMED, 100, 0), "nothing armed yet");
         assert!(!needs_arming(100, 100, 97), "armed for the same future deadline");
-        assert!(needs_arming(100, 100, 99), "it may have fired early (timer_slop)");
-        assert!(needs_arming(100, 100, 98), "a reading truncated to the millisecond");
+        assert!(!needs_arming(100, 100, 99), "its event says when it fired, not the clock");
         assert!(needs_arming(100, 100, 100), "the deadline came: it fired");
         assert!(needs_arming(100, 100, 150));
         assert!(needs_arming(100, 50, 10), "an earlier deadline");

@@ -10,14 +10,14 @@
 //!   xenstore domain.
 //!
 //! Both provide [`Clock`] (`now_ms`, `ms_since_entry`), [`debug_write`],
-//! [`sleep`] and [`entropy`].
+//! [`sleep`], [`timer_fired`] and [`entropy`].
 
 #[cfg(not(target_arch = "aarch64"))]
 pub mod x86_64;
 #[cfg(not(target_arch = "aarch64"))]
-pub use x86_64::{debug_write, entropy, hypercall, sleep, Clock};
+pub use x86_64::{debug_write, entropy, hypercall, sleep, timer_fired, Clock};
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{debug_write, entropy, hypercall, sleep, Clock};
+pub use aarch64::{debug_write, entropy, hypercall, sleep, timer_fired, Clock};

@@ -7,7 +7,7 @@
 use core::sync::atomic::Ordering;
 
 use super::client::Link;
-use crate::arch::{sleep, Clock};
+use crate::arch::{sleep, timer_fired, Clock};
 use crate::evtchn;
 use crate::shared_info::Shared;
 
@@ -18,6 +18,8 @@ const WAIT_SLICE_MS: u64 = 50;
 pub struct EventLink {
     /// Our end of the store event channel.
     pub port: u32,
+    /// The port of our `VIRQ_TIMER`, where the sleep arms a timer (x86).
+    pub timer: Option<u32>,
     /// Event bitmaps and vCPU 0's upcall flag.
     pub shared: Shared,
     /// Time.
@@ -45,9 +47,14 @@ impl Link for EventLink {
             deadline_ms.min(now.saturating_add(WAIT_SLICE_MS)),
             [self.port].into_iter(),
         );
-        // Take what woke us, so the next sleep lasts until a new event.
+        // Take what woke us, so the next sleep lasts until a new event;
+        // a timer event taken means the next sleep must arm it again.
         let s = &self.shared;
         s.upcall_pending().store(0, Ordering::Release);
-        evtchn::scan(s.pending_sel(), s.pending(), s.mask(), |_| {});
+        evtchn::scan(s.pending_sel(), s.pending(), s.mask(), |p| {
+            if Some(p) == self.timer {
+                timer_fired();
+            }
+        });
     }
 }

@@ -46,7 +46,8 @@
 //! * `good`: writes and reads back nodes under its home in a loop
 //!   (pausing [`GOOD_PAUSE_MS`] after each pair), counting failures, until
 //!   dom0 creates `data/stop` in its home; it prints `good: running` after
-//!   its first pair and a line with its own round-trip figures at the end.
+//!   its first pair, how far it got every [`GOOD_REPORT_MS`], and a line
+//!   with its own round-trip figures at the end.
 //!
 //! Every wait is bounded by a deadline of a minute or more ([`REPLY_MS`],
 //! [`STALL_MS`], [`GOOD_MAX_MS`]): only a hang fails a step, never a slow
@@ -113,6 +114,9 @@ pub const GOOD_STOP_EVERY: u32 = 8;
 /// The good guest gives up waiting for `data/stop` after this long (a
 /// hang detector: dom0 gives the attackers 600 s at most).
 pub const GOOD_MAX_MS: u64 = 1_200_000;
+/// The good guest says how it is doing this often (a guest that stops
+/// saying so is stuck, one that says slow pairs is not served well).
+pub const GOOD_REPORT_MS: u64 = 30_000;
 /// The good guest pauses this long after each pair, as a guest that has
 /// other work does. (Flat out it made about 600 pairs a second on the TCG
 /// rig, where a PVH guest busy with hypercalls has been seen to corrupt
@@ -402,6 +406,7 @@ fn flood_watches<L: Link>(c: &mut Client<L>, domid: u16) -> Verdict {
 /// good: write/read pairs under the home until dom0 creates `data/stop`.
 fn good<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
     let start = c.link().now_ms();
+    let mut reported = start;
     let (mut pairs, mut failures, mut slowest, mut busy) = (0u32, 0u32, 0u64, 0u64);
     let mut first_failure = None;
     let mut stopped = false;
@@ -424,6 +429,10 @@ fn good<L: Link>(c: &mut Client<L>, note: &mut dyn FnMut(&str)) -> Verdict {
         let took = c.link().now_ms().saturating_sub(t);
         slowest = slowest.max(took);
         busy = busy.saturating_add(took);
+        if c.link().now_ms().saturating_sub(reported) >= GOOD_REPORT_MS {
+            reported = c.link().now_ms();
+            note(&format!("good: {pairs} pairs so far, slowest {slowest} ms, {failures} failed"));
+        }
         c.sleep(GOOD_PAUSE_MS);
         i = i.wrapping_add(1);
         if i.is_multiple_of(GOOD_STOP_EVERY) {

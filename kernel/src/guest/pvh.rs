@@ -39,9 +39,10 @@ pub fn run(start_info_paddr: u64) -> ! {
     if let Err(e) = evtchn::unmask(port) {
         fatal(format_args!("cannot unmask the store port {port}: {e}"));
     }
-    if let Err(e) = evtchn::bind_virq(VIRQ_TIMER) {
-        fatal(format_args!("cannot bind VIRQ_TIMER: {e}"));
-    }
+    let timer = match evtchn::bind_virq(VIRQ_TIMER) {
+        Ok(p) => p,
+        Err(e) => fatal(format_args!("cannot bind VIRQ_TIMER: {e}")),
+    };
     let Some(base) = NonNull::new(pfn.saturating_mul(PAGE_SIZE) as *mut u8) else {
         fatal(format_args!("null ring page"))
     };
@@ -50,7 +51,7 @@ pub fn run(start_info_paddr: u64) -> ! {
     // (checked above), identity-mapped for the life of the kernel; only the
     // `RingPage` accesses it, with volatile and atomic accesses.
     let page = unsafe { RingPage::new(base) };
-    let mut client = Client::new(page, EventLink { port, shared, clock });
+    let mut client = Client::new(page, EventLink { port, timer: Some(timer), shared, clock });
     let mut verdicts = Tally::new(NAME);
     steps::run(&mut client, domid, mode, &mut |n, v| verdicts.report(n, v), &mut |t| {
         tally::note(NAME, t)

@@ -73,7 +73,7 @@ pub fn run(dtb: u64) -> ! {
         pfn,
         port
     );
-    let mut link = EventLink { port, shared, clock };
+    let mut link = EventLink { port, timer: None, shared, clock };
     let start = link.now_ms();
     while page.connection() != XENSTORE_CONNECTED {
         if link.now_ms().saturating_sub(start) > CONNECT_TIMEOUT_MS {

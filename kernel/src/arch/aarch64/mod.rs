@@ -38,6 +38,11 @@ pub fn debug_write(bytes: &[u8]) {
     };
 }
 
+/// Nothing to record: Arm sleeps with `SCHEDOP_poll`'s timeout, not a
+/// single-shot timer that stays armed between sleeps (x86's
+/// `timer_fired`).
+pub fn timer_fired() {}
+
 /// Bits that differ from boot to boot, for hash seeds.
 pub fn entropy() -> u64 {
     cpu::counter()

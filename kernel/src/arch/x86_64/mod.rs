@@ -43,10 +43,10 @@ static ARMED_MS: AtomicU64 = AtomicU64::new(time::NOT_ARMED);
 /// enabled. `ports` (the bound ports) is for architectures that poll;
 /// here every unmasked port raises the upcall vector.
 ///
-/// The timer is armed only when its deadline changed or has come (see
-/// [`time::needs_arming`]): a busy stub sleeps between requests with the
-/// same deadline (the next ring sweep), and each `VCPUOP` is a trip to Xen
-/// on a guest's round trip.
+/// The timer is armed only when its deadline changed, has come, or its
+/// event was taken ([`timer_fired`]; see [`time::needs_arming`]): a busy
+/// stub sleeps between requests with the same deadline (the next ring
+/// sweep), and each `VCPUOP` is a trip to Xen on a guest's round trip.
 pub fn sleep(clock: &Clock, wake_ms: u64, ports: impl Iterator<Item = u32>) {
     let _ = ports;
     // One vCPU, interrupts off: nothing else touches ARMED_MS meanwhile.
@@ -61,4 +61,11 @@ pub fn sleep(clock: &Clock, wake_ms: u64, ports: impl Iterator<Item = u32>) {
         }
     }
     cpu::sti_hlt_cli();
+}
+
+/// Records that the single-shot timer fired: its `VIRQ_TIMER` port was
+/// taken from the pending bitmap. Every scan that can take that port
+/// calls it, so the next [`sleep`] arms the timer again.
+pub fn timer_fired() {
+    ARMED_MS.store(time::NOT_ARMED, Ordering::Relaxed);
 }
