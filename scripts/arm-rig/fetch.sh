@@ -11,8 +11,7 @@
 # Result (idempotent): $CACHE/arm-rig/<ver>/xen.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-CACHE=${CACHE:-$REPO/.cache}
+source "$HERE/../xen-rig/lib.sh"
 ver=${1:?usage: fetch.sh 4.17|4.20}
 case $ver in
 4.17) suite=bookworm ;;
@@ -23,37 +22,13 @@ dir=$CACHE/arm-rig/$ver
 out=$dir/xen
 [ -s "$out" ] && { echo "$out"; exit 0; }
 
-apt_dir=$CACHE/arm-rig/apt-$suite
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" \
-    "$apt_dir/preferences.d" "$dir"
-cat >"$apt_dir/sources.list" <<SRC
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite-updates main
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $suite-security main
-SRC
-cat >"$apt_dir/apt.conf" <<CONF
-Dir::Etc::sourcelist "$apt_dir/sources.list";
-Dir::Etc::sourceparts "$apt_dir/sources.list.d";
-Dir::Etc::preferencesparts "$apt_dir/preferences.d";
-Dir::State::Lists "$apt_dir/lists";
-Dir::Cache "$apt_dir/cache";
-Dir::State::status "/dev/null";
-APT::Architecture "arm64";
-APT::Architectures { "arm64"; };
-APT::Sandbox::User "root";
-CONF
-export APT_CONFIG=$apt_dir/apt.conf
+mkdir -p "$dir"
+APT_CONFIG=$(apt_config "$CACHE/arm-rig/apt-$suite" "$suite" arm64)
+export APT_CONFIG
 pkg=xen-hypervisor-$ver-arm64
-if [ ! -e "$apt_dir/lists/.updated" ]; then
-    timeout 600 apt-get update >/dev/null
-    touch "$apt_dir/lists/.updated"
-fi
 rm -rf "$dir/debs" "$dir/root"
 mkdir -p "$dir/debs" "$dir/root"
-(cd "$dir/debs" && timeout 900 apt-get download "$pkg" >/dev/null) || {
-    timeout 600 apt-get update >/dev/null
-    (cd "$dir/debs" && timeout 900 apt-get download "$pkg" >/dev/null)
-}
+apt_download "$dir/debs" "$pkg"
 dpkg-deb -x "$dir"/debs/*.deb "$dir/root"
 dpkg-deb -W --showformat='${Package} ${Version}\n' "$dir"/debs/*.deb >"$dir/package.txt"
 img=$(find "$dir/root/boot" -maxdepth 1 -type f -name 'xen-*' ! -name '*.efi' ! -name '*.config' | head -1)

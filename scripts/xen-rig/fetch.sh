@@ -34,28 +34,6 @@ ensure_qemu() {
         DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends qemu-system-x86 >/dev/null
 }
 
-# Writes a private apt configuration for trixie under the cache and prints the
-# path of its config file.
-trixie_apt_config() {
-    local dir=$RIG_CACHE/apt-trixie
-    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/sources.list.d" "$dir/preferences.d"
-    cat >"$dir/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-updates main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
-SRC
-    cat >"$dir/apt.conf" <<CONF
-Dir::Etc::sourcelist "$dir/sources.list";
-Dir::Etc::sourceparts "$dir/sources.list.d";
-Dir::Etc::preferencesparts "$dir/preferences.d";
-Dir::State::Lists "$dir/lists";
-Dir::Cache "$dir/cache";
-Dir::State::status "/var/lib/dpkg/status";
-APT::Sandbox::User "root";
-CONF
-    echo "$dir/apt.conf"
-}
-
 # Packages shared by both versions; the Xen-specific ones are added below.
 common="xen-utils-common xenstore-utils libxenstore4 libxencall1 libxenevtchn1
     libxenforeignmemory1 libxengnttab1 libxentoollog1 libxendevicemodel1
@@ -68,7 +46,7 @@ case $ver in
     ;;
 4.20)
     pkgs="xen-hypervisor-4.20-amd64 xen-utils-4.20 libxenmisc4.20 libext2fs2t64 $common"
-    APT_CONFIG=$(trixie_apt_config)
+    APT_CONFIG=$(apt_config "$RIG_CACHE/apt-trixie" trixie)
     export APT_CONFIG
     ;;
 *)
@@ -77,35 +55,21 @@ case $ver in
     ;;
 esac
 
-# Downloads packages $2... into directory $1 with the current APT_CONFIG; when
-# the package lists are missing or stale (a version left the archive), updates
-# them once and retries.
-download() {
-    local dir=$1
-    shift
-    (cd "$dir" && timeout 900 apt-get -o APT::Sandbox::User=root download "$@" >/dev/null) && return 0
-    timeout 600 apt-get update >/dev/null
-    (cd "$dir" && timeout 900 apt-get -o APT::Sandbox::User=root download "$@" >/dev/null)
-}
-
-ensure_qemu
+# QEMU comes from the host's own suites, never trixie.
+(unset APT_CONFIG; ensure_qemu)
 # Start from an empty directory, so that a package version that left the
 # archive is never unpacked next to its successor.
 rm -rf "$DEBS"
 mkdir -p "$DEBS"
-if [ "$ver" = 4.20 ] && [ ! -e "$RIG_CACHE/apt-trixie/lists/.updated" ]; then
-    timeout 600 apt-get update >/dev/null
-    touch "$RIG_CACHE/apt-trixie/lists/.updated"
-fi
 # shellcheck disable=SC2086 # $pkgs is a list of package names.
-download "$DEBS" $pkgs
+apt_download "$DEBS" $pkgs
 
 # The dom0 kernel always comes from bookworm, with the host's apt config.
 mkdir -p "$KDEBS"
 if ! ls "$KDEBS"/linux-image-*.deb >/dev/null 2>&1; then
     kpkg=$(env -u APT_CONFIG apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
     [ -n "$kpkg" ] || { echo "fetch.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
-    (unset APT_CONFIG; download "$KDEBS" "$kpkg")
+    (unset APT_CONFIG; apt_download "$KDEBS" "$kpkg")
 fi
 
 rm -rf "$ROOT"
