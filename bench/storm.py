@@ -244,7 +244,7 @@ def write_results(res, loads, args, ok_boots):
                                      (" — " + args.label) if args.label else ""), ""]
     lines.append(
         "%s (%d CPUs) running Xen in QEMU TCG (the rig, `scripts/xen-rig`), one boot per Xen version and server, "
-        "each under `flock %s`; load average at each boot's start in the table. A storm is `xl create` + "
+        "%s; load average at each boot's start in the table. A storm is `xl create` + "
         "`xl destroy` of %d tiny PV guests (`tests/boot/tiny-pv.S`, 16 MiB, powers itself off) one at a time or "
         "by %d workers at once, median of %d repetition(s) of each, alternating. "
         "Requests, commits and EAGAIN are counted inside every `xl` process (and its monitoring child) by an "
@@ -257,7 +257,8 @@ def write_results(res, loads, args, ok_boots):
         "process (they overlap in the wide storm), and per request its mean. "
         "\"stub served\" = every request the stub served during the storm (all clients: xl, xenconsoled) and its "
         "refused commits, from its own counters. C = Debian's C xenstored in dom0 (the rig's `XENSTORE=daemon`).%s%s"
-        % (cpu_model(), os.cpu_count(), args.lock, args.n, args.width,
+        % (cpu_model(), os.cpu_count(),
+           ("each under `flock %s`" % args.lock) if args.lock else "no lock taken", args.n, args.width,
            max([k["runs"] for r in res.values() for k in r.values()] or [0]),
            " Dom0's vCPU and the stub's pinned to physical CPU 0 (`--pin same`)." if args.pin else
            " Xen places dom0's vCPU and the stub's on the 2 physical CPUs (no pinning).",
