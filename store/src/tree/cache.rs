@@ -96,6 +96,22 @@ pub struct Start<'p> {
     pub depth: usize,
 }
 
+/// The length of the longest common prefix of `a` and `b`, compared a
+/// block at a time (`memcmp`): lookups compare whole paths, which a deep
+/// chain makes kilobytes long.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    // Most lookups are below or above the last one: one comparison.
+    if a.starts_with(b) || b.starts_with(a) {
+        return a.len().min(b.len());
+    }
+    let same = a.chunks(BLOCK).zip(b.chunks(BLOCK)).take_while(|(x, y)| x == y).count();
+    // The last block of the shorter one may be short.
+    let done = same.saturating_mul(BLOCK).min(a.len()).min(b.len());
+    let (a, b) = (a.get(done..).unwrap_or(&[]), b.get(done..).unwrap_or(&[]));
+    done.saturating_add(a.iter().zip(b).take_while(|(x, y)| x == y).count())
+}
+
 /// The cached directories and lookup outcomes.
 #[derive(Default)]
 pub struct LookupCache {
@@ -114,7 +130,7 @@ impl LookupCache {
     /// Where a lookup of `path` can start: the deepest remembered
     /// directory that is `path` or an ancestor of it.
     pub fn start<'p>(&self, path: &'p str) -> Option<Start<'p>> {
-        let common = self.path.bytes().zip(path.bytes()).take_while(|(a, b)| a == b).count();
+        let common = common_prefix(self.path.as_bytes(), path.as_bytes());
         // Directories ending within the common prefix are ancestors of
         // `path` if it has a separator (or ends) there.
         let mut depth = self.links.partition_point(|l| l.end as usize <= common);
@@ -277,6 +293,18 @@ mod tests {
         assert_eq!(c.start("/"), None);
         c.clear();
         assert_eq!(c.start("/a/b"), None);
+    }
+
+    #[test]
+    fn common_prefixes_are_found_across_blocks() {
+        let a: Vec<u8> = (0..200u8).collect();
+        for n in [0, 1, 63, 64, 65, 130, 199] {
+            let mut b = a.clone();
+            b[n] = b'x';
+            assert_eq!(common_prefix(&a, &b), n);
+            assert_eq!(common_prefix(&a[..n], &b), n);
+        }
+        assert_eq!(common_prefix(&a, &a), 200);
     }
 
     #[test]
