@@ -563,6 +563,36 @@ impl Tree {
         Ok(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
     }
 
+    /// The length of the longest prefix of `path` that is an existing
+    /// node, ending at a separator or at its end (`/` counts as 1; 0 if
+    /// `path`'s root is missing). Every shorter such prefix exists too, so
+    /// this answers for all of `path`'s ancestors below its root at once,
+    /// with one walk from the lookup cache (which it keeps as a lookup of
+    /// `path` would).
+    pub fn existing_prefix(&self, path: &str) -> usize {
+        let Some((root, rest)) = split(path) else { return 0 };
+        let start = self.cache.borrow().start(path);
+        let (mut cur, mut end, tail, mut depth) = match start {
+            Some(s) => {
+                (Loc { slot: None, handle: s.handle, perms: s.perms }, s.end, s.rest, s.depth)
+            }
+            None => match self.root(root) {
+                Some(r) => (r, root.len(), rest, 0),
+                None => return 0,
+            },
+        };
+        for seg in tail.split('/').filter(|_| !tail.is_empty()) {
+            let Ok(next) = self.child(&cur, seg) else { break };
+            cur = next;
+            end = end.saturating_add(1).saturating_add(seg.len());
+            if self.is_dir(&cur) {
+                let prefix = path.get(..end).unwrap_or(path);
+                depth = self.cache.borrow_mut().push(depth, prefix, cur.handle, cur.perms);
+            }
+        }
+        end.max(1)
+    }
+
     /// Resolves `path`; `cached`: start from the lookup caches when they
     /// hold the path or an ancestor (the result's location and parent may
     /// then be unknown) and remember the deepest directory reached.

@@ -571,3 +571,33 @@ fn removing_a_chain_costs_its_depth_not_its_square() {
     assert!(t.contains("/other/x"));
     assert_eq!(t.iter().filter(|(q, _)| q.starts_with("/top")).count(), 0);
 }
+
+/// `existing_prefix` is the length of the deepest existing node on a
+/// path, whatever the lookup cache holds.
+#[test]
+fn existing_prefix_is_the_deepest_existing_node() {
+    let mut t = rooted();
+    for p in ["/a", "/a/b", "/a/b/c", "/ab", "@w", "@w/x"] {
+        t.insert(p, &node(0, b""), 2).unwrap();
+    }
+    // Lookups elsewhere first, so that the cache starts some walks.
+    for warm in ["/nothing", "/a/b/c", "/ab", "@w/x"] {
+        t.get(warm);
+        for (p, n) in [
+            ("/", 1),
+            ("/x", 1),
+            ("/x/y", 1),
+            ("/a", 2),
+            ("/a/x/y", 2),
+            ("/a/b/c", 6),
+            ("/a/b/c/d/e", 6),
+            ("/a/bc/d", 2),
+            ("/ab/c", 3),
+            ("@w/x/y", 4),
+            ("@w/y", 2),
+            ("@v/y", 0),
+        ] {
+            assert_eq!(t.existing_prefix(p), n, "{p} after {warm}");
+        }
+    }
+}
