@@ -24,10 +24,14 @@
 //! sorted positions and turns "missing" into "exists";
 //! [`LookupCache::clear_exact`]), so neither ever names a stale record.
 //!
-//! Memory: one path and 12 bytes per directory level, at most a path's
-//! components (a few KiB); every growth is fallible (a failed one only
-//! leaves the cache shorter), and buffers a deep path grew are given back
-//! once the cache holds a shallow path again.
+//! Memory: one path and 12 bytes per directory level, for at most the
+//! last [`MAX_LINKS`] levels of a walk (3 KiB: a path at the length
+//! limit has up to 1 536 levels, whose 18 KiB, doubled while the list
+//! grows, would not fit in a request's headroom). A removal going up a
+//! deeper chain walks from the root again once every [`MAX_LINKS`]
+//! levels: still its depth, times at most six. Every growth is fallible
+//! (a failed one only leaves the cache shorter), and buffers a deep path
+//! grew are given back once the cache holds a shallow path again.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -42,6 +46,9 @@ const KEEP_PATH_BYTES: usize = 256;
 /// Directory lists up to this capacity are kept when the cache is
 /// cleared.
 const KEEP_LINKS: usize = 32;
+
+/// At most this many directories are remembered (the deepest ones).
+pub const MAX_LINKS: usize = 256;
 
 /// How many lookup outcomes are remembered.
 const EXACT_ENTRIES: usize = 2;
@@ -161,6 +168,10 @@ impl LookupCache {
         let (Some(add), Ok(end)) = (path.get(keep..), u32::try_from(path.len())) else {
             return self.links.len();
         };
+        if self.links.len() >= MAX_LINKS {
+            // The shallowest one goes (the path stays: the others end in it).
+            self.links.remove(0);
+        }
         if self.path.try_reserve(add.len()).is_err() || self.links.try_reserve(1).is_err() {
             return self.links.len();
         }
@@ -332,6 +343,22 @@ mod tests {
         c.set("/a/b", 2, 0);
         c.set("/a/b", 5, 0);
         assert_eq!(at(&c, "/a/b/c"), Some((5, 4, "c", 2)));
+    }
+
+    #[test]
+    fn only_the_deepest_directories_are_remembered() {
+        let mut c = LookupCache::default();
+        let mut p = String::new();
+        let mut depth = 0;
+        for h in 1..=1000 {
+            p.push_str("/a");
+            depth = c.push(depth, &p, h, 0);
+        }
+        assert_eq!((depth, c.links.len()), (MAX_LINKS, MAX_LINKS));
+        assert!(c.links.capacity() <= MAX_LINKS);
+        let first = 1000 - MAX_LINKS + 1;
+        assert_eq!(at(&c, &p[..2 * first]), Some((first as Handle, 2 * first, "", 1)));
+        assert_eq!(c.start(&p[..2 * first - 2]), None);
     }
 
     #[test]
