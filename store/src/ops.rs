@@ -107,6 +107,10 @@ impl Engine {
     fn nearest_ancestor<'p>(&mut self, req: &Req, p: &'p str) -> Result<Option<&'p str>, Error> {
         let tx = self.req_tx(req);
         let lengths = tx.map(RecordedLengths::of);
+        // The tree's answer for every ancestor under `p`'s root, from one
+        // walk (looking each one up cost a deep path its depth times its
+        // length).
+        let in_tree = self.tree.existing_prefix(p);
         let mut cur = p;
         let found = loop {
             if cur == "/" || path::parent(cur) == cur {
@@ -114,7 +118,13 @@ impl Engine {
             }
             cur = path::parent(cur);
             let view = tx.filter(|_| lengths.as_ref().is_some_and(|l| l.may_hold(cur.len())));
-            if self.peek_in(view, cur).is_some() {
+            // `/` is no prefix of a special path: it is looked up.
+            let exists = if view.is_some() || cur == "/" {
+                self.peek_in(view, cur).is_some()
+            } else {
+                cur.len() <= in_tree
+            };
+            if exists {
                 break Some(cur);
             }
         };

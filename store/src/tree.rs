@@ -325,7 +325,7 @@ impl Tree {
     /// Removes the node at `path`, which must have no children; its
     /// parent's list change is stamped with `generation`.
     pub fn remove(&mut self, path: &str, generation: u64) -> Result<Removed, TreeError> {
-        let (parent, loc) = self.existing_with_parent(path)?;
+        let (parent, loc) = self.existing_in_parent(path)?;
         let slot = loc.slot.ok_or(TreeError::NotFound)?;
         let rec = self.record(loc.handle).ok_or(TreeError::NotFound)?;
         if rec.dir.and_then(|d| self.dirs.get(d)).is_some_and(|d| !d.is_empty()) {
@@ -345,14 +345,17 @@ impl Tree {
         }
         self.arena.free(loc.handle, len);
         self.count = self.count.saturating_sub(1);
-        self.forget();
         match slot {
             Slot::Root(i) => {
+                self.forget();
                 if i < self.roots.len() {
                     self.roots.remove(i);
                 }
             }
             Slot::Child { dir, pos } => {
+                // Nothing else moved: lookups of the parent and the rest
+                // of the chain removed still start where they were.
+                self.cache.borrow_mut().cut(path);
                 let arena = &self.arena;
                 if let Some(d) = self.dirs.get_mut(dir) {
                     d.remove(pos, name_len, |h| name_in(arena, h));
@@ -560,6 +563,36 @@ impl Tree {
         Ok(Loc { slot: Some(Slot::Child { dir: dir_id, pos }), handle, perms })
     }
 
+    /// The length of the longest prefix of `path` that is an existing
+    /// node, ending at a separator or at its end (`/` counts as 1; 0 if
+    /// `path`'s root is missing). Every shorter such prefix exists too, so
+    /// this answers for all of `path`'s ancestors below its root at once,
+    /// with one walk from the lookup cache (which it keeps as a lookup of
+    /// `path` would).
+    pub fn existing_prefix(&self, path: &str) -> usize {
+        let Some((root, rest)) = split(path) else { return 0 };
+        let start = self.cache.borrow().start(path);
+        let (mut cur, mut end, tail, mut depth) = match start {
+            Some(s) => {
+                (Loc { slot: None, handle: s.handle, perms: s.perms }, s.end, s.rest, s.depth)
+            }
+            None => match self.root(root) {
+                Some(r) => (r, root.len(), rest, 0),
+                None => return 0,
+            },
+        };
+        for seg in tail.split('/').filter(|_| !tail.is_empty()) {
+            let Ok(next) = self.child(&cur, seg) else { break };
+            cur = next;
+            end = end.saturating_add(1).saturating_add(seg.len());
+            if self.is_dir(&cur) {
+                let prefix = path.get(..end).unwrap_or(path);
+                depth = self.cache.borrow_mut().push(depth, prefix, cur.handle, cur.perms);
+            }
+        }
+        end.max(1)
+    }
+
     /// Resolves `path`; `cached`: start from the lookup caches when they
     /// hold the path or an ancestor (the result's location and parent may
     /// then be unknown) and remember the deepest directory reached.
@@ -574,66 +607,52 @@ impl Tree {
     }
 
     /// Resolves `path` by walking from its root, or from the directory
-    /// cache when `cached` (see [`Tree::find`]).
+    /// cache when `cached` (see [`Tree::find`]); a cached walk remembers
+    /// the directories it goes through.
     fn walk<'p>(&self, path: &'p str, cached: bool) -> Option<Found<'p>> {
         let (root, rest) = split(path)?;
-        // `cur` is the node at `path[..end]`, `tail` what is left below it.
+        // `cur` is the node at `path[..end]`, `tail` what is left below it;
+        // `depth` directories remembered are `cur` and its ancestors.
         let start = if cached { self.cache.borrow().start(path) } else { None };
-        let (mut cur, mut end, tail) = match start {
-            Some((handle, perms, end, tail)) => (Loc { slot: None, handle, perms }, end, tail),
+        let (mut cur, mut end, tail, mut depth) = match start {
+            Some(s) => {
+                (Loc { slot: None, handle: s.handle, perms: s.perms }, s.end, s.rest, s.depth)
+            }
             None => {
                 let Some(r) = self.root(root) else {
                     let missing = Found::Missing { parent: None, name: root, at: None };
                     return rest.is_empty().then_some(missing);
                 };
-                (r, root.len(), rest)
+                (r, root.len(), rest, 0)
             }
         };
         let mut segments = tail.split('/').filter(|_| !tail.is_empty()).peekable();
-        let mut parent: Option<(usize, Loc)> = None;
+        let mut parent: Option<Loc> = None;
         while let Some(seg) = segments.next() {
             match self.child(&cur, seg) {
                 Ok(next) => {
-                    parent = Some((end, cur));
+                    parent = Some(cur);
                     cur = next;
                     end = end.saturating_add(1).saturating_add(seg.len());
+                    // The next lookup may start here, or at any ancestor
+                    // (a removal goes up the chain a creation went down).
+                    if cached && self.is_dir(&cur) {
+                        let prefix = path.get(..end).unwrap_or(path);
+                        depth = self.cache.borrow_mut().push(depth, prefix, cur.handle, cur.perms);
+                    }
                 }
                 Err(at) => {
                     if segments.peek().is_some() {
                         // An ancestor is missing. Its own lookup and its
                         // missing ancestors' (a permission check walks up
-                        // them) start from here, not from the root.
-                        if cached {
-                            self.remember_deepest(path, parent, (end, &cur));
-                        }
+                        // them) start from the deepest directory reached.
                         return None;
-                    }
-                    if cached {
-                        self.remember(path, end, &cur);
                     }
                     return Some(Found::Missing { parent: Some(cur), name: seg, at });
                 }
             }
         }
-        if cached {
-            self.remember_deepest(path, parent, (end, &cur));
-        }
-        Some(Found::Node { parent: parent.map(|(_, p)| p), loc: cur })
-    }
-
-    /// Remembers the deepest directory a walk of `path` reached: the node
-    /// `cur` at `path[..end]`, or its `parent` (at the given end) when
-    /// `cur` has no children list.
-    fn remember_deepest(
-        &self,
-        path: &str,
-        parent: Option<(usize, Loc)>,
-        (end, cur): (usize, &Loc),
-    ) {
-        match parent {
-            Some((pend, p)) if !self.is_dir(cur) => self.remember(path, pend, &p),
-            _ => self.remember(path, end, cur),
-        }
+        Some(Found::Node { parent, loc: cur })
     }
 
     fn is_dir(&self, loc: &Loc) -> bool {
@@ -668,6 +687,20 @@ impl Tree {
             Some(Found::Node { parent, loc }) => Ok((parent, loc)),
             _ => Err(TreeError::NotFound),
         }
+    }
+
+    /// As [`Tree::existing_with_parent`], the parent found as any lookup
+    /// finds it (from the lookup cache: its location may be unknown) and
+    /// the node by name in its parent's children list, so that the node's
+    /// place there is known without walking from the root.
+    fn existing_in_parent(&self, path: &str) -> Result<(Option<Loc>, Loc), TreeError> {
+        let (_, rest) = split(path).ok_or(TreeError::NotFound)?;
+        if rest.is_empty() {
+            return self.existing_with_parent(path);
+        }
+        let parent = self.locate(path::parent(path)).ok_or(TreeError::NotFound)?;
+        let loc = self.child(&parent, path::basename(path)).map_err(|_| TreeError::NotFound)?;
+        Ok((Some(parent), loc))
     }
 
     /// The node at `path` and its parent's effective permissions.

@@ -529,3 +529,75 @@ fn missing_ancestors_under_a_deep_chain_cost_their_number() {
     let steps = t.steps.get();
     assert!(steps <= 3 * DEPTH + 8, "{steps} lookup steps for {DEPTH} missing ancestors");
 }
+
+/// Removing a chain bottom up, as `XS_RM` does (`Engine::drain_subtree`:
+/// down to the first leaf, remove it, check it is gone, go up to its
+/// parent, read it), searches a bounded number of children lists per
+/// node: each node's parent is found from the directories the last walk
+/// went through, and the node by name in its parent's list. Resolving
+/// each node from the root made a 1000-deep chain cost about 500 000
+/// searches (the square of its depth over two).
+#[test]
+fn removing_a_chain_costs_its_depth_not_its_square() {
+    const DEPTH: usize = 1_000;
+    let mut t = rooted();
+    let mut p = String::from("/top");
+    t.insert(&p, &node(0, b""), 2).unwrap();
+    for _ in 0..DEPTH {
+        p.push_str("/a");
+        t.insert(&p, &node(0, b""), 3).unwrap();
+    }
+    // Another directory is the last one remembered.
+    t.insert("/other", &node(0, b""), 4).unwrap();
+    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    let before = t.len();
+    t.steps.set(0);
+    let mut cur = String::from("/top");
+    loop {
+        while let Some(name) = t.get(&cur).and_then(|n| n.child_names().next().map(String::from)) {
+            cur.push('/');
+            cur.push_str(&name);
+        }
+        t.remove(&cur, 5).unwrap();
+        assert!(!t.contains(&cur));
+        if cur == "/top" {
+            break;
+        }
+        cur.truncate(path::parent(&cur).len());
+    }
+    let steps = t.steps.get();
+    assert!(steps <= 8 * DEPTH, "{steps} lookup steps to remove a {DEPTH}-deep chain");
+    assert_eq!(t.len(), before - DEPTH - 1);
+    assert!(t.contains("/other/x"));
+    assert_eq!(t.iter().filter(|(q, _)| q.starts_with("/top")).count(), 0);
+}
+
+/// `existing_prefix` is the length of the deepest existing node on a
+/// path, whatever the lookup cache holds.
+#[test]
+fn existing_prefix_is_the_deepest_existing_node() {
+    let mut t = rooted();
+    for p in ["/a", "/a/b", "/a/b/c", "/ab", "@w", "@w/x"] {
+        t.insert(p, &node(0, b""), 2).unwrap();
+    }
+    // Lookups elsewhere first, so that the cache starts some walks.
+    for warm in ["/nothing", "/a/b/c", "/ab", "@w/x"] {
+        t.get(warm);
+        for (p, n) in [
+            ("/", 1),
+            ("/x", 1),
+            ("/x/y", 1),
+            ("/a", 2),
+            ("/a/x/y", 2),
+            ("/a/b/c", 6),
+            ("/a/b/c/d/e", 6),
+            ("/a/bc/d", 2),
+            ("/ab/c", 3),
+            ("@w/x/y", 4),
+            ("@w/y", 2),
+            ("@v/y", 0),
+        ] {
+            assert_eq!(t.existing_prefix(p), n, "{p} after {warm}");
+        }
+    }
+}
