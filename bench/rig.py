@@ -252,7 +252,7 @@ def main():
         "Xen's rows; \"-\": not timed); the guest's row is shown only (dom0 sees its start and end lines late). "
         "Server CPU: xl's Time(s) of the stub domain, or the daemon's user+system time. "
         "TCG inflates absolute times: compare the ratios within one section. Load average at each boot's start: %s."
-        % (machine(), "; ".join("%s `%s`%s" % (k, p or "(defaults)", "" if img == args.stub else " (" + os.path.basename(img) + ")")
+        % (common.machine(), "; ".join("%s `%s`%s" % (k, p or "(defaults)", "" if img == args.stub else " (" + os.path.basename(img) + ")")
                                 for k, p, img in kinds if p is not None),
            args.runs, args.rt, args.fill, args.dir_reads,
            ", ".join("%s %s %s" % (x, k, fmt(read_load(logs[(x, k)]), 1)) for (x, k) in logs)))
