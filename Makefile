@@ -32,6 +32,10 @@ unit: setup-rust
 lint: setup-rust
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@# The Python scripts (benchmarks, differential and host tests): names
+	@# that do not exist, unused imports. pyflakes comes from PyPI.
+	python3 -m pyflakes --version >/dev/null 2>&1 || python3 -m pip install -q pyflakes
+	python3 -m pyflakes $$(git ls-files '*.py')
 
 test: unit lint kernel-test host-test diff-test fuzz-test rig-selfcheck boot-test-all guest-test-all kernel-boot-check-all arm-test \
 	kernel-memory-check-all lu-check-all
