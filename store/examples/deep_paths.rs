@@ -22,19 +22,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{ok, World};
+use common::{deep, ok, World};
 use ring::wire::MsgType;
 use store::ConnId;
-
-/// A path `depth` components deep under `top`, NUL-terminated.
-fn deep(top: &str, depth: usize) -> Vec<u8> {
-    let mut p = String::from(top);
-    for _ in 1..depth {
-        p.push_str("/a");
-    }
-    p.push('\0');
-    p.into_bytes()
-}
 
 /// The requests counted: `op` on four deep paths.
 #[inline(never)]

@@ -7,22 +7,11 @@
 
 mod common;
 
+use common::dump::{reencoded, usage, Ports};
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{self, ByteOrder, Header, Record, Stream, Version};
-use store::{ConnId, DomId, DumpError, DumpOptions, DumpSource, Engine, RestoreError};
-
-/// The platform's side of a dump: made-up ports and descriptors.
-struct Ports;
-
-impl DumpSource for Ports {
-    fn ring_port(&self, conn: ConnId) -> u32 {
-        1000 + conn.0
-    }
-    fn socket_fd(&self, conn: ConnId) -> i32 {
-        100 + conn.0 as i32
-    }
-}
+use store::{ConnId, DomId, DumpError, DumpOptions, Engine, RestoreError};
 
 fn opts(version: Version, order: ByteOrder) -> DumpOptions {
     DumpOptions {
@@ -41,8 +30,7 @@ fn roundtrip_with(w: &World, o: DumpOptions) -> (World, Stream) {
     let mut streamed = Vec::new();
     w.e.dump_bytes(&o, &Ports, &mut streamed).expect("dump_bytes");
     assert_eq!(bytes, streamed, "dump_bytes writes what dump_state returns");
-    let back = stream::decode(&bytes, 64 << 20).expect("decode");
-    assert_eq!(back, s);
+    let back = reencoded(&s);
     let mut pf = Model::default();
     let r = Engine::restore(w.e.config().clone(), &back, w.now, &mut pf).expect("restore");
     assert_eq!(r.global, o.global);
@@ -62,7 +50,7 @@ fn roundtrip_with(w: &World, o: DumpOptions) -> (World, Stream) {
             }
         }
     }
-    let restored = World { stash: Vec::new(), e: r.engine, pf, now: w.now };
+    let restored = World::restored(r.engine, pf, w.now);
     (restored, s)
 }
 
@@ -93,11 +81,6 @@ fn listing(w: &mut World) -> Vec<String> {
     }
     w.e.disconnect(s, &mut w.pf);
     out
-}
-
-/// The memory report's per-domain usage lines.
-fn usage(w: &World) -> Vec<String> {
-    w.e.memreport().lines().filter(|l| l.starts_with("domain ")).map(String::from).collect()
 }
 
 /// Every connection's pending bytes, taken.
@@ -323,7 +306,7 @@ fn a_ring_that_cannot_be_taken_over_is_ignored_and_kept() {
     let s = w.e.dump_state(&opts(Version::V2, ByteOrder::Little), &Ports).unwrap();
     let mut pf = Model { fail_map: true, ..Model::default() };
     let r = Engine::restore(w.e.config().clone(), &s, 0, &mut pf).unwrap();
-    let mut b = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut b = World::restored(r.engine, pf, 0);
     for &d in &conns[1..] {
         assert!(b.e.is_ignored(d));
         assert!(b.e.output(d).is_empty());
