@@ -6,12 +6,14 @@
 //! transactions that work.
 
 mod common;
+mod stream_common;
 
 use common::dump::{reencoded, usage, Ports};
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{self, ByteOrder, Header, Record, Stream, Version};
 use store::{ConnId, DomId, DumpError, DumpOptions, Engine, RestoreError};
+use stream_common::Rng;
 
 fn opts(version: Version, order: ByteOrder) -> DumpOptions {
     DumpOptions {
@@ -414,28 +416,10 @@ fn hostile_records_are_refused_cleanly() {
     }
 }
 
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
 /// A random engine: a socket, a few guests, random writes, permissions,
 /// watches, quotas, unread output and partial sends.
 fn random_world(seed: u64) -> (World, Vec<ConnId>) {
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut r = Rng::new(seed);
     let mut w = World::new();
     let s = w.sock();
     let mut conns = vec![s];
@@ -452,18 +436,18 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
     // Connections whose output is left unread from now on.
     let mut quiet: Vec<ConnId> = Vec::new();
     for _ in 0..steps {
-        let ci = r.below(conns.len() as u64) as usize;
+        let ci = r.below(conns.len());
         let c = conns[ci];
         let domid = ci as u16; // 0 for the socket
         let depth = 1 + r.below(4);
         let mut p = if r.below(3) == 0 && ci == 0 {
             String::from("/x")
         } else {
-            String::from("/local/domain/") + &(1 + r.below(ndoms as u64)).to_string()
+            String::from("/local/domain/") + &(1 + r.below(ndoms as usize)).to_string()
         };
         for _ in 0..depth {
             p.push('/');
-            let name = names[r.below(names.len() as u64) as usize];
+            let name = names[r.below(names.len())];
             p.push_str(name);
         }
         let send = |w: &mut World, quiet: &[ConnId], ty: MsgType, payload: &[u8]| {
@@ -476,14 +460,14 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
         };
         match r.below(10) {
             0..=3 => {
-                let v = "v".repeat(r.below(50) as usize);
+                let v = "v".repeat(r.below(50));
                 send(&mut w, &quiet, MsgType::Write, format!("{p}\0{v}").as_bytes());
             }
             4 => {
                 let mut args = format!("{p}\0n{domid}\0");
                 for _ in 0..r.below(4) {
                     let l = *r.pick(&["r", "w", "b", "n"]);
-                    args.push_str(&format!("{l}{}\0", r.below(ndoms as u64 + 2)));
+                    args.push_str(&format!("{l}{}\0", r.below(ndoms as usize + 2)));
                 }
                 send(&mut w, &quiet, MsgType::SetPerms, args.as_bytes());
             }
@@ -503,7 +487,7 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
             6 => send(&mut w, &quiet, MsgType::Rm, format!("{p}\0").as_bytes()),
             7 => {
                 if ndoms > 0 {
-                    let d = 1 + r.below(ndoms as u64);
+                    let d = 1 + r.below(ndoms as usize);
                     let q = *r.pick(&["nodes", "watches", "memory", "soft-memory"]);
                     let v = 100 + r.below(100_000);
                     let _ = w.args(s, MsgType::SetQuota, 0, &[&d.to_string(), q, &v.to_string()]);
@@ -521,13 +505,13 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
     }
     // Partly sent output and partial input on some connections.
     for &c in &conns {
-        let out = w.e.output(c).len() as u64;
+        let out = w.e.output(c).len();
         if out > 1 && r.below(2) == 0 {
-            w.e.output_done(c, 1 + r.below(out - 1) as usize);
+            w.e.output_done(c, 1 + r.below(out - 1));
         }
         if r.below(3) == 0 {
             let req = request(MsgType::Read, 77, 0, b"/local\0");
-            let cut = 1 + r.below(req.len() as u64 - 1) as usize;
+            let cut = 1 + r.below(req.len() - 1);
             let _ = w.raw(c, &req[..cut]);
         }
     }
