@@ -123,7 +123,7 @@ impl Engine {
                 Recorded::Yes(exists) => exists,
                 Recorded::Unknown => self.peek_in(tx, cur).is_some(),
                 // `/` is no prefix of a special path: it is looked up.
-                Recorded::No if cur == "/" => self.tree.get(cur).is_some(),
+                Recorded::No if cur == "/" => self.peek_in(tx, cur).is_some(),
                 Recorded::No => cur.len() <= in_tree,
             };
             if exists {
