@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use ring::wire::{XENSTORE_PAYLOAD_MAX, XENSTORE_SERVER_FEATURE_DOMID_ANY};
 
-use crate::access::{Change, RecordedLengths};
+use crate::access::{Change, Recorded, RecordedAncestors};
 use crate::cnum::atoi;
 use crate::engine::{Engine, Platform};
 use crate::error::Error;
@@ -99,14 +99,15 @@ impl Engine {
     /// transaction reading a path thousands of components deep keeps
     /// three records, not thousands.
     ///
-    /// In a transaction, an ancestor's record is looked up by its whole
-    /// path: hashing every ancestor of a path 1000 components deep made the
-    /// walk quadratic in the depth. Only the ancestors whose length some
-    /// record has ([`RecordedLengths`]) are looked up; the others are as
-    /// the tree has them.
+    /// In a transaction, looking an ancestor's record up by its whole
+    /// path made the walk quadratic in the depth (hashing each ancestor
+    /// of a path 1000 components deep): the records of `p`'s ancestors
+    /// are found in one pass over the transaction's
+    /// ([`RecordedAncestors`]); the other ancestors are as the tree has
+    /// them.
     fn nearest_ancestor<'p>(&mut self, req: &Req, p: &'p str) -> Result<Option<&'p str>, Error> {
         let tx = self.req_tx(req);
-        let lengths = tx.map(RecordedLengths::of);
+        let records = tx.map(|t| RecordedAncestors::of(t, p));
         // The tree's answer for every ancestor under `p`'s root, from one
         // walk (looking each one up cost a deep path its depth times its
         // length).
@@ -117,12 +118,13 @@ impl Engine {
                 break None;
             }
             cur = path::parent(cur);
-            let view = tx.filter(|_| lengths.as_ref().is_some_and(|l| l.may_hold(cur.len())));
-            // `/` is no prefix of a special path: it is looked up.
-            let exists = if view.is_some() || cur == "/" {
-                self.peek_in(view, cur).is_some()
-            } else {
-                cur.len() <= in_tree
+            let recorded = records.as_ref().map_or(Recorded::No, |r| r.get(cur.len()));
+            let exists = match recorded {
+                Recorded::Yes(exists) => exists,
+                Recorded::Unknown => self.peek_in(tx, cur).is_some(),
+                // `/` is no prefix of a special path: it is looked up.
+                Recorded::No if cur == "/" => self.peek_in(tx, cur).is_some(),
+                Recorded::No => cur.len() <= in_tree,
             };
             if exists {
                 break Some(cur);
@@ -567,8 +569,9 @@ mod tests {
     }
 
     /// Ancestors removed or created in a transaction's view are found as
-    /// the view has them, though only the lengths it has records of are
-    /// looked up in it; and those lengths are exactly its records'.
+    /// the view has them, though none is looked up in it; and the records
+    /// of a path's ancestors found in one pass are exactly its records of
+    /// them.
     #[test]
     fn the_nearest_ancestor_in_a_transaction_is_its_views() {
         let mut e = Engine::new(Config::default());
@@ -602,13 +605,51 @@ mod tests {
         let p = deep("/a/b/c", 500);
         assert_eq!(e.nearest_ancestor(&plain, &p), Ok(Some("/a/b/c/d/d/d")));
 
+        // The records of each case's ancestors are exactly the
+        // transaction's records of them.
         let tx = e.req_tx(&req).unwrap();
-        let lengths = RecordedLengths::of(tx);
-        let recorded: Vec<usize> = tx.accessed.keys().map(String::len).collect();
-        assert!(recorded.contains(&deep("/a/x", 1000).len()));
-        for len in 0..=XENSTORE_PAYLOAD_MAX {
-            assert_eq!(lengths.may_hold(len), recorded.contains(&len), "length {len}");
+        for (p, _) in &cases {
+            let records = RecordedAncestors::of(tx, p);
+            let mut cur = p.as_str();
+            while cur != "/" {
+                cur = path::parent(cur);
+                let want =
+                    tx.accessed.get(cur).map_or(Recorded::No, |a| Recorded::Yes(a.node.is_some()));
+                assert_eq!(records.get(cur.len()), want, "{}", &cur[..cur.len().min(12)]);
+            }
+            assert_eq!(records.get(p.len()), Recorded::No, "{p} itself is no ancestor");
         }
-        assert!(lengths.may_hold(usize::MAX), "past the bitmap: may");
+        let records = RecordedAncestors::of(tx, &deep("/a/x", 10));
+        assert_eq!(records.get(usize::MAX), Recorded::Unknown, "past the bitmap");
+    }
+
+    /// A transaction with a record as long as every ancestor of a missing
+    /// path 1000 deep (reads of missing paths that differ from it in
+    /// their last byte) does not make finding that path's nearest
+    /// existing ancestor look each of them up: the tree's children lists
+    /// are searched a bounded number of times, not once per ancestor
+    /// (about 1 000 when the records' lengths chose which to look up).
+    #[test]
+    fn records_as_long_as_every_ancestor_cost_no_lookup_each() {
+        const DEPTH: usize = 1000;
+        let mut e = Engine::new(Config::default());
+        let conn = e.connect_socket().unwrap();
+        let who = Who { domid: DomId(0), target: None, privileged: true };
+        let plain = Req { conn, req_id: 0, who, tx: None, serial: None };
+        e.create_node(&plain, "/a/x", b"").unwrap();
+        let id = e.tx_start(&plain).unwrap();
+        let req = Req { tx: Some(id), ..plain };
+        let p = deep("/a/x", DEPTH);
+        let mut cur = p.as_str();
+        while cur.len() > "/a/x/d".len() {
+            cur = path::parent(cur);
+            let other = format!("{}e", &cur[..cur.len() - 1]);
+            assert_eq!(e.check_node(&req, &other, PERM_READ), Err(Error::NoEnt));
+        }
+        e.tree.steps.set(0);
+        assert_eq!(e.nearest_ancestor(&req, &p), Ok(Some("/a/x")));
+        let steps = e.tree.steps.get();
+        assert!(steps <= 8, "{steps} lookup steps for {DEPTH} missing ancestors");
+        assert_eq!(every_ancestor(&e, &req, &p), Some("/a/x"));
     }
 }

@@ -159,7 +159,7 @@ pub struct Tree {
     /// Children lists searched by lookups so far (tests count a walk's
     /// steps with it).
     #[cfg(test)]
-    steps: core::cell::Cell<usize>,
+    pub(crate) steps: core::cell::Cell<usize>,
 }
 
 /// The owner of permission list `id`.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
 use common::counting::{live, peak, reset_peak, Counting};
-use common::{ok, request, World};
+use common::{deep, guest_5_world_with, ok, request, World};
 use store::REQUEST_HEADROOM;
 use store::{Config, ConnId, MemoryBudget};
 
@@ -138,16 +138,6 @@ fn unread_refusals_do_not_grow_the_heap_past_the_limit() {
     assert_eq!(w.read(s, "/tool").ty, MsgType::Read as u32);
 }
 
-/// A path `depth` components deep under `top`, NUL-terminated.
-fn deep(top: &str, depth: usize) -> Vec<u8> {
-    let mut p = String::from(top);
-    for _ in 1..depth {
-        p.push_str("/a");
-    }
-    p.push('\0');
-    p.into_bytes()
-}
-
 /// `engine_heap` (Xen 4.18, dom0's socket, heap 40 KiB under the limit):
 /// one `XS_WRITE` of a path 1403 components deep under a missing node
 /// took the heap from 2 439 976 to 2 554 163 bytes, 9 KiB past
@@ -163,11 +153,7 @@ fn deep(top: &str, depth: usize) -> Vec<u8> {
 fn a_deep_write_asks_the_budget_for_the_nodes_it_creates() {
     let _serial = serial();
     let budget = stub_budget_by_hand();
-    let mut w = world(budget);
-    let s = w.sock();
-    let g = w.dom(5);
-    ok(&w.write(s, "/local/domain/5", ""));
-    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
+    let (mut w, s, g) = guest_5_world_with(Config { budget: Some(budget), ..Config::default() });
     // Room for one request's headroom and a little more, not for 1400
     // nodes.
     METER.store(budget.limit - REQUEST_HEADROOM - 8 * 1024, SeqCst);

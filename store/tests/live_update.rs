@@ -192,7 +192,7 @@ fn a_busy_writer_cannot_keep_the_update_waiting() {
     let stream = w.e.dump_state(&opts, &Fds).unwrap();
     let mut pf = Model::default();
     let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
-    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut w2 = World::restored(r.engine, pf, 0);
     let m = w2.recv_all(t);
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!((m[0].ty, m[0].req_id), (MsgType::TransactionStart as u32, 42));
@@ -305,7 +305,7 @@ fn an_update_does_not_wait_for_transactions_the_stream_carries() {
     let stream = w.e.dump_state(&opts, &Fds).unwrap();
     let mut pf = Model::default();
     let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
-    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut w2 = World::restored(r.engine, pf, 0);
     assert_eq!(reply(&mut w2, s), ["OK"]);
     assert_eq!(w2.one(t, MsgType::Read, tx, "/carried").text(), "1");
     ok(&w2.req(t, MsgType::TransactionEnd, tx, b"T\0"));
@@ -360,7 +360,7 @@ fn the_new_server_answers_ok_from_the_dump() {
     let r = Engine::restore(store::Config::default(), &stream, 0, &mut pf).unwrap();
     assert!(!r.engine.live_update_pending(), "the session is not carried over");
     assert_eq!(r.sockets, [(s, 100 + s.0 as i32), (watcher, 100 + watcher.0 as i32)]);
-    let mut w2 = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut w2 = World::restored(r.engine, pf, 0);
     let m = w2.recv_all(s);
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].ty, m[0].req_id, m[0].text().as_str()), (MsgType::Control as u32, 77, "OK\0"));

@@ -75,7 +75,7 @@ fn c_4_17_state_restores_and_serves() {
             RestoreRing { conn: ConnId(3), domid: DomId(5), port: 3 },
         ]
     );
-    let mut w = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut w = World::restored(r.engine, pf, 0);
     let (dom0, watcher, requester, guest) = (ConnId(2), ConnId(4), ConnId(5), ConnId(3));
     let m = w.recv_all(requester);
     assert_eq!((m.len(), m[0].ty, m[0].text().as_str()), (1, MsgType::Control as u32, "OK\0"));

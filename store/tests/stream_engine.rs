@@ -6,23 +6,14 @@
 //! transactions that work.
 
 mod common;
+mod stream_common;
 
+use common::dump::{reencoded, usage, Ports};
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{self, ByteOrder, Header, Record, Stream, Version};
-use store::{ConnId, DomId, DumpError, DumpOptions, DumpSource, Engine, RestoreError};
-
-/// The platform's side of a dump: made-up ports and descriptors.
-struct Ports;
-
-impl DumpSource for Ports {
-    fn ring_port(&self, conn: ConnId) -> u32 {
-        1000 + conn.0
-    }
-    fn socket_fd(&self, conn: ConnId) -> i32 {
-        100 + conn.0 as i32
-    }
-}
+use store::{ConnId, DomId, DumpError, DumpOptions, Engine, RestoreError};
+use stream_common::Rng;
 
 fn opts(version: Version, order: ByteOrder) -> DumpOptions {
     DumpOptions {
@@ -41,8 +32,7 @@ fn roundtrip_with(w: &World, o: DumpOptions) -> (World, Stream) {
     let mut streamed = Vec::new();
     w.e.dump_bytes(&o, &Ports, &mut streamed).expect("dump_bytes");
     assert_eq!(bytes, streamed, "dump_bytes writes what dump_state returns");
-    let back = stream::decode(&bytes, 64 << 20).expect("decode");
-    assert_eq!(back, s);
+    let back = reencoded(&s);
     let mut pf = Model::default();
     let r = Engine::restore(w.e.config().clone(), &back, w.now, &mut pf).expect("restore");
     assert_eq!(r.global, o.global);
@@ -62,7 +52,7 @@ fn roundtrip_with(w: &World, o: DumpOptions) -> (World, Stream) {
             }
         }
     }
-    let restored = World { stash: Vec::new(), e: r.engine, pf, now: w.now };
+    let restored = World::restored(r.engine, pf, w.now);
     (restored, s)
 }
 
@@ -93,11 +83,6 @@ fn listing(w: &mut World) -> Vec<String> {
     }
     w.e.disconnect(s, &mut w.pf);
     out
-}
-
-/// The memory report's per-domain usage lines.
-fn usage(w: &World) -> Vec<String> {
-    w.e.memreport().lines().filter(|l| l.starts_with("domain ")).map(String::from).collect()
 }
 
 /// Every connection's pending bytes, taken.
@@ -323,7 +308,7 @@ fn a_ring_that_cannot_be_taken_over_is_ignored_and_kept() {
     let s = w.e.dump_state(&opts(Version::V2, ByteOrder::Little), &Ports).unwrap();
     let mut pf = Model { fail_map: true, ..Model::default() };
     let r = Engine::restore(w.e.config().clone(), &s, 0, &mut pf).unwrap();
-    let mut b = World { stash: Vec::new(), e: r.engine, pf, now: 0 };
+    let mut b = World::restored(r.engine, pf, 0);
     for &d in &conns[1..] {
         assert!(b.e.is_ignored(d));
         assert!(b.e.output(d).is_empty());
@@ -431,28 +416,10 @@ fn hostile_records_are_refused_cleanly() {
     }
 }
 
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
 /// A random engine: a socket, a few guests, random writes, permissions,
 /// watches, quotas, unread output and partial sends.
 fn random_world(seed: u64) -> (World, Vec<ConnId>) {
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut r = Rng::new(seed);
     let mut w = World::new();
     let s = w.sock();
     let mut conns = vec![s];
@@ -469,18 +436,18 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
     // Connections whose output is left unread from now on.
     let mut quiet: Vec<ConnId> = Vec::new();
     for _ in 0..steps {
-        let ci = r.below(conns.len() as u64) as usize;
+        let ci = r.below(conns.len());
         let c = conns[ci];
         let domid = ci as u16; // 0 for the socket
         let depth = 1 + r.below(4);
         let mut p = if r.below(3) == 0 && ci == 0 {
             String::from("/x")
         } else {
-            String::from("/local/domain/") + &(1 + r.below(ndoms as u64)).to_string()
+            String::from("/local/domain/") + &(1 + r.below(ndoms as usize)).to_string()
         };
         for _ in 0..depth {
             p.push('/');
-            let name = names[r.below(names.len() as u64) as usize];
+            let name = names[r.below(names.len())];
             p.push_str(name);
         }
         let send = |w: &mut World, quiet: &[ConnId], ty: MsgType, payload: &[u8]| {
@@ -493,14 +460,14 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
         };
         match r.below(10) {
             0..=3 => {
-                let v = "v".repeat(r.below(50) as usize);
+                let v = "v".repeat(r.below(50));
                 send(&mut w, &quiet, MsgType::Write, format!("{p}\0{v}").as_bytes());
             }
             4 => {
                 let mut args = format!("{p}\0n{domid}\0");
                 for _ in 0..r.below(4) {
                     let l = *r.pick(&["r", "w", "b", "n"]);
-                    args.push_str(&format!("{l}{}\0", r.below(ndoms as u64 + 2)));
+                    args.push_str(&format!("{l}{}\0", r.below(ndoms as usize + 2)));
                 }
                 send(&mut w, &quiet, MsgType::SetPerms, args.as_bytes());
             }
@@ -520,7 +487,7 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
             6 => send(&mut w, &quiet, MsgType::Rm, format!("{p}\0").as_bytes()),
             7 => {
                 if ndoms > 0 {
-                    let d = 1 + r.below(ndoms as u64);
+                    let d = 1 + r.below(ndoms as usize);
                     let q = *r.pick(&["nodes", "watches", "memory", "soft-memory"]);
                     let v = 100 + r.below(100_000);
                     let _ = w.args(s, MsgType::SetQuota, 0, &[&d.to_string(), q, &v.to_string()]);
@@ -538,13 +505,13 @@ fn random_world(seed: u64) -> (World, Vec<ConnId>) {
     }
     // Partly sent output and partial input on some connections.
     for &c in &conns {
-        let out = w.e.output(c).len() as u64;
+        let out = w.e.output(c).len();
         if out > 1 && r.below(2) == 0 {
-            w.e.output_done(c, 1 + r.below(out - 1) as usize);
+            w.e.output_done(c, 1 + r.below(out - 1));
         }
         if r.below(3) == 0 {
             let req = request(MsgType::Read, 77, 0, b"/local\0");
-            let cut = 1 + r.below(req.len() as u64 - 1) as usize;
+            let cut = 1 + r.below(req.len() - 1);
             let _ = w.raw(c, &req[..cut]);
         }
     }

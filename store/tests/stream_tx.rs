@@ -12,26 +12,15 @@ mod common;
 mod stream_common;
 
 use common::counting::{live, Counting};
+use common::dump::{reencoded, usage, Ports};
 use common::*;
 use ring::wire::MsgType;
 use store::stream::{self, ByteOrder, Header, Record, Stream, Version};
-use store::{ConnId, DumpError, DumpOptions, DumpSource, Engine};
+use store::{ConnId, DumpError, DumpOptions, Engine};
 use stream_common::Rng;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The platform's side of a dump: made-up ports and descriptors.
-struct Ports;
-
-impl DumpSource for Ports {
-    fn ring_port(&self, conn: ConnId) -> u32 {
-        1000 + conn.0
-    }
-    fn socket_fd(&self, conn: ConnId) -> i32 {
-        100 + conn.0 as i32
-    }
-}
 
 fn opts(force: bool) -> DumpOptions {
     DumpOptions {
@@ -44,13 +33,10 @@ fn opts(force: bool) -> DumpOptions {
 /// Dumps `w` (refused if busy), encodes, decodes and restores.
 fn roundtrip(w: &World, force: bool) -> Result<(World, Stream), DumpError> {
     let s = w.e.dump_state(&opts(force), &Ports)?;
-    let mut bytes = Vec::new();
-    stream::encode(&s, &mut bytes).expect("encode");
-    let back = stream::decode(&bytes, 64 << 20).expect("decode");
-    assert_eq!(back, s);
+    let back = reencoded(&s);
     let mut pf = Model::default();
     let r = Engine::restore(w.e.config().clone(), &back, w.now, &mut pf).expect("restore");
-    Ok((World { stash: Vec::new(), e: r.engine, pf, now: w.now }, s))
+    Ok((World::restored(r.engine, pf, w.now), s))
 }
 
 /// The committed tree: every node with its value and permissions, in the
@@ -58,11 +44,6 @@ fn roundtrip(w: &World, force: bool) -> Result<(World, Stream), DumpError> {
 fn tree(w: &World) -> Vec<Record> {
     let s = w.e.dump_state(&opts(true), &Ports).unwrap();
     s.records.into_iter().filter(|r| matches!(r, Record::Node(n) if n.tx.is_none())).collect()
-}
-
-/// The memory report's per-domain usage lines.
-fn usage(w: &World) -> Vec<String> {
-    w.e.memreport().lines().filter(|l| l.starts_with("domain ")).map(String::from).collect()
 }
 
 /// A world with transactions of every kind the stream carries.
@@ -331,7 +312,7 @@ fn a_stream_transaction_commits_or_is_doomed_by_what_it_read() {
     let restore = |s: &Stream| {
         let mut pf = Model::default();
         let r = Engine::restore(store::Config::default(), s, 0, &mut pf).unwrap();
-        World { stash: Vec::new(), e: r.engine, pf, now: 0 }
+        World::restored(r.engine, pf, 0)
     };
     // Created below the root it read: commits.
     let mut w =

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod counting;
+pub mod dump;
 
 use ring::wire::MsgType;
 use ring::wire::{Header, HEADER_SIZE};
@@ -110,7 +111,12 @@ impl World {
     }
 
     pub fn with(cfg: Config) -> World {
-        World { stash: Vec::new(), e: Engine::new(cfg), pf: Model::default(), now: 0 }
+        World::restored(Engine::new(cfg), Model::default(), 0)
+    }
+
+    /// A world serving `e` (restored from a stream onto `pf`) at `now`.
+    pub fn restored(e: Engine, pf: Model, now: u64) -> World {
+        World { stash: Vec::new(), e, pf, now }
     }
 
     pub fn sock(&mut self) -> ConnId {
@@ -256,6 +262,17 @@ pub fn guest_5_world_with(cfg: Config) -> (World, ConnId, ConnId) {
     ok(&w.write(s, "/local/domain/5", ""));
     ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5", "n5"]));
     (w, s, d)
+}
+
+/// A path `depth` components deep under `top` (`top/a/…/a`),
+/// NUL-terminated, as a request's argument.
+pub fn deep(top: &str, depth: usize) -> Vec<u8> {
+    let mut p = String::from(top);
+    for _ in 1..depth {
+        p.push_str("/a");
+    }
+    p.push('\0');
+    p.into_bytes()
 }
 
 /// One request on the wire: header, then `payload`.

@@ -34,6 +34,11 @@ impl Rng {
         }
     }
 
+    /// One of `xs` (not empty).
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
