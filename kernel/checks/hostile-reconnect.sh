@@ -7,7 +7,7 @@
 #       --stub-mem 4 --extra build/xs-hostile-guest.elf \
 #       --check kernel/checks/hostile-reconnect.sh
 #
-# Three guests, one after the other, each checked from its verdict lines on
+# Four guests, one after the other, each checked from its verdict lines on
 # the Xen console (`xl dmesg`, port 0xE9) while dom0 keeps writing and
 # reading xenstore, then destroyed (xenstore still answers, the stub
 # dropped the domain):
@@ -19,7 +19,9 @@
 #                  stub honours 8 at once then 4 a second, so most wait
 #                  for its rate limit, and its log lines about them are
 #                  rate-limited too: no more lines than the log gate
-#                  lets through in the time the storm took.
+#                  lets through in the time the storm took;
+#   reintro        introduced again by dom0 while it lives (XS_INTRODUCE):
+#                  indices zeroed, the old watch gone, served again.
 # Every wait is for the event (the guest's summary line, the domain gone,
 # the stub's record gone), limited only to catch a hang.
 
@@ -56,12 +58,47 @@ storm_log() {
     [ "$reconnects" -gt 0 ] && [ "$reconnects" -le "$bound" ] && [ "$failures" -le "$bound" ]
 }
 
+# xs_introduce DOMID GFN PORT: XS_INTRODUCE (type 8) of a domain through
+# /dev/xen/xenbus, as a toolstack sends it (xenstore-control has no such
+# command); prints the reply's payload and succeeds on "OK". The header is
+# written whole, little-endian (type, request id, transaction id, length).
+le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) \
+    $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+xs_introduce() {
+    xi_len=$((${#1} + ${#2} + ${#3} + 3))
+    exec 3<>/dev/xen/xenbus || return 1
+    printf "$(le32 8)$(le32 1)$(le32 0)$(le32 $xi_len)$1\\000$2\\000$3\\000" >&3
+    xi_reply=$(dd bs=4096 count=1 <&3 2>/dev/null | tail -c +17 | tr -d '\000')
+    exec 3<&-
+    echo "XS_INTRODUCE $1 $2 $3: $xi_reply"
+    [ "$xi_reply" = OK ]
+}
+
+# The reintro guest writes data/reintro once its watch works; dom0 then
+# introduces it again with the ring and port the toolstack gave it, as a
+# toolstack re-introducing a live domain does: the stub (as C's
+# domain_conn_reset) remaps the ring with its indices zeroed and starts
+# the connection afresh, without its watch; the guest checks all of it
+# and is served again.
+reintro_written() { [ "$(xenstore-read "/local/domain/$1/data/reintro")" = ready ]; }
+reintro_run() {
+    xl_create /tmp/hostile-reintro.cfg || return 1
+    domid=$(xl domid hostile-reintro) || return 1
+    until_true 300 reintro_written "$domid" || { echo "the guest never wrote data/reintro"; return 1; }
+    ref=$(xenstore-read "/local/domain/$domid/store/ring-ref") || return 1
+    port=$(xenstore-read "/local/domain/$domid/store/port") || return 1
+    xs_introduce "$domid" "$ref" "$port" || return 1
+    guest_summary "$domid" /reconnect-probe/hostile-reintro 240 || return 1
+    guest_passed "$domid" 6
+}
+
 # Destroys guest NAME: Xen and the stub let go of it, xenstore still works.
 reconnect_destroy() { destroy_released "$1" /reconnect-probe/after; }
 
 guest_cfg hostile-ri "reconnect-idx"
 guest_cfg hostile-rb "reconnect-big"
 guest_cfg hostile-storm "storm"
+guest_cfg hostile-reintro "reintro"
 RIG_STEP_TIMEOUT=400 check reconnect-after-bad-index reconnect_run hostile-ri 8
 check reconnect-after-bad-index-destroy reconnect_destroy hostile-ri
 RIG_STEP_TIMEOUT=400 check reconnect-after-oversize reconnect_run hostile-rb 8
@@ -69,4 +106,6 @@ check reconnect-after-oversize-destroy reconnect_destroy hostile-rb
 RIG_STEP_TIMEOUT=400 check reconnect-storm reconnect_run hostile-storm 4
 check reconnect-storm-log-bounded storm_log
 check reconnect-storm-destroy reconnect_destroy hostile-storm
+RIG_STEP_TIMEOUT=400 check reintroduce-live-domain reintro_run
+check reintroduce-live-domain-destroy reconnect_destroy hostile-reintro
 check reconnect-stub-idle stub_idle

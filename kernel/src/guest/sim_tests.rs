@@ -33,6 +33,10 @@ struct Page {
 impl Platform for Page {
     fn map_ring(&mut self, ring: MapRequest) -> Result<(), MapError> {
         self.conn = Some(ring.conn);
+        if ring.reset {
+            // As the kernel's platform does for a re-introduction.
+            self.page.reset_indices();
+        }
         self.page.set_server_features(ring.features);
         self.page.set_connection(XENSTORE_CONNECTED);
         Ok(())
@@ -59,6 +63,12 @@ struct Stub {
     log: RingLog,
     now: u64,
     reconnections: u32,
+    /// Dom0's connection, and whether it introduces guest 5 again once
+    /// the guest wrote `data/reintro` (the `reintro` mode's dom0 side).
+    dom0: ConnId,
+    reintroduce: bool,
+    /// Introductions of guest 5 after the first.
+    reintroductions: u32,
 }
 
 impl Stub {
@@ -71,6 +81,35 @@ impl Stub {
         });
         self.reconnections += u32::from(turn.reconnected);
         self.log.turn(self.now, RingName { domid: Some(5), conn }, &turn);
+    }
+
+    /// Dom0 sends one request; returns all its output since the last
+    /// call, which ends with the reply.
+    fn dom0(&mut self, ty: u32, payload: &[u8]) -> Vec<u8> {
+        self.engine.input(self.dom0, &request(ty, payload), self.now, &mut self.platform).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let o = self.engine.output(self.dom0);
+            if o.is_empty() {
+                return out;
+            }
+            out.extend_from_slice(o);
+            let n = o.len();
+            self.engine.output_done(self.dom0, n);
+        }
+    }
+
+    /// The `reintro` mode's dom0: once the guest wrote `data/reintro`,
+    /// `XS_INTRODUCE` of guest 5 with its ring and port again.
+    fn maybe_reintroduce(&mut self) {
+        if !self.reintroduce || self.reintroductions > 0 {
+            return;
+        }
+        if self.dom0(2, b"/local/domain/5/data/reintro\0").ends_with(b"ready") {
+            let reply = self.dom0(8, b"5\x001\x009\0");
+            assert!(reply.ends_with(b"OK\0"), "{reply:?}");
+            self.reintroductions += 1;
+        }
     }
 }
 
@@ -92,6 +131,7 @@ impl Link for Stub {
             self.turn(c);
         }
         self.turn(self.conn);
+        self.maybe_reintroduce();
     }
 }
 
@@ -109,6 +149,8 @@ struct Outcome {
     reconnections: u32,
     /// The simulated time at the end, in ms.
     now: u64,
+    /// Introductions of the guest after the first.
+    reintroductions: u32,
 }
 
 /// Runs `mode` as guest 5 with a home it owns.
@@ -130,7 +172,17 @@ fn run(mode: Mode) -> Outcome {
         engine.input(dom0, &request(ty, payload), 0, &mut platform).unwrap();
     }
     let conn = engine.introduce(DomId(5), 1, 9, &mut platform).unwrap();
-    let stub = Stub { engine, platform, conn, log: RingLog::default(), now: 0, reconnections: 0 };
+    let stub = Stub {
+        engine,
+        platform,
+        conn,
+        log: RingLog::default(),
+        now: 0,
+        reconnections: 0,
+        dom0,
+        reintroduce: mode == Mode::Reintroduce,
+        reintroductions: 0,
+    };
     let mut client = Client::new(guest, stub);
     let mut verdicts = Vec::new();
     steps::run(
@@ -141,9 +193,10 @@ fn run(mode: Mode) -> Outcome {
         &mut |_| {},
     );
     let (reconnections, now) = (client.link().reconnections, client.link().now);
+    let reintroductions = client.link().reintroductions;
     drop(client);
     drop(local);
-    Outcome { verdicts, reconnections, now }
+    Outcome { verdicts, reconnections, now, reintroductions }
 }
 
 fn assert_all_pass(verdicts: &[(String, Result<(), String>)], steps: usize) {
@@ -168,6 +221,13 @@ fn the_reconnection_modes_pass() {
         assert_all_pass(&o.verdicts, 8);
         assert_eq!(o.reconnections, 1);
     }
+}
+
+#[test]
+fn the_reintroduction_mode_passes() {
+    let o = run(Mode::Reintroduce);
+    assert_all_pass(&o.verdicts, 6);
+    assert_eq!((o.reintroductions, o.reconnections), (1, 0));
 }
 
 #[test]

@@ -43,6 +43,9 @@ use super::client::{Client, ClientError, Link, Reply};
 pub const REPLY_TIMEOUT_MS: u64 = 60_000;
 /// How long the guest listens to be sure nothing arrives.
 pub const SILENCE_MS: u64 = 2_000;
+/// How long the `reintro` guest waits for dom0 to introduce it again (a
+/// hang detector: dom0 does so as soon as it reads `data/reintro`).
+pub const REINTRO_WAIT_MS: u64 = 300_000;
 
 /// How long a reconnection may take, including the wait for the stub's
 /// reconnection rate limit: a hang detector, like [`REPLY_TIMEOUT_MS`].
@@ -89,6 +92,10 @@ pub enum Mode {
     Flood,
     /// A well-behaved guest beside the attackers ([`super::memory`]).
     Good,
+    /// Introduced again while it lives (`XS_INTRODUCE` from dom0, after it
+    /// wrote `data/reintro`): the ring restarts with zeroed indices, the
+    /// old watch gone, and serves it again.
+    Reintroduce,
 }
 
 impl Mode {
@@ -106,6 +113,7 @@ impl Mode {
             ("deep-rm", Mode::DeepRm),
             ("flood", Mode::Flood),
             ("good", Mode::Good),
+            ("reintro", Mode::Reintroduce),
         ];
         let has = |w: &str| cmdline.split_ascii_whitespace().any(|x| x == w);
         words.into_iter().find(|(w, _)| has(w)).map_or(Mode::BadIndex, |(_, m)| m)
@@ -153,6 +161,13 @@ pub fn run<L: Link>(
         }
         Mode::Memory | Mode::DeepRm | Mode::Flood | Mode::Good => {
             return super::memory::run(c, domid, mode, &mut step, note);
+        }
+        Mode::Reintroduce => {
+            step("watch-fires", watch_fires(c));
+            step("reintroduced", reintroduced(c));
+            step("served-after-reintro", served_again(c, domid));
+            step("reintro-dropped-watch", dropped_watch(c));
+            return;
         }
     };
     step("watch-fires", watch_fires(c));
@@ -217,6 +232,22 @@ fn reconnect_after_error<L: Link>(c: &mut Client<L>) -> Verdict {
     check(e == XENSTORE_ERROR_NONE, || format!("error field {e} after reconnection"))?;
     let idx = c.page().raw_indices();
     check(idx == RawIndices::default(), || format!("indices after reconnection: {idx:?}"))
+}
+
+/// Writes `data/reintro`, for dom0 to introduce this live domain again,
+/// and waits for the `XS_INTRODUCE`, which zeroes the ring's indices (as
+/// C's `domain_conn_reset`): nothing else can, since they only grow while
+/// the guest is served. The write's reply is not waited for: dom0 may
+/// act before the guest reads it, and the reset throws it away.
+fn reintroduced<L: Link>(c: &mut Client<L>) -> Verdict {
+    let payload = b"data/reintro\0ready";
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let h = Header { ty: MsgType::Write as u32, req_id: 7, tx_id: 0, len }.to_bytes();
+    c.send_raw(&[&h[..], payload].concat(), REPLY_TIMEOUT_MS)
+        .map_err(|e| format!("cannot write data/reintro: {e:?}"))?;
+    let zeroed = c.wait_for(REINTRO_WAIT_MS, |p| p.raw_indices() == RawIndices::default());
+    c.forget();
+    check(zeroed, || format!("indices {:?} after {REINTRO_WAIT_MS} ms", c.page().raw_indices()))
 }
 
 /// Reads `domid`, writes under the home and reads it back.
