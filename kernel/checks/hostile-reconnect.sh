@@ -60,15 +60,11 @@ storm_log() {
 
 # xs_introduce DOMID GFN PORT: XS_INTRODUCE (type 8) of a domain through
 # /dev/xen/xenbus, as a toolstack sends it (xenstore-control has no such
-# command); prints the reply's payload and succeeds on "OK". The header is
-# written whole, little-endian (type, request id, transaction id, length).
-le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) \
-    $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+# command); prints the reply's payload and succeeds on "OK".
 xs_introduce() {
-    xi_len=$((${#1} + ${#2} + ${#3} + 3))
     exec 3<>/dev/xen/xenbus || return 1
-    printf "$(le32 8)$(le32 1)$(le32 0)$(le32 $xi_len)$1\\000$2\\000$3\\000" >&3
-    xi_reply=$(dd bs=4096 count=1 <&3 2>/dev/null | tail -c +17 | tr -d '\000')
+    xs_send 8 0 $((${#1} + ${#2} + ${#3} + 3)) "$1\\000$2\\000$3\\000"
+    xi_reply=$(xs_reply)
     exec 3<&-
     echo "XS_INTRODUCE $1 $2 $3: $xi_reply"
     [ "$xi_reply" = OK ]

@@ -305,3 +305,19 @@ stub_idle() {
     [ -n "$t0" ] && [ -n "$t1" ] &&
         awk -v a="$t0" -v b="$t1" -v u0="$u0" -v u1="$u1" 'BEGIN { exit !(b - a < 0.5 + (u1 - u0) / 10) }'
 }
+
+# le32 N: N as four little-endian bytes, written as printf octal escapes.
+le32() {
+    printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) \
+        $((($1 >> 16) & 255)) $((($1 >> 24) & 255))
+}
+
+# xs_send TYPE TX LEN PAYLOAD: writes one whole xenstore message (request
+# id 1, transaction TX, PAYLOAD in printf escapes, LEN bytes long) to file
+# descriptor 3, an open /dev/xen/xenbus: for the requests the xenstore
+# tools cannot send (a transaction held open, XS_INTRODUCE).
+xs_send() { printf "$(le32 "$1")$(le32 1)$(le32 "$2")$(le32 "$3")$4" >&3; }
+
+# xs_reply: the payload of the next message read from descriptor 3, NULs
+# removed.
+xs_reply() { dd bs=4096 count=1 <&3 2>/dev/null | tail -c +17 | tr -d '\000'; }

@@ -41,25 +41,23 @@ CFG
 # (header little-endian: type, request id, transaction id, length).
 cat >$S/txc.sh <<'TXC'
 S=/run/rig/lu
-le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $((($1 >> 8) & 255)) \
-    $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
-# send TYPE TX LEN PAYLOAD (printf escapes), then keep the one reply in $S/FILE
-send() { printf "$(le32 "$1")$(le32 1)$(le32 "$2")$(le32 "$3")$4" >&3; }
+. /rig/harness.sh # xs_send TYPE TX LEN PAYLOAD
+# reply FILE: the one reply, kept in $S/FILE, its payload printed
 reply() { dd bs=4096 count=1 <&3 2>/dev/null >"$S/$1"; tail -c +17 "$S/$1" | tr -d '\000'; echo; }
 exec 3<>/dev/xen/xenbus || exit 1
-send 6 0 1 '\000'
+xs_send 6 0 1 '\000'
 tx=$(reply start)
 echo "transaction $tx"
 echo "$tx" >$S/tx.id
-send 2 "$tx" 9 '/lu-tx/a\000'
+xs_send 2 "$tx" 9 '/lu-tx/a\000'
 echo "read: $(reply read)"
-send 11 "$tx" 15 '/lu-tx/b\000before'
+xs_send 11 "$tx" 15 '/lu-tx/b\000before'
 echo "write: $(reply w1)"
 touch $S/tx.open
 until [ -e $S/tx.go ]; do sleep 1; done
-send 11 "$tx" 14 '/lu-tx/c\000after'
+xs_send 11 "$tx" 14 '/lu-tx/c\000after'
 echo "write: $(reply w2)"
-send 7 "$tx" 2 'T\000'
+xs_send 7 "$tx" 2 'T\000'
 reply end >$S/tx.result
 echo "commit: $(cat $S/tx.result)"
 TXC
