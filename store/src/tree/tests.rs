@@ -497,6 +497,22 @@ fn creating_a_chain_costs_its_depth_not_its_square() {
     assert!(steps <= 2 * DEPTH + 4, "{steps} lookup steps for two missing reads");
 }
 
+/// A tree with `/top/a/a/…` `depth` nodes below `/top`, then `/other/x`
+/// created last, so that the lookup cache remembers another directory;
+/// and the chain's deepest path.
+fn chain_then_elsewhere(depth: usize) -> (Tree, String) {
+    let mut t = rooted();
+    let mut p = String::from("/top");
+    t.insert(&p, &node(0, b""), 2).unwrap();
+    for _ in 0..depth {
+        p.push_str("/a");
+        t.insert(&p, &node(0, b""), 3).unwrap();
+    }
+    t.insert("/other", &node(0, b""), 4).unwrap();
+    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    (t, p)
+}
+
 /// Reading a missing path below a deep chain checks its nearest existing
 /// ancestor, looking up each missing ancestor on the way up (what
 /// `nearest_ancestor` does): each lookup starts at the deepest directory
@@ -505,16 +521,7 @@ fn creating_a_chain_costs_its_depth_not_its_square() {
 #[test]
 fn missing_ancestors_under_a_deep_chain_cost_their_number() {
     const DEPTH: usize = 500;
-    let mut t = rooted();
-    let mut p = String::from("/top");
-    t.insert(&p, &node(0, b""), 2).unwrap();
-    for _ in 0..DEPTH {
-        p.push_str("/a");
-        t.insert(&p, &node(0, b""), 3).unwrap();
-    }
-    // Another directory is the last one remembered.
-    t.insert("/other", &node(0, b""), 4).unwrap();
-    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    let (t, p) = chain_then_elsewhere(DEPTH);
     assert!(t.get("/other/x/y").is_none());
     let mut missing = p.clone();
     for _ in 0..DEPTH {
@@ -540,16 +547,7 @@ fn missing_ancestors_under_a_deep_chain_cost_their_number() {
 #[test]
 fn removing_a_chain_costs_its_depth_not_its_square() {
     const DEPTH: usize = 1_000;
-    let mut t = rooted();
-    let mut p = String::from("/top");
-    t.insert(&p, &node(0, b""), 2).unwrap();
-    for _ in 0..DEPTH {
-        p.push_str("/a");
-        t.insert(&p, &node(0, b""), 3).unwrap();
-    }
-    // Another directory is the last one remembered.
-    t.insert("/other", &node(0, b""), 4).unwrap();
-    t.insert("/other/x", &node(0, b""), 4).unwrap();
+    let (mut t, _) = chain_then_elsewhere(DEPTH);
     let before = t.len();
     t.steps.set(0);
     let mut cur = String::from("/top");
