@@ -10,7 +10,7 @@
 mod common;
 
 use common::counting::{live, peak, reset_peak, Counting};
-use common::{ok, World};
+use common::{deep, ok, World};
 use store::{Config, ConnId, DomainState};
 
 #[global_allocator]
@@ -18,15 +18,6 @@ static GLOBAL: Counting = Counting;
 
 /// Bytes the engine may keep after an attacker is gone.
 const SLACK: usize = 8 * 1024;
-
-/// A relative path `n` components deep (`first/a/…/a`).
-fn deep(first: &str, n: usize) -> String {
-    let mut p = String::from(first);
-    for _ in 1..n {
-        p.push_str("/a");
-    }
-    p
-}
 
 /// Guest 5 (its home and `data` as the toolstack makes them) runs
 /// `attack`; then it dies and its home is removed. Returns the most heap
@@ -72,8 +63,7 @@ fn attackers_give_the_heap_back() {
                 for t in 0..3 {
                     let tx = w.start(d);
                     for i in 0..50 {
-                        let mut p = deep(&format!("t{t}-{i}"), 1019).into_bytes();
-                        p.push(0);
+                        let p = deep(&format!("t{t}-{i}"), 1019);
                         send(w, d, 2, tx, &p);
                     }
                 }
@@ -83,8 +73,8 @@ fn attackers_give_the_heap_back() {
             "a 300-deep chain written and removed five times",
             Box::new(|w, _, d| {
                 for _ in 0..5 {
-                    let mut p = deep("data/chain", 300).into_bytes();
-                    p.extend_from_slice(b"\0x");
+                    let mut p = deep("data/chain", 300);
+                    p.push(b'x');
                     send(w, d, 11, 0, &p);
                     send(w, d, 13, 0, b"data/chain\0");
                 }
@@ -93,8 +83,8 @@ fn attackers_give_the_heap_back() {
         (
             "a 998-deep chain left for the guest's death",
             Box::new(|w, _, d| {
-                let mut p = deep("data/chain", 980).into_bytes();
-                p.extend_from_slice(b"\0x");
+                let mut p = deep("data/chain", 980);
+                p.push(b'x');
                 send(w, d, 11, 0, &p);
             }),
         ),

@@ -20,7 +20,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
-use common::{ok, request, World};
+use common::{deep, ok, request, World};
 use linked_list_allocator::Heap;
 use store::{Config, ConnId, DomainState, MemoryBudget};
 
@@ -151,15 +151,6 @@ fn phase(name: &str) {
     println!("{name}: heap {}, peak {}, biggest allocation {big}", kib(meter()), kib(peak));
 }
 
-/// A relative path `n` components deep (`a/a/…/a`).
-fn deep(first: &str, n: usize) -> String {
-    let mut p = String::from(first);
-    for _ in 1..n {
-        p.push_str("/a");
-    }
-    p
-}
-
 /// How a guest filling its quota was stopped.
 #[derive(Debug, PartialEq)]
 enum Stopped {
@@ -268,8 +259,7 @@ fn attacks() {
         let tx: u32 = r.text().trim_end_matches('\0').parse().unwrap();
         txs.push(tx);
         for i in 0..200 {
-            let mut p = deep(&format!("t{t}r{i}"), 1020).into_bytes();
-            p.push(0);
+            let p = deep(&format!("t{t}r{i}"), 1020);
             if !send(&mut w, g1, MsgType::Read, tx, &p) {
                 break;
             }
@@ -294,8 +284,7 @@ fn attacks() {
 
     // 2. A 998-deep chain written, then removed, five times.
     for _ in 0..5 {
-        let mut p = deep("chain", 998).into_bytes();
-        p.push(0);
+        let p = deep("chain", 998);
         send(&mut w, g1, MsgType::Write, 0, &p);
         read_all(&mut w, g1, &mut errors);
         send(&mut w, g1, MsgType::Rm, 0, b"chain\0");
