@@ -344,18 +344,33 @@ impl Engine {
     /// one), or if a list it owns is left afterwards (logged: the index
     /// missed a node).
     ///
+    /// When the domain owns a root, the walk of the whole tree only
+    /// removes what it owns and hands the root over once the root's
+    /// children are done; the ACLs are then cleaned in the interned lists
+    /// as above. Changing ACLs node by node as a walk meets them (what
+    /// `walk_deaths` keeps, as the reference the tests compare with) gives
+    /// every child that shares its parent's list a list of its own first,
+    /// a bigger record in a new place: a whole tree's worth of records
+    /// allocated at once, by a domain's death, which cannot be refused.
+    ///
     /// [`Tree::owned_tops`]: crate::tree::Tree::owned_tops
     fn domain_tree_remove(&mut self, domid: DomId) {
-        let owns_root =
-            ROOTS.iter().any(|r| self.tree.get(r).is_some_and(|n| n.owner_dom() == domid));
-        if owns_root || self.walk_deaths {
-            self.walk_remove_all(domid);
+        if self.walk_deaths {
+            self.walk_remove_all(domid, AclFix::AsMet);
             return;
         }
-        for top in self.tree.owned_tops(domid) {
-            // An earlier one's subtree may have held it.
-            if self.tree.get(&top).is_some_and(|n| n.owner_dom() == domid) {
-                self.walk_remove(domid, &top);
+        let owns_root =
+            ROOTS.iter().any(|r| self.tree.get(r).is_some_and(|n| n.owner_dom() == domid));
+        if owns_root {
+            // Kept orphans are handed over one by one, as met.
+            let acl = if self.cfg.keep_orphans { AclFix::AsMet } else { AclFix::Roots };
+            self.walk_remove_all(domid, acl);
+        } else {
+            for top in self.tree.owned_tops(domid) {
+                // An earlier one's subtree may have held it.
+                if self.tree.get(&top).is_some_and(|n| n.owner_dom() == domid) {
+                    self.walk_remove(domid, &top, AclFix::AsMet);
+                }
             }
         }
         let mut refunds: Vec<(DomId, usize)> = Vec::new();
@@ -372,14 +387,14 @@ impl Engine {
         if owned > 0 {
             // Not expected: the index missed a node the domain owns.
             log::error!("domain {} still owns {owned} permission lists: walking the tree", domid.0);
-            self.walk_remove_all(domid);
+            self.walk_remove_all(domid, AclFix::AsMet);
         }
     }
 
     /// [`Engine::walk_remove`] from every root.
-    fn walk_remove_all(&mut self, domid: DomId) {
+    fn walk_remove_all(&mut self, domid: DomId, acl: AclFix) {
         for root in ROOTS {
-            self.walk_remove(domid, root);
+            self.walk_remove(domid, root, acl);
         }
     }
 
@@ -389,8 +404,9 @@ impl Engine {
     /// path buffer and a child index per level, changing nodes as it meets
     /// them: the walk's memory is the depth of the tree, whatever its
     /// shape (a list of the paths to change would cost the sum of their
-    /// lengths). A root is never removed, only handed over.
-    fn walk_remove(&mut self, domid: DomId, top: &str) {
+    /// lengths). A root is never removed, only handed over. `acl` says
+    /// which ACLs the walk cleans ([`AclFix`]).
+    fn walk_remove(&mut self, domid: DomId, top: &str, acl: AclFix) {
         let id = u32::from(domid.0);
         let internal = Req {
             conn: ConnId(0),
@@ -411,7 +427,9 @@ impl Engine {
         }
         // Per level below `top`: the index of the next child to visit.
         let mut next: Vec<usize> = alloc::vec![0];
-        self.fix_acl(&cur, id, priv_id);
+        if acl == AclFix::AsMet {
+            self.fix_acl(&cur, id, priv_id);
+        }
         while let Some(&i) = next.last() {
             let child = self.tree.get(&cur).and_then(|n| n.child_names().nth(i));
             let Some(name) = child else {
@@ -443,8 +461,15 @@ impl Engine {
                 }
                 continue;
             }
-            self.fix_acl(&cur, id, priv_id);
+            if acl == AclFix::AsMet {
+                self.fix_acl(&cur, id, priv_id);
+            }
             next.push(0);
+        }
+        if acl == AclFix::Roots && is_root {
+            // Its children that shared its list were the domain's, and
+            // are gone: handing it over moves no other record.
+            self.fix_acl(top, id, priv_id);
         }
     }
 
@@ -460,6 +485,16 @@ impl Engine {
         let new = reowned(n.perms, owner, Some(id));
         self.tree_set_perms(p, new.into());
     }
+}
+
+/// Which ACLs a death's walk ([`Engine::walk_remove`]) cleans itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AclFix {
+    /// Every node's, as the walk meets it (C's walk).
+    AsMet,
+    /// Only a root's, after its children: the caller cleans the others in
+    /// the interned lists.
+    Roots,
 }
 
 /// `perms` with the owner entry's domain replaced by `owner` and, with

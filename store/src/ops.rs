@@ -514,6 +514,11 @@ pub fn do_set_perms(
     if !req.who.privileged && owner.id != node.owner() {
         return Err(Error::Perm);
     }
+    // Outside a transaction the tree changes now: the records it moves
+    // are asked of the budget first (a commit asks for its own).
+    if req.tx.is_none() && !e.heap_allows(req.who.privileged, e.tree.perms_change_growth(p, &new)) {
+        return Err(Error::NoMem);
+    }
     let old = core::mem::replace(&mut node.perms, Arc::from(new));
     e.put_node(req, p, node)?;
     let perms = e.peek(req, p).map(|n| n.perms.clone());

@@ -386,8 +386,14 @@ impl Engine {
         // records still hold theirs: that copy is asked of the budget
         // first, and a commit it does not fit fails `ENOMEM` with the
         // tree unchanged.
+        // A node given another permission list also moves the records of
+        // its children that shared the old one (`Tree::perms_change_growth`).
         let stored = tx.accessed.iter().filter(|(_, a)| a.modified).fold(0usize, |sum, (p, a)| {
-            let node = a.node.as_ref().map_or(0, |n| p.len().saturating_add(n.heap_bytes()));
+            let node = a.node.as_ref().map_or(0, |n| {
+                let moved =
+                    if a.listing_only { 0 } else { self.tree.perms_change_growth(p, &n.perms) };
+                p.len().saturating_add(n.heap_bytes()).saturating_add(moved)
+            });
             sum.saturating_add(node).saturating_add(crate::ops::NODE_GROWTH_BYTES)
         });
         if !self.heap_allows(req.who.privileged, stored) {

@@ -314,6 +314,31 @@ impl Tree {
         Ok((old, self.stat(&loc)?))
     }
 
+    /// The heap that giving the node at `path` the list `perms` may
+    /// allocate at once, for the memory budget (0 if the node is missing
+    /// or keeps its list). Its children that share its list are each given
+    /// that list as their own first, so each record grows by a list id and
+    /// moves to a new place (its old place is free only for a record of
+    /// its old size); the node's own record may move too. A directory of
+    /// big values therefore costs about its whole size again.
+    pub fn perms_change_growth(&self, path: &str, perms: &[Perm]) -> usize {
+        let Some(loc) = self.locate(path) else { return 0 };
+        if **self.perms.get(loc.perms) == *perms {
+            return 0;
+        }
+        let Some(rec) = self.record(loc.handle) else { return 0 };
+        let pinned = |r: Record<'_>| Record { perms: Some(0), ..r }.len();
+        let children = rec
+            .dir
+            .and_then(|d| self.dirs.get(d))
+            .into_iter()
+            .flat_map(|d| d.order().iter())
+            .filter_map(|&h| self.record(h))
+            .filter(|r| r.perms.is_none())
+            .map(pinned);
+        self.arena.growth_for(core::iter::once(pinned(rec)).chain(children))
+    }
+
     /// Stamps the node at `path` with `generation` without changing it
     /// (its children list changes).
     pub fn touch(&mut self, path: &str, generation: u64) {

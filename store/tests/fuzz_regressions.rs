@@ -667,3 +667,97 @@ fn a_transaction_that_fills_the_budget_can_still_be_ended() {
         assert_eq!(w.read(s, "/big").text(), "", "{kind}: served again");
     }
 }
+
+/// `dir` (permissions `perms`) with `n` children of 4000-byte values,
+/// which share its permission list, written by dom0's socket `s`.
+fn big_directory(w: &mut World, s: ConnId, dir: &str, perms: &[&str], n: usize) {
+    ok(&w.write(s, dir, ""));
+    let mut args = vec![dir];
+    args.extend_from_slice(perms);
+    ok(&w.args(s, MsgType::SetPerms, 0, &args));
+    let value = vec![b'v'; 4000];
+    for i in 0..n {
+        let mut p = format!("{dir}/{i}\0").into_bytes();
+        p.extend_from_slice(&value);
+        ok(&w.req(s, MsgType::Write, 0, &p));
+    }
+}
+
+/// `engine_heap` (a domain's death, the heap near the limit): a node's
+/// children that share its permission list get a list of their own before
+/// the node's list changes, so each child's record grows by a list id and
+/// moves, its old place left for a record of its old size. Changing the
+/// list of a directory of big values therefore allocated about the whole
+/// directory again, and `XS_SET_PERMS` did not ask the budget for it:
+/// dom0's permission change of a directory of 60 × 4000 bytes took the
+/// heap 240 KiB past the limit. It is now asked first, in and out of a
+/// transaction; the change is refused `ENOMEM` when the moved records do
+/// not fit, and served when they do.
+#[test]
+fn a_permission_change_asks_for_the_records_it_moves() {
+    let _serial = serial();
+    for in_tx in [false, true] {
+        let mut fates = Vec::new();
+        for room_kib in [340, 440, 900] {
+            let limit = live() + room_kib * 1024;
+            let mut w = world_with_limit(limit);
+            let s = w.sock();
+            big_directory(&mut w, s, "/big", &["n0"], 60);
+            let tx = if in_tx { w.start(s) } else { 0 };
+            reset_peak();
+            let mut r = w.args(s, MsgType::SetPerms, tx, &["/big", "n0", "r5"]);
+            if in_tx && r.text() == "OK\0" {
+                r = w.req(s, MsgType::TransactionEnd, tx, b"T\0");
+            }
+            let peak = peak();
+            assert!(
+                peak <= limit + REQUEST_HEADROOM,
+                "room {room_kib} KiB, in a transaction {in_tx}: the change took the heap {} \
+                 bytes past the limit ({})",
+                peak - limit,
+                r.text()
+            );
+            let text = r.text();
+            if text == "OK\0" {
+                ok(&w.args(s, MsgType::SetPerms, 0, &["/big/0", "n0"]));
+            }
+            fates.push(text);
+        }
+        assert_eq!(fates, ["ENOMEM\0", "ENOMEM\0", "OK\0"], "in a transaction {in_tx}");
+    }
+}
+
+/// `engine_heap` (crash-d9ac2f1e: Xen 4.18, a guest given a root by dom0
+/// dies while the heap is near the limit). A domain that owns a root is
+/// cleaned up by a walk of the whole tree, which removed the domain's
+/// entries from each ACL as it met it: every node whose list named the
+/// domain got a new list, and its children sharing that list were moved
+/// to bigger records first, so the death of a guest named in the ACL of a
+/// directory of big values allocated the directory again, past the stub's
+/// heap (an abort in the fuzzer, a crash in the stub). A death can only
+/// be carried out, not refused: the walk now only removes what the domain
+/// owns and hands its root over, and the ACLs are cleaned in the interned
+/// lists, as for a domain that owns no root, which moves no record.
+#[test]
+fn a_death_that_walks_the_tree_moves_no_record() {
+    let _serial = serial();
+    let mut w = world(stub_budget_from_now());
+    let s = w.sock();
+    let d = w.dom(5);
+    big_directory(&mut w, s, "/big", &["n0", "r5"], 100);
+    ok(&w.args(s, MsgType::SetPerms, 0, &["@introduceDomain", "n5"]));
+    ok(&w.write(s, "/local/domain/5/data", "x"));
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5/data", "n5"]));
+    let _ = (d, w.recv_all(s));
+    let before = live();
+    reset_peak();
+    w.pf.states.insert(5, store::DomainState::Gone);
+    let now = w.now;
+    w.e.check_domains(now, &mut w.pf);
+    let grew = peak() - before;
+    assert!(grew <= 16 * 1024, "the death took {grew} bytes more heap");
+    assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/big"]).text(), "n0\0");
+    assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/big/99"]).text(), "n0\0");
+    assert_eq!(w.args(s, MsgType::GetPerms, 0, &["@introduceDomain"]).text(), "n0\0");
+    assert_eq!(w.read(s, "/local/domain/5/data").text(), "ENOENT\0");
+}

@@ -128,6 +128,27 @@ impl Arena {
         Some(h)
     }
 
+    /// The heap that allocating records of `lens` bytes in turn would take
+    /// at once: the chunks [`Arena::alloc`] would add, carving each record
+    /// from the end of the arena as it does when no free record fits (free
+    /// lists could only lower it).
+    pub fn growth_for(&self, lens: impl IntoIterator<Item = usize>) -> usize {
+        let mut cap = self.chunks.len().saturating_mul(CHUNK_UNITS_USIZE);
+        let mut top = self.top as usize;
+        let mut chunks = 0usize;
+        for n in lens.into_iter().map(units).filter(|&n| n <= MAX_UNITS) {
+            if top < cap && cap.saturating_sub(top) < n {
+                top = cap;
+            }
+            if top >= cap {
+                cap = cap.saturating_add(CHUNK_UNITS_USIZE);
+                chunks = chunks.saturating_add(1);
+            }
+            top = top.saturating_add(n);
+        }
+        chunks.saturating_mul(CHUNK_BYTES)
+    }
+
     /// Returns the `len`-byte record `h` to its free list.
     pub fn free(&mut self, h: Handle, len: usize) {
         let n = units(len);
@@ -270,6 +291,24 @@ fn locate(h: Handle) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn growth_is_the_chunks_the_allocations_add() {
+        let mut a = Arena::new();
+        // Sizes that leave chunk tails too short for the next record.
+        let lens: Vec<usize> = (0..200).map(|i| 1 + (i * 977) % 6000).collect();
+        for start in [0, 3, 50] {
+            for &len in &lens[..start] {
+                a.alloc(len).unwrap();
+            }
+            let before = a.chunks.len();
+            let predicted = a.growth_for(lens[start..].iter().copied());
+            for &len in &lens[start..] {
+                a.alloc(len).unwrap();
+            }
+            assert_eq!(predicted, (a.chunks.len() - before) * CHUNK_BYTES, "from {start}");
+        }
+    }
 
     #[test]
     fn records_round_trip_and_freed_space_is_reused() {
