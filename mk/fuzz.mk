@@ -7,7 +7,8 @@
 # Targets live in fuzz/fuzz_targets (their own workspace, excluded from the
 # main one); their logic is in `ring::fuzzing` and the engine's public API.
 # Findings land in fuzz/artifacts/<target>/; replay one with
-# `cd fuzz && cargo +nightly fuzz run <target> <file>`.
+# `cd fuzz && cargo +nightly fuzz run <target> <file>`. The inputs of fixed
+# findings are kept in fuzz/findings/<target>/ and replayed first.
 
 FUZZ_TARGETS ?= decode ring_page serve_race engine_ops engine_bytes engine_heap stream_decode
 FUZZ_TIME ?= 25
@@ -36,6 +37,12 @@ fuzz-test: fuzz-setup fuzz-seeds
 	cd fuzz && timeout 900 $(FUZZ_CARGO) build
 	mkdir -p fuzz/artifacts
 	@cd fuzz && for t in $(FUZZ_TARGETS); do \
+		if [ -d findings/$$t ]; then \
+			echo "fuzz-test: $$t replays the inputs of its fixed findings (fuzz/findings/$$t)"; \
+			timeout 600 $(FUZZ_CARGO) run $$t findings/$$t/* -- -runs=1 -rss_limit_mb=2048 \
+				>artifacts/$$t-findings.log 2>&1 \
+				|| { tail -n 80 artifacts/$$t-findings.log; echo "fuzz-test: $$t FAILED on a fixed finding"; exit 1; }; \
+		fi; \
 		echo "fuzz-test: $$t for $(FUZZ_TIME) s"; \
 		timeout $$(( $(FUZZ_TIME) + 120 )) $(FUZZ_CARGO) run $$t -- $(FUZZ_FLAGS) >artifacts/$$t.log 2>&1; \
 		rc=$$?; \
