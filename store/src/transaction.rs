@@ -387,12 +387,18 @@ impl Engine {
         // first, and a commit it does not fit fails `ENOMEM` with the
         // tree unchanged.
         // A node given another permission list also moves the records of
-        // its children that shared the old one (`Tree::perms_change_growth`).
+        // its children that shared the old one (`Tree::perms_change_growth`),
+        // and a node's children are put in the transaction's order
+        // (`Tree::reorder_growth`).
         let stored = tx.accessed.iter().filter(|(_, a)| a.modified).fold(0usize, |sum, (p, a)| {
             let node = a.node.as_ref().map_or(0, |n| {
                 let moved =
                     if a.listing_only { 0 } else { self.tree.perms_change_growth(p, &n.perms) };
-                p.len().saturating_add(n.heap_bytes()).saturating_add(moved)
+                let reordered = crate::tree::Tree::reorder_growth(n.children());
+                p.len()
+                    .saturating_add(n.heap_bytes())
+                    .saturating_add(moved)
+                    .saturating_add(reordered)
             });
             sum.saturating_add(node).saturating_add(crate::ops::NODE_GROWTH_BYTES)
         });

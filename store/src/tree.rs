@@ -440,6 +440,15 @@ impl Tree {
         dir.reorder(&order, |h| name_in(arena, h));
     }
 
+    /// What [`Tree::reorder_children`] may allocate at once for a
+    /// transaction's copy of a node listing `names` (`name\0…`): per child,
+    /// a mark, a handle and an entry of the new sorted index (for the
+    /// memory budget).
+    pub fn reorder_growth(names: &[u8]) -> usize {
+        const PER_CHILD: usize = size_of::<bool>() + size_of::<Handle>() + size_of::<u32>();
+        names.iter().filter(|&&c| c == 0).count().saturating_mul(PER_CHILD)
+    }
+
     /// Registers a transaction's first read of `path` and returns the
     /// generation to record for it (see `tree/txgen.rs`); `current` is the
     /// global generation.

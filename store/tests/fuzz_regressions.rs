@@ -761,3 +761,56 @@ fn a_death_that_walks_the_tree_moves_no_record() {
     assert_eq!(w.args(s, MsgType::GetPerms, 0, &["@introduceDomain"]).text(), "n0\0");
     assert_eq!(w.read(s, "/local/domain/5/data").text(), "ENOENT\0");
 }
+
+/// What [`shifted`] adds to the real heap.
+static SHIFT: AtomicUsize = AtomicUsize::new(0);
+
+/// The real heap plus `SHIFT`: a meter whose limit a test can move to just
+/// above the heap it has built, and still count real bytes from there.
+fn shifted() -> usize {
+    live() + SHIFT.load(SeqCst)
+}
+
+/// A commit that re-creates a child of a wide directory puts the
+/// directory's children in the transaction's order, which takes nine bytes
+/// per child for a moment (a mark, a handle and a sorted index entry; the
+/// index also grew by doubling, copying itself, until it was made at its
+/// size). Neither was asked of the budget: with 10 000 children and the
+/// heap 112 KiB under the limit a commit took it 34 KiB past (more than a
+/// request's headroom, 32 KiB). The reordering is now asked for with the
+/// commit: with 20 000 children and the heap anywhere from just under the
+/// line where a commit is admitted to 400 KiB below it, the commit is
+/// refused `ENOMEM` or served, and never takes the heap past the limit by
+/// more than the headroom.
+#[test]
+fn a_commit_reordering_a_wide_directory_asks_for_it() {
+    let _serial = serial();
+    let limit = 1 << 30;
+    SHIFT.store(0, SeqCst);
+    let mut w = world(MemoryBudget { limit, reserve: 0, meter: shifted });
+    let s = w.sock();
+    ok(&w.write(s, "/wide", ""));
+    for i in 0..20_000 {
+        ok(&w.write(s, &format!("/wide/{i}"), ""));
+    }
+    let mut fates = Vec::new();
+    for room in (0..400 * 1024).step_by(16 * 1024) {
+        let tx = w.start(s);
+        ok(&w.args(s, MsgType::Rm, tx, &["/wide/0"]));
+        ok(&w.write_tx(s, tx, "/wide/0", "again"));
+        // Just admitted: a request's headroom and 1 KiB left, plus `room`.
+        SHIFT.store(limit - REQUEST_HEADROOM - 1024 - room - live(), SeqCst);
+        reset_peak();
+        let r = w.req(s, MsgType::TransactionEnd, tx, b"T\0");
+        let over = (peak() + SHIFT.load(SeqCst)).saturating_sub(limit);
+        SHIFT.store(0, SeqCst);
+        assert!(
+            over <= REQUEST_HEADROOM,
+            "room {room}: the commit took the heap {over} bytes past the limit ({})",
+            r.text()
+        );
+        fates.push(r.text());
+    }
+    assert_eq!(fates.first().map(String::as_str), Some("ENOMEM\0"), "{fates:?}");
+    assert_eq!(fates.last().map(String::as_str), Some("OK\0"), "{fates:?}");
+}

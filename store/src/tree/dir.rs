@@ -248,7 +248,8 @@ impl Dir {
         if order.len() != self.len() {
             return;
         }
-        let mut sorted: Vec<u32> = (0..order.len()).filter_map(|i| u32::try_from(i).ok()).collect();
+        let mut sorted: Vec<u32> = Vec::with_capacity(order.len());
+        sorted.extend((0..order.len()).filter_map(|i| u32::try_from(i).ok()));
         sorted.sort_unstable_by(|&a, &b| {
             let name = |i: u32| order.get(i as usize).map_or(&[][..], |&h| name_of(h));
             name(a).cmp(name(b))
