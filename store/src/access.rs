@@ -338,7 +338,11 @@ impl Engine {
     /// wide the subtree, the walk holds one path (XSA-418; a deep chain's
     /// paths listed one by one would take its depth squared in bytes).
     pub(crate) fn drain_subtree(&mut self, root: &str, mut leave: impl FnMut(&mut Engine, &str)) {
-        let mut cur = String::from(root);
+        // Room for the longest path at once: growing by doubling would
+        // hold two copies for a moment (an `XS_RM` admitted past the
+        // budget's line has only `RELEASE_HEADROOM`).
+        let mut cur = String::with_capacity(root.len().max(path::XENSTORE_ABS_PATH_MAX));
+        cur.push_str(root);
         loop {
             // Down to the first leaf below `cur`.
             while let Some(name) = self.tree.get(&cur).and_then(|n| n.child_names().next()) {

@@ -13,8 +13,10 @@
 //!   `ENOMEM` without being handled. Whatever a request allocates without
 //!   asking again (its reply, small bookkeeping) fits in that headroom. A
 //!   request that only gives memory back (ending a transaction, dropping
-//!   watches) is admitted until [`RELEASE_HEADROOM`] is left under the
-//!   limit plus that headroom, so that what holds memory can be ended;
+//!   watches, removing nodes outside a transaction) is admitted until
+//!   [`RELEASE_HEADROOM`] is left under the limit plus that headroom, so
+//!   that what holds memory can be ended (a toolstack that filled the
+//!   budget with nodes can remove them);
 //! * growth a single request can make large (transaction records, the
 //!   paths of a subtree being removed, watch events queued for guests,
 //!   replies) asks for its own bytes before it is taken;
@@ -51,8 +53,11 @@ use crate::quota::{Limit, Quota, Quotas};
 pub const REQUEST_HEADROOM: usize = 32 * 1024;
 
 /// Bytes a request that only gives memory back (`XS_TRANSACTION_END`,
-/// `XS_UNWATCH`, `XS_RESET_WATCHES`) may allocate beyond what it asks for:
-/// its reply and a copy of its path made absolute. Such a request is
+/// `XS_UNWATCH`, `XS_RESET_WATCHES`, `XS_RM` outside a transaction) may
+/// allocate beyond what it asks for: its reply, a copy of its path made
+/// absolute (and for `XS_RM` the path of the node being removed, at most
+/// `XENSTORE_ABS_PATH_MAX`; the arena's compaction list is reserved
+/// fallibly and skipped when it does not fit). Such a request is
 /// admitted while this much is left under the caller's limit plus
 /// [`REQUEST_HEADROOM`] (`Engine::admitted`), so that what holds memory
 /// can always be ended.

@@ -41,16 +41,39 @@ pub struct Entry {
     pub privileged: bool,
     /// The transaction id is ignored (`WATCH`, `UNWATCH`).
     pub no_tx: bool,
-    /// It only gives memory back, and takes no more than
-    /// [`RELEASE_HEADROOM`] without asking the budget: admitted past the
-    /// line that refuses other requests (`Engine::admitted`).
-    pub releases: bool,
+    /// Whether it only gives memory back, taking no more than
+    /// [`RELEASE_HEADROOM`] without asking the budget: then it is admitted
+    /// past the line that refuses other requests (`Engine::admitted`).
+    pub releases: Release,
+}
+
+/// When a request type only gives memory back ([`Entry::releases`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Never: it may hold more.
+    Never,
+    /// Always (ending a transaction, dropping watches).
+    Always,
+    /// Outside a transaction (`XS_RM`: inside one, each node removed
+    /// becomes a record).
+    OutsideTransaction,
+}
+
+impl Release {
+    /// Whether a request with transaction id `tx` only gives memory back.
+    pub fn gives_back(self, tx: u32) -> bool {
+        match self {
+            Release::Never => false,
+            Release::Always => true,
+            Release::OutsideTransaction => tx == 0,
+        }
+    }
 }
 
 impl Entry {
     /// A request anyone may make, in or out of a transaction.
     const fn new(ty: MsgType, handler: Handler) -> Entry {
-        Entry { ty, handler, privileged: false, no_tx: false, releases: false }
+        Entry { ty, handler, privileged: false, no_tx: false, releases: Release::Never }
     }
 
     /// Only the privileged domain may make it.
@@ -65,7 +88,12 @@ impl Entry {
 
     /// It only gives memory back.
     const fn releases(self) -> Entry {
-        Entry { releases: true, ..self }
+        Entry { releases: Release::Always, ..self }
+    }
+
+    /// It only gives memory back outside a transaction.
+    const fn releases_outside_transaction(self) -> Entry {
+        Entry { releases: Release::OutsideTransaction, ..self }
     }
 }
 
@@ -86,7 +114,7 @@ pub static TABLE: [Entry; 24] = [
     Entry::new(MsgType::GetDomainPath, domain::do_get_domain_path),
     Entry::new(MsgType::Write, ops::do_write),
     Entry::new(MsgType::Mkdir, ops::do_mkdir),
-    Entry::new(MsgType::Rm, ops::do_rm),
+    Entry::new(MsgType::Rm, ops::do_rm).releases_outside_transaction(),
     Entry::new(MsgType::SetPerms, ops::do_set_perms),
     Entry::new(MsgType::IsDomainIntroduced, domain::do_is_domain_introduced).privileged(),
     Entry::new(MsgType::Resume, domain::do_resume).privileged(),
@@ -160,7 +188,8 @@ impl Engine {
         // `held_for_memory`, and it gets no serial), which `Engine::input`
         // made sure the headroom has.
         let entry = entry(hdr.ty);
-        let refused = !self.admitted(who.privileged, entry.is_some_and(|e| e.releases), c);
+        let releases = entry.is_some_and(|e| e.releases.gives_back(hdr.tx_id));
+        let refused = !self.admitted(who.privileged, releases, c);
         let serial = (!who.privileged && !refused).then(|| {
             let s = self.next_req;
             self.next_req = self.next_req.wrapping_add(1);

@@ -1060,8 +1060,15 @@ impl Tree {
     fn compact(&mut self) {
         self.forget();
         // Every live record, ascending. While they move, the tree holds
-        // each one's rank in this list instead of its handle.
-        let mut live: Vec<Handle> = self.roots.clone();
+        // each one's rank in this list instead of its handle. Compaction
+        // only gives memory back later: without room for the list now it
+        // waits for a later removal.
+        let count = self.roots.len().saturating_add(self.dirs.iter_mut().map(|d| d.len()).sum());
+        let mut live: Vec<Handle> = Vec::new();
+        if live.try_reserve_exact(count).is_err() {
+            return;
+        }
+        live.extend_from_slice(&self.roots);
         for d in self.dirs.iter_mut() {
             live.extend_from_slice(d.order_mut());
         }

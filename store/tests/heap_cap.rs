@@ -208,6 +208,38 @@ fn attacks() {
     let baseline = meter();
     let mut errors: Vec<String> = Vec::new();
 
+    // The toolstack fills the whole budget with small nodes, in 600
+    // directories: once the heap is at its line every request is refused,
+    // but `XS_RM` outside a transaction only gives memory back and is
+    // still served, so dom0 can remove what it made; removed nodes give
+    // their memory back to the heap (the arena compacts).
+    let small = |i: usize| format!("/small/{}/{}", i / 200, i % 200);
+    let mut n = 0;
+    while w.write(s, &small(n), "").text() == "OK\0" {
+        n += 1;
+    }
+    let filled = meter();
+    assert!(n > 50_000 && filled > budget.limit - 64 * 1024, "{n} nodes, {}", kib(filled));
+    PEAK.store(filled, SeqCst);
+    for i in (0..n).filter(|i| i % 5 != 0) {
+        ok(&w.args(s, MsgType::Rm, 0, &[&small(i)]));
+    }
+    let fifth = meter();
+    ok(&w.args(s, MsgType::Rm, 0, &["/small"]));
+    let peak = PEAK.load(SeqCst);
+    println!(
+        "{n} small nodes: heap {}, four fifths removed {}, all {}; peak {} (limit {})",
+        kib(filled),
+        kib(fifth),
+        kib(meter()),
+        kib(peak),
+        kib(budget.limit)
+    );
+    assert!(peak <= budget.limit + store::REQUEST_HEADROOM, "peak {}", kib(peak));
+    assert!(fifth < filled / 2, "four fifths removed: {} of {}", kib(fifth), kib(filled));
+    assert!(meter() <= baseline + 64 * 1024, "all removed: {}", kib(meter()));
+    phase("small nodes made and removed");
+
     // Twelve guests with homes, as the toolstack makes them: more than
     // the budget holds at their quotas.
     let guests: Vec<(u16, ConnId)> = (1..=12)
