@@ -54,14 +54,21 @@ pub const REQUEST_HEADROOM: usize = 32 * 1024;
 
 /// Bytes a request that only gives memory back (`XS_TRANSACTION_END`,
 /// `XS_UNWATCH`, `XS_RESET_WATCHES`, `XS_RM` outside a transaction) may
-/// allocate beyond what it asks for: its reply, a copy of its path made
-/// absolute (and for `XS_RM` the path of the node being removed, at most
-/// `XENSTORE_ABS_PATH_MAX`; the arena's compaction list is reserved
-/// fallibly and skipped when it does not fit). Such a request is
-/// admitted while this much is left under the caller's limit plus
+/// allocate beyond what it asks for: its reply and a copy of its path made
+/// absolute (two payloads), and for `XS_RM` the removal walk's path and
+/// what the lookup cache grows by (three paths of at most
+/// `XENSTORE_ABS_PATH_MAX` and 3 KiB of directories). The arena's
+/// compaction list, after a removal, is reserved fallibly and the
+/// compaction skipped when it does not fit. Such a request is admitted
+/// while this much is left under the caller's limit plus
 /// [`REQUEST_HEADROOM`] (`Engine::admitted`), so that what holds memory
 /// can always be ended.
-pub const RELEASE_HEADROOM: usize = 2 * ring::wire::XENSTORE_PAYLOAD_MAX;
+pub const RELEASE_HEADROOM: usize = 24 * 1024;
+const _: () = assert!(
+    2 * ring::wire::XENSTORE_PAYLOAD_MAX + 4 * ring::wire::XENSTORE_ABS_PATH_MAX + 3 * 1024
+        <= RELEASE_HEADROOM
+);
+const _: () = assert!(RELEASE_HEADROOM < REQUEST_HEADROOM);
 
 /// What inserting one more entry into `map` may allocate at once: nothing
 /// while it has a free slot; when it is full, hashbrown moves it into a
