@@ -3,8 +3,11 @@
 //! This binary's global allocator counts every live byte of the process
 //! and refuses to go more than [`STUB_HEAP`] (the stub's heap at
 //! `init-xenstore-domain --memory 4`) above the live bytes of the moment
-//! each run starts: an allocation over that cap aborts the process, a
-//! finding. The engine is built with the budget the stub uses,
+//! each run starts: an allocation over that cap fails, as it would in the
+//! stub. One the engine makes fallibly (`try_reserve`) gets its error and
+//! the engine carries on; any other aborts the process
+//! (`handle_alloc_error`: "memory allocation of N bytes failed", as the
+//! stub would panic), a finding. The engine is built with the budget the stub uses,
 //! `MemoryBudget::for_heap(STUB_HEAP, meter)`, where `meter` is the live
 //! bytes since the run started (so the budget, the cap and the oracle all
 //! see the same heap). Guests (up to eight introduced domains) and
@@ -33,7 +36,8 @@
 //!    domain left it. These checks are skipped while a privileged
 //!    connection holds unsent output (a slow toolstack's own queue).
 //!
-//! Plus the cap itself (an abort), `engine_ops`'s framing checks on every
+//! Plus the cap itself (an infallible allocation over it aborts),
+//! `engine_ops`'s framing checks on every
 //! byte of output, and a leak check that needs no sanitizer: once the
 //! engine, the model and the harness are dropped, the process holds
 //! exactly the bytes it held before the run.
@@ -83,12 +87,14 @@ static BASE: AtomicUsize = AtomicUsize::new(0);
 struct Capped;
 
 impl Capped {
-    /// Counts `size` more bytes, or aborts past the cap.
-    fn take(size: usize) {
+    /// Counts `size` more bytes; `false` (nothing counted) past the cap.
+    fn take(size: usize) -> bool {
         let now = LIVE.fetch_add(size, SeqCst).saturating_add(size);
         if now > CAP.load(SeqCst) {
-            over_cap(size);
+            LIVE.fetch_sub(size, SeqCst);
+            return false;
         }
+        true
     }
 }
 
@@ -97,13 +103,17 @@ impl Capped {
 // atomics, so concurrent calls (libFuzzer's own threads) are fine.
 unsafe impl GlobalAlloc for Capped {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Capped::take(layout.size());
+        if !Capped::take(layout.size()) {
+            return core::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's (non-zero-sized) layout.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Capped::take(layout.size());
+        if !Capped::take(layout.size()) {
+            return core::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's (non-zero-sized) layout.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -119,7 +129,9 @@ unsafe impl GlobalAlloc for Capped {
     /// freed), so a growing vector needs its old and new blocks at once
     /// under the cap.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Capped::take(new_size);
+        if !Capped::take(new_size) {
+            return core::ptr::null_mut();
+        }
         // SAFETY: `ptr` came from `System` with `layout`; `new_size` is the
         // caller's (non-zero) new size.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
@@ -131,19 +143,6 @@ unsafe impl GlobalAlloc for Capped {
 
 #[global_allocator]
 static GLOBAL: Capped = Capped;
-
-/// An allocation over the cap: in the stub the allocation would fail and
-/// the domain crash. Here it ends the run loudly (lifting the cap first so
-/// the report can be printed).
-fn over_cap(bytes: usize) -> ! {
-    CAP.store(usize::MAX, SeqCst);
-    eprintln!(
-        "engine_heap: heap cap reached: {bytes} more bytes asked with {} live (cap {})",
-        meter(),
-        STUB_HEAP
-    );
-    std::process::abort()
-}
 
 /// The heap as the platform reports it to the budget: live bytes since the
 /// run started counting.
