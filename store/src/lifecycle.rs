@@ -466,9 +466,10 @@ impl Engine {
             }
             next.push(0);
         }
-        if acl == AclFix::Roots && is_root {
+        if acl == AclFix::Roots && is_root && self.tree.get(top).is_some_and(|n| n.owner() == id) {
             // Its children that shared its list were the domain's, and
-            // are gone: handing it over moves no other record.
+            // are gone: handing it over moves no other record. (A root
+            // that only names the domain is cleaned in the lists.)
             self.fix_acl(top, id, priv_id);
         }
     }

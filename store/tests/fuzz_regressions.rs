@@ -745,6 +745,11 @@ fn a_death_that_walks_the_tree_moves_no_record() {
     let s = w.sock();
     let d = w.dom(5);
     big_directory(&mut w, s, "/big", &["n0", "r5"], 100);
+    // The root "/" only names it: its children share its list.
+    ok(&w.args(s, MsgType::SetPerms, 0, &["/", "n0", "r5"]));
+    for i in 0..100 {
+        ok(&w.write(s, &format!("/top{i}"), &"t".repeat(4000)));
+    }
     ok(&w.args(s, MsgType::SetPerms, 0, &["@introduceDomain", "n5"]));
     ok(&w.write(s, "/local/domain/5/data", "x"));
     ok(&w.args(s, MsgType::SetPerms, 0, &["/local/domain/5/data", "n5"]));
@@ -759,6 +764,8 @@ fn a_death_that_walks_the_tree_moves_no_record() {
     assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/big"]).text(), "n0\0");
     assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/big/99"]).text(), "n0\0");
     assert_eq!(w.args(s, MsgType::GetPerms, 0, &["@introduceDomain"]).text(), "n0\0");
+    assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/"]).text(), "n0\0");
+    assert_eq!(w.args(s, MsgType::GetPerms, 0, &["/top99"]).text(), "n0\0");
     assert_eq!(w.read(s, "/local/domain/5/data").text(), "ENOENT\0");
 }
 
