@@ -1063,7 +1063,7 @@ impl Tree {
         // each one's rank in this list instead of its handle. Compaction
         // only gives memory back later: without room for the list now it
         // waits for a later removal.
-        let count = self.roots.len().saturating_add(self.dirs.iter_mut().map(|d| d.len()).sum());
+        let count = self.roots.len().saturating_add(self.dirs.iter().map(Dir::len).sum());
         let mut live: Vec<Handle> = Vec::new();
         if live.try_reserve_exact(count).is_err() {
             return;
